@@ -1,0 +1,18 @@
+"""POST /auth/complete-registration: set the first password and sign in (seed 004)."""
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from phone_auth.http import Request, api_endpoint
+from phone_auth.log import logger
+from phone_auth.models import AuthSuccessResponse, CompleteRegistrationRequest
+from phone_auth.registration import complete_registration
+from phone_auth.settings import get_settings
+
+get_settings()  # an invalid configuration fails the cold start, not the first request
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@api_endpoint(CompleteRegistrationRequest)
+def lambda_handler(request: Request) -> AuthSuccessResponse:
+    body = request.body
+    return complete_registration(body.phone, body.password, body.registration_token)

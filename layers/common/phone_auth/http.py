@@ -1,0 +1,148 @@
+"""API Gateway (REST, proxy integration) in and out: the one place errors become responses.
+
+`api_endpoint(Model)` turns a function of a parsed `Request` into a Lambda handler:
+it reads and size-checks the body, decodes JSON, validates it with the endpoint's model,
+negotiates the language, and maps every AuthError to its status and
+`{"success": false, "error": {"code", "message"}}`. Anything unexpected is logged (without
+the event) and answered with a generic 500, so no internals leak.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from phone_auth.errors import AuthError, InternalError, InvalidJson, PayloadTooLarge, ValidationFailed
+from phone_auth.log import logger
+from phone_auth.messages import message, preferred_language
+from phone_auth.models import ErrorDetail, ErrorResponse
+from phone_auth.settings import get_settings
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Request:
+    body: Any
+    headers: dict[str, str]
+    language: str
+    source_ip: str | None
+    authorizer: dict[str, Any] = field(default_factory=dict)
+
+
+def _headers(event: dict[str, Any]) -> dict[str, str]:
+    raw = event.get("headers") or {}
+    return {str(k).lower(): str(v) for k, v in raw.items() if v is not None}
+
+
+def _response_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Access-Control-Allow-Origin": get_settings().allowed_origin,
+        "Vary": "Origin, Accept-Language",
+    }
+    headers.update(extra or {})
+    return headers
+
+
+def json_response(status: int, model: BaseModel, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": _response_headers(headers),
+        "body": model.model_dump_json(exclude_none=True),
+        "isBase64Encoded": False,
+    }
+
+
+def error_response(error: AuthError, language: str) -> dict[str, Any]:
+    body = ErrorResponse(
+        error=ErrorDetail(code=error.code, message=message(error.code, language), details=error.details or None)
+    )
+    return json_response(error.status, body, error.headers)
+
+
+def read_json_body(event: dict[str, Any], max_bytes: int) -> Any:
+    """The decoded JSON body; an empty body reads as {} (seed 000's logout sends none)."""
+    raw = event.get("body")
+    if raw is None or raw == "":
+        return {}
+    if not isinstance(raw, str):
+        raise InvalidJson()
+    if event.get("isBase64Encoded"):
+        if len(raw) > (max_bytes * 4) // 3 + 4:
+            raise PayloadTooLarge(details={"max_bytes": max_bytes})
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidJson() from None
+    else:
+        if len(raw) > max_bytes:  # cheap pre-check before encoding
+            raise PayloadTooLarge(details={"max_bytes": max_bytes})
+        data = raw.encode("utf-8", "surrogatepass")
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(details={"max_bytes": max_bytes})
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise InvalidJson() from None
+
+
+def validate_body[BodyT: BaseModel](model: type[BodyT], data: Any) -> BodyT:
+    if not isinstance(data, dict):
+        raise ValidationFailed(details={"fields": [{"field": "", "problem": "the body must be a JSON object"}]})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        # Never echo the input back: it may be a password.
+        problems = [
+            {"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ValidationFailed(details={"fields": problems}) from None
+
+
+def api_endpoint(
+    body_model: type[BaseModel] | None,
+) -> Callable[[Callable[[Request], tuple[int, BaseModel] | BaseModel]], LambdaHandler]:
+    """Decorate `handle(request) -> model` (200) or `-> (status, model)` into a Lambda handler."""
+
+    def decorator(handle: Callable[[Request], tuple[int, BaseModel] | BaseModel]) -> LambdaHandler:
+        @functools.wraps(handle)
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            headers = _headers(event)
+            language = preferred_language(headers.get("accept-language"))
+            try:
+                settings = get_settings()
+                body: Any = None
+                if body_model is not None:
+                    body = validate_body(body_model, read_json_body(event, settings.max_body_bytes))
+                request_context = event.get("requestContext") or {}
+                request = Request(
+                    body=body,
+                    headers=headers,
+                    language=language,
+                    source_ip=(request_context.get("identity") or {}).get("sourceIp"),
+                    authorizer=request_context.get("authorizer") or {},
+                )
+                result = handle(request)
+                status, model = result if isinstance(result, tuple) else (200, result)
+                return json_response(status, model)
+            except AuthError as error:
+                logger.info("request refused", extra={"error_code": error.code, "status": error.status})
+                return error_response(error, language)
+            except Exception:
+                logger.exception("unhandled error")
+                return error_response(InternalError(), language)
+
+        return handler
+
+    return decorator

@@ -1,0 +1,10 @@
+"""The service's logger: powertools JSON logs with the API Gateway request id as correlation id.
+
+Never log codes, passwords, tokens, secrets or whole events; log phones through mask_phone().
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+logger = Logger(service="phone-auth")

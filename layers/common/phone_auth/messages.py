@@ -1,0 +1,133 @@
+"""Human messages for every error code, in English and Thai, and Accept-Language negotiation."""
+
+from __future__ import annotations
+
+SUPPORTED_LANGUAGES = ("en", "th")
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "BAD_REQUEST": {"en": "The request is not valid.", "th": "คำขอไม่ถูกต้อง"},
+    "INVALID_JSON": {"en": "The request body is not valid JSON.", "th": "ข้อมูลที่ส่งมาไม่ใช่ JSON ที่ถูกต้อง"},
+    "VALIDATION_ERROR": {
+        "en": "Some fields are missing or have the wrong type.",
+        "th": "ข้อมูลบางช่องขาดหายหรือมีรูปแบบไม่ถูกต้อง",
+    },
+    "PAYLOAD_TOO_LARGE": {"en": "The request body is too large.", "th": "ข้อมูลที่ส่งมามีขนาดใหญ่เกินไป"},
+    "INVALID_PHONE": {"en": "This is not a valid phone number.", "th": "หมายเลขโทรศัพท์ไม่ถูกต้อง"},
+    "PHONE_NOT_MOBILE": {
+        "en": "This number cannot receive SMS; use a mobile number.",
+        "th": "หมายเลขนี้ไม่ใช่เบอร์มือถือ กรุณาใช้เบอร์มือถือ",
+    },
+    "OTP_INVALID": {"en": "The code is incorrect.", "th": "รหัส OTP ไม่ถูกต้อง"},
+    "OTP_EXPIRED": {"en": "The code has expired. Request a new one.", "th": "รหัส OTP หมดอายุแล้ว กรุณาขอรหัสใหม่"},
+    "OTP_NOT_FOUND": {
+        "en": "There is no valid code for this number. Request a new one.",
+        "th": "ไม่พบรหัส OTP ที่ใช้ได้สำหรับหมายเลขนี้ กรุณาขอรหัสใหม่",
+    },
+    "OTP_ATTEMPTS_EXCEEDED": {
+        "en": "Too many wrong codes. Request a new code.",
+        "th": "กรอกรหัสผิดเกินจำนวนครั้งที่กำหนด กรุณาขอรหัสใหม่",
+    },
+    "RATE_LIMITED": {"en": "Too many requests. Try again later.", "th": "มีการร้องขอมากเกินไป กรุณาลองใหม่ภายหลัง"},
+    "OTP_LOGIN_DISABLED": {
+        "en": "Login by SMS code is turned off; log in with your mobile number and password.",
+        "th": "ไม่สามารถเข้าสู่ระบบด้วยรหัส OTP ได้ กรุณาเข้าสู่ระบบด้วยเบอร์มือถือและรหัสผ่าน",
+    },
+    "PHONE_NOT_ALLOWED": {
+        "en": "This mobile number cannot register.",
+        "th": "เบอร์โทรศัพท์นี้ไม่สามารถลงทะเบียนได้",
+    },
+    "REGISTRATION_REQUIRED": {"en": "Please register before logging in.", "th": "กรุณาลงทะเบียนก่อนเข้าสู่ระบบ"},
+    "ALREADY_REGISTERED": {
+        "en": "This mobile number is already registered. Log in or reset your password.",
+        "th": "เบอร์โทรศัพท์นี้ลงทะเบียนแล้ว กรุณาเข้าสู่ระบบหรือรีเซ็ตรหัสผ่าน",
+    },
+    "REGISTRATION_TOKEN_INVALID": {
+        "en": "The registration session is invalid or has expired. Verify your number again.",
+        "th": "การลงทะเบียนหมดอายุหรือไม่ถูกต้อง กรุณายืนยันเบอร์โทรศัพท์อีกครั้ง",
+    },
+    "INVALID_CREDENTIALS": {
+        "en": "The mobile number or password is incorrect.",
+        "th": "หมายเลขโทรศัพท์หรือรหัสผ่านไม่ถูกต้อง",
+    },
+    "PASSWORD_TOO_SHORT": {
+        "en": "The password must be at least 8 characters.",
+        "th": "รหัสผ่านต้องมีอย่างน้อย 8 ตัวอักษร",
+    },
+    "PASSWORD_TOO_LONG": {
+        "en": "The password must be at most 72 bytes (UTF-8).",
+        "th": "รหัสผ่านต้องยาวไม่เกิน 72 ไบต์ (UTF-8)",
+    },
+    "PASSWORD_TOO_COMMON": {
+        "en": "This password is too common. Choose another one.",
+        "th": "รหัสผ่านนี้ถูกใช้บ่อยเกินไป กรุณาเลือกรหัสผ่านอื่น",
+    },
+    "PASSWORD_IS_PHONE": {
+        "en": "The password must not be your phone number.",
+        "th": "รหัสผ่านต้องไม่ใช่หมายเลขโทรศัพท์ของคุณ",
+    },
+    "TOKEN_MISSING": {"en": "Authentication required.", "th": "กรุณาเข้าสู่ระบบ"},
+    "TOKEN_INVALID": {"en": "The access token is invalid.", "th": "โทเค็นไม่ถูกต้อง"},
+    "TOKEN_EXPIRED": {"en": "The access token has expired. Log in again.", "th": "โทเค็นหมดอายุ กรุณาเข้าสู่ระบบใหม่"},
+    "TOKEN_REVOKED": {
+        "en": "This session has ended. Log in again.",
+        "th": "เซสชันนี้สิ้นสุดแล้ว กรุณาเข้าสู่ระบบใหม่",
+    },
+    "USER_NOT_FOUND": {"en": "The user does not exist.", "th": "ไม่พบผู้ใช้"},
+    "SERVICE_UNAVAILABLE": {
+        "en": "The service is temporarily unavailable. Try again.",
+        "th": "ระบบไม่พร้อมให้บริการชั่วคราว กรุณาลองใหม่",
+    },
+    "INTERNAL_ERROR": {"en": "Something went wrong on our side.", "th": "เกิดข้อผิดพลาดในระบบ"},
+    # Success messages.
+    "CODE_SENT": {"en": "Verification code sent.", "th": "ส่งรหัส OTP เรียบร้อยแล้ว"},
+    "LOGGED_OUT": {
+        "en": "Logged out successfully. User is now inactive.",
+        "th": "ออกจากระบบเรียบร้อยแล้ว",
+    },
+    "CAN_REGISTER": {"en": "This mobile number can register.", "th": "เบอร์โทรศัพท์สามารถลงทะเบียนได้"},
+    "CANNOT_REGISTER": {
+        "en": "This mobile number cannot register.",
+        "th": "เบอร์โทรศัพท์นี้ไม่สามารถลงทะเบียนได้",
+    },
+    "RESET_CODE_SENT": {
+        "en": "If this number has an account, a reset code has been sent.",
+        "th": "หากหมายเลขนี้มีบัญชีอยู่ ระบบได้ส่งรหัสสำหรับรีเซ็ตรหัสผ่านแล้ว",
+    },
+    "PASSWORD_RESET": {
+        "en": "Your password has been changed. Log in with the new password.",
+        "th": "เปลี่ยนรหัสผ่านเรียบร้อยแล้ว กรุณาเข้าสู่ระบบด้วยรหัสผ่านใหม่",
+    },
+    "OTP_VERIFIED": {"en": "Code verified. Set your password.", "th": "ยืนยันรหัส OTP สำเร็จ กรุณาตั้งรหัสผ่าน"},
+    "SMS_LOGIN": {
+        "en": "Your phone-auth code is {code}. It expires in {minutes} min. Never share it.",
+        "th": "รหัส OTP ของคุณคือ {code} ใช้ได้ {minutes} นาที ห้ามบอกรหัสนี้กับผู้อื่น",
+    },
+}
+
+
+def message(code: str, language: str = "en") -> str:
+    entry = MESSAGES.get(code) or MESSAGES["BAD_REQUEST"]
+    return entry.get(language) or entry["en"]
+
+
+def preferred_language(accept_language: str | None) -> str:
+    """Pick en or th from an Accept-Language header by q-value; English when undecided."""
+    if not accept_language:
+        return "en"
+    best, best_q = "en", 0.0
+    for position, part in enumerate(accept_language.split(",")[:20]):
+        pieces = part.strip().split(";")
+        tag = pieces[0].strip().lower().split("-")[0]
+        q = 1.0
+        for param in pieces[1:]:
+            name, _, value = param.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        # Earlier entries win ties, as browsers list preferences in order.
+        q -= position * 1e-6
+        if tag in SUPPORTED_LANGUAGES and q > best_q:
+            best, best_q = tag, q
+    return best

@@ -1,0 +1,164 @@
+"""Request and response models of every endpoint (the OpenAPI document is generated from these).
+
+Requests are strict (a number where a string belongs is an error, not a coercion) and
+accept seed 004's camelCase spellings as aliases. Unknown fields are ignored.
+`defer_build` keeps a cold start from building schemas a function never uses.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+_REQUEST = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True, frozen=True)
+_RESPONSE = ConfigDict(defer_build=True)
+
+Phone = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        validation_alias=AliasChoices("phone", "mobilePhone", "mobile_phone"),
+        description="A mobile number in E.164 (+66812345678) or the market's national format (081-234-5678).",
+        examples=["+66812345678"],
+    ),
+]
+Code = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{6}$",
+        validation_alias=AliasChoices("code", "otpCode", "otp_code"),
+        description="The 6-digit code from the SMS.",
+        examples=["123456"],
+    ),
+]
+# Long enough for any sane password; the real limit (72 UTF-8 bytes) is a policy error with its own code.
+Password = Annotated[str, Field(max_length=1024, description="At least 8 characters, at most 72 UTF-8 bytes.")]
+
+
+class PhoneRequest(BaseModel):
+    model_config = _REQUEST
+    phone: Phone
+
+
+class VerifyCodeRequest(BaseModel):
+    model_config = _REQUEST
+    phone: Phone
+    verification_code: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9]{6}$",
+            validation_alias=AliasChoices("verification_code", "verificationCode", "code", "otpCode"),
+            description="The 6-digit code from the SMS.",
+            examples=["123456"],
+        ),
+    ]
+
+
+class VerifyRegistrationOtpRequest(BaseModel):
+    model_config = _REQUEST
+    phone: Phone
+    code: Code
+
+
+class CompleteRegistrationRequest(BaseModel):
+    model_config = _REQUEST
+    phone: Phone
+    password: Password
+    registration_token: Annotated[
+        str,
+        Field(min_length=1, max_length=256, validation_alias=AliasChoices("registration_token", "registrationToken")),
+    ]
+
+
+class LoginRequest(BaseModel):
+    model_config = _REQUEST
+    phone: Phone
+    password: Password
+
+
+class ResetPasswordRequest(BaseModel):
+    model_config = _REQUEST
+    phone: Phone
+    code: Code
+    new_password: Annotated[
+        str,
+        Field(
+            max_length=1024,
+            validation_alias=AliasChoices("new_password", "newPassword"),
+            description="At least 8 characters, at most 72 UTF-8 bytes.",
+        ),
+    ]
+
+
+class UserView(BaseModel):
+    model_config = _RESPONSE
+    id: str
+    phone: str = Field(description="E.164")
+    is_active: bool
+    is_verified: bool
+    last_login: str | None = Field(description="ISO 8601 UTC")
+    created_at: str
+    updated_at: str
+    market: str
+    has_password: bool
+    profile: dict[str, str] = Field(default_factory=dict, description="Fields imported from the back office.")
+
+
+class SendCodeResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    message: str
+    expires_in: int = Field(description="Seconds the code stays valid.")
+    resend_after: int = Field(description="Seconds before another code may be requested.")
+
+
+class AuthSuccessResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
+    expires_in: int
+    user: UserView
+    is_new_user: bool = Field(description="True on the user's first sign-in.")
+
+
+class MeResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    user: UserView
+
+
+class MessageResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    message: str
+
+
+class CheckMobileResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    can_register: bool
+    message: str
+
+
+class RegistrationTokenResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    message: str
+    registration_token: str = Field(description="Single use; send it to /auth/complete-registration.")
+    expires_in: int
+
+
+class ErrorDetail(BaseModel):
+    model_config = _RESPONSE
+    code: str = Field(description="Stable machine code, e.g. OTP_INVALID.")
+    message: str = Field(description="Human message in English or Thai (Accept-Language).")
+    details: dict[str, object] | None = None
+
+
+class ErrorResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[False] = False
+    error: ErrorDetail

@@ -1,0 +1,42 @@
+"""Phone numbers: parsed with phonenumbers, stored and returned as E.164, masked in logs."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from phone_auth.errors import InvalidPhone, NotAMobilePhone
+
+# Numbers that may be a mobile: some regions (US, CA, ...) cannot tell fixed lines from mobiles.
+_SMS_CAPABLE = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+MAX_PHONE_INPUT = 32
+
+
+def normalize_phone(raw: str, default_region: str) -> str:
+    """Return the E.164 form of a mobile number typed in any common format.
+
+    National formats are read in `default_region` (TH: 081-234-5678 -> +66812345678).
+    Raises InvalidPhone for anything that is not a valid number, NotAMobilePhone for
+    numbers that cannot receive SMS (fixed lines, toll-free, premium-rate ...).
+    """
+    text = raw.strip()
+    if not text or len(text) > MAX_PHONE_INPUT:
+        raise InvalidPhone()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhone() from None
+    if parsed.extension or not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhone()
+    if phonenumbers.number_type(parsed) not in _SMS_CAPABLE:
+        raise NotAMobilePhone()
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask_phone(phone: str) -> str:
+    """+66812345678 -> +668*****678: enough to correlate logs, not enough to identify a person."""
+    if len(phone) <= 6:
+        return "*" * len(phone)
+    return phone[:4] + "*" * (len(phone) - 7) + phone[-3:]

@@ -1,0 +1,388 @@
+"""Every DynamoDB call of the service, each stating its precondition.
+
+The auth path never reads and then writes unconditionally: a check-then-write is one
+conditional write (or one transaction), so concurrent requests cannot create a user twice,
+use a code twice or go past an attempt limit. Callers get plain dicts and domain
+exceptions; botocore's error shapes stay in this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from phone_auth import aws
+from phone_auth.errors import ServiceUnavailable
+from phone_auth.settings import get_settings
+
+Item = dict[str, Any]
+UserRequirement = Literal["exists", "can_register", "any"]
+
+
+# ---------------------------------------------------------------- attribute values
+def to_attr(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, (int, float, Decimal)):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, dict):
+        return {"M": {k: to_attr(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {"L": [to_attr(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
+
+
+def from_attr(attr: dict[str, Any]) -> Any:
+    ((kind, value),) = attr.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        number = Decimal(value)
+        return int(number) if number == number.to_integral_value() else float(number)
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: from_attr(v) for k, v in value.items()}
+    if kind == "L":
+        return [from_attr(v) for v in value]
+    raise TypeError(f"unsupported DynamoDB type {kind}")
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: to_attr(v) for k, v in values.items()}
+
+
+def from_item(item: Any) -> Item | None:
+    return None if not item else {k: from_attr(v) for k, v in item.items()}
+
+
+def _values(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: to_attr(v) for k, v in values.items()}
+
+
+# ---------------------------------------------------------------- errors
+class ConditionFailed(Exception):
+    """A conditional write's precondition did not hold; `item` is the item as it was (or None)."""
+
+    def __init__(self, item: Item | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+class TransactionCancelled(Exception):
+    """A transaction's condition failed; `reasons[i]` is (code or None, old item or None) per operation."""
+
+    def __init__(self, reasons: list[tuple[str | None, Item | None]]) -> None:
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
+
+
+def _unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable(details={"dependency": "dynamodb"})
+
+
+def _call(operation: str, **kwargs: Any) -> dict[str, Any]:
+    """Run one DynamoDB operation; conditions become ConditionFailed / TransactionCancelled,
+    infrastructure failures become ServiceUnavailable (503: the write did not happen)."""
+    client = aws.dynamodb()
+    try:
+        response: dict[str, Any] = getattr(client, operation)(**kwargs)
+        return response
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code")
+        if code == "ConditionalCheckFailedException":
+            raise ConditionFailed(from_item(exc.response.get("Item"))) from None
+        if code == "TransactionCanceledException":
+            reasons = [
+                (r.get("Code") if r.get("Code") not in (None, "None") else None, from_item(r.get("Item")))
+                for r in exc.response.get("CancellationReasons", [])
+            ]
+            if any(
+                code in ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
+                for code, _ in reasons
+            ):
+                raise _unavailable() from None
+            raise TransactionCancelled(reasons) from None
+        raise _unavailable() from None
+    except BotoCoreError:
+        raise _unavailable() from None
+
+
+# ---------------------------------------------------------------- users
+def _users() -> str:
+    return get_settings().users_table_name
+
+
+def _otps() -> str:
+    return get_settings().otp_table_name
+
+
+def get_user(phone: str) -> Item | None:
+    """Strongly consistent read of one user (one round trip)."""
+    response = _call("get_item", TableName=_users(), Key={"phone": {"S": phone}}, ConsistentRead=True)
+    return from_item(response.get("Item"))
+
+
+def user_condition_check(phone: str, requirement: UserRequirement) -> dict[str, Any] | None:
+    """A transaction ConditionCheck on the user, or None when nothing must hold."""
+    if requirement == "any":
+        return None
+    condition = {
+        "exists": "attribute_exists(phone)",
+        "can_register": "attribute_not_exists(password_hash)",
+    }[requirement]
+    if requirement == "can_register" and get_settings().signup_mode == "imported":
+        condition = "attribute_exists(phone) AND attribute_not_exists(password_hash)"
+    return {
+        "ConditionCheck": {
+            "TableName": _users(),
+            "Key": {"phone": {"S": phone}},
+            "ConditionExpression": condition,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def login_update(
+    phone: str,
+    *,
+    now_iso: str,
+    proposed_user_id: str,
+    must_exist: bool,
+    verified: bool,
+    extra_set: dict[str, Any] | None = None,
+    bump_epoch: bool = False,
+    condition: str | None = None,
+    condition_values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The UpdateItem that records a successful sign-in, creating the user if it may.
+
+    `id`, `first_login_id` and `created_at` are set only if absent (if_not_exists), so the
+    first writer's values stick whatever the concurrency; the caller learns that this was
+    the user's first sign-in by finding its proposed id as `first_login_id` afterwards.
+    `verified` is true for sign-ins that proved possession of the phone (an SMS code).
+    """
+    names = {"#id": "id"}
+    values: dict[str, Any] = {":id": proposed_user_id, ":now": now_iso, ":true": True}
+    sets = [
+        "#id = if_not_exists(#id, :id)",
+        "first_login_id = if_not_exists(first_login_id, :id)",
+        "created_at = if_not_exists(created_at, :now)",
+        "is_active = :true",
+        "last_login = :now",
+        "updated_at = :now",
+    ]
+    if verified:
+        sets.append("is_verified = :true")
+    else:
+        values[":false"] = False
+        sets.append("is_verified = if_not_exists(is_verified, :false)")
+    for index, (name, value) in enumerate((extra_set or {}).items()):
+        names[f"#x{index}"] = name
+        values[f":x{index}"] = value
+        sets.append(f"#x{index} = :x{index}")
+    values[":zero" if not bump_epoch else ":one"] = 0 if not bump_epoch else 1
+    if bump_epoch:
+        expression = "SET " + ", ".join(sets) + " ADD session_epoch :one"
+    else:
+        expression = "SET " + ", ".join([*sets, "session_epoch = if_not_exists(session_epoch, :zero)"])
+    conditions = []
+    if must_exist:
+        conditions.append("attribute_exists(phone)")
+    if condition:
+        conditions.append(condition)
+        values.update(condition_values or {})
+    update: dict[str, Any] = {
+        "TableName": _users(),
+        "Key": {"phone": {"S": phone}},
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": _values(values),
+    }
+    if conditions:
+        update["ConditionExpression"] = " AND ".join(f"({c})" for c in conditions)
+    return update
+
+
+def update_user(update: dict[str, Any]) -> Item:
+    """Run one user UpdateItem and return the item as it now is."""
+    response = _call("update_item", **update, ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    item = from_item(response.get("Attributes"))
+    assert item is not None
+    return item
+
+
+def end_sessions(phone: str, *, expected_epoch: int, now_iso: str) -> Item:
+    """Logout: mark inactive and bump the session epoch, revoking every earlier token.
+
+    Conditional on the epoch the caller's token carries, so a token revoked a moment ago
+    cannot end the sessions that started after it.
+    """
+    return update_user(
+        {
+            "TableName": _users(),
+            "Key": {"phone": {"S": phone}},
+            "UpdateExpression": "SET is_active = :false, updated_at = :now ADD session_epoch :one",
+            "ConditionExpression": "attribute_exists(phone) AND session_epoch = :epoch",
+            "ExpressionAttributeValues": _values(
+                {":false": False, ":now": now_iso, ":one": 1, ":epoch": expected_epoch}
+            ),
+        }
+    )
+
+
+def password_reset_update(phone: str, *, password_hash: str, now_iso: str) -> dict[str, Any]:
+    """Set a new password and end every session (epoch bump); the phone is verified by the code."""
+    return {
+        "TableName": _users(),
+        "Key": {"phone": {"S": phone}},
+        "UpdateExpression": (
+            "SET password_hash = :hash, password_changed_at = :now, updated_at = :now,"
+            " is_active = :false, is_verified = :true ADD session_epoch :one"
+        ),
+        "ConditionExpression": "attribute_exists(phone)",
+        "ExpressionAttributeValues": _values(
+            {":hash": password_hash, ":now": now_iso, ":false": False, ":true": True, ":one": 1}
+        ),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def put_user_if_absent(item: Item) -> None:
+    _call("put_item", TableName=_users(), Item=to_item(item), ConditionExpression="attribute_not_exists(phone)")
+
+
+# ---------------------------------------------------------------- one-time codes
+@dataclass(frozen=True)
+class NewCode:
+    phone: str
+    purpose: str
+    code_id: str
+    code_hash: str | None  # None for a decoy record (unknown phone asking for a reset)
+    sent_at: int
+    expires_at: int
+
+
+def code_put(code: NewCode, *, resend_cutoff: int) -> dict[str, Any]:
+    """Put a new code, replacing the previous one of that phone and purpose, unless one was
+    sent after `resend_cutoff` and has not been used yet."""
+    values = {
+        "phone": code.phone,
+        "purpose": code.purpose,
+        "code_id": code.code_id,
+        "sent_at": code.sent_at,
+        "expires_at": code.expires_at,
+        "attempts": 0,
+    }
+    if code.code_hash is not None:
+        values["code_hash"] = code.code_hash
+    return {
+        "TableName": _otps(),
+        "Item": to_item(values),
+        "ConditionExpression": "attribute_not_exists(phone) OR sent_at <= :cutoff OR attribute_exists(used_at)",
+        "ExpressionAttributeValues": _values({":cutoff": resend_cutoff}),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def put_code(put: dict[str, Any]) -> None:
+    _call("put_item", **put)
+
+
+def delete_code(phone: str, purpose: str, *, code_id: str) -> None:
+    """Withdraw a code whose SMS could not be sent, so the user may ask again at once."""
+    with contextlib.suppress(ConditionFailed):  # a newer code replaced it already
+        _call(
+            "delete_item",
+            TableName=_otps(),
+            Key={"phone": {"S": phone}, "purpose": {"S": purpose}},
+            ConditionExpression="code_id = :cid",
+            ExpressionAttributeValues=_values({":cid": code_id}),
+        )
+
+
+def code_consume(
+    phone: str, purpose: str, *, code_hash: str, now: int, max_attempts: int, extra_set: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The Update that uses a code: it holds only if the hash matches, the code is unused,
+    unexpired and has attempts left, all in the same atomic write."""
+    sets = ["used_at = :now"]
+    values: dict[str, Any] = {":hash": code_hash, ":now": now, ":max": max_attempts}
+    for index, (name, value) in enumerate((extra_set or {}).items()):
+        sets.append(f"{name} = :x{index}")
+        values[f":x{index}"] = value
+    return {
+        "TableName": _otps(),
+        "Key": {"phone": {"S": phone}, "purpose": {"S": purpose}},
+        "UpdateExpression": "SET " + ", ".join(sets),
+        "ConditionExpression": (
+            "code_hash = :hash AND attribute_not_exists(used_at) AND expires_at > :now AND attempts < :max"
+        ),
+        "ExpressionAttributeValues": _values(values),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def run_update(update: dict[str, Any], return_values: str = "NONE") -> Item | None:
+    response = _call("update_item", **update, ReturnValues=return_values)
+    return from_item(response.get("Attributes"))
+
+
+def count_wrong_attempt(phone: str, purpose: str, *, code_id: str, max_attempts: int, now: int) -> int:
+    """Atomically count one wrong guess against this very code (not a newer one).
+
+    Returns the attempts made so far; raises ConditionFailed when the code was already
+    exhausted, used, replaced or expired, so no guess is ever counted past the limit.
+    """
+    item = run_update(
+        {
+            "TableName": _otps(),
+            "Key": {"phone": {"S": phone}, "purpose": {"S": purpose}},
+            "UpdateExpression": "ADD attempts :one",
+            "ConditionExpression": (
+                "code_id = :cid AND attempts < :max AND attribute_not_exists(used_at) AND expires_at > :now"
+            ),
+            "ExpressionAttributeValues": _values({":one": 1, ":cid": code_id, ":max": max_attempts, ":now": now}),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        },
+        return_values="UPDATED_NEW",
+    )
+    return int((item or {}).get("attempts", max_attempts))
+
+
+def registration_token_use(phone: str, *, token_hash: str, now: int) -> dict[str, Any]:
+    """The Update that spends a registration token: bound to the phone and the registration
+    purpose by the key, single use by the condition."""
+    return {
+        "TableName": _otps(),
+        "Key": {"phone": {"S": phone}, "purpose": {"S": "registration"}},
+        "UpdateExpression": "SET registration_token_used_at = :now",
+        "ConditionExpression": (
+            "registration_token_hash = :hash AND registration_token_expires_at > :now"
+            " AND attribute_not_exists(registration_token_used_at)"
+        ),
+        "ExpressionAttributeValues": _values({":hash": token_hash, ":now": now}),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def transact(operations: list[dict[str, Any]]) -> None:
+    """All or nothing: each operation is {"Put"|"Update"|"ConditionCheck": {...}}."""
+    cleaned = []
+    for op in operations:
+        ((kind, body),) = op.items()
+        body = dict(body)
+        body.pop("ReturnValues", None)
+        cleaned.append({kind: body})
+    _call("transact_write_items", TransactItems=cleaned)

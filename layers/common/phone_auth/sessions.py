@@ -1,0 +1,107 @@
+"""Who am I, logout, and the Lambda authorizer that guards them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phone_auth import clock, repository
+from phone_auth.errors import AuthError, ServiceUnavailable, TokenMissing, TokenRevoked, UserNotFound
+from phone_auth.log import logger
+from phone_auth.messages import message, preferred_language
+from phone_auth.models import MeResponse, MessageResponse
+from phone_auth.tokens import AccessClaims, decode_access_token
+from phone_auth.users import user_view
+
+
+def current_user(authorizer_context: dict[str, Any]) -> MeResponse:
+    item = repository.get_user(str(authorizer_context.get("phone", "")))
+    if item is None or item.get("id") != authorizer_context.get("user_id"):
+        raise UserNotFound()
+    return MeResponse(user=user_view(item))
+
+
+def logout(authorizer_context: dict[str, Any], language: str) -> MessageResponse:
+    """Bump the session epoch: every token issued before now stops working, for good."""
+    try:
+        epoch = int(authorizer_context.get("session_epoch", ""))
+    except ValueError:
+        raise TokenRevoked() from None
+    try:
+        repository.end_sessions(
+            str(authorizer_context.get("phone", "")), expected_epoch=epoch, now_iso=clock.iso(clock.now())
+        )
+    except repository.ConditionFailed:
+        raise TokenRevoked() from None
+    logger.info("logged out", extra={"user_id": authorizer_context.get("user_id")})
+    return MessageResponse(message=message("LOGGED_OUT", language))
+
+
+def _bearer_token(headers: dict[str, Any]) -> str:
+    value = next((str(v) for k, v in headers.items() if str(k).lower() == "authorization" and v), "")
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenMissing()
+    return token.strip()
+
+
+def check_access_token(token: str) -> AccessClaims:
+    """Signature, expiry, issuer, audience, market, then revocation: one read of the user."""
+    claims = decode_access_token(token)
+    item = repository.get_user(claims.phone)
+    if (
+        item is None
+        or item.get("id") != claims.user_id
+        or not item.get("is_active", False)
+        or int(item.get("session_epoch", 0)) != claims.session_epoch
+    ):
+        raise TokenRevoked()
+    return claims
+
+
+def _policy(principal: str, effect: str, method_arn: str, context: dict[str, Any]) -> dict[str, Any]:
+    # arn:aws:execute-api:region:account:api-id/stage/METHOD/path -> the whole stage, so a
+    # cached answer (when the authorizer cache is on) is valid for every route it guards.
+    parts = method_arn.split("/")
+    resource = "/".join(parts[:2]) + "/*/*" if len(parts) >= 2 else method_arn
+    return {
+        "principalId": principal,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
+        },
+        "context": context,
+    }
+
+
+def authorize(event: dict[str, Any]) -> dict[str, Any]:
+    """REQUEST authorizer: Allow with the user in the context, or Deny with our error code
+    and message (the ACCESS_DENIED gateway response turns it into a 401 with our body)."""
+    headers = event.get("headers") or {}
+    language = preferred_language(
+        next((str(v) for k, v in headers.items() if str(k).lower() == "accept-language"), None)
+    )
+    method_arn = str(event.get("methodArn", ""))
+    try:
+        claims = check_access_token(_bearer_token(headers))
+    except ServiceUnavailable:
+        raise  # API Gateway answers 500 (AUTHORIZER_FAILURE): a blip must not look like a logout
+    except AuthError as error:
+        logger.info("access denied", extra={"error_code": error.code})
+        return _policy(
+            "anonymous",
+            "Deny",
+            method_arn,
+            {"error_code": error.code, "error_message": message(error.code, language)},
+        )
+    return _policy(
+        claims.user_id,
+        "Allow",
+        method_arn,
+        {
+            "user_id": claims.user_id,
+            "phone": claims.phone,
+            "market": claims.market,
+            "session_epoch": str(claims.session_epoch),
+            "token_id": claims.token_id,
+        },
+    )

@@ -1,0 +1,112 @@
+"""Access tokens: PyJWT, HS256 with a key derived from the SSM secret, `kid` in the header.
+
+Claims: iss, aud, sub (user id), iat, nbf, exp, jti, plus
+  phone   the user's E.164 number (the users table key, so the authorizer needs one read),
+  market  the market of the issuing stack (a token of another market's stack is refused),
+  sep     the user's session epoch: logout and password reset bump it, revoking every
+          earlier token, including after the user logs in again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from phone_auth import clock
+from phone_auth.errors import TokenExpired, TokenInvalid
+from phone_auth.keys import key_ring
+from phone_auth.settings import get_settings
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "iat", "exp", "jti", "iss", "aud"]
+MAX_TOKEN_LENGTH = 4096
+CLOCK_SKEW_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: str
+    phone: str
+    market: str
+    session_epoch: int
+    token_id: str
+    expires_at: int
+
+
+def issue_access_token(user_id: str, phone: str, session_epoch: int) -> tuple[str, int]:
+    """Return (token, lifetime in seconds)."""
+    settings = get_settings()
+    ring = key_ring()
+    issued_at = int(clock.now())
+    lifetime = settings.access_token_ttl_seconds
+    claims = {
+        "iss": settings.token_issuer,
+        "aud": settings.token_audience,
+        "sub": user_id,
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": issued_at + lifetime,
+        "jti": uuid.uuid4().hex,
+        "phone": phone,
+        "market": settings.market,
+        "sep": session_epoch,
+        "token_use": "access",
+    }
+    token = jwt.encode(claims, ring.token_signing_key, algorithm=ALGORITHM, headers={"kid": ring.kid})
+    return token, lifetime
+
+
+def decode_access_token(token: str) -> AccessClaims:
+    """Verify signature, algorithm, kid, expiry, issuer, audience, market and claim types.
+
+    Every failure becomes TokenInvalid or TokenExpired; nothing from an unverified token
+    is trusted (its `kid` only selects among our own keys).
+    """
+    settings = get_settings()
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise TokenInvalid()
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise TokenInvalid() from None
+    ring = key_ring()
+    if header.get("alg") != ALGORITHM or header.get("kid") != ring.kid:
+        raise TokenInvalid()
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            ring.token_signing_key,
+            algorithms=[ALGORITHM],
+            audience=settings.token_audience,
+            issuer=settings.token_issuer,
+            # Times are checked below against phone_auth.clock, which tests can move.
+            options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
+    except jwt.PyJWTError:
+        raise TokenInvalid() from None
+    if claims.get("market") != settings.market or claims.get("token_use") != "access":
+        raise TokenInvalid()
+    sub, phone, sep, jti = claims.get("sub"), claims.get("phone"), claims.get("sep"), claims.get("jti")
+    if not (isinstance(sub, str) and isinstance(phone, str) and isinstance(jti, str)):
+        raise TokenInvalid()
+    if not isinstance(sep, int) or isinstance(sep, bool):
+        raise TokenInvalid()
+    issued_at, expires_at = claims.get("iat"), claims.get("exp")
+    if not isinstance(issued_at, int) or not isinstance(expires_at, int):
+        raise TokenInvalid()
+    now = clock.now()
+    if issued_at > now + CLOCK_SKEW_SECONDS:
+        raise TokenInvalid()
+    if expires_at <= now - CLOCK_SKEW_SECONDS:
+        raise TokenExpired()
+    return AccessClaims(
+        user_id=sub,
+        phone=phone,
+        market=claims["market"],
+        session_epoch=sep,
+        token_id=jti,
+        expires_at=expires_at,
+    )
