@@ -1,0 +1,59 @@
+# The front door. `make run` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.13 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
+# sam build looks for a python3.13 binary on PATH: the venv's.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+ENV ?= default
+STAGE ?= dev
+PORT ?= 3000
+
+.PHONY: help setup run test lint format build validate deploy secret import bench clean
+
+help:
+	@echo "make run      start the local stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account)"
+	@echo "make test     run the test suite"
+	@echo "make lint     ruff, mypy and sam validate --lint"
+	@echo "make build    sam build (arm64, no Docker)"
+	@echo "make deploy   sam build + sam deploy --config-env ENV (default, prod, th-dev, us-dev)"
+	@echo "make secret   create the JWT secret in SSM for STAGE (or PARAM=/name)"
+	@echo "make import   FILE=users.csv: into the running local stack, or STACK=name for a deployed one"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 13), "phone-auth needs Python 3.13 (see .python-version)"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet --group dev -c constraints.txt
+	@touch $@
+
+run: setup
+	PORT=$(PORT) $(BIN)/python -m devtools.local_stack
+
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/sam validate --lint
+
+build: setup
+	$(BIN)/sam build
+
+deploy: build
+	$(BIN)/sam deploy --config-env $(ENV)
+
+secret: setup
+	$(BIN)/python -m devtools.secret --stage $(STAGE) $(if $(PARAM),--parameter-name $(PARAM)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION))
+
+import: setup
+	@test -n "$(FILE)" || { echo "usage: make import FILE=users.csv [STACK=phone-auth-th-dev PROFILE=... REGION=...] [DRY_RUN=1]"; exit 1; }
+	$(BIN)/python -m devtools.import_users $(FILE) $(if $(STACK),--stack $(STACK),--local) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION)) $(if $(DRY_RUN),--dry-run)
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
