@@ -19,6 +19,7 @@ help:
 	@echo "make build    sam build (arm64, no Docker)"
 	@echo "make deploy   sam build + sam deploy --config-env ENV (default, prod, th-dev, us-dev)"
 	@echo "make secret   create the JWT secret in SSM for STAGE (or PARAM=/name)"
+	@echo "make bench    cold-import and bcrypt figures (prints, asserts nothing)"
 	@echo "make import   FILE=users.csv: into the running local stack, or STACK=name for a deployed one"
 
 setup: $(VENV)/.installed
@@ -54,6 +55,9 @@ secret: setup
 import: setup
 	@test -n "$(FILE)" || { echo "usage: make import FILE=users.csv [STACK=phone-auth-th-dev PROFILE=... REGION=...] [DRY_RUN=1]"; exit 1; }
 	$(BIN)/python -m devtools.import_users $(FILE) $(if $(STACK),--stack $(STACK),--local) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION)) $(if $(DRY_RUN),--dry-run)
+
+bench: setup
+	$(BIN)/python -m devtools.bench
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
