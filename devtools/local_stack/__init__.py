@@ -1,0 +1,35 @@
+"""Run phone-auth locally: API Gateway + Lambda + DynamoDB/SSM/SNS (moto), no Docker, no AWS.
+
+``python -m devtools.local_stack`` (from the repo root, ``PYTHONPATH=layers/common:.``) serves
+the routes of template.yaml on http://127.0.0.1:${PORT:-3000}, also under /api/v1.
+Tests start one in-process::
+
+    from devtools.local_stack import start
+
+    stack = start(port=0, echo=False)
+    try:
+        ...  # urllib against stack.url; stack.sms("+66812345678") for the outbox
+    finally:
+        stack.stop()
+
+Modules: ``template`` (read template.yaml), ``backend`` (moto, tables, secret, SMS outbox),
+``events`` (API Gateway events, Lambda context), ``gateway`` (routing, authorizer, gateway
+responses), ``server`` (HTTP and the /_local routes), ``stack`` (start/stop), ``cli``.
+"""
+
+from devtools.local_stack.backend import SmsMessage, SmsOutbox
+from devtools.local_stack.cli import main
+from devtools.local_stack.stack import DEFAULT_REGION, LocalStack, start
+from devtools.local_stack.template import CfnLoader, TemplateError, load_template
+
+__all__ = [
+    "DEFAULT_REGION",
+    "CfnLoader",
+    "LocalStack",
+    "SmsMessage",
+    "SmsOutbox",
+    "TemplateError",
+    "load_template",
+    "main",
+    "start",
+]

@@ -1,0 +1,92 @@
+"""Command line: ``python -m devtools.local_stack [--port N] [--parameter-overrides 'K=V ...']``.
+
+Runs until Ctrl+C (SIGINT) or SIGTERM, then stops the HTTP server and moto cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+from devtools.local_stack.stack import start
+from devtools.local_stack.template import TemplateError, split_parameter_overrides
+
+__all__ = ["main"]
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.local_stack",
+        description="Serve template.yaml's API locally (moto instead of AWS, no Docker).",
+    )
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="bind address (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT", "3000")), help="port (default $PORT or 3000)"
+    )
+    parser.add_argument("--template", default=None, help="template path (default: template.yaml at the repo root)")
+    parser.add_argument(
+        "--parameter-overrides",
+        default="",
+        metavar="'Name=Value ...'",
+        help="template parameters, like sam's option (env vars such as OTP_TTL_SECONDS=5 also work)",
+    )
+    parser.add_argument(
+        "--config-env",
+        default="default",
+        help="samconfig.toml environment whose parameter_overrides apply (default: default)",
+    )
+    parser.add_argument("--no-demo-users", action="store_true", help="do not import devtools/sample_users.csv")
+    parser.add_argument(
+        "--concurrent-invocations",
+        action="store_true",
+        help="let one function run several requests at once (default: one at a time, like one Lambda container)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the stack, wait for SIGINT/SIGTERM, stop it. Returns the process exit code."""
+    args = _parse_args(argv)
+    overrides = {}
+    for item in split_parameter_overrides(args.parameter_overrides):
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"--parameter-overrides: expected Name=Value, got {item!r}", file=sys.stderr)
+            return 2
+        overrides[key] = value.strip('"')
+    try:
+        stack = start(
+            args.port,
+            host=args.host,
+            template_path=args.template,
+            parameter_overrides=overrides,
+            config_env=args.config_env,
+            import_sample_users=not args.no_demo_users,
+            one_request_per_function=not args.concurrent_invocations,
+        )
+    except (TemplateError, FileNotFoundError) as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot start: {exc} (is port {args.port} already in use? try PORT=3001)", file=sys.stderr)
+        return 1
+
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        while not stop_requested.wait(timeout=1.0):
+            pass
+    finally:
+        print("stopping local stack...", flush=True)
+        stack.stop()
+    print("stopped", flush=True)
+    return 0

@@ -1,0 +1,213 @@
+"""The events and context API Gateway and Lambda would hand our handlers.
+
+The shapes follow real API Gateway REST (v1) proxy and REQUEST-authorizer events (as in
+the powertools test fixtures), so code that works here sees the same keys, the same
+``None`` for absent query strings, and the same ``requestContext.authorizer`` it will
+see when deployed. The same builders write ``events/*.json`` for ``sam local invoke``.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "ACCOUNT_ID",
+    "API_ID",
+    "IncomingRequest",
+    "LambdaContext",
+    "authorizer_event",
+    "method_arn",
+    "proxy_event",
+]
+
+ACCOUNT_ID = "123456789012"
+#: The API id of the local stack's imaginary REST API (appears in methodArn and requestContext).
+API_ID = "local"
+
+
+@dataclass
+class IncomingRequest:
+    """An HTTP request as the gateway sees it, before any Lambda is involved."""
+
+    method: str
+    path: str
+    headers: Sequence[tuple[str, str]]
+    query: Sequence[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    resource: str = ""
+    #: The path relative to the API (without a base-path-mapping prefix such as /api/v1);
+    #: this is what methodArn carries. Empty means "same as path".
+    api_path: str = ""
+    path_parameters: dict[str, str] = field(default_factory=dict)
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time_epoch_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+    def header(self, name: str) -> str | None:
+        """Last value of a header, case-insensitively (like API Gateway's ``headers`` map)."""
+        found = None
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                found = value
+        return found
+
+
+def _single_and_multi(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+    """API Gateway's two views of repeated keys: last value wins in the single-value map."""
+    if not pairs:
+        return None, None
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for key, value in pairs:
+        single[key] = value
+        multi.setdefault(key, []).append(value)
+    return single, multi
+
+
+def _request_time(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def request_context(
+    request: IncomingRequest, *, stage: str, domain: str, authorizer: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``requestContext`` of a REST proxy event; ``authorizer`` only when an authorizer ran."""
+    context: dict[str, Any] = {
+        "accountId": ACCOUNT_ID,
+        "apiId": API_ID,
+        "domainName": domain,
+        "domainPrefix": domain.split(".", 1)[0],
+        "extendedRequestId": request.request_id,
+        "httpMethod": request.method,
+        "identity": {
+            "accessKey": None,
+            "accountId": None,
+            "caller": None,
+            "cognitoAuthenticationProvider": None,
+            "cognitoAuthenticationType": None,
+            "cognitoIdentityId": None,
+            "cognitoIdentityPoolId": None,
+            "principalOrgId": None,
+            "sourceIp": request.source_ip,
+            "user": None,
+            "userAgent": request.header("User-Agent"),
+            "userArn": None,
+        },
+        "path": request.path,
+        "protocol": "HTTP/1.1",
+        "requestId": request.request_id,
+        "requestTime": _request_time(request.time_epoch_ms),
+        "requestTimeEpoch": request.time_epoch_ms,
+        "resourceId": f"{request.method} {request.resource}",
+        "resourcePath": request.resource,
+        "stage": stage,
+    }
+    if authorizer is not None:
+        context["authorizer"] = dict(authorizer)
+    return context
+
+
+def _body_fields(body: bytes) -> tuple[str | None, bool]:
+    """Text bodies pass as text; bytes that are not UTF-8 are base64 with isBase64Encoded."""
+    if not body:
+        return None, False
+    try:
+        return body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), True
+
+
+def proxy_event(
+    request: IncomingRequest,
+    *,
+    stage: str,
+    domain: str,
+    authorizer: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A REST API (v1) Lambda proxy integration event for ``request``."""
+    headers, multi_headers = _single_and_multi(request.headers)
+    query, multi_query = _single_and_multi(request.query)
+    body, is_base64 = _body_fields(request.body)
+    return {
+        "resource": request.resource,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": dict(request.path_parameters) or None,
+        "stageVariables": None,
+        "requestContext": request_context(request, stage=stage, domain=domain, authorizer=authorizer),
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def method_arn(region: str, stage: str, method: str, path: str) -> str:
+    """``arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path without leading slash>``."""
+    return f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{API_ID}/{stage}/{method}/{path.lstrip('/')}"
+
+
+def authorizer_event(
+    request: IncomingRequest,
+    *,
+    region: str,
+    stage: str,
+    domain: str,
+    payload_type: str = "REQUEST",
+    token_header: str = "Authorization",  # noqa: S107 - a header name, not a secret
+) -> dict[str, Any]:
+    """The event a Lambda authorizer receives (REQUEST, or TOKEN with ``authorizationToken``)."""
+    arn = method_arn(region, stage, request.method, request.api_path or request.path)
+    if payload_type == "TOKEN":
+        return {"type": "TOKEN", "authorizationToken": request.header(token_header), "methodArn": arn}
+    headers, multi_headers = _single_and_multi(request.headers)
+    query, multi_query = _single_and_multi(request.query)
+    return {
+        "type": "REQUEST",
+        "methodArn": arn,
+        "resource": request.resource,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": dict(request.path_parameters),
+        "stageVariables": None,
+        "requestContext": request_context(request, stage=stage, domain=domain),
+    }
+
+
+@dataclass
+class LambdaContext:
+    """Enough of Lambda's context object for powertools' ``inject_lambda_context``.
+
+    ``get_remaining_time_in_millis`` counts down from the function's configured Timeout,
+    so code that budgets its time (retries, SMS sends) behaves as it would in Lambda.
+    """
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = self.log_stream_name or datetime.now(UTC).strftime("%Y/%m/%d/[$LATEST]local")
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))

@@ -1,0 +1,211 @@
+"""The HTTP front door: turns raw HTTP into gateway requests and serves the /_local routes.
+
+Logging rule: one access line per request (time, method, path without the query string,
+status, duration) and nothing else about the request. Bodies and headers carry phone
+numbers, one-time codes, passwords and tokens, so they are never printed here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from devtools.local_stack.backend import SmsOutbox
+from devtools.local_stack.events import IncomingRequest
+from devtools.local_stack.gateway import Gateway, GatewayResult
+
+__all__ = ["MAX_BODY_BYTES", "LocalHTTPServer"]
+
+#: API Gateway REST rejects payloads over 10 MB with REQUEST_TOO_LARGE.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+LOCAL_PREFIX = "/_local"
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _BadRequest(Exception):
+    pass
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer carrying the gateway and outbox its handler threads use."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    #: socketserver's default listen backlog is 5: a burst of parallel requests (a race test,
+    #: a page firing several calls) would see connection resets instead of answers.
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        gateway: Gateway,
+        outbox: SmsOutbox | None,
+        *,
+        log: Callable[[str], None],
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.outbox = outbox
+        self.log = log
+        self.info = info or {}
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LocalHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def version_string(self) -> str:
+        return "phone-auth-local"
+
+    # One method for every verb: the gateway decides what is allowed, as API Gateway does.
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence http.server's own log (it would print the raw request line, query included)."""
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        split = urlsplit(self.path)
+        path = unquote(split.path) or "/"
+        status = 500
+        try:
+            if path == LOCAL_PREFIX or path.startswith(LOCAL_PREFIX + "/"):
+                result = self._local_route(path, split.query)
+            else:
+                result = self._gateway_route(path, split.query)
+        except Exception:  # a bug in the emulator itself: answer like API Gateway's 5XX, keep serving
+            self.server.log(f"[gateway] internal error:\n{traceback.format_exc()}")
+            self.close_connection = True
+            result = self.server.gateway.gateway_response("DEFAULT_5XX")
+        status = result.status
+        try:
+            self._write(result)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            elapsed_ms = (time.monotonic() - started) * 1000
+            stamp = datetime.now().strftime("%H:%M:%S")
+            self.server.log(f"{stamp} {self.command} {path} {status} {elapsed_ms:.0f}ms")
+
+    def _gateway_route(self, path: str, query: str) -> GatewayResult:
+        gateway = self.server.gateway
+        try:
+            body = self._read_body()
+        except _BodyTooLarge:
+            self.close_connection = True  # the rest of the body is still on the socket
+            return gateway.gateway_response("REQUEST_TOO_LARGE")
+        except _BadRequest:
+            self.close_connection = True
+            return gateway.gateway_response("DEFAULT_4XX")
+        request = IncomingRequest(
+            method=self.command,
+            path=path,
+            headers=self._gateway_headers(),
+            query=parse_qsl(query, keep_blank_values=True),
+            body=body,
+            source_ip=self.client_address[0],
+        )
+        return gateway.handle(request)
+
+    def _gateway_headers(self) -> list[tuple[str, str]]:
+        """Client headers plus the X-Forwarded-* API Gateway adds in front of the integration."""
+        headers = [
+            (k, v) for k, v in self.headers.items() if k.lower() not in ("x-forwarded-proto", "x-forwarded-port")
+        ]
+        client_ip = self.client_address[0]
+        forwarded = [v for k, v in headers if k.lower() == "x-forwarded-for"]
+        headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
+        headers.append(("X-Forwarded-For", ", ".join([*forwarded, client_ip])))
+        headers.append(("X-Forwarded-Proto", "http"))
+        headers.append(("X-Forwarded-Port", str(self.server.server_address[1])))
+        headers.append(("X-Amzn-Trace-Id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"))
+        return headers
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            return b""
+        try:
+            length = int(raw_length)
+        except ValueError:
+            raise _BadRequest from None
+        if length < 0:
+            raise _BadRequest
+        if length > MAX_BODY_BYTES:
+            raise _BodyTooLarge
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024).strip()
+            try:
+                size = int(line.split(b";", 1)[0], 16)
+            except ValueError:
+                raise _BadRequest from None
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise _BodyTooLarge
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(4)
+
+    def _local_route(self, path: str, query: str) -> GatewayResult:
+        """Development-only routes; they do not exist in the deployed API."""
+        try:
+            self._read_body()
+        except (_BodyTooLarge, _BadRequest):
+            self.close_connection = True
+            return self.server.gateway.gateway_response("REQUEST_TOO_LARGE")
+        outbox = self.server.outbox
+        if path == f"{LOCAL_PREFIX}/health" and self.command == "GET":
+            return _json(200, {"ok": True})
+        if path == f"{LOCAL_PREFIX}/info" and self.command == "GET":
+            return _json(200, self.server.info)
+        if path == f"{LOCAL_PREFIX}/sms" and outbox is not None:
+            if self.command == "GET":
+                params = dict(parse_qsl(query, keep_blank_values=True))
+                phone = params.get("phone") or None
+                if phone and phone.startswith(" "):
+                    phone = "+" + phone[1:]  # an unencoded "+" arrives as a space
+                return _json(200, [message.as_json() for message in outbox.messages(phone)])
+            if self.command == "DELETE":
+                outbox.clear()
+                return GatewayResult(204, [], b"")
+        return self.server.gateway.gateway_response("MISSING_AUTHENTICATION_TOKEN")
+
+    def _write(self, result: GatewayResult) -> None:
+        self.send_response(result.status)
+        for name, value in result.headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(result.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and result.body:
+            self.wfile.write(result.body)
+
+
+def _json(status: int, payload: Any) -> GatewayResult:
+    return GatewayResult(status, [("Content-Type", "application/json")], json.dumps(payload).encode("utf-8"))

@@ -1,0 +1,558 @@
+"""The local stack: gateway behaviour, moto wiring, SMS outbox, and (when present) the real code.
+
+Two stacks are started in-process, one after the other (class-scoped fixtures):
+
+* ``TestGateway`` runs the real template.yaml with stub handlers for the functions it
+  exercises, so routing, the authorizer contract, gateway responses, CORS and the outbox
+  are tested independently of the Lambda code;
+* ``TestWithLambdaCode`` runs the real handlers (skipped per test while a handler is missing).
+
+The conftest's autouse ``aws`` fixture wraps every test in ``mock_aws``, which resets moto's
+in-memory backends at start and end; the local stack brings its own moto server sharing
+those backends, so this module replaces that fixture with a no-op.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import sys
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from devtools.local_stack import LocalStack, load_template, start
+from devtools.local_stack.template import build_model
+from devtools.moto_atomic import make_dynamodb_writes_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+PHONE = "+66812345678"
+ALLOW_CONTEXT = {
+    "user_id": "3f6c2b9e-8d4a-4c1e-9b7f-2a5d6e8c1f04",
+    "phone": PHONE,
+    "market": "th",
+    "session_epoch": 0,
+    "token_id": "9c1e4a7b2d5f48e6a3b0c7d9e2f1a6b4",
+}
+
+# urllib must never send 127.0.0.1 through a proxy from the developer's environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@pytest.fixture(autouse=True)
+def aws() -> Iterator[None]:
+    """Replaces conftest's per-test ``mock_aws``: it would wipe the running stack's tables."""
+    yield
+
+
+def call(
+    stack: LocalStack,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    """One HTTP request to the stack: (status, lower-cased headers, parsed JSON body or None)."""
+    data = None if body is None else json.dumps(body).encode()
+    all_headers = {"Content-Type": "application/json"} if data is not None else {}
+    all_headers.update(headers or {})
+    url = stack.url + path  # always http://127.0.0.1:<port>/...
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)  # noqa: S310
+    try:
+        with _OPENER.open(request, timeout=30) as response:
+            status, response_headers, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        status, response_headers, raw = error.code, error.headers, error.read()
+    parsed = json.loads(raw) if raw else None
+    return status, {k.lower(): v for k, v in response_headers.items()}, parsed
+
+
+def assert_gateway_error(status: int, headers: dict[str, str], body: Any, expected_status: int, code: str) -> None:
+    assert status == expected_status
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str)
+    assert "access-control-allow-origin" in headers
+
+
+# ---------------------------------------------------------------------------- pure parts
+def test_template_loader_understands_short_tags(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "AWSTemplateFormatVersion: 2010-09-09\n"
+        "Resources:\n"
+        "  T:\n"
+        "    Type: AWS::DynamoDB::Table\n"
+        "    Properties:\n"
+        "      TableName: !Sub '${AWS::StackName}-t'\n"
+        "      Arn: !GetAtt Other.Arn\n"
+        "      Pick: !If [IsProd, !Ref A, !Ref AWS::NoValue]\n"
+        "      Joined: !Join ['-', [a, !Ref B]]\n"
+    )
+    document = load_template(template)
+    props = document["Resources"]["T"]["Properties"]
+    assert document["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert props["TableName"] == {"Fn::Sub": "${AWS::StackName}-t"}
+    assert props["Arn"] == {"Fn::GetAtt": ["Other", "Arn"]}
+    assert props["Pick"] == {"Fn::If": ["IsProd", {"Ref": "A"}, {"Ref": "AWS::NoValue"}]}
+    assert props["Joined"] == {"Fn::Join": ["-", ["a", {"Ref": "B"}]]}
+
+
+def test_developer_env_overrides_template_parameters() -> None:
+    model = build_model(
+        load_template(ROOT / "template.yaml"),
+        template_dir=ROOT,
+        region="ap-southeast-1",
+        environ={"OTP_TTL_SECONDS": "5", "USERS_TABLE_NAME": "someone-elses-table"},
+    )
+    assert model.environment["OTP_TTL_SECONDS"] == "5"
+    assert model.parameters["OtpTtlSeconds"] == "5"
+    # Resource references always point at the local tables.
+    assert model.environment["USERS_TABLE_NAME"] == "phone-auth-local-UsersTable"
+    assert model.environment["STAGE"] == "local"
+    assert model.environment["SMS_SENDER"] == "sns"
+    assert any("OtpTtlSeconds" in warning for warning in model.warnings)
+
+
+def test_make_dynamodb_writes_atomic_is_idempotent() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    make_dynamodb_writes_atomic()
+    wrapped = DynamoDBBackend.put_item
+    assert make_dynamodb_writes_atomic() == ()
+    assert DynamoDBBackend.put_item is wrapped
+
+
+# ---------------------------------------------------------------------------- gateway (stubs)
+class Recorder:
+    """Stub handlers that record what the gateway hands them."""
+
+    def __init__(self) -> None:
+        self.authorizer_events: list[dict[str, Any]] = []
+
+    def authorizer(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.authorizer_events.append(event)
+        token = (event["headers"] or {}).get("Authorization", "").removeprefix("Bearer ")
+        if token == "unauthorized":
+            raise Exception("Unauthorized")
+        if token == "crash":
+            raise ValueError("authorizer bug")
+        if token == "bad-context":
+            return {"principalId": "x", "policyDocument": _policy("Allow", "*"), "context": {"list": [1]}}
+        if token == "allow":
+            return {
+                "principalId": ALLOW_CONTEXT["user_id"],
+                "policyDocument": _policy("Allow", event["methodArn"]),
+                "context": ALLOW_CONTEXT,
+            }
+        return {
+            "principalId": "anonymous",
+            "policyDocument": _policy("Deny", event["methodArn"]),
+            "context": {"error_code": "TOKEN_INVALID", "error_message": "The access token is invalid."},
+        }
+
+    @staticmethod
+    def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        assert context.get_remaining_time_in_millis() > 0
+        return {
+            "statusCode": 200,
+            "headers": {"Content-Type": "application/json", "X-Function": context.function_name},
+            "body": json.dumps(event),
+            "isBase64Encoded": False,
+        }
+
+    @staticmethod
+    def crash(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise RuntimeError("handler bug")
+
+    @staticmethod
+    def malformed(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"statusCode": 200, "body": {"not": "a string"}}
+
+    @staticmethod
+    def send_sms(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        phone = json.loads(event["body"])["phone"]
+        boto3.client("sns").publish(PhoneNumber=phone, Message="Your phone-auth code is 654321.")
+        return {"statusCode": 200, "body": json.dumps({"success": True})}
+
+
+def _policy(effect: str, resource: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
+    }
+
+
+@pytest.fixture(scope="class")
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture(scope="class")
+def stub_stack(recorder: Recorder) -> Iterator[LocalStack]:
+    stack = start(
+        port=0,
+        echo=False,
+        import_sample_users=False,
+        handlers={
+            "AuthorizerFunction": recorder.authorizer,
+            "MeFunction": recorder.echo,
+            "CheckMobileFunction": recorder.echo,
+            "LogoutFunction": recorder.crash,
+            "VerifyCodeFunction": recorder.malformed,
+            "SendVerificationFunction": recorder.send_sms,
+        },
+    )
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+class TestGateway:
+    def test_health(self, stub_stack: LocalStack) -> None:
+        assert call(stub_stack, "GET", "/_local/health")[::2] == (200, {"ok": True})
+
+    def test_template_tables_exist_in_moto(self, stub_stack: LocalStack) -> None:
+        client = boto3.client("dynamodb", endpoint_url=stub_stack.moto_url, region_name=stub_stack.region)
+        names = client.list_tables()["TableNames"]
+        assert "phone-auth-local-UsersTable" in names
+        assert "phone-auth-local-OtpTable" in names
+        otp = client.describe_table(TableName="phone-auth-local-OtpTable")["Table"]
+        assert [k["AttributeName"] for k in otp["KeySchema"]] == ["phone", "purpose"]
+        ttl = client.describe_time_to_live(TableName="phone-auth-local-OtpTable")["TimeToLiveDescription"]
+        assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+
+    def test_jwt_secret_is_a_secure_string(self, stub_stack: LocalStack) -> None:
+        name = os.environ["JWT_SECRET_PARAMETER_NAME"]
+        client = boto3.client("ssm", endpoint_url=stub_stack.moto_url, region_name=stub_stack.region)
+        parameter = client.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+        assert parameter["Type"] == "SecureString"
+        assert len(parameter["Value"]) >= 40
+
+    def test_environment_points_boto3_at_moto(self, stub_stack: LocalStack) -> None:
+        assert os.environ["AWS_ENDPOINT_URL"] == stub_stack.moto_url
+        assert os.environ["USERS_TABLE_NAME"] == "phone-auth-local-UsersTable"
+        assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
+
+    def test_preflight_answers_cors(self, stub_stack: LocalStack) -> None:
+        status, headers, body = call(stub_stack, "OPTIONS", "/auth/send-verification")
+        assert status == 204
+        assert body is None
+        assert headers["access-control-allow-origin"] == stub_stack.model.parameters["AllowedOrigin"]
+        assert "Authorization" in headers["access-control-allow-headers"]
+        assert "POST" in headers["access-control-allow-methods"]
+        assert headers["access-control-max-age"] == "600"
+
+    def test_preflight_under_the_alias(self, stub_stack: LocalStack) -> None:
+        assert call(stub_stack, "OPTIONS", "/api/v1/auth/me")[0] == 204
+
+    def test_unknown_route_is_a_json_404(self, stub_stack: LocalStack) -> None:
+        assert_gateway_error(*call(stub_stack, "GET", "/auth/nope"), 404, "NOT_FOUND")
+        assert_gateway_error(*call(stub_stack, "POST", "/api/v2/auth/me", {}), 404, "NOT_FOUND")
+
+    def test_wrong_method_on_a_known_path_is_a_404(self, stub_stack: LocalStack) -> None:
+        assert_gateway_error(*call(stub_stack, "GET", "/auth/check-mobile"), 404, "NOT_FOUND")
+
+    def test_event_is_a_rest_proxy_event(self, stub_stack: LocalStack) -> None:
+        status, headers, event = call(
+            stub_stack, "POST", "/auth/check-mobile?a=1&a=2", {"phone": "081-234-5678"}, {"Accept-Language": "th"}
+        )
+        assert status == 200
+        assert headers["x-function"] == "phone-auth-local-CheckMobileFunction"
+        assert event["resource"] == "/auth/check-mobile"
+        assert event["path"] == "/auth/check-mobile"
+        assert event["httpMethod"] == "POST"
+        assert event["headers"]["Accept-Language"] == "th"
+        assert event["multiValueHeaders"]["Accept-Language"] == ["th"]
+        assert event["queryStringParameters"] == {"a": "2"}
+        assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"]}
+        assert event["pathParameters"] is None
+        assert event["stageVariables"] is None
+        assert json.loads(event["body"]) == {"phone": "081-234-5678"}
+        assert event["isBase64Encoded"] is False
+        context = event["requestContext"]
+        assert context["stage"] == stub_stack.model.stage_name
+        assert context["resourcePath"] == "/auth/check-mobile"
+        assert context["httpMethod"] == "POST"
+        assert context["identity"]["sourceIp"] == "127.0.0.1"
+        assert uuid.UUID(context["requestId"])
+        assert isinstance(context["requestTimeEpoch"], int)
+        assert "authorizer" not in context
+
+    def test_api_v1_alias_reaches_the_same_function(self, stub_stack: LocalStack) -> None:
+        status, headers, event = call(stub_stack, "POST", "/api/v1/auth/check-mobile", {"phone": PHONE})
+        assert status == 200
+        assert headers["x-function"] == "phone-auth-local-CheckMobileFunction"
+        assert event["resource"] == "/auth/check-mobile"
+        assert event["path"] == "/api/v1/auth/check-mobile"  # as with a custom-domain base path mapping
+
+    def test_protected_route_without_token_never_reaches_the_authorizer(
+        self, stub_stack: LocalStack, recorder: Recorder
+    ) -> None:
+        before = len(recorder.authorizer_events)
+        assert_gateway_error(*call(stub_stack, "GET", "/auth/me"), 401, "UNAUTHORIZED")
+        assert_gateway_error(*call(stub_stack, "GET", "/auth/me", headers={"Authorization": " "}), 401, "UNAUTHORIZED")
+        assert len(recorder.authorizer_events) == before
+
+    def test_allow_passes_the_context_as_strings(self, stub_stack: LocalStack, recorder: Recorder) -> None:
+        status, _, event = call(stub_stack, "GET", "/api/v1/auth/me", headers={"Authorization": "Bearer allow"})
+        assert status == 200
+        authorizer = event["requestContext"]["authorizer"]
+        assert authorizer["principalId"] == ALLOW_CONTEXT["user_id"]
+        assert authorizer["user_id"] == ALLOW_CONTEXT["user_id"]
+        assert authorizer["phone"] == PHONE
+        assert authorizer["session_epoch"] == "0"
+        auth_event = recorder.authorizer_events[-1]
+        assert auth_event["type"] == "REQUEST"
+        assert auth_event["methodArn"] == (
+            f"arn:aws:execute-api:{stub_stack.region}:123456789012:local/{stub_stack.model.stage_name}/GET/auth/me"
+        )
+        assert auth_event["headers"]["Authorization"] == "Bearer allow"
+        assert auth_event["resource"] == "/auth/me"
+
+    def test_deny_becomes_access_denied_with_the_authorizer_error(self, stub_stack: LocalStack) -> None:
+        status, headers, body = call(stub_stack, "GET", "/auth/me", headers={"Authorization": "Bearer expired"})
+        assert_gateway_error(status, headers, body, 401, "TOKEN_INVALID")
+        assert body["error"]["message"] == "The access token is invalid."
+
+    def test_authorizer_raising_unauthorized_is_a_401(self, stub_stack: LocalStack) -> None:
+        response = call(stub_stack, "GET", "/auth/me", headers={"Authorization": "Bearer unauthorized"})
+        assert_gateway_error(*response, 401, "UNAUTHORIZED")
+
+    def test_authorizer_crash_is_a_500(self, stub_stack: LocalStack) -> None:
+        for token in ("crash", "bad-context"):
+            response = call(stub_stack, "GET", "/auth/me", headers={"Authorization": f"Bearer {token}"})
+            assert_gateway_error(*response, 500, "INTERNAL_ERROR")
+
+    def test_function_crash_is_a_502(self, stub_stack: LocalStack) -> None:
+        response = call(stub_stack, "POST", "/auth/logout", headers={"Authorization": "Bearer allow"})
+        assert_gateway_error(*response, 502, "INTERNAL_ERROR")
+
+    def test_malformed_proxy_response_is_a_502(self, stub_stack: LocalStack) -> None:
+        assert_gateway_error(*call(stub_stack, "POST", "/auth/verify-code", {}), 502, "INTERNAL_ERROR")
+
+    def test_body_over_10_mib_is_rejected_unread(self, stub_stack: LocalStack) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", stub_stack.port, timeout=10)
+        try:
+            connection.putrequest("POST", "/auth/check-mobile")
+            connection.putheader("Content-Type", "application/json")
+            connection.putheader("Content-Length", str(10 * 1024 * 1024 + 1))
+            connection.endheaders()
+            response = connection.getresponse()
+            body = json.loads(response.read())
+        finally:
+            connection.close()
+        assert response.status == 413
+        assert body == {
+            "success": False,
+            "error": {"code": "PAYLOAD_TOO_LARGE", "message": "Request body is too large."},
+        }
+
+    def test_sms_outbox_collects_what_the_functions_publish(self, stub_stack: LocalStack) -> None:
+        other = "+66898765432"
+        assert call(stub_stack, "POST", "/auth/send-verification", {"phone": other})[0] == 200
+        assert call(stub_stack, "POST", "/auth/send-verification", {"phone": other})[0] == 200
+        status, _, messages = call(stub_stack, "GET", "/_local/sms?phone=%2B66898765432")
+        assert status == 200
+        assert [m["to"] for m in messages] == [other, other]
+        assert messages[0]["body"] == "Your phone-auth code is 654321."
+        assert messages[0]["sent_at"] <= messages[1]["sent_at"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", messages[0]["sent_at"])
+        assert call(stub_stack, "GET", "/_local/sms?phone=%2B66000000000")[2] == []
+        assert len(call(stub_stack, "GET", "/_local/sms")[2]) >= 2
+
+    def test_a_burst_of_parallel_requests_all_get_answers(self, stub_stack: LocalStack) -> None:
+        statuses: list[int] = []
+        barrier = threading.Barrier(40)
+
+        def one() -> None:
+            barrier.wait()
+            statuses.append(call(stub_stack, "POST", "/auth/check-mobile", {"phone": PHONE})[0])
+
+        threads = [threading.Thread(target=one) for _ in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert statuses == [200] * 40
+
+    def test_conditional_writes_are_atomic_under_concurrency(self, stub_stack: LocalStack) -> None:
+        client = boto3.client("dynamodb", endpoint_url=stub_stack.moto_url, region_name=stub_stack.region)
+        table = stub_stack.table_names["OtpTable"]
+        winners: list[int] = []
+        barrier = threading.Barrier(16)
+
+        def claim(index: int) -> None:
+            barrier.wait()
+            try:
+                client.put_item(
+                    TableName=table,
+                    Item={"phone": {"S": "+66811111111"}, "purpose": {"S": "race"}, "owner": {"N": str(index)}},
+                    ConditionExpression="attribute_not_exists(phone)",
+                )
+                winners.append(index)
+            except ClientError as error:
+                assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(winners) == 1
+
+
+def test_stop_restores_the_environment() -> None:
+    before = dict(os.environ)
+    stack = start(port=0, echo=False, import_sample_users=False, handlers={"AuthorizerFunction": Recorder.echo})
+    assert os.environ["AWS_ENDPOINT_URL"] == stack.moto_url
+    with pytest.raises(RuntimeError, match="already running"):
+        start(port=0, echo=False)
+    stack.stop()
+    stack.stop()  # idempotent
+    assert dict(os.environ) == before
+    assert not set(stack.gateway.loaded_modules) & set(sys.modules)  # the next start is a cold start
+
+
+def test_demo_users_are_imported_when_the_importer_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from devtools.local_stack import stack as stack_module
+
+    csv = tmp_path / "sample_users.csv"
+    csv.write_text("phone,password\n+66812345678,Sunflower-Rain-2026\n")
+    calls: list[tuple[Any, ...]] = []
+
+    def import_file(path: Path, users_table_name: str) -> int:
+        calls.append((path, users_table_name, os.environ["AWS_ENDPOINT_URL"]))
+        return 1
+
+    monkeypatch.setattr(stack_module, "SAMPLE_USERS_CSV", csv)
+    monkeypatch.setitem(sys.modules, "devtools.import_users", types.SimpleNamespace(import_file=import_file))
+    lines: list[str] = []
+    stack = start(port=0, log=lines.append, handlers={"AuthorizerFunction": Recorder.echo})
+    try:
+        assert calls == [(csv, "phone-auth-local-UsersTable", stack.moto_url)]
+        assert any(line.startswith("demo users: imported") and "(1 rows)" in line for line in lines)
+    finally:
+        stack.stop()
+
+
+def test_a_missing_importer_is_a_clean_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devtools.local_stack import stack as stack_module
+
+    monkeypatch.setattr(stack_module, "SAMPLE_USERS_CSV", tmp_path / "absent.csv")
+    lines: list[str] = []
+    start(port=0, log=lines.append, handlers={"AuthorizerFunction": Recorder.echo}).stop()
+    assert "demo users: devtools/sample_users.csv not found; skipped" in lines
+    assert any("Ctrl+C to stop" in line for line in lines)
+
+
+# ---------------------------------------------------------------------------- the real code
+def have_code(*dirs: str) -> pytest.MarkDecorator:
+    missing = [d for d in dirs if not (ROOT / "functions" / d / "app.py").is_file()]
+    return pytest.mark.skipif(bool(missing), reason=f"Lambda code not written yet: {missing}")
+
+
+@pytest.fixture(scope="class")
+def real_stack() -> Iterator[LocalStack]:
+    stack = start(port=0, echo=False, import_sample_users=False)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def sms_code(stack: LocalStack, phone: str) -> str:
+    status, _, messages = call(stack, "GET", "/_local/sms?phone=" + phone.replace("+", "%2B"))
+    assert status == 200 and messages, f"no SMS to {phone}"
+    match = re.search(r"\b(\d{6})\b", messages[-1]["body"])
+    assert match, "the SMS has no 6-digit code"
+    return match.group(1)
+
+
+class TestWithLambdaCode:
+    def test_health(self, real_stack: LocalStack) -> None:
+        assert call(real_stack, "GET", "/_local/health")[::2] == (200, {"ok": True})
+
+    @have_code("send_verification")
+    def test_send_verification_texts_a_code(self, real_stack: LocalStack) -> None:
+        status, headers, body = call(real_stack, "POST", "/auth/send-verification", {"phone": "081-234-5678"})
+        assert status == 200, body
+        assert body["success"] is True
+        assert headers["access-control-allow-origin"] == real_stack.model.parameters["AllowedOrigin"]
+        status, _, messages = call(real_stack, "GET", "/_local/sms?phone=%2B66812345678")
+        assert status == 200
+        assert len(messages) == 1
+        assert messages[0]["to"] == PHONE
+        assert re.search(r"\b\d{6}\b", messages[0]["body"])
+
+    @have_code("me", "authorizer")
+    def test_me_without_token_is_401(self, real_stack: LocalStack) -> None:
+        assert_gateway_error(*call(real_stack, "GET", "/auth/me"), 401, "UNAUTHORIZED")
+
+    @have_code("me", "authorizer")
+    def test_me_with_a_garbled_token_is_401_with_the_authorizer_code(self, real_stack: LocalStack) -> None:
+        status, headers, body = call(real_stack, "GET", "/auth/me", headers={"Authorization": "Bearer not-a-jwt"})
+        assert status == 401
+        assert body["success"] is False
+        assert body["error"]["code"] not in ("", "UNAUTHORIZED")  # the authorizer's own code came through
+        assert "access-control-allow-origin" in headers
+
+    @have_code("check_mobile")
+    def test_api_v1_alias_reaches_the_same_function(self, real_stack: LocalStack) -> None:
+        direct = call(real_stack, "POST", "/auth/check-mobile", {"phone": "+66899999999"})
+        aliased = call(real_stack, "POST", "/api/v1/auth/check-mobile", {"phone": "+66899999999"})
+        assert direct[0] == aliased[0] == 200
+        assert direct[2] == aliased[2]
+
+    @have_code(
+        "request_registration_otp",
+        "verify_registration_otp",
+        "complete_registration",
+        "login_mobile",
+        "me",
+        "logout",
+        "authorizer",
+    )
+    def test_register_login_me_logout(self, real_stack: LocalStack) -> None:
+        phone, local = "+66823456789", "082-345-6789"
+        status, _, body = call(real_stack, "POST", "/api/v1/auth/request-registration-otp", {"phone": local})
+        assert status == 200, body
+        status, _, body = call(
+            real_stack,
+            "POST",
+            "/api/v1/auth/verify-registration-otp",
+            {"phone": local, "code": sms_code(real_stack, phone)},
+        )
+        assert status == 200, body
+        password = "Sunflower-Rain-2026"
+        status, _, body = call(
+            real_stack,
+            "POST",
+            "/api/v1/auth/complete-registration",
+            {"phone": local, "password": password, "registration_token": body["registration_token"]},
+        )
+        assert status in (200, 201), body
+        status, _, body = call(real_stack, "POST", "/api/v1/auth/login/mobile", {"phone": local, "password": password})
+        assert status == 200, body
+        bearer = {"Authorization": f"Bearer {body['access_token']}"}
+        status, _, body = call(real_stack, "GET", "/api/v1/auth/me", headers=bearer)
+        assert status == 200, body
+        assert json.dumps(body).count(phone) >= 1
+        status, _, body = call(real_stack, "POST", "/api/v1/auth/logout", headers=bearer)
+        assert status == 200, body
+        status, _, body = call(real_stack, "GET", "/api/v1/auth/me", headers=bearer)
+        assert status == 401, body
+        assert body["success"] is False
