@@ -169,7 +169,9 @@ def use_code(
 
 def _refuse(phone: str, purpose: str, item: dict[str, Any] | None, now: int, *, count: bool = True) -> NoReturn:
     settings = get_settings()
-    if item is None or "code_hash" not in item or "used_at" in item:
+    # A decoy (reset asked for a phone without an account) has no hash: it is refused like
+    # a wrong guess, attempts and all, so the answers do not tell which phones have accounts.
+    if item is None or "used_at" in item:
         raise OtpNotFound()
     if int(item.get("attempts", 0)) >= settings.otp_max_attempts:
         raise OtpAttemptsExceeded(_retry_after(item, now))

@@ -209,6 +209,7 @@ def login_update(
         "UpdateExpression": expression,
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": _values(values),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
     if conditions:
         update["ConditionExpression"] = " AND ".join(f"({c})" for c in conditions)
@@ -217,7 +218,9 @@ def login_update(
 
 def update_user(update: dict[str, Any]) -> Item:
     """Run one user UpdateItem and return the item as it now is."""
-    response = _call("update_item", **update, ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    response = _call(
+        "update_item", **{"ReturnValuesOnConditionCheckFailure": "ALL_OLD", **update}, ReturnValues="ALL_NEW"
+    )
     item = from_item(response.get("Attributes"))
     assert item is not None
     return item
@@ -386,3 +389,150 @@ def transact(operations: list[dict[str, Any]]) -> None:
         body.pop("ReturnValues", None)
         cleaned.append({kind: body})
     _call("transact_write_items", TransactItems=cleaned)
+
+
+# ---------------------------------------------------------------- back-office import (devtools/import_users.py)
+# The importer names its table and brings its own client (profile, region, endpoint and
+# patient retries of an operator's run), so these take both instead of using the settings.
+class ImportStoreError(Exception):
+    """A DynamoDB failure during an import. `fatal` ones (no table, no access, no network)
+    stop the run; the others (e.g. an item DynamoDB refuses) concern one row only."""
+
+    def __init__(self, code: str, message: str, *, fatal: bool) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.detail = message
+        self.fatal = fatal
+
+
+_IMPORT_ROW_ERRORS = frozenset({"ValidationException", "ItemCollectionSizeLimitExceededException"})
+BATCH_GET_MAX_KEYS = 100
+
+
+def _import_call(client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
+    try:
+        response: dict[str, Any] = getattr(client, operation)(**kwargs)
+        return response
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "ClientError"))
+        if code == "ConditionalCheckFailedException":
+            raise ConditionFailed(from_item(exc.response.get("Item"))) from None
+        if code == "ResourceNotFoundException":
+            raise ImportStoreError(code, f"table {kwargs.get('TableName', '')!s} does not exist", fatal=True) from None
+        raise ImportStoreError(code, str(error.get("Message", "")), fatal=code not in _IMPORT_ROW_ERRORS) from None
+    except BotoCoreError as exc:
+        raise ImportStoreError(type(exc).__name__, str(exc), fatal=True) from None
+
+
+def probe_users_table(table_name: str, *, client: Any) -> None:
+    """Fail fast (ImportStoreError, fatal) when the table is missing, unreachable, not ours
+    (another key schema) or not readable, before any row is read: one GetItem of a key no
+    user can have."""
+    try:
+        _import_call(client, "get_item", TableName=table_name, Key={"phone": {"S": "+0"}})
+    except ImportStoreError as exc:
+        raise ImportStoreError(exc.code, exc.detail, fatal=True) from None
+
+
+def batch_get_users(
+    table_name: str,
+    phones: list[str],
+    *,
+    client: Any,
+    max_rounds: int = 8,
+    sleep: Any = None,
+) -> dict[str, Item]:
+    """Strongly consistent BatchGetItem of up to 100 users; {phone: item} for those that exist.
+
+    Keys DynamoDB leaves unprocessed (throttling) are asked again with a growing pause.
+    """
+    import time
+
+    if len(phones) > BATCH_GET_MAX_KEYS:
+        raise ValueError(f"at most {BATCH_GET_MAX_KEYS} keys per BatchGetItem")
+    pause = sleep or time.sleep
+    found: dict[str, Item] = {}
+    keys = [{"phone": {"S": phone}} for phone in dict.fromkeys(phones)]
+    for attempt in range(max_rounds):
+        if not keys:
+            return found
+        response = _import_call(
+            client, "batch_get_item", RequestItems={table_name: {"Keys": keys, "ConsistentRead": True}}
+        )
+        for raw in response.get("Responses", {}).get(table_name, []):
+            item = from_item(raw)
+            if item is not None:
+                found[str(item["phone"])] = item
+        keys = response.get("UnprocessedKeys", {}).get(table_name, {}).get("Keys", [])
+        if keys:
+            pause(min(5.0, 0.05 * 2**attempt))
+    if keys:
+        raise ImportStoreError("UnprocessedKeys", f"{len(keys)} keys still unprocessed", fatal=True)
+    return found
+
+
+def create_imported_user(table_name: str, item: Item, *, client: Any) -> None:
+    """Put a new user only if the phone is still free (ConditionFailed if someone signed
+    up or was imported meanwhile)."""
+    _import_call(
+        client,
+        "put_item",
+        TableName=table_name,
+        Item=to_item(item),
+        ConditionExpression="attribute_not_exists(phone)",
+    )
+
+
+def update_imported_user(
+    table_name: str,
+    phone: str,
+    *,
+    now_iso: str,
+    profile_fields: dict[str, str] | None = None,
+    profile_exists: bool = True,
+    password_hash: str | None = None,
+    client: Any,
+) -> None:
+    """Update an existing user from the back office's file, conditionally:
+
+    - the user must still exist (an update never creates a half user);
+    - `password_hash` is set only if the user still has none (a user who registers while
+      the import runs keeps the password they chose);
+    - `profile_fields` are set one by one inside the existing profile map (concurrent
+      imports never drop each other's fields) or, if the caller saw no profile, as a new map
+      only if there still is none.
+    ConditionFailed tells the caller to re-read the user and recompute the row.
+    """
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {":now": now_iso}
+    sets = ["updated_at = :now"]
+    conditions = ["attribute_exists(phone)"]
+    fields = profile_fields or {}
+    if fields and profile_exists:
+        for index, (name, value) in enumerate(fields.items()):
+            names[f"#p{index}"] = name
+            values[f":p{index}"] = value
+            sets.append(f"profile.#p{index} = :p{index}")
+        conditions.append("attribute_type(profile, :map)")
+        values[":map"] = "M"
+    elif fields:
+        values[":profile"] = dict(fields)
+        sets.append("profile = :profile")
+        conditions.append("attribute_not_exists(profile)")
+    if password_hash is not None:
+        values[":hash"] = password_hash
+        sets.append("password_hash = :hash")
+        conditions.append("attribute_not_exists(password_hash)")
+    if len(sets) == 1:
+        raise ValueError("nothing to update")
+    update: dict[str, Any] = {
+        "TableName": table_name,
+        "Key": {"phone": {"S": phone}},
+        "UpdateExpression": "SET " + ", ".join(sets),
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeValues": _values(values),
+    }
+    if names:
+        update["ExpressionAttributeNames"] = names
+    _import_call(client, "update_item", **update)

@@ -1,0 +1,581 @@
+"""devtools.import_users: the back office's CSV becomes users the API can register and sign in.
+
+Runs the importer in-process against the moto account of the autouse `aws` fixture, then
+checks the table directly and through the handlers (registration, password login, /auth/me).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import boto3
+import pytest
+from conftest import last_code
+
+from devtools import import_users
+from devtools.import_users import ImportReport, import_file, main
+
+PHONE = "+66812345678"
+OTHER = "+66891234567"
+THIRD = "+66620001111"
+HEADER = "phone,first_name,last_name,employee_id,password_hash,password"
+
+
+# ------------------------------------------------------------------ helpers
+def table() -> str:
+    return os.environ["USERS_TABLE_NAME"]
+
+
+def csv_file(tmp_path: Path, *lines: str, bom: bool = False, name: str = "users.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig" if bom else "utf-8")
+    return path
+
+
+def run(path: Path, **kwargs: Any) -> tuple[ImportReport, list[str]]:
+    lines: list[str] = []
+    kwargs.setdefault("bcrypt_rounds", 4)
+    report = import_file(path, table(), progress=lines.append, **kwargs)
+    return report, lines
+
+
+def counts(report: ImportReport) -> tuple[int, int, int, int]:
+    return report.created, report.updated, report.unchanged, report.rejected
+
+
+def scan() -> list[dict[str, Any]]:
+    from phone_auth.repository import from_item
+
+    items = boto3.client("dynamodb").scan(TableName=table())["Items"]
+    return sorted((from_item(item) or {} for item in items), key=lambda item: item["phone"])
+
+
+def get_user(phone: str) -> dict[str, Any] | None:
+    from phone_auth.repository import from_item
+
+    item = boto3.client("dynamodb").get_item(TableName=table(), Key={"phone": {"S": phone}}).get("Item")
+    return from_item(item)
+
+
+def put_user(phone: str, **attributes: Any) -> None:
+    from phone_auth.repository import to_item
+
+    item = {
+        "phone": phone,
+        "id": f"id-{phone}",
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+        "is_active": False,
+        "is_verified": False,
+        "session_epoch": 0,
+        **attributes,
+    }
+    boto3.client("dynamodb").put_item(TableName=table(), Item=to_item(item))
+
+
+def cost4_hash(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+
+
+def login(api: Any, phone: str, password: str) -> tuple[int, dict[str, Any]]:
+    status, body, _ = api.call("login_mobile", {"phone": phone, "password": password})
+    return status, body
+
+
+def register(api: Any, phone: str, password: str) -> dict[str, Any]:
+    status, body, _ = api.call("request_registration_otp", {"phone": phone})
+    assert status == 200, body
+    status, body, _ = api.call("verify_registration_otp", {"phone": phone, "code": last_code(phone)})
+    assert status == 200, body
+    token = body["registration_token"]
+    status, body, _ = api.call(
+        "complete_registration", {"phone": phone, "password": password, "registration_token": token}
+    )
+    assert status == 200, body
+    return body
+
+
+# ------------------------------------------------------------------ counts and idempotency
+def test_reports_created_updated_unchanged_and_rejected_rows(tmp_path: Path, clock: Any) -> None:
+    put_user(OTHER)  # exists without a profile: the file adds one -> updated
+    put_user(THIRD, profile={"first_name": "Suda", "last_name": "Rakthai", "employee_id": "E3"})  # same -> unchanged
+    path = csv_file(
+        tmp_path,
+        HEADER,
+        "0812345678,Somchai,Jaidee,E1,,",
+        "+66891234567,Anan,Srisuk,E2,,",
+        "+66620001111,Suda,Rakthai,E3,,",
+        "not-a-phone,Bad,Row,E4,,",
+    )
+
+    report, lines = run(path)
+
+    assert counts(report) == (1, 1, 1, 1)
+    assert report.rejections == [(5, "phone is not a valid phone number")]
+    assert lines == ["row 5: phone is not a valid phone number", "created=1 updated=1 unchanged=1 rejected=1"]
+    assert report.exit_code == 2
+    created = get_user(PHONE)
+    assert created is not None
+    assert created["profile"] == {"first_name": "Somchai", "last_name": "Jaidee", "employee_id": "E1"}
+    assert (created["is_active"], created["is_verified"], created["session_epoch"], created["source"]) == (
+        False,
+        False,
+        0,
+        "import",
+    )
+    assert created["created_at"] == created["updated_at"] == "2027-01-15T08:00:00.000Z"
+    assert "password_hash" not in created
+    updated = get_user(OTHER)
+    assert updated is not None
+    assert updated["profile"] == {"first_name": "Anan", "last_name": "Srisuk", "employee_id": "E2"}
+    assert updated["id"] == f"id-{OTHER}"  # an update never replaces who the user is
+    assert updated["updated_at"] == "2027-01-15T08:00:00.000Z"
+    unchanged = get_user(THIRD)
+    assert unchanged is not None
+    assert unchanged["updated_at"] == "2026-01-01T00:00:00.000Z"
+
+
+def test_new_user_has_a_fresh_uuid_id(tmp_path: Path) -> None:
+    import uuid
+
+    run(csv_file(tmp_path, "phone", PHONE, OTHER))
+
+    ids = [item["id"] for item in scan()]
+    assert len(set(ids)) == 2
+    assert all(uuid.UUID(value).version == 4 for value in ids)
+
+
+def test_second_run_of_the_same_file_changes_nothing(tmp_path: Path, clock: Any) -> None:
+    path = csv_file(
+        tmp_path,
+        HEADER,
+        f"{PHONE},Somchai,Jaidee,E1,,Plain-text-2468",
+        f"{OTHER},Anan,Srisuk,E2,{cost4_hash('Hashed-pass-1357')},",
+        f"{THIRD},Suda,Rakthai,E3,,",
+    )
+    first, _ = run(path)
+    assert counts(first) == (3, 0, 0, 0)
+    before = scan()
+    clock.advance(3600)
+
+    second, lines = run(path)
+
+    assert counts(second) == (0, 0, 3, 0)
+    assert lines == ["created=0 updated=0 unchanged=3 rejected=0"]
+    assert scan() == before  # not even updated_at or the plaintext's hash moved
+
+
+def test_a_changed_profile_updates_only_that_user_and_keeps_other_fields(tmp_path: Path, clock: Any) -> None:
+    run(csv_file(tmp_path, "phone,first_name,team", f"{PHONE},Somchai,Sales", f"{OTHER},Anan,Ops"))
+    clock.advance(60)
+
+    report, _ = run(csv_file(tmp_path, "phone,first_name,nickname", f"{PHONE},Somchai,Chai", f"{OTHER},Anan,"))
+
+    assert counts(report) == (0, 1, 1, 0)
+    changed, same = get_user(PHONE), get_user(OTHER)
+    assert changed is not None and same is not None
+    assert changed["profile"] == {"first_name": "Somchai", "team": "Sales", "nickname": "Chai"}
+    assert changed["updated_at"] == "2027-01-15T08:01:00.000Z"
+    assert same["profile"] == {"first_name": "Anan", "team": "Ops"}
+    assert same["updated_at"] == "2027-01-15T08:00:00.000Z"
+
+
+# ------------------------------------------------------------------ phones
+def test_two_spellings_of_one_number_make_one_user_and_the_second_row_is_a_duplicate(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "phone,first_name", "081-234-5678,Somchai", "+66 81 234 5678,Somsak")
+
+    report, lines = run(path)
+
+    assert counts(report) == (1, 0, 0, 1)
+    assert [item["phone"] for item in scan()] == [PHONE]
+    assert scan()[0]["profile"] == {"first_name": "Somchai"}
+    assert report.rejections == [(3, "duplicate phone: the same number as row 2")]
+    assert lines[0] == "row 3: duplicate phone: the same number as row 2"
+
+
+def test_phones_are_normalised_like_the_api_in_the_default_region(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "phone", "0812345678", "0066891234567", "062 000 1111")
+
+    report, _ = run(path)
+
+    assert counts(report) == (3, 0, 0, 0)
+    assert [item["phone"] for item in scan()] == [THIRD, PHONE, OTHER]
+
+
+def test_default_region_reads_national_numbers_of_another_country(tmp_path: Path) -> None:
+    report, _ = run(csv_file(tmp_path, "phone", "(201) 555-0123"), default_region="US")
+
+    assert counts(report) == (1, 0, 0, 0)
+    assert [item["phone"] for item in scan()] == ["+12015550123"]
+
+
+def test_a_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    report, _ = run(csv_file(tmp_path, "phone,first_name", f"{PHONE},สมชาย", bom=True))
+
+    assert counts(report) == (1, 0, 0, 0)
+    user = get_user(PHONE)
+    assert user is not None and user["profile"] == {"first_name": "สมชาย"}
+
+
+# ------------------------------------------------------------------ passwords
+def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: Path, api: Any, env: Any) -> None:
+    env(SIGNUP_MODE="imported")
+    run(csv_file(tmp_path, "phone,first_name", f"{PHONE},Somchai", name="first.csv"))
+    register(api, PHONE, "My-own-choice-42")
+    registered_hash = (get_user(PHONE) or {})["password_hash"]
+
+    report, _ = run(
+        csv_file(tmp_path, "phone,first_name,password", f"{PHONE},Somchai,From-the-file-99", name="again.csv")
+    )
+    assert counts(report) == (0, 0, 1, 0)
+    report, _ = run(
+        csv_file(
+            tmp_path, "phone,first_name,password_hash", f"{PHONE},Somchai,{cost4_hash('Hash-file-77')}", name="h.csv"
+        )
+    )
+    assert counts(report) == (0, 0, 1, 0)
+
+    assert (get_user(PHONE) or {})["password_hash"] == registered_hash
+    assert login(api, PHONE, "My-own-choice-42")[0] == 200
+    assert login(api, PHONE, "From-the-file-99")[1]["error"]["code"] == "INVALID_CREDENTIALS"
+    assert login(api, PHONE, "Hash-file-77")[1]["error"]["code"] == "INVALID_CREDENTIALS"
+
+
+def test_a_password_is_set_for_an_existing_user_who_has_none(tmp_path: Path, api: Any) -> None:
+    put_user(PHONE, profile={"first_name": "Somchai"})
+
+    report, _ = run(csv_file(tmp_path, "phone,first_name,password", f"{PHONE},Somchai,Given-by-office-5"))
+
+    assert counts(report) == (0, 1, 0, 0)
+    assert login(api, PHONE, "Given-by-office-5")[0] == 200
+
+
+def test_a_user_who_registers_during_the_import_keeps_their_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch read says "no such user", but the user signs up before the write: the
+    conditional create fails, the row is re-read and computed again, the password stays."""
+    from phone_auth import repository
+
+    real_batch_get = repository.batch_get_users
+    calls: list[list[str]] = []
+
+    def stale_then_real(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
+        calls.append(list(phones))
+        if len(calls) == 1:
+            put_user(PHONE, password_hash=cost4_hash("Registered-meanwhile-1"))  # the user registers now
+            return {}
+        return real_batch_get(table_name, phones, **kwargs)
+
+    monkeypatch.setattr(repository, "batch_get_users", stale_then_real)
+
+    report, _ = run(csv_file(tmp_path, "phone,first_name,password", f"{PHONE},Somchai,From-the-file-99"))
+
+    assert counts(report) == (0, 1, 0, 0)  # the profile was added, nothing else
+    user = get_user(PHONE)
+    assert user is not None
+    assert bcrypt.checkpw(b"Registered-meanwhile-1", user["password_hash"].encode())
+    assert user["id"] == f"id-{PHONE}"
+    assert user["profile"] == {"first_name": "Somchai"}
+    assert calls == [[PHONE], [PHONE]]
+
+
+def test_a_password_set_between_read_and_update_is_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from phone_auth import repository
+
+    put_user(PHONE)
+    real_batch_get = repository.batch_get_users
+    calls: list[int] = []
+
+    def stale_then_real(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
+        calls.append(1)
+        found = real_batch_get(table_name, phones, **kwargs)
+        if len(calls) == 1:
+            put_user(PHONE, password_hash=cost4_hash("Registered-meanwhile-1"))
+        return found
+
+    monkeypatch.setattr(repository, "batch_get_users", stale_then_real)
+
+    report, _ = run(csv_file(tmp_path, "phone,password", f"{PHONE},From-the-file-99"))
+
+    assert counts(report) == (0, 0, 1, 0)
+    assert bcrypt.checkpw(b"Registered-meanwhile-1", (get_user(PHONE) or {})["password_hash"].encode())
+
+
+def test_password_hash_is_stored_verbatim(tmp_path: Path, api: Any) -> None:
+    given = cost4_hash("Hashed-pass-1357")
+
+    run(csv_file(tmp_path, "phone,password_hash", f"{PHONE},{given}"))
+
+    assert (get_user(PHONE) or {})["password_hash"] == given
+    assert login(api, PHONE, "Hashed-pass-1357")[0] == 200
+
+
+def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api: Any) -> None:
+    path = csv_file(tmp_path, "phone,password,first_name", f"{PHONE},Plain-text-2468,Somchai")
+
+    report, lines = run(path, bcrypt_rounds=5)
+
+    assert counts(report) == (1, 0, 0, 0)
+    dump = json.dumps(scan(), ensure_ascii=False)
+    assert "Plain-text-2468" not in dump
+    assert "Plain-text-2468" not in "\n".join(lines)
+    stored = (get_user(PHONE) or {})["password_hash"]
+    assert stored.startswith("$2b$05$")
+    assert bcrypt.checkpw(b"Plain-text-2468", stored.encode())
+    assert "password" not in (get_user(PHONE) or {})["profile"]
+    assert login(api, PHONE, "Plain-text-2468")[0] == 200
+
+
+# ------------------------------------------------------------------ profile through the API
+def test_profile_fields_are_returned_by_me_after_the_imported_user_signs_in(tmp_path: Path, api: Any, env: Any) -> None:
+    env(SIGNUP_MODE="imported")
+    run(csv_file(tmp_path, "phone,first_name,last_name,employee_id", "081-234-5678,สมชาย,ใจดี,E1001"))
+
+    signed_in = register(api, PHONE, "My-own-choice-42")
+    status, body, _ = api.call("me", token=signed_in["access_token"])
+
+    assert status == 200, body
+    assert body["user"]["profile"] == {"first_name": "สมชาย", "last_name": "ใจดี", "employee_id": "E1001"}
+    assert signed_in["user"]["profile"] == body["user"]["profile"]
+    assert body["user"]["phone"] == PHONE
+
+
+# ------------------------------------------------------------------ dry run
+def test_dry_run_writes_nothing_and_counts_like_a_real_run(tmp_path: Path) -> None:
+    put_user(OTHER)
+    path = csv_file(tmp_path, "phone,first_name,password", f"{PHONE},A,Plain-text-2468", f"{OTHER},B,", "x,C,")
+
+    dry, lines = run(path, dry_run=True)
+
+    assert scan() == [get_user(OTHER)]
+    assert (get_user(OTHER) or {}).get("profile") is None
+    assert lines[-1] == "created=1 updated=1 unchanged=0 rejected=1 (dry run: nothing written)"
+    real, _ = run(path)
+    assert counts(dry) == counts(real) == (1, 1, 0, 1)
+
+
+# ------------------------------------------------------------------ bad rows
+def test_bad_rows_are_skipped_and_reported_by_line_number(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path,
+        HEADER,  # line 1
+        f"{PHONE},Good,Row,E1,,",  # 2
+        ",No,Phone,E2,,",  # 3
+        "",  # 4: blank lines are skipped but still counted
+        "02-123-4567,Land,Line,E3,,",  # 5
+        f"{OTHER},Both,Passwords,E4,{cost4_hash('Hashed-pass-1357')},Plain-text-2468",  # 6
+        f"{OTHER},Bad,Hash,E5,not-a-bcrypt-hash,",  # 7
+        f"{THIRD},Short,Password,E6,,short",  # 8
+        "+66811112222,Common,Password,E7,,password123",  # 9
+        "+66811112223,Phone,Password,E8,,0811112223",  # 10
+        "+66811112224,Too,Many,E9,,,extra",  # 11
+        '"+66811112225","Multi',  # 12: a quoted field over two lines
+        'line",Name,E10,,',  # 13
+        f"{PHONE},Dup,Row,E11,,",  # 14
+    )
+
+    report, lines = run(path)
+
+    assert counts(report) == (2, 0, 0, 9)
+    assert report.rejections == [
+        (3, "phone is empty"),
+        (5, "phone is not a mobile number (cannot receive SMS)"),
+        (6, "both password and password_hash are given; keep one"),
+        (7, "duplicate phone: the same number as row 6"),
+        (8, "password refused: The password must be at least 8 characters."),
+        (9, "password refused: This password is too common. Choose another one."),
+        (10, "password refused: The password must not be your phone number."),
+        (11, "7 fields but the header has 6"),
+        (14, "duplicate phone: the same number as row 2"),
+    ]
+    assert lines[:-1] == [f"row {line}: {reason}" for line, reason in report.rejections]
+    output = "\n".join(lines)
+    for secret_or_phone in ("Plain-text-2468", "short", "password123", "0811112223", "6681111222", "123-4567"):
+        assert secret_or_phone not in output
+    assert [item["phone"] for item in scan()] == ["+66811112225", PHONE]
+    assert (get_user("+66811112225") or {})["profile"]["first_name"] == "Multi\nline"
+
+
+def test_a_bad_password_hash_is_rejected(tmp_path: Path) -> None:
+    truncated = cost4_hash("Hashed-pass-1357")[:-1]
+
+    report, _ = run(csv_file(tmp_path, "phone,password_hash", f"{PHONE},{truncated}", f"{OTHER},$1$md5$crypt"))
+
+    assert report.rejections == [
+        (2, "password_hash is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)"),
+        (3, "password_hash is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)"),
+    ]
+    assert scan() == []
+
+
+def test_a_password_longer_than_72_bytes_is_rejected(tmp_path: Path) -> None:
+    report, _ = run(csv_file(tmp_path, "phone,password", f"{PHONE},{'รหัส' * 8}"))  # 32 characters, 96 bytes
+
+    assert report.rejections == [(2, "password refused: The password must be at most 72 bytes (UTF-8).")]
+
+
+def test_progress_lines_every_thousand_rows_name_no_phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(import_users, "PROGRESS_EVERY", 50)
+    phones = [f"+668111{n:05d}" for n in range(120)]
+    path = csv_file(tmp_path, "phone", *phones)
+    progress: list[str] = []
+    report_lines: list[str] = []
+
+    report = import_file(path, table(), progress=progress.append, report=report_lines.append)
+
+    assert counts(report) == (120, 0, 0, 0)
+    assert len(progress) == 2
+    assert progress[0].startswith("... 50 rows done")
+    assert progress[1].startswith("... 100 rows done")
+    assert not any(phone[1:] in line or phone[-9:] in line for phone in phones for line in progress)
+    assert report_lines == ["created=120 updated=0 unchanged=0 rejected=0"]
+
+
+def test_batches_of_one_hundred_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from phone_auth import repository
+
+    sizes: list[int] = []
+    real_batch_get = repository.batch_get_users
+
+    def counting(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
+        sizes.append(len(phones))
+        return real_batch_get(table_name, phones, **kwargs)
+
+    monkeypatch.setattr(repository, "batch_get_users", counting)
+    path = csv_file(tmp_path, "phone", *[f"+668111{n:05d}" for n in range(250)])
+
+    report, _ = run(path)
+
+    assert counts(report) == (250, 0, 0, 0)
+    assert sizes == [100, 100, 50]
+    assert len(scan()) == 250
+
+
+def test_local_stack_signature_path_and_table_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = import_file(str(csv_file(tmp_path, "phone,first_name", f"{PHONE},Somchai")), table())
+
+    assert counts(report) == (1, 0, 0, 0)
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "created=1 updated=0 unchanged=0 rejected=0"
+
+
+def test_sample_file_imports_with_one_rejection(api: Any) -> None:
+    sample = Path(__file__).resolve().parent.parent / "devtools" / "sample_users.csv"
+
+    report, lines = run(sample)
+
+    assert counts(report) == (5, 0, 0, 1)
+    assert lines[0].startswith("row 7: ")
+    assert login(api, "+66891234567", "Siam-demo-2468")[0] == 200
+    assert login(api, "+66898887777", "Bangkok-demo-1357")[0] == 200
+    assert login(api, "0811112222", "whatever-it-is")[1]["error"]["code"] == "REGISTRATION_REQUIRED"
+    assert get_user("+66620001111") is not None
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_exit_code_0_and_one_summary_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = csv_file(tmp_path, "phone,first_name", f"{PHONE},Somchai")
+
+    code = main([str(path), "--table", table(), "--bcrypt-rounds", "4"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.splitlines() == ["created=1 updated=0 unchanged=0 rejected=0"]
+
+
+def test_cli_exit_code_2_when_rows_are_rejected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = csv_file(tmp_path, "phone", PHONE, "12345")
+
+    code = main([str(path), "--table", table()])
+
+    assert code == 2
+    assert capsys.readouterr().out.splitlines() == [
+        "row 3: phone is not a valid phone number",
+        "created=1 updated=0 unchanged=0 rejected=1",
+    ]
+
+
+def test_cli_dry_run_says_so_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(csv_file(tmp_path, "phone", PHONE)), "--table", table(), "--dry-run"])
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "created=1 updated=0 unchanged=0 rejected=0 (dry run: nothing written)"
+    ]
+    assert scan() == []
+
+
+def test_cli_reads_the_table_from_the_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(csv_file(tmp_path, "phone", PHONE))])
+
+    assert code == 0
+    assert [item["phone"] for item in scan()] == [PHONE]
+
+
+def test_cli_exit_code_1_for_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(tmp_path / "nope.csv"), "--table", table()])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out == ""
+    assert "no such file" in captured.err
+
+
+def test_cli_exit_code_1_for_a_missing_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(csv_file(tmp_path, "phone", PHONE)), "--table", "no-such-table"])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "no-such-table does not exist" in captured.err
+    assert captured.out == ""
+
+
+def test_cli_exit_code_1_for_a_table_with_another_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(csv_file(tmp_path, "phone", PHONE)), "--table", os.environ["OTP_TABLE_NAME"]])
+
+    assert code == 1
+    assert "ValidationException" in capsys.readouterr().err
+
+
+def test_cli_exit_code_1_without_a_phone_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(csv_file(tmp_path, "mobile,first_name", f"{PHONE},A")), "--table", table()])
+
+    assert code == 1
+    assert "no 'phone' column" in capsys.readouterr().err
+    assert scan() == []
+
+
+def test_cli_reads_the_table_name_from_the_stack_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"UsersTableName": {"Value": table()}},
+    }
+    boto3.client("cloudformation").create_stack(StackName="phone-auth-test", TemplateBody=json.dumps(template))
+
+    code = main([str(csv_file(tmp_path, "phone", PHONE)), "--stack", "phone-auth-test"])
+
+    assert code == 0, capsys.readouterr().err
+    assert [item["phone"] for item in scan()] == [PHONE]
+
+
+def test_cli_exit_code_1_for_an_unknown_stack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(csv_file(tmp_path, "phone", PHONE)), "--stack", "no-such-stack"])
+
+    assert code == 1
+    assert "stack no-such-stack" in capsys.readouterr().err
+
+
+def test_cli_exit_code_1_for_a_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("phone,first_name\n+66812345678,Andr\xe9\n".encode("latin-1"))
+
+    code = main([str(path), "--table", table()])
+
+    assert code == 1
+    assert "not UTF-8" in capsys.readouterr().err
