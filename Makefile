@@ -10,7 +10,7 @@ ENV ?= default
 STAGE ?= dev
 PORT ?= 3000
 
-.PHONY: help setup run test lint format build validate deploy secret import bench clean
+.PHONY: help setup run test lint build deploy secret import openapi bench clean
 
 help:
 	@echo "make run      start the local stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account)"
@@ -19,6 +19,7 @@ help:
 	@echo "make build    sam build (arm64, no Docker)"
 	@echo "make deploy   sam build + sam deploy --config-env ENV (default, prod, th-dev, us-dev)"
 	@echo "make secret   create the JWT secret in SSM for STAGE (or PARAM=/name)"
+	@echo "make openapi  regenerate openapi.json from the pydantic models"
 	@echo "make bench    cold-import and bcrypt figures (prints, asserts nothing)"
 	@echo "make import   FILE=users.csv: into the running local stack, or STACK=name for a deployed one"
 
@@ -55,6 +56,9 @@ secret: setup
 import: setup
 	@test -n "$(FILE)" || { echo "usage: make import FILE=users.csv [STACK=phone-auth-th-dev PROFILE=... REGION=...] [DRY_RUN=1]"; exit 1; }
 	$(BIN)/python -m devtools.import_users $(FILE) $(if $(STACK),--stack $(STACK),--local) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION)) $(if $(DRY_RUN),--dry-run)
+
+openapi: setup
+	$(BIN)/python -m devtools.openapi
 
 bench: setup
 	$(BIN)/python -m devtools.bench

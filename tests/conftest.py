@@ -7,11 +7,9 @@ fake clock the tests move instead of sleeping.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import secrets
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -56,6 +54,7 @@ os.environ.update(TEST_ENV)
 
 from moto import mock_aws  # noqa: E402  (after the environment is set)
 
+from devtools.handlers import load_function_module  # noqa: E402
 from devtools.moto_atomic import make_dynamodb_writes_atomic  # noqa: E402
 
 make_dynamodb_writes_atomic()
@@ -150,21 +149,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------ handlers and events
-_loaded: dict[str, ModuleType] = {}
-
-
 def load_handler(function_dir: str) -> ModuleType:
-    """Import functions/<dir>/app.py under a unique module name (every function has an app.py)."""
-    module_name = f"fn_{function_dir}_app"
-    if module_name not in _loaded:
-        path = ROOT / "functions" / function_dir / "app.py"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-        _loaded[module_name] = module
-    return _loaded[module_name]
+    """functions/<dir>/app.py under a unique module name (every function has an app.py)."""
+    return load_function_module(function_dir)
 
 
 class Context:

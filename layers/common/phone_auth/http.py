@@ -13,6 +13,7 @@ import base64
 import binascii
 import functools
 import json
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,6 +144,9 @@ def api_endpoint(
                 logger.exception("unhandled error")
                 return error_response(InternalError(), language)
 
+        # Read by devtools/openapi.py, which builds the API document from these models.
+        handler.request_model = body_model  # type: ignore[attr-defined]
+        handler.response_model = typing.get_type_hints(handle).get("return")  # type: ignore[attr-defined]
         return handler
 
     return decorator

@@ -1,0 +1,157 @@
+"""Generate openapi.json from template.yaml's routes and each handler's pydantic models.
+
+Every API function's handler carries `request_model` and `response_model` (set by
+phone_auth.http.api_endpoint); the routes, methods and authorizers come from the template,
+so the document cannot list an endpoint the stack does not have. `make openapi` writes
+the file; a test fails when the committed file differs from what the code would generate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "openapi.json"
+
+# Settings the handlers read at import; the generator makes no AWS call.
+_IMPORT_ENV = {
+    "STAGE": "openapi",
+    "USERS_TABLE_NAME": "users",
+    "OTP_TABLE_NAME": "otps",
+    "JWT_SECRET_PARAMETER_NAME": "/phone-auth/openapi/jwt-secret",
+}
+
+_ERRORS = {
+    "400": "Invalid input: INVALID_JSON, VALIDATION_ERROR, INVALID_PHONE, PHONE_NOT_MOBILE, OTP_*, PASSWORD_*",
+    "401": "TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED, INVALID_CREDENTIALS,"
+    " REGISTRATION_TOKEN_INVALID",
+    "403": "PHONE_NOT_ALLOWED, REGISTRATION_REQUIRED, OTP_LOGIN_DISABLED",
+    "409": "ALREADY_REGISTERED",
+    "413": "PAYLOAD_TOO_LARGE",
+    "429": "RATE_LIMITED, OTP_ATTEMPTS_EXCEEDED (with a Retry-After header)",
+    "500": "INTERNAL_ERROR",
+    "503": "SERVICE_UNAVAILABLE: a dependency failed and nothing was written; retry",
+}
+
+
+def _routes() -> list[tuple[str, str, str, bool]]:
+    """(method, path, function dir, behind the authorizer) for every API route of the template."""
+    from devtools.local_stack.template import load_template
+
+    routes = []
+    for resource in load_template(ROOT / "template.yaml")["Resources"].values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        for event in (props.get("Events") or {}).values():
+            if event.get("Type") != "Api":
+                continue
+            e = event["Properties"]
+            secured = bool((e.get("Auth") or {}).get("Authorizer"))
+            routes.append((e["Method"].lower(), e["Path"], Path(props["CodeUri"]).name, secured))
+    return sorted(routes, key=lambda r: (r[1], r[0]))
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def build_document() -> dict[str, Any]:
+    for name, value in _IMPORT_ENV.items():
+        os.environ.setdefault(name, value)
+    from devtools.handlers import load_function_module
+    from phone_auth.models import ErrorResponse
+
+    operations: list[tuple[str, str, str, bool, type[BaseModel] | None, type[BaseModel]]] = []
+    for method, path, function_dir, secured in _routes():
+        handler = load_function_module(function_dir).lambda_handler
+        operations.append((method, path, function_dir, secured, handler.request_model, handler.response_model))
+
+    models: list[tuple[type[BaseModel], Any]] = [(ErrorResponse, "serialization")]
+    for *_, request_model, response_model in operations:
+        if request_model is not None:
+            models.append((request_model, "validation"))
+        models.append((response_model, "serialization"))
+    _, schemas = models_json_schema(list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}")
+
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, function_dir, secured, request_model, response_model in operations:
+        responses: dict[str, Any] = {
+            "200": {
+                "description": "Success",
+                "content": {"application/json": {"schema": _ref(response_model)}},
+            }
+        }
+        for status, text in _ERRORS.items():
+            responses[status] = {
+                "description": text,
+                "content": {"application/json": {"schema": _ref(ErrorResponse)}},
+            }
+        operation: dict[str, Any] = {
+            "operationId": function_dir,
+            "summary": (sys.modules[f"fn_{function_dir}_app"].__doc__ or "").strip().splitlines()[0],
+            "parameters": [
+                {
+                    "name": "Accept-Language",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "th for Thai messages, English otherwise.",
+                }
+            ],
+            "responses": responses,
+        }
+        if request_model is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(request_model)}},
+            }
+        if secured:
+            operation["security"] = [{"bearerAuth": []}]
+        paths.setdefault(path, {})[method] = operation
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "phone-auth",
+            "version": "1.0.0",
+            "description": "Phone-number authentication: SMS-code login, back-office registration, password login.",
+        },
+        "servers": [{"url": "{apiBaseUrl}", "variables": {"apiBaseUrl": {"default": "http://127.0.0.1:3000"}}}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+def render() -> str:
+    return json.dumps(build_document(), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write openapi.json from the code.")
+    parser.add_argument("--check", action="store_true", help="exit 1 if openapi.json is not up to date")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        if not OUTPUT.exists() or OUTPUT.read_text() != text:
+            print("openapi.json is out of date: run `make openapi`", file=sys.stderr)
+            return 1
+        return 0
+    OUTPUT.write_text(text)
+    print(f"wrote {OUTPUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
