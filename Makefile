@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@touch $@
 
 run: setup
-	PORT=$(PORT) $(BIN)/python -m devtools.local_stack
+	PORT=$(PORT) $(BIN)/python -m devtools.local_stack --config-env $(ENV)
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider
