@@ -7,6 +7,7 @@ fake clock the tests move instead of sleeping.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -62,6 +63,7 @@ make_dynamodb_writes_atomic()
 TABLE_ENV = {"UsersTable": "USERS_TABLE_NAME", "OtpTable": "OTP_TABLE_NAME"}
 
 
+@functools.cache
 def template_tables() -> dict[str, dict[str, Any]]:
     from devtools.local_stack.template import load_template
 
@@ -237,3 +239,35 @@ def last_code(phone: str) -> str:
     match = re.search(r"\b(\d{6})\b", texts[-1])
     assert match
     return match.group(1)
+
+
+def put_user(phone: str, **attributes: Any) -> None:
+    """Write a user as the back office's import would (no password unless given)."""
+    import boto3
+
+    from phone_auth.repository import to_item
+
+    item = {
+        "phone": phone,
+        "id": f"id-{phone}",
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+        "is_active": False,
+        "is_verified": False,
+        "session_epoch": 0,
+        "source": "import",
+        **attributes,
+    }
+    boto3.client("dynamodb").put_item(TableName=os.environ["USERS_TABLE_NAME"], Item=to_item(item))
+
+
+def stored_user(phone: str) -> dict[str, Any] | None:
+    """The user's item as stored (consistent read), or None."""
+    import boto3
+
+    from phone_auth.repository import from_item
+
+    response = boto3.client("dynamodb").get_item(
+        TableName=os.environ["USERS_TABLE_NAME"], Key={"phone": {"S": phone}}, ConsistentRead=True
+    )
+    return from_item(response.get("Item"))

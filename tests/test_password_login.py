@@ -3,12 +3,11 @@ a token belongs to."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import bcrypt
-import boto3
 import pytest
+from conftest import put_user, stored_user
 
 PHONE = "+66812345678"
 UNKNOWN = "+66620001111"
@@ -16,28 +15,8 @@ PASSWORD = "Suan-Luang-2468"
 
 
 # ------------------------------------------------------------------ helpers
-def put_user(phone: str, **attributes: Any) -> None:
-    from phone_auth.repository import to_item
-
-    item = {
-        "phone": phone,
-        "id": f"id-{phone}",
-        "created_at": "2026-01-01T00:00:00.000Z",
-        "updated_at": "2026-01-01T00:00:00.000Z",
-        "is_active": False,
-        "is_verified": False,
-        "session_epoch": 0,
-        "source": "import",
-        **attributes,
-    }
-    boto3.client("dynamodb").put_item(TableName=os.environ["USERS_TABLE_NAME"], Item=to_item(item))
-
-
 def get_user(phone: str) -> dict[str, Any]:
-    from phone_auth.repository import from_item
-
-    response = boto3.client("dynamodb").get_item(TableName=os.environ["USERS_TABLE_NAME"], Key={"phone": {"S": phone}})
-    item = from_item(response.get("Item"))
+    item = stored_user(phone)
     assert item is not None
     return item
 

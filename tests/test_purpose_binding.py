@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import last_code
+from conftest import last_code, put_user
 
 PHONE = "+66812345678"
 OTHER = "+66891234567"
@@ -24,22 +24,6 @@ OTP_ERRORS = {"OTP_INVALID", "OTP_NOT_FOUND", "OTP_EXPIRED", "OTP_ATTEMPTS_EXCEE
 @pytest.fixture(autouse=True)
 def imported_mode(env: Any) -> None:
     env(SIGNUP_MODE="imported")
-
-
-def put_user(phone: str) -> None:
-    from phone_auth.repository import to_item
-
-    item = {
-        "phone": phone,
-        "id": f"id-{phone}",
-        "created_at": "2026-01-01T00:00:00.000Z",
-        "updated_at": "2026-01-01T00:00:00.000Z",
-        "is_active": False,
-        "is_verified": False,
-        "session_epoch": 0,
-        "source": "import",
-    }
-    boto3.client("dynamodb").put_item(TableName=os.environ["USERS_TABLE_NAME"], Item=to_item(item))
 
 
 def has_password(phone: str) -> bool:

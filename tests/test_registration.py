@@ -13,7 +13,7 @@ from typing import Any
 import bcrypt
 import boto3
 import pytest
-from conftest import last_code, sms_outbox
+from conftest import last_code, put_user, sms_outbox, stored_user
 
 PHONE = "+66812345678"
 OTHER = "+66891234567"
@@ -28,30 +28,6 @@ def imported_mode(env: Any) -> None:
 
 
 # ------------------------------------------------------------------ helpers
-def put_user(phone: str, **attributes: Any) -> None:
-    from phone_auth.repository import to_item
-
-    item = {
-        "phone": phone,
-        "id": f"id-{phone}",
-        "created_at": "2026-01-01T00:00:00.000Z",
-        "updated_at": "2026-01-01T00:00:00.000Z",
-        "is_active": False,
-        "is_verified": False,
-        "session_epoch": 0,
-        "source": "import",
-        **attributes,
-    }
-    boto3.client("dynamodb").put_item(TableName=os.environ["USERS_TABLE_NAME"], Item=to_item(item))
-
-
-def get_user(phone: str) -> dict[str, Any] | None:
-    from phone_auth.repository import from_item
-
-    response = boto3.client("dynamodb").get_item(TableName=os.environ["USERS_TABLE_NAME"], Key={"phone": {"S": phone}})
-    return from_item(response.get("Item"))
-
-
 def a_hash(password: str) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
 
@@ -178,7 +154,7 @@ def test_verify_returns_a_registration_token_and_its_lifetime(api: Any) -> None:
     assert status == 200, body
     assert isinstance(body["registration_token"], str) and len(body["registration_token"]) >= 32
     assert body["expires_in"] == 600
-    assert "password_hash" not in (get_user(PHONE) or {})  # verifying sets no password
+    assert "password_hash" not in (stored_user(PHONE) or {})  # verifying sets no password
 
 
 def test_verify_with_a_wrong_code_counts_the_attempt(api: Any) -> None:
@@ -215,7 +191,7 @@ def test_complete_without_a_token_field_is_refused_and_sets_no_password(api: Any
 
     assert status == 400
     assert error_code(body) == "VALIDATION_ERROR"
-    assert "password_hash" not in (get_user(PHONE) or {})
+    assert "password_hash" not in (stored_user(PHONE) or {})
 
 
 def test_complete_without_having_verified_a_code_is_refused(api: Any) -> None:
@@ -225,7 +201,7 @@ def test_complete_without_having_verified_a_code_is_refused(api: Any) -> None:
 
     assert status == 401
     assert error_code(body) == "REGISTRATION_TOKEN_INVALID"
-    assert "password_hash" not in (get_user(PHONE) or {})
+    assert "password_hash" not in (stored_user(PHONE) or {})
 
 
 def test_complete_with_a_wrong_token_is_refused(api: Any) -> None:
@@ -259,7 +235,7 @@ def test_complete_with_an_expired_token_is_refused(api: Any, clock: Any) -> None
 
     assert status == 401
     assert error_code(body) == "REGISTRATION_TOKEN_INVALID"
-    assert "password_hash" not in (get_user(PHONE) or {})
+    assert "password_hash" not in (stored_user(PHONE) or {})
 
 
 def test_a_token_just_before_expiry_still_works(api: Any, clock: Any) -> None:
@@ -280,7 +256,7 @@ def test_a_token_is_bound_to_its_phone(api: Any) -> None:
 
     assert status == 401
     assert error_code(body) == "REGISTRATION_TOKEN_INVALID"
-    assert "password_hash" not in (get_user(OTHER) or {})
+    assert "password_hash" not in (stored_user(OTHER) or {})
     assert complete(api, token_b, phone=OTHER)[0] == 200
     assert complete(api, token_a, phone=PHONE)[0] == 200
 
@@ -301,7 +277,7 @@ def test_complete_registration_signs_in_like_verify_code(api: Any, env: Any) -> 
     assert (user["phone"], user["id"]) == (PHONE, f"id-{PHONE}")
     assert user["is_active"] is True and user["is_verified"] is True
     assert user["profile"] == {"first_name": "Somchai"}
-    stored = get_user(PHONE) or {}
+    stored = stored_user(PHONE) or {}
     assert bcrypt.checkpw(PASSWORD.encode(), stored["password_hash"].encode())
 
     # The same body as passwordless login's verify-code.
@@ -342,7 +318,7 @@ def test_a_second_registration_is_refused(api: Any) -> None:
     assert check(api, PHONE)[1]["can_register"] is False
     status, body, _ = request_code(api, PHONE)
     assert (status, error_code(body)) == (409, "ALREADY_REGISTERED")
-    assert bcrypt.checkpw(PASSWORD.encode(), (get_user(PHONE) or {})["password_hash"].encode())
+    assert bcrypt.checkpw(PASSWORD.encode(), (stored_user(PHONE) or {})["password_hash"].encode())
 
 
 def test_complete_is_refused_when_a_password_was_set_meanwhile(api: Any) -> None:
@@ -360,7 +336,7 @@ def test_complete_is_refused_when_a_password_was_set_meanwhile(api: Any) -> None
 
     assert status == 409
     assert error_code(body) == "ALREADY_REGISTERED"
-    assert (get_user(PHONE) or {})["password_hash"] == chosen_elsewhere
+    assert (stored_user(PHONE) or {})["password_hash"] == chosen_elsewhere
 
 
 # ------------------------------------------------------------------ password rules
@@ -392,7 +368,7 @@ def test_password_rules(api: Any, password: str, code: str) -> None:
 
     assert status == 400, body
     assert error_code(body) == code
-    assert "password_hash" not in (get_user(PHONE) or {})
+    assert "password_hash" not in (stored_user(PHONE) or {})
     assert complete(api, token)[0] == 200  # a refused password does not spend the token
 
 
@@ -444,7 +420,7 @@ def test_camel_case_field_names_are_accepted(api: Any) -> None:
 # ------------------------------------------------------------------ open mode
 def test_open_mode_lets_a_new_phone_register(api: Any, env: Any) -> None:
     env(SIGNUP_MODE="open")
-    assert get_user(UNKNOWN) is None
+    assert stored_user(UNKNOWN) is None
 
     assert check(api, UNKNOWN)[1]["can_register"] is True
     status, body = complete(api, registration_token(api, UNKNOWN), phone=UNKNOWN)
@@ -452,7 +428,7 @@ def test_open_mode_lets_a_new_phone_register(api: Any, env: Any) -> None:
     assert status == 200, body
     assert body["is_new_user"] is True
     assert body["user"]["has_password"] is True
-    stored = get_user(UNKNOWN)
+    stored = stored_user(UNKNOWN)
     assert stored is not None
     assert stored["id"] == body["user"]["id"]
     assert stored["is_active"] is True
