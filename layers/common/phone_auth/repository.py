@@ -9,6 +9,8 @@ exceptions; botocore's error shapes stay in this module.
 from __future__ import annotations
 
 import contextlib
+import secrets
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -91,16 +93,39 @@ def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable(details={"dependency": "dynamodb"})
 
 
+_CONFLICT_RETRY_DELAYS = (0.02, 0.05, 0.1)  # seconds, jittered; then 503
+_BUSY_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+
+
+class _Busy(Exception):
+    """DynamoDB refused because another request held the item (or throttled): worth a retry."""
+
+
 def _call(operation: str, **kwargs: Any) -> dict[str, Any]:
     """Run one DynamoDB operation; conditions become ConditionFailed / TransactionCancelled,
-    infrastructure failures become ServiceUnavailable (503: the write did not happen)."""
+    infrastructure failures become ServiceUnavailable (503: the write did not happen).
+
+    A transaction that collides with another one on the same item (real DynamoDB cancels
+    it with TransactionConflict, where moto serialises) is retried a few times with jitter:
+    the retry then sees the other request's result, e.g. a code already spent.
+    """
+    for delay in (*_CONFLICT_RETRY_DELAYS, None):
+        try:
+            return _call_once(operation, **kwargs)
+        except _Busy:
+            if delay is None:
+                raise _unavailable() from None
+            time.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _call_once(operation: str, **kwargs: Any) -> dict[str, Any]:
     client = aws.dynamodb()
     try:
         response: dict[str, Any] = getattr(client, operation)(**kwargs)
         return response
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code")
+        code = exc.response.get("Error", {}).get("Code")
         if code == "ConditionalCheckFailedException":
             raise ConditionFailed(from_item(exc.response.get("Item"))) from None
         if code == "TransactionCanceledException":
@@ -108,12 +133,13 @@ def _call(operation: str, **kwargs: Any) -> dict[str, Any]:
                 (r.get("Code") if r.get("Code") not in (None, "None") else None, from_item(r.get("Item")))
                 for r in exc.response.get("CancellationReasons", [])
             ]
-            if any(
-                code in ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
-                for code, _ in reasons
-            ):
-                raise _unavailable() from None
-            raise TransactionCancelled(reasons) from None
+            if any(reason == "ConditionalCheckFailed" for reason, _ in reasons):
+                raise TransactionCancelled(reasons) from None
+            if any(reason in _BUSY_REASONS for reason, _ in reasons):
+                raise _Busy() from None
+            raise _unavailable() from None
+        if code == "TransactionConflictException":
+            raise _Busy() from None
         raise _unavailable() from None
     except BotoCoreError:
         raise _unavailable() from None
