@@ -371,3 +371,14 @@ def test_me_shows_the_current_state_of_the_user(api: Any, clock: Any) -> None:
     assert answer["user"]["phone"] == PHONE
     assert answer["user"]["is_active"] is True
     assert answer["user"]["last_login"] == body["user"]["last_login"]
+
+
+def test_me_and_logout_without_an_authorizer_context_are_refused_not_trusted() -> None:
+    from conftest import Context, load_event, load_handler
+
+    for function_dir in ("me", "logout"):
+        event = load_event(function_dir)
+        event["requestContext"].pop("authorizer", None)
+        response = load_handler(function_dir).lambda_handler(event, Context())
+        body = json.loads(response["body"])
+        assert (response["statusCode"], body["error"]["code"]) == (401, "TOKEN_MISSING")

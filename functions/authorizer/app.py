@@ -12,6 +12,6 @@ from phone_auth.settings import get_settings
 get_settings()  # an invalid configuration fails the cold start, not the first request
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return authorize(event)

@@ -11,7 +11,7 @@ from phone_auth.settings import get_settings
 get_settings()  # an invalid configuration fails the cold start, not the first request
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(LoginRequest)
 def lambda_handler(request: Request) -> AuthSuccessResponse:
     return login_with_password(request.body.phone, request.body.password)

@@ -13,26 +13,35 @@ from phone_auth.tokens import AccessClaims, decode_access_token
 from phone_auth.users import user_view
 
 
+def _caller(authorizer_context: dict[str, Any]) -> tuple[str, str, int]:
+    """(phone, user id, session epoch) the authorizer vouched for; a call that did not pass
+    through the authorizer (a misconfigured route) is refused, not trusted."""
+    phone, user_id = authorizer_context.get("phone"), authorizer_context.get("user_id")
+    try:
+        epoch = int(authorizer_context.get("session_epoch", ""))
+    except (TypeError, ValueError):
+        raise TokenMissing() from None
+    if not isinstance(phone, str) or not phone or not isinstance(user_id, str) or not user_id:
+        raise TokenMissing()
+    return phone, user_id, epoch
+
+
 def current_user(authorizer_context: dict[str, Any]) -> MeResponse:
-    item = repository.get_user(str(authorizer_context.get("phone", "")))
-    if item is None or item.get("id") != authorizer_context.get("user_id"):
+    phone, user_id, _ = _caller(authorizer_context)
+    item = repository.get_user(phone)
+    if item is None or item.get("id") != user_id:
         raise UserNotFound()
     return MeResponse(user=user_view(item))
 
 
 def logout(authorizer_context: dict[str, Any], language: str) -> MessageResponse:
     """Bump the session epoch: every token issued before now stops working, for good."""
+    phone, user_id, epoch = _caller(authorizer_context)
     try:
-        epoch = int(authorizer_context.get("session_epoch", ""))
-    except ValueError:
-        raise TokenRevoked() from None
-    try:
-        repository.end_sessions(
-            str(authorizer_context.get("phone", "")), expected_epoch=epoch, now_iso=clock.iso(clock.now())
-        )
+        repository.end_sessions(phone, expected_epoch=epoch, now_iso=clock.iso(clock.now()))
     except repository.ConditionFailed:
         raise TokenRevoked() from None
-    logger.info("logged out", extra={"user_id": authorizer_context.get("user_id")})
+    logger.info("logged out", extra={"user_id": user_id})
     return MessageResponse(message=message("LOGGED_OUT", language))
 
 
