@@ -368,7 +368,7 @@ class TestGateway:
         assert [m["to"] for m in messages] == [other, other]
         assert messages[0]["body"] == "Your phone-auth code is 654321."
         assert messages[0]["sent_at"] <= messages[1]["sent_at"]
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", messages[0]["sent_at"])
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", messages[0]["sent_at"])
         assert call(stub_stack, "GET", "/_local/sms?phone=%2B66000000000")[2] == []
         assert len(call(stub_stack, "GET", "/_local/sms")[2]) >= 2
 

@@ -173,7 +173,8 @@ class SmsOutbox:
                 if message_id in self._seen:
                     continue
                 self._seen.add(message_id)
-                message = SmsMessage(phone, text, datetime.now(UTC).isoformat(timespec="milliseconds"))
+                sent_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                message = SmsMessage(phone, text, sent_at)
                 self._messages.append(message)
                 new.append(message)
         if self.emit is not None:
