@@ -131,9 +131,20 @@ def proxy_event(
     authorizer: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A REST API (v1) Lambda proxy integration event for ``request``."""
+    body, is_base64 = _body_fields(request.body)
+    return {
+        **_request_fields(request),
+        "pathParameters": dict(request.path_parameters) or None,
+        "requestContext": request_context(request, stage=stage, domain=domain, authorizer=authorizer),
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def _request_fields(request: IncomingRequest) -> dict[str, Any]:
+    """What proxy events and REQUEST authorizer events both carry about the request."""
     headers, multi_headers = _single_and_multi(request.headers)
     query, multi_query = _single_and_multi(request.query)
-    body, is_base64 = _body_fields(request.body)
     return {
         "resource": request.resource,
         "path": request.path,
@@ -142,11 +153,7 @@ def proxy_event(
         "multiValueHeaders": multi_headers,
         "queryStringParameters": query,
         "multiValueQueryStringParameters": multi_query,
-        "pathParameters": dict(request.path_parameters) or None,
         "stageVariables": None,
-        "requestContext": request_context(request, stage=stage, domain=domain, authorizer=authorizer),
-        "body": body,
-        "isBase64Encoded": is_base64,
     }
 
 
@@ -168,20 +175,11 @@ def authorizer_event(
     arn = method_arn(region, stage, request.method, request.api_path or request.path)
     if payload_type == "TOKEN":
         return {"type": "TOKEN", "authorizationToken": request.header(token_header), "methodArn": arn}
-    headers, multi_headers = _single_and_multi(request.headers)
-    query, multi_query = _single_and_multi(request.query)
     return {
         "type": "REQUEST",
         "methodArn": arn,
-        "resource": request.resource,
-        "path": request.path,
-        "httpMethod": request.method,
-        "headers": headers,
-        "multiValueHeaders": multi_headers,
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": multi_query,
+        **_request_fields(request),
         "pathParameters": dict(request.path_parameters),
-        "stageVariables": None,
         "requestContext": request_context(request, stage=stage, domain=domain),
     }
 
