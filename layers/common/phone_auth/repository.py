@@ -288,10 +288,6 @@ def password_reset_update(phone: str, *, password_hash: str, now_iso: str) -> di
     }
 
 
-def put_user_if_absent(item: Item) -> None:
-    _call("put_item", TableName=_users(), Item=to_item(item), ConditionExpression="attribute_not_exists(phone)")
-
-
 # ---------------------------------------------------------------- one-time codes
 @dataclass(frozen=True)
 class NewCode:

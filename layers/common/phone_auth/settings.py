@@ -44,7 +44,7 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _production_sends_real_sms(self) -> Settings:
-        if self.stage.lower().startswith("prod") and self.sms_sender == "log":
+        if self.is_production and self.sms_sender == "log":
             raise ValueError("SMS_SENDER=log sends no SMS at all; a production stage must use SMS_SENDER=sns")
         return self
 
