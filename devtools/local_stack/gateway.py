@@ -58,7 +58,7 @@ BASE_PATH_ALIASES: tuple[str, ...] = ("/api/v1",)
 API_GATEWAY_TIMEOUT_SECONDS = 29.0
 _PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
 
-#: API Gateway's own status code and the contract's code/message for each gateway response
+#: API Gateway's own status code and our error code and message for each gateway response
 #: type, used when the template does not customise that type.
 _GATEWAY_DEFAULTS: dict[str, tuple[int, str, str]] = {
     "ACCESS_DENIED": (403, "ACCESS_DENIED", "Access denied."),
@@ -374,7 +374,7 @@ class Gateway:
     def gateway_response(
         self, response_type: str, *, authorizer: Mapping[str, Any] | None = None, function: str | None = None
     ) -> GatewayResult:
-        """Render a gateway response from the template (or the contract's defaults)."""
+        """Render a gateway response from the template (or the defaults above)."""
         default_status, code, message = _GATEWAY_DEFAULTS.get(response_type, _GATEWAY_DEFAULTS["DEFAULT_5XX"])
         responses = self.model.gateway_responses
         fallback = responses.get("DEFAULT_4XX" if default_status < 500 else "DEFAULT_5XX")
