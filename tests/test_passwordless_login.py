@@ -307,6 +307,7 @@ def test_attempts_exceeded_answer_carries_retry_after(api: Any, clock: Any) -> N
     status, body, headers = verify(api, wrong(code))
     assert_error(status, body, 429, "OTP_ATTEMPTS_EXCEEDED")
     assert headers["Retry-After"] == str(setting("OTP_RESEND_SECONDS") - 10)
+    assert "Retry-After" in headers["Access-Control-Expose-Headers"]  # readable by a browser app
 
 
 def test_a_new_code_may_be_asked_for_once_the_dead_codes_retry_after_has_passed(api: Any, clock: Any) -> None:

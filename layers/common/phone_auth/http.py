@@ -49,6 +49,7 @@ def _response_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
         "Access-Control-Allow-Origin": get_settings().allowed_origin,
+        "Access-Control-Expose-Headers": "Retry-After",  # so a browser app can read it on a 429
         "Vary": "Origin, Accept-Language",
     }
     headers.update(extra or {})
