@@ -271,3 +271,10 @@ def stored_user(phone: str) -> dict[str, Any] | None:
         TableName=os.environ["USERS_TABLE_NAME"], Key={"phone": {"S": phone}}, ConsistentRead=True
     )
     return from_item(response.get("Item"))
+
+
+def existing_user(phone: str) -> dict[str, Any]:
+    """The user's stored item; the test fails if there is none."""
+    item = stored_user(phone)
+    assert item is not None, f"no user {phone}"
+    return item

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 import bcrypt
-from conftest import Context, last_code, load_event, load_handler, put_user, sms_outbox, stored_user
+from conftest import Context, existing_user, last_code, load_event, load_handler, put_user, sms_outbox
 
 PHONE = "+66812345678"
 UNKNOWN = "+66620001111"
@@ -20,12 +20,6 @@ NEW = "Chao-Phraya-1357"
 
 
 # ------------------------------------------------------------------ helpers
-def get_user(phone: str) -> dict[str, Any]:
-    item = stored_user(phone)
-    assert item is not None
-    return item
-
-
 def registered(phone: str = PHONE, password: str = OLD) -> None:
     put_user(phone, password_hash=bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode())
 
@@ -112,7 +106,7 @@ def test_reset_sets_the_new_password_and_the_old_one_stops_working(api: Any) -> 
     assert login(api, NEW)[0] == 200
     status, body = login(api, OLD)
     assert (status, error_code(body)) == (401, "INVALID_CREDENTIALS")
-    stored = get_user(PHONE)
+    stored = existing_user(PHONE)
     assert stored["is_verified"] is True  # the code proved the SIM
 
 

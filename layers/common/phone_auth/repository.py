@@ -469,8 +469,6 @@ def batch_get_users(
 
     Keys DynamoDB leaves unprocessed (throttling) are asked again with a growing pause.
     """
-    import time
-
     if len(phones) > BATCH_GET_MAX_KEYS:
         raise ValueError(f"at most {BATCH_GET_MAX_KEYS} keys per BatchGetItem")
     pause = sleep or time.sleep
