@@ -12,7 +12,6 @@ import contextlib
 import secrets
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,47 +24,7 @@ Item = dict[str, Any]
 UserRequirement = Literal["exists", "can_register", "any"]
 
 
-# ---------------------------------------------------------------- attribute values
-def to_attr(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, (int, float, Decimal)):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, dict):
-        return {"M": {k: to_attr(v) for k, v in value.items()}}
-    if isinstance(value, (list, tuple)):
-        return {"L": [to_attr(v) for v in value]}
-    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
-
-
-def from_attr(attr: dict[str, Any]) -> Any:
-    ((kind, value),) = attr.items()
-    if kind == "S":
-        return value
-    if kind == "N":
-        number = Decimal(value)
-        return int(number) if number == number.to_integral_value() else float(number)
-    if kind == "BOOL":
-        return bool(value)
-    if kind == "NULL":
-        return None
-    if kind == "M":
-        return {k: from_attr(v) for k, v in value.items()}
-    if kind == "L":
-        return [from_attr(v) for v in value]
-    raise TypeError(f"unsupported DynamoDB type {kind}")
-
-
-def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: to_attr(v) for k, v in values.items()}
-
-
-def from_item(item: Any) -> Item | None:
-    return None if not item else {k: from_attr(v) for k, v in item.items()}
+from phone_auth.store.marshalling import from_item, to_attr, to_item  # noqa: E402
 
 
 def _values(values: dict[str, Any]) -> dict[str, Any]:

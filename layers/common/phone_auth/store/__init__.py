@@ -1,0 +1,12 @@
+"""The only package that talks to DynamoDB.
+
+Flows call whole operations named after what they do (``codes.spend_code_and_sign_in``,
+``users.set_first_password`` ...) and get records or typed errors back; request shapes,
+condition expressions and cancellation reasons never leave this package.
+
+- ``marshalling``: Python values <-> DynamoDB attribute values.
+- ``records``: the stored shapes (``UserRecord``).
+- ``calls``: one DynamoDB call or transaction, with the retry and error mapping every
+  operation shares.
+- ``users``, ``codes``: the operations, each stating its precondition and round trips.
+"""
