@@ -42,6 +42,8 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@# Each function is an app.py of its own: one run each, so request bodies are type-checked too.
+	@for handler in functions/*/app.py; do $(BIN)/mypy --no-error-summary $$handler || exit 1; done
 	$(BIN)/sam validate --lint
 
 build: setup

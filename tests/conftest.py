@@ -245,7 +245,7 @@ def put_user(phone: str, **attributes: Any) -> None:
     """Write a user as the back office's import would (no password unless given)."""
     import boto3
 
-    from phone_auth.repository import to_item
+    from phone_auth.store.marshalling import to_item
 
     item = {
         "phone": phone,
@@ -265,7 +265,7 @@ def stored_user(phone: str) -> dict[str, Any] | None:
     """The user's item as stored (consistent read), or None."""
     import boto3
 
-    from phone_auth.repository import from_item
+    from phone_auth.store.marshalling import from_item
 
     response = boto3.client("dynamodb").get_item(
         TableName=os.environ["USERS_TABLE_NAME"], Key={"phone": {"S": phone}}, ConsistentRead=True

@@ -80,20 +80,26 @@ def test_a_code_used_by_twenty_requests_at_once_logs_in_exactly_once(api: Any, c
 
 def test_twenty_first_logins_at_once_create_one_user_with_one_first_login(clock: Any) -> None:
     from phone_auth import clock as clock_module
-    from phone_auth import repository
+    from phone_auth.store import users as user_store
 
     warm()
     proposed = [str(uuid.uuid4()) for _ in range(THREADS)]
 
     def first_login(index: int) -> dict[str, Any]:
-        update = repository.login_update(
+        write = user_store.SignInWrite(
             PHONE,
             now_iso=clock_module.iso(clock_module.now()),
-            proposed_user_id=proposed[index],
-            must_exist=False,
+            create_user=True,
             verified=True,
+            proposed_id=proposed[index],
         )
-        return repository.update_user(update)
+        sign_in = user_store.record_sign_in(write)
+        assert sign_in.is_new_user == (sign_in.user.first_login_id == proposed[index])
+        return {
+            "id": sign_in.user.id,
+            "first_login_id": sign_in.user.first_login_id,
+            "created_at": sign_in.user.created_at,
+        }
 
     items = together(first_login)
 

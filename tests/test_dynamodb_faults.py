@@ -9,7 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import last_code, stored_user
 
-from phone_auth import aws, repository
+from phone_auth import aws
+from phone_auth.store import calls
 
 PHONE = "+66812345678"
 
@@ -44,14 +45,14 @@ OUTAGE = {"Error": {"Code": "InternalServerError", "Message": "boom"}}
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(repository.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(calls.time, "sleep", lambda _seconds: None)
 
 
 def flaky(monkeypatch: pytest.MonkeyPatch, operation: str, failures: int, error: dict[str, Any]) -> FlakyDynamoDB:
     client = FlakyDynamoDB(aws.dynamodb(), operation, failures, error)
-    # Swap the module the repository calls through, not phone_auth.aws itself (whose cached
+    # Swap the module the store calls through, not phone_auth.aws itself (whose cached
     # functions the test teardown resets).
-    monkeypatch.setattr(repository, "aws", SimpleNamespace(dynamodb=lambda: client))
+    monkeypatch.setattr(calls, "aws", SimpleNamespace(dynamodb=lambda: client))
     return client
 
 
@@ -75,7 +76,7 @@ def test_a_lasting_conflict_is_a_503_and_the_code_is_still_usable(api: Any, monk
     status, body, _ = api.call("verify_code", {"phone": PHONE, "verification_code": code})
     assert (status, body["error"]["code"]) == (503, "SERVICE_UNAVAILABLE")
     assert stored_user(PHONE) is None  # nothing half-done: no user, code not spent
-    monkeypatch.setattr(repository, "aws", aws)
+    monkeypatch.setattr(calls, "aws", aws)
     status, body, _ = api.call("verify_code", {"phone": PHONE, "verification_code": code})
     assert status == 200
 

@@ -19,8 +19,9 @@ import bcrypt
 import pytest
 from conftest import ROOT, last_code, load_handler, put_user, sms_outbox
 
-from phone_auth import aws, otp, repository
+from phone_auth import aws, otp
 from phone_auth.errors import ServiceUnavailable
+from phone_auth.store import calls
 
 PHONE = "+66812345678"
 IMPORTED = "+66891234567"
@@ -99,7 +100,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
 
     recorder = Recorder()
     client = RecordingDynamoDB(aws.dynamodb(), recorder)
-    monkeypatch.setattr(repository, "aws", SimpleNamespace(dynamodb=lambda: client))
+    monkeypatch.setattr(calls, "aws", SimpleNamespace(dynamodb=lambda: client))
     real_get_parameter = parameters.get_parameter
 
     def get_parameter(name: str, *args: Any, **kwargs: Any) -> Any:

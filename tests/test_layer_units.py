@@ -159,7 +159,7 @@ def test_normalize_phone_refuses() -> None:
 
 # ------------------------------------------------------------------ codes and hashes
 def test_new_code_is_six_digits_and_not_constant() -> None:
-    from phone_auth.codes import new_code
+    from phone_auth.crypto import new_code
 
     draws = [new_code() for _ in range(50)]
     for code in draws:
@@ -169,14 +169,14 @@ def test_new_code_is_six_digits_and_not_constant() -> None:
 
 
 def test_new_code_keeps_leading_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
-    from phone_auth import codes
+    from phone_auth import crypto
 
-    monkeypatch.setattr(codes.secrets, "randbelow", lambda n: 42)
-    assert codes.new_code() == "000042"
+    monkeypatch.setattr(crypto.secrets, "randbelow", lambda n: 42)
+    assert crypto.new_code() == "000042"
 
 
 def test_opaque_tokens_are_long_and_unique() -> None:
-    from phone_auth.codes import new_opaque_token
+    from phone_auth.crypto import new_opaque_token
 
     tokens = {new_opaque_token() for _ in range(50)}
     assert len(tokens) == 50
@@ -184,7 +184,7 @@ def test_opaque_tokens_are_long_and_unique() -> None:
 
 
 def test_keyed_hash_depends_on_key_and_on_part_boundaries() -> None:
-    from phone_auth.codes import keyed_hash
+    from phone_auth.crypto import keyed_hash
 
     key, other = b"k" * 32, b"o" * 32
     assert keyed_hash(key, "otp", "+66812345678", "login", "123456") == keyed_hash(

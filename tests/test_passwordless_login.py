@@ -436,19 +436,19 @@ def test_log_sender_sends_nothing_to_sns(api: Any, clock: Any, env: Any) -> None
 def test_log_sender_never_logs_the_code(
     api: Any, clock: Any, env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from phone_auth import codes
+    from phone_auth import crypto
     from phone_auth.log import logger
 
     env(SMS_SENDER="log")
     monkeypatch.setattr(logger.registered_handler, "stream", sys.stdout)
     drawn: list[str] = []
-    real_new_code = codes.new_code
+    real_new_code = crypto.new_code
 
     def spy() -> str:
         drawn.append(real_new_code())
         return drawn[-1]
 
-    monkeypatch.setattr(codes, "new_code", spy)
+    monkeypatch.setattr(crypto, "new_code", spy)
     capsys.readouterr()
     assert send(api)[0] == 200
     out = capsys.readouterr().out

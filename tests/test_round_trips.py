@@ -11,7 +11,8 @@ import bcrypt
 import pytest
 from conftest import last_code, put_user
 
-from phone_auth import aws, repository
+from phone_auth import aws
+from phone_auth.store import calls
 
 PHONE = "+66812345678"
 
@@ -34,8 +35,8 @@ class CountingDynamoDB:
 @pytest.fixture
 def dynamodb(monkeypatch: pytest.MonkeyPatch) -> CountingDynamoDB:
     client = CountingDynamoDB(aws.dynamodb())
-    # Swap what the repository calls through, not phone_auth.aws (the teardown resets its caches).
-    monkeypatch.setattr(repository, "aws", SimpleNamespace(dynamodb=lambda: client))
+    # Swap what the store calls through, not phone_auth.aws (the teardown resets its caches).
+    monkeypatch.setattr(calls, "aws", SimpleNamespace(dynamodb=lambda: client))
     return client
 
 

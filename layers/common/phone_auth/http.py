@@ -16,7 +16,7 @@ import json
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,11 +27,14 @@ from phone_auth.models import ErrorDetail, ErrorResponse
 from phone_auth.settings import get_settings
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Result = tuple[int, BaseModel] | BaseModel
 
 
 @dataclass(frozen=True)
-class Request:
-    body: Any
+class Request[BodyT]:
+    """A parsed request: ``body`` is the endpoint's validated model (None without a body model)."""
+
+    body: BodyT
     headers: dict[str, str]
     language: str
     source_ip: str | None
@@ -112,12 +115,20 @@ def validate_body[BodyT: BaseModel](model: type[BodyT], data: Any) -> BodyT:
         raise ValidationFailed(details={"fields": problems}) from None
 
 
-def api_endpoint(
-    body_model: type[BaseModel] | None,
-) -> Callable[[Callable[[Request], tuple[int, BaseModel] | BaseModel]], LambdaHandler]:
+@overload
+def api_endpoint[BodyT: BaseModel](
+    body_model: type[BodyT],
+) -> Callable[[Callable[[Request[BodyT]], Result]], LambdaHandler]: ...
+
+
+@overload
+def api_endpoint(body_model: None) -> Callable[[Callable[[Request[None]], Result]], LambdaHandler]: ...
+
+
+def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Request[Any]], Result]], LambdaHandler]:
     """Decorate `handle(request) -> model` (200) or `-> (status, model)` into a Lambda handler."""
 
-    def decorator(handle: Callable[[Request], tuple[int, BaseModel] | BaseModel]) -> LambdaHandler:
+    def decorator(handle: Callable[[Request[Any]], Result]) -> LambdaHandler:
         @functools.wraps(handle)
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             headers = _headers(event)
@@ -128,7 +139,7 @@ def api_endpoint(
                 if body_model is not None:
                     body = validate_body(body_model, read_json_body(event, settings.max_body_bytes))
                 request_context = event.get("requestContext") or {}
-                request = Request(
+                request: Request[Any] = Request(
                     body=body,
                     headers=headers,
                     language=language,

@@ -7,9 +7,12 @@ accept seed 004's camelCase spellings as aliases. Unknown fields are ignored.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from phone_auth.store.records import UserRecord
 
 _REQUEST = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True, frozen=True)
 _RESPONSE = ConfigDict(defer_build=True)
@@ -104,6 +107,21 @@ class UserView(BaseModel):
     market: str
     has_password: bool
     profile: dict[str, str] = Field(default_factory=dict, description="Fields imported from the back office.")
+
+    @classmethod
+    def of(cls, user: UserRecord, *, market: str) -> UserView:
+        return cls(
+            id=user.id,
+            phone=user.phone,
+            is_active=user.is_active,
+            is_verified=user.is_verified,
+            last_login=user.last_login,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+            market=market,
+            has_password=user.has_password,
+            profile=dict(user.profile),
+        )
 
 
 class SendCodeResponse(BaseModel):

@@ -1,16 +1,33 @@
-"""Who am I, logout, and the Lambda authorizer that guards them."""
+"""Sessions: what a sign-in returns, who am I, logout, and the Lambda authorizer that guards them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from phone_auth import clock, repository
+from phone_auth import clock
 from phone_auth.errors import AuthError, ServiceUnavailable, TokenMissing, TokenRevoked, UserNotFound
 from phone_auth.log import logger
 from phone_auth.messages import message, preferred_language
-from phone_auth.models import MeResponse, MessageResponse
-from phone_auth.tokens import AccessClaims, decode_access_token
-from phone_auth.users import user_view
+from phone_auth.models import AuthSuccessResponse, MeResponse, MessageResponse, UserView
+from phone_auth.settings import get_settings
+from phone_auth.store import users
+from phone_auth.store.records import SignIn, UserRecord
+from phone_auth.store.refusals import SessionsAlreadyEnded
+from phone_auth.tokens import AccessClaims, decode_access_token, issue_access_token
+
+
+def user_view(user: UserRecord) -> UserView:
+    return UserView.of(user, market=get_settings().market)
+
+
+def signed_in(sign_in: SignIn, *, method: str) -> AuthSuccessResponse:
+    """What every successful sign-in returns: a fresh access token and the user."""
+    user = sign_in.user
+    token, lifetime = issue_access_token(user.id, user.phone, user.session_epoch)
+    logger.info("signed in", extra={"user_id": user.id, "method": method, "is_new_user": sign_in.is_new_user})
+    return AuthSuccessResponse(
+        access_token=token, expires_in=lifetime, user=user_view(user), is_new_user=sign_in.is_new_user
+    )
 
 
 def _caller(authorizer_context: dict[str, Any]) -> tuple[str, str, int]:
@@ -28,18 +45,18 @@ def _caller(authorizer_context: dict[str, Any]) -> tuple[str, str, int]:
 
 def current_user(authorizer_context: dict[str, Any]) -> MeResponse:
     phone, user_id, _ = _caller(authorizer_context)
-    item = repository.get_user(phone)
-    if item is None or item.get("id") != user_id:
+    user = users.get_user(phone)
+    if user is None or user.id != user_id:
         raise UserNotFound()
-    return MeResponse(user=user_view(item))
+    return MeResponse(user=user_view(user))
 
 
 def logout(authorizer_context: dict[str, Any], language: str) -> MessageResponse:
     """Bump the session epoch: every token issued before now stops working, for good."""
     phone, user_id, epoch = _caller(authorizer_context)
     try:
-        repository.end_sessions(phone, expected_epoch=epoch, now_iso=clock.iso(clock.now()))
-    except repository.ConditionFailed:
+        users.end_all_sessions(phone, expected_epoch=epoch, now_iso=clock.iso(clock.now()))
+    except SessionsAlreadyEnded:
         raise TokenRevoked() from None
     logger.info("logged out", extra={"user_id": user_id})
     return MessageResponse(message=message("LOGGED_OUT", language))
@@ -56,13 +73,8 @@ def _bearer_token(headers: dict[str, Any]) -> str:
 def check_access_token(token: str) -> AccessClaims:
     """Signature, expiry, issuer, audience, market, then revocation: one read of the user."""
     claims = decode_access_token(token)
-    item = repository.get_user(claims.phone)
-    if (
-        item is None
-        or item.get("id") != claims.user_id
-        or not item.get("is_active", False)
-        or int(item.get("session_epoch", 0)) != claims.session_epoch
-    ):
+    user = users.get_user(claims.phone)
+    if user is None or user.id != claims.user_id or not user.is_active or user.session_epoch != claims.session_epoch:
         raise TokenRevoked()
     return claims
 

@@ -59,3 +59,44 @@ class UserRecord:
         if not values["profile"]:
             del values["profile"]
         return {key: value for key, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A recorded sign-in: the user as now stored, and whether this sign-in was their first."""
+
+    user: UserRecord
+    is_new_user: bool
+
+
+@dataclass(frozen=True)
+class NewCode:
+    """A one-time code about to be stored (only its keyed hash, never the code)."""
+
+    phone: str
+    purpose: str
+    code_id: str
+    code_hash: str
+    sent_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class StoredCode:
+    """What the codes table says about a phone's code for one purpose."""
+
+    code_id: str
+    sent_at: int
+    expires_at: int
+    attempts: int
+    used: bool
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> StoredCode:
+        return cls(
+            code_id=str(item["code_id"]),
+            sent_at=int(item["sent_at"]),
+            expires_at=int(item["expires_at"]),
+            attempts=int(item.get("attempts", 0)),
+            used="used_at" in item,
+        )

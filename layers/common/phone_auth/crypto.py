@@ -1,4 +1,4 @@
-"""One-time codes and opaque tokens: generated with `secrets`, stored only as keyed hashes."""
+"""Random one-time codes and opaque tokens from `secrets`, and the keyed hashes they are stored as."""
 
 from __future__ import annotations
 
