@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.13 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 # sam build looks for a python3.13 binary on PATH: the venv's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)

@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any
 
-from conftest import Context, last_code, load_event, load_handler, sms_outbox
+from helpers import Context, last_code, load_event, load_handler, sms_outbox
 
 PHONE = "+66812345678"
 THAI = re.compile(r"[\u0e00-\u0e7f]")

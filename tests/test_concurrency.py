@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
-from conftest import last_code, load_handler, sms_outbox
+from helpers import last_code, load_handler, sms_outbox
 
 PHONE = "+66812345678"
 THREADS = 20

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import last_code, stored_user
+from helpers import last_code, sms_outbox, stored_user
 
 from phone_auth import aws
 from phone_auth.store import calls
@@ -82,7 +82,6 @@ def test_a_lasting_conflict_is_a_503_and_the_code_is_still_usable(api: Any, monk
 
 
 def test_a_dynamodb_outage_on_send_is_a_503_and_no_sms_goes_out(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from conftest import sms_outbox
 
     flaky(monkeypatch, "put_item", failures=99, error=OUTAGE)
     status, body, _ = api.call("send_verification", {"phone": PHONE})

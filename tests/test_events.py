@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Context, last_code, load_event, load_handler, sms_outbox
+from helpers import ROOT, Context, last_code, load_event, load_handler, sms_outbox
 
 EVENTS = ROOT / "events"
 FUNCTIONS = ROOT / "functions"

@@ -17,7 +17,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from conftest import ROOT, last_code, load_handler, put_user, sms_outbox
+from helpers import ROOT, last_code, load_handler, put_user, sms_outbox
 
 from phone_auth import aws, otp
 from phone_auth.errors import ServiceUnavailable
@@ -131,7 +131,7 @@ def _tracked(handler: Any, function_dir: str, recorder: Recorder) -> Any:
 def test_every_action_the_code_takes_is_granted_to_that_function(
     api: Any, recorder: Recorder, env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env(BCRYPT_ROUNDS="5")  # so the cost-4 hash below is upgraded at login
+    env(BCRYPT_ROUNDS="11")  # so the cost-10 hash below is upgraded at login
     # Passwordless login, wrong code first; me; logout.
     api.call("send_verification", {"phone": PHONE})
     api.call("verify_code", {"phone": PHONE, "verification_code": "000000"})
@@ -148,7 +148,7 @@ def test_every_action_the_code_takes_is_granted_to_that_function(
         patch.setattr(otp, "get_sender", lambda: BrokenSender())
         assert api.call("send_verification", {"phone": "+66812345679"})[0] == 503
         assert api.call("request_registration_otp", {"phone": "+66812345670"})[0] == 503
-    env(SIGNUP_MODE="imported", BCRYPT_ROUNDS="5")
+    env(SIGNUP_MODE="imported", BCRYPT_ROUNDS="11")
 
     # Registration of an imported user, wrong code first, then sign in with the password.
     put_user(IMPORTED)
@@ -164,8 +164,8 @@ def test_every_action_the_code_takes_is_granted_to_that_function(
     assert api.call("complete_registration", body)[0] == 200
     assert api.call("send_verification", {"phone": IMPORTED})[0] == 200  # imported mode: a transaction
 
-    # Password login that upgrades a cost-4 hash; then a reset, wrong code first, and a decoy.
-    put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(4)).decode())
+    # Password login that upgrades a cost-10 hash; then a reset, wrong code first, and a decoy.
+    put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(10)).decode())
     assert api.call("login_mobile", {"phone": PHONE, "password": "Suan-Luang-2468"})[0] == 200
     assert api.call("request_password_reset_otp", {"phone": PHONE})[0] == 200
     assert api.call("request_password_reset_otp", {"phone": "+66899999999"})[0] == 200

@@ -14,7 +14,7 @@ from typing import Any
 import bcrypt
 import boto3
 import pytest
-from conftest import last_code, put_user, stored_user
+from helpers import existing_user, last_code, put_user, stored_user
 
 from devtools import import_users
 from devtools.import_users import ImportReport, import_file, main
@@ -48,7 +48,7 @@ def counts(report: ImportReport) -> tuple[int, int, int, int]:
 
 
 def scan() -> list[dict[str, Any]]:
-    from phone_auth.repository import from_item
+    from phone_auth.store.marshalling import from_item
 
     items = boto3.client("dynamodb").scan(TableName=table())["Items"]
     return sorted((from_item(item) or {} for item in items), key=lambda item: item["phone"])
@@ -97,23 +97,23 @@ def test_reports_created_updated_unchanged_and_rejected_rows(tmp_path: Path, clo
     assert report.exit_code == 2
     created = stored_user(PHONE)
     assert created is not None
-    assert created["profile"] == {"first_name": "Somchai", "last_name": "Jaidee", "employee_id": "E1"}
-    assert (created["is_active"], created["is_verified"], created["session_epoch"], created["source"]) == (
+    assert created.profile == {"first_name": "Somchai", "last_name": "Jaidee", "employee_id": "E1"}
+    assert (created.is_active, created.is_verified, created.session_epoch, created.source) == (
         False,
         False,
         0,
         "import",
     )
-    assert created["created_at"] == created["updated_at"] == "2027-01-15T08:00:00.000Z"
-    assert "password_hash" not in created
+    assert created.created_at == created.updated_at == "2027-01-15T08:00:00.000Z"
+    assert created.password_hash is None
     updated = stored_user(OTHER)
     assert updated is not None
-    assert updated["profile"] == {"first_name": "Anan", "last_name": "Srisuk", "employee_id": "E2"}
-    assert updated["id"] == f"id-{OTHER}"  # an update never replaces who the user is
-    assert updated["updated_at"] == "2027-01-15T08:00:00.000Z"
+    assert updated.profile == {"first_name": "Anan", "last_name": "Srisuk", "employee_id": "E2"}
+    assert updated.id == f"id-{OTHER}"  # an update never replaces who the user is
+    assert updated.updated_at == "2027-01-15T08:00:00.000Z"
     unchanged = stored_user(THIRD)
     assert unchanged is not None
-    assert unchanged["updated_at"] == "2026-01-01T00:00:00.000Z"
+    assert unchanged.updated_at == "2026-01-01T00:00:00.000Z"
 
 
 def test_new_user_has_a_fresh_uuid_id(tmp_path: Path) -> None:
@@ -155,10 +155,10 @@ def test_a_changed_profile_updates_only_that_user_and_keeps_other_fields(tmp_pat
     assert counts(report) == (0, 1, 1, 0)
     changed, same = stored_user(PHONE), stored_user(OTHER)
     assert changed is not None and same is not None
-    assert changed["profile"] == {"first_name": "Somchai", "team": "Sales", "nickname": "Chai"}
-    assert changed["updated_at"] == "2027-01-15T08:01:00.000Z"
-    assert same["profile"] == {"first_name": "Anan", "team": "Ops"}
-    assert same["updated_at"] == "2027-01-15T08:00:00.000Z"
+    assert changed.profile == {"first_name": "Somchai", "team": "Sales", "nickname": "Chai"}
+    assert changed.updated_at == "2027-01-15T08:01:00.000Z"
+    assert same.profile == {"first_name": "Anan", "team": "Ops"}
+    assert same.updated_at == "2027-01-15T08:00:00.000Z"
 
 
 # ------------------------------------------------------------------ phones
@@ -195,7 +195,7 @@ def test_a_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
 
     assert counts(report) == (1, 0, 0, 0)
     user = stored_user(PHONE)
-    assert user is not None and user["profile"] == {"first_name": "สมชาย"}
+    assert user is not None and user.profile == {"first_name": "สมชาย"}
 
 
 # ------------------------------------------------------------------ passwords
@@ -203,7 +203,7 @@ def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: P
     env(SIGNUP_MODE="imported")
     run(csv_file(tmp_path, "phone,first_name", f"{PHONE},Somchai", name="first.csv"))
     register(api, PHONE, "My-own-choice-42")
-    registered_hash = (stored_user(PHONE) or {})["password_hash"]
+    registered_hash = existing_user(PHONE).password_hash
 
     report, _ = run(
         csv_file(tmp_path, "phone,first_name,password", f"{PHONE},Somchai,From-the-file-99", name="again.csv")
@@ -216,7 +216,7 @@ def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: P
     )
     assert counts(report) == (0, 0, 1, 0)
 
-    assert (stored_user(PHONE) or {})["password_hash"] == registered_hash
+    assert existing_user(PHONE).password_hash == registered_hash
     assert login(api, PHONE, "My-own-choice-42")[0] == 200
     assert login(api, PHONE, "From-the-file-99")[1]["error"]["code"] == "INVALID_CREDENTIALS"
     assert login(api, PHONE, "Hash-file-77")[1]["error"]["code"] == "INVALID_CREDENTIALS"
@@ -255,9 +255,9 @@ def test_a_user_who_registers_during_the_import_keeps_their_password(
     assert counts(report) == (0, 1, 0, 0)  # the profile was added, nothing else
     user = stored_user(PHONE)
     assert user is not None
-    assert bcrypt.checkpw(b"Registered-meanwhile-1", user["password_hash"].encode())
-    assert user["id"] == f"id-{PHONE}"
-    assert user["profile"] == {"first_name": "Somchai"}
+    assert bcrypt.checkpw(b"Registered-meanwhile-1", user.password_hash.encode())
+    assert user.id == f"id-{PHONE}"
+    assert user.profile == {"first_name": "Somchai"}
     assert calls == [[PHONE], [PHONE]]
 
 
@@ -282,7 +282,7 @@ def test_a_password_set_between_read_and_update_is_not_replaced(
     report, _ = run(csv_file(tmp_path, "phone,password", f"{PHONE},From-the-file-99"))
 
     assert counts(report) == (0, 0, 1, 0)
-    assert bcrypt.checkpw(b"Registered-meanwhile-1", (stored_user(PHONE) or {})["password_hash"].encode())
+    assert bcrypt.checkpw(b"Registered-meanwhile-1", existing_user(PHONE).password_hash.encode())
 
 
 def test_password_hash_is_stored_verbatim(tmp_path: Path, api: Any) -> None:
@@ -290,7 +290,7 @@ def test_password_hash_is_stored_verbatim(tmp_path: Path, api: Any) -> None:
 
     run(csv_file(tmp_path, "phone,password_hash", f"{PHONE},{given}"))
 
-    assert (stored_user(PHONE) or {})["password_hash"] == given
+    assert existing_user(PHONE).password_hash == given
     assert login(api, PHONE, "Hashed-pass-1357")[0] == 200
 
 
@@ -303,10 +303,10 @@ def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api:
     dump = json.dumps(scan(), ensure_ascii=False)
     assert "Plain-text-2468" not in dump
     assert "Plain-text-2468" not in "\n".join(lines)
-    stored = (stored_user(PHONE) or {})["password_hash"]
+    stored = existing_user(PHONE).password_hash
     assert stored.startswith("$2b$05$")
     assert bcrypt.checkpw(b"Plain-text-2468", stored.encode())
-    assert "password" not in (stored_user(PHONE) or {})["profile"]
+    assert "password" not in existing_user(PHONE).profile
     assert login(api, PHONE, "Plain-text-2468")[0] == 200
 
 
@@ -331,8 +331,8 @@ def test_dry_run_writes_nothing_and_counts_like_a_real_run(tmp_path: Path) -> No
 
     dry, lines = run(path, dry_run=True)
 
-    assert scan() == [stored_user(OTHER)]
-    assert (stored_user(OTHER) or {}).get("profile") is None
+    assert [item["phone"] for item in scan()] == [OTHER]
+    assert existing_user(OTHER).profile == {}
     assert lines[-1] == "created=1 updated=1 unchanged=0 rejected=1 (dry run: nothing written)"
     real, _ = run(path)
     assert counts(dry) == counts(real) == (1, 1, 0, 1)
@@ -377,7 +377,7 @@ def test_bad_rows_are_skipped_and_reported_by_line_number(tmp_path: Path) -> Non
     for secret_or_phone in ("Plain-text-2468", "short", "password123", "0811112223", "6681111222", "123-4567"):
         assert secret_or_phone not in output
     assert [item["phone"] for item in scan()] == ["+66811112225", PHONE]
-    assert (stored_user("+66811112225") or {})["profile"]["first_name"] == "Multi\nline"
+    assert existing_user("+66811112225").profile["first_name"] == "Multi\nline"
 
 
 def test_a_bad_password_hash_is_rejected(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import TEST_ENV
+from helpers import TEST_ENV
 
 THAI = re.compile(r"[\u0e00-\u0e7f]")
 
@@ -253,7 +253,7 @@ def test_a_missing_required_setting_is_named_in_the_error() -> None:
 def test_production_refuses_the_log_sms_sender() -> None:
     from phone_auth.settings import load_settings
 
-    for stage in ["prod", "production", "Prod-th"]:
+    for stage in ["prod", "production", "prod-th"]:
         assert "SMS_SENDER" in _settings_error({**TEST_ENV, "STAGE": stage, "SMS_SENDER": "log"})
         assert load_settings({**TEST_ENV, "STAGE": stage, "SMS_SENDER": "sns"}).is_production
 

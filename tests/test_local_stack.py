@@ -356,7 +356,7 @@ class TestGateway:
         assert response.status == 413
         assert body == {
             "success": False,
-            "error": {"code": "PAYLOAD_TOO_LARGE", "message": "Request body is too large."},
+            "error": {"code": "PAYLOAD_TOO_LARGE", "message": "The request body is too large."},
         }
 
     def test_sms_outbox_collects_what_the_functions_publish(self, stub_stack: LocalStack) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from conftest import existing_user, put_user
+from helpers import existing_user, put_user
 
 PHONE = "+66812345678"
 UNKNOWN = "+66620001111"
@@ -15,7 +15,7 @@ PASSWORD = "Suan-Luang-2468"
 
 
 # ------------------------------------------------------------------ helpers
-def a_hash(password: str, rounds: int = 4) -> str:
+def a_hash(password: str, rounds: int = 10) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
@@ -45,8 +45,8 @@ def test_login_returns_a_token_and_records_the_sign_in(api: Any, clock: Any) -> 
     assert user["is_verified"] is False  # a password proves nothing about the SIM
     assert user["profile"] == {"first_name": "Somchai"}
     stored = existing_user(PHONE)
-    assert stored["is_active"] is True
-    assert stored["last_login"] == stored["updated_at"] == "2027-01-15T08:00:00.000Z"
+    assert stored.is_active is True
+    assert stored.last_login == stored.updated_at == "2027-01-15T08:00:00.000Z"
     status, me, _ = api.call("me", token=body["access_token"])
     assert (status, me["user"]["id"]) == (200, f"id-{PHONE}")
 
@@ -62,7 +62,7 @@ def test_every_login_gives_a_new_token_and_moves_last_login(api: Any, clock: Any
     assert second["access_token"] != first["access_token"]
     assert second["is_new_user"] is False
     assert second["user"]["last_login"] == "2027-01-15T08:01:30.000Z"
-    assert existing_user(PHONE)["last_login"] == "2027-01-15T08:01:30.000Z"
+    assert existing_user(PHONE).last_login == "2027-01-15T08:01:30.000Z"
     assert api.call("me", token=first["access_token"])[0] == 200  # logging in again ends no session
 
 
@@ -70,12 +70,12 @@ def test_login_after_logout_reactivates_the_user(api: Any) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
     _, first = login(api)
     assert api.call("logout", token=first["access_token"])[0] == 200
-    assert existing_user(PHONE)["is_active"] is False
+    assert existing_user(PHONE).is_active is False
 
     status, second = login(api)
 
     assert status == 200
-    assert existing_user(PHONE)["is_active"] is True
+    assert existing_user(PHONE).is_active is True
     assert api.call("me", token=second["access_token"])[0] == 200
     assert api.call("me", token=first["access_token"])[1]["error"]["code"] == "TOKEN_REVOKED"
 
@@ -92,7 +92,7 @@ def test_wrong_password_and_unknown_phone_get_the_same_answer(api: Any) -> None:
     assert wrong == unknown == not_a_phone
     assert wrong[0] == 401
     assert error(wrong[1]) == ("INVALID_CREDENTIALS", "The mobile number or password is incorrect.")
-    assert "last_login" not in existing_user(PHONE)
+    assert existing_user(PHONE).last_login is None
 
 
 def test_an_imported_user_without_a_password_must_register(api: Any) -> None:
@@ -102,7 +102,7 @@ def test_an_imported_user_without_a_password_must_register(api: Any) -> None:
 
     assert status == 403
     assert error(body)[0] == "REGISTRATION_REQUIRED"
-    assert existing_user(PHONE)["is_active"] is False
+    assert existing_user(PHONE).is_active is False
 
 
 @pytest.mark.parametrize("password", ["ก" * 30, "a" * 73, PASSWORD + "x" * 60])
@@ -142,29 +142,29 @@ def test_missing_password_is_a_validation_error(api: Any) -> None:
 
 # ------------------------------------------------------------------ bcrypt cost upgrade
 def test_a_hash_with_a_lower_cost_is_upgraded_on_the_next_login(api: Any, env: Any) -> None:
-    env(BCRYPT_ROUNDS="5")
-    old_hash = a_hash(PASSWORD, rounds=4)
+    env(BCRYPT_ROUNDS="11")
+    old_hash = a_hash(PASSWORD, rounds=10)
     put_user(PHONE, password_hash=old_hash)
 
     status, body = login(api)
 
     assert status == 200, body
-    upgraded = existing_user(PHONE)["password_hash"]
-    assert upgraded.startswith("$2b$05$")
+    upgraded = existing_user(PHONE).password_hash
+    assert upgraded.startswith("$2b$11$")
     assert upgraded != old_hash
     assert bcrypt.checkpw(PASSWORD.encode(), upgraded.encode())
     assert login(api)[0] == 200
-    assert existing_user(PHONE)["password_hash"] == upgraded  # upgraded once, not on every login
+    assert existing_user(PHONE).password_hash == upgraded  # upgraded once, not on every login
     assert error(login(api, PHONE, "Not-the-password-1")[1])[0] == "INVALID_CREDENTIALS"
 
 
 def test_a_hash_with_a_higher_cost_is_left_alone(api: Any) -> None:
-    stronger = a_hash(PASSWORD, rounds=6)
+    stronger = a_hash(PASSWORD, rounds=11)
     put_user(PHONE, password_hash=stronger)
 
     assert login(api)[0] == 200
 
-    assert existing_user(PHONE)["password_hash"] == stronger
+    assert existing_user(PHONE).password_hash == stronger
 
 
 # ------------------------------------------------------------------ Thai

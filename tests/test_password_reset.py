@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 import bcrypt
-from conftest import Context, existing_user, last_code, load_event, load_handler, put_user, sms_outbox
+from helpers import Context, existing_user, last_code, load_event, load_handler, put_user, sms_outbox
 
 PHONE = "+66812345678"
 UNKNOWN = "+66620001111"
@@ -21,7 +21,7 @@ NEW = "Chao-Phraya-1357"
 
 # ------------------------------------------------------------------ helpers
 def registered(phone: str = PHONE, password: str = OLD) -> None:
-    put_user(phone, password_hash=bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode())
+    put_user(phone, password_hash=bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode())
 
 
 def raw_request(phone: str) -> tuple[int, str, dict[str, str]]:
@@ -107,7 +107,7 @@ def test_reset_sets_the_new_password_and_the_old_one_stops_working(api: Any) -> 
     status, body = login(api, OLD)
     assert (status, error_code(body)) == (401, "INVALID_CREDENTIALS")
     stored = existing_user(PHONE)
-    assert stored["is_verified"] is True  # the code proved the SIM
+    assert stored.is_verified is True  # the code proved the SIM
 
 
 def test_reset_revokes_every_earlier_token(api: Any) -> None:

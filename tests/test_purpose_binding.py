@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import last_code, put_user
+from helpers import last_code, put_user
 
 PHONE = "+66812345678"
 OTHER = "+66891234567"

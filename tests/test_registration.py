@@ -13,7 +13,7 @@ from typing import Any
 import bcrypt
 import boto3
 import pytest
-from conftest import last_code, put_user, sms_outbox, stored_user
+from helpers import existing_user, last_code, put_user, sms_outbox, stored_user
 
 PHONE = "+66812345678"
 OTHER = "+66891234567"
@@ -29,7 +29,7 @@ def imported_mode(env: Any) -> None:
 
 # ------------------------------------------------------------------ helpers
 def a_hash(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode()
 
 
 def check(api: Any, phone: str) -> tuple[int, dict[str, Any]]:
@@ -154,7 +154,7 @@ def test_verify_returns_a_registration_token_and_its_lifetime(api: Any) -> None:
     assert status == 200, body
     assert isinstance(body["registration_token"], str) and len(body["registration_token"]) >= 32
     assert body["expires_in"] == 600
-    assert "password_hash" not in (stored_user(PHONE) or {})  # verifying sets no password
+    assert existing_user(PHONE).password_hash is None  # verifying sets no password
 
 
 def test_verify_with_a_wrong_code_counts_the_attempt(api: Any) -> None:
@@ -191,7 +191,7 @@ def test_complete_without_a_token_field_is_refused_and_sets_no_password(api: Any
 
     assert status == 400
     assert error_code(body) == "VALIDATION_ERROR"
-    assert "password_hash" not in (stored_user(PHONE) or {})
+    assert existing_user(PHONE).password_hash is None
 
 
 def test_complete_without_having_verified_a_code_is_refused(api: Any) -> None:
@@ -201,7 +201,7 @@ def test_complete_without_having_verified_a_code_is_refused(api: Any) -> None:
 
     assert status == 401
     assert error_code(body) == "REGISTRATION_TOKEN_INVALID"
-    assert "password_hash" not in (stored_user(PHONE) or {})
+    assert existing_user(PHONE).password_hash is None
 
 
 def test_complete_with_a_wrong_token_is_refused(api: Any) -> None:
@@ -235,7 +235,7 @@ def test_complete_with_an_expired_token_is_refused(api: Any, clock: Any) -> None
 
     assert status == 401
     assert error_code(body) == "REGISTRATION_TOKEN_INVALID"
-    assert "password_hash" not in (stored_user(PHONE) or {})
+    assert existing_user(PHONE).password_hash is None
 
 
 def test_a_token_just_before_expiry_still_works(api: Any, clock: Any) -> None:
@@ -256,7 +256,7 @@ def test_a_token_is_bound_to_its_phone(api: Any) -> None:
 
     assert status == 401
     assert error_code(body) == "REGISTRATION_TOKEN_INVALID"
-    assert "password_hash" not in (stored_user(OTHER) or {})
+    assert existing_user(OTHER).password_hash is None
     assert complete(api, token_b, phone=OTHER)[0] == 200
     assert complete(api, token_a, phone=PHONE)[0] == 200
 
@@ -277,8 +277,9 @@ def test_complete_registration_signs_in_like_verify_code(api: Any, env: Any) -> 
     assert (user["phone"], user["id"]) == (PHONE, f"id-{PHONE}")
     assert user["is_active"] is True and user["is_verified"] is True
     assert user["profile"] == {"first_name": "Somchai"}
-    stored = stored_user(PHONE) or {}
-    assert bcrypt.checkpw(PASSWORD.encode(), stored["password_hash"].encode())
+    stored = existing_user(PHONE)
+    assert stored.password_hash is not None
+    assert bcrypt.checkpw(PASSWORD.encode(), stored.password_hash.encode())
 
     # The same body as passwordless login's verify-code.
     env(SIGNUP_MODE="open")
@@ -318,7 +319,7 @@ def test_a_second_registration_is_refused(api: Any) -> None:
     assert check(api, PHONE)[1]["can_register"] is False
     status, body, _ = request_code(api, PHONE)
     assert (status, error_code(body)) == (409, "ALREADY_REGISTERED")
-    assert bcrypt.checkpw(PASSWORD.encode(), (stored_user(PHONE) or {})["password_hash"].encode())
+    assert bcrypt.checkpw(PASSWORD.encode(), existing_user(PHONE).password_hash.encode())
 
 
 def test_complete_is_refused_when_a_password_was_set_meanwhile(api: Any) -> None:
@@ -336,7 +337,7 @@ def test_complete_is_refused_when_a_password_was_set_meanwhile(api: Any) -> None
 
     assert status == 409
     assert error_code(body) == "ALREADY_REGISTERED"
-    assert (stored_user(PHONE) or {})["password_hash"] == chosen_elsewhere
+    assert existing_user(PHONE).password_hash == chosen_elsewhere
 
 
 # ------------------------------------------------------------------ password rules
@@ -368,7 +369,7 @@ def test_password_rules(api: Any, password: str, code: str) -> None:
 
     assert status == 400, body
     assert error_code(body) == code
-    assert "password_hash" not in (stored_user(PHONE) or {})
+    assert existing_user(PHONE).password_hash is None
     assert complete(api, token)[0] == 200  # a refused password does not spend the token
 
 
@@ -428,12 +429,11 @@ def test_open_mode_lets_a_new_phone_register(api: Any, env: Any) -> None:
     assert status == 200, body
     assert body["is_new_user"] is True
     assert body["user"]["has_password"] is True
-    stored = stored_user(UNKNOWN)
-    assert stored is not None
-    assert stored["id"] == body["user"]["id"]
-    assert stored["is_active"] is True
+    stored = existing_user(UNKNOWN)
+    assert stored.id == body["user"]["id"]
+    assert stored.is_active is True
     status, me, _ = api.call("me", token=body["access_token"])
-    assert (status, me["user"]["id"]) == (200, stored["id"])
+    assert (status, me["user"]["id"]) == (200, stored.id)
 
 
 def test_open_mode_still_refuses_a_registered_phone(api: Any, env: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from conftest import last_code, put_user
+from helpers import last_code, put_user
 
 from phone_auth import aws
 from phone_auth.store import calls
@@ -59,7 +59,7 @@ def test_verify_code_is_two_round_trips(api: Any, dynamodb: CountingDynamoDB) ->
 
 
 def test_password_login_is_two_round_trips(api: Any, dynamodb: CountingDynamoDB) -> None:
-    put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(4)).decode())
+    put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(10)).decode())
     status, _, _ = api.call("login_mobile", {"phone": PHONE, "password": "Suan-Luang-2468"})
     assert status == 200
     assert dict(dynamodb.calls) == {"get_item": 1, "update_item": 1}

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import jwt
 import pytest
-from conftest import Context, last_code, load_event, load_handler
+from helpers import Context, last_code, load_event, load_handler
 
 PHONE = "+66812345678"
 THAI = re.compile(r"[\u0e00-\u0e7f]")
@@ -374,7 +374,7 @@ def test_me_shows_the_current_state_of_the_user(api: Any, clock: Any) -> None:
 
 
 def test_me_and_logout_without_an_authorizer_context_are_refused_not_trusted() -> None:
-    from conftest import Context, load_event, load_handler
+    from helpers import Context, load_event, load_handler
 
     for function_dir in ("me", "logout"):
         event = load_event(function_dir)

@@ -77,6 +77,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The service is temporarily unavailable. Try again.",
         "th": "ระบบไม่พร้อมให้บริการชั่วคราว กรุณาลองใหม่",
     },
+    "UNAUTHORIZED": {"en": "Authentication required.", "th": "กรุณาเข้าสู่ระบบ"},
+    "NOT_FOUND": {"en": "No such endpoint.", "th": "ไม่พบปลายทางนี้"},
     "INTERNAL_ERROR": {"en": "Something went wrong on our side.", "th": "เกิดข้อผิดพลาดในระบบ"},
     # Success messages.
     "CODE_SENT": {"en": "Verification code sent.", "th": "ส่งรหัส OTP เรียบร้อยแล้ว"},

@@ -20,25 +20,29 @@ class SettingsError(RuntimeError):
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    stage: str = Field(alias="STAGE", min_length=1)
-    market: str = Field(default="th", alias="MARKET", pattern=r"^[a-z]{2,8}$")
+    # Defaults and ranges equal template.yaml's Parameters (tests/test_settings_drift.py checks it).
+    stage: str = Field(alias="STAGE", pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    market: str = Field(default="th", alias="MARKET", pattern=r"^[a-z]{2}$")
     users_table_name: str = Field(alias="USERS_TABLE_NAME", min_length=3)
     otp_table_name: str = Field(alias="OTP_TABLE_NAME", min_length=3)
-    jwt_secret_parameter_name: str = Field(alias="JWT_SECRET_PARAMETER_NAME", min_length=1)
+    jwt_secret_parameter_name: str = Field(alias="JWT_SECRET_PARAMETER_NAME", pattern=r"^/[A-Za-z0-9_.\-/]+$")
     default_region: str = Field(default="TH", alias="DEFAULT_REGION", pattern=r"^[A-Z]{2}$")
-    allowed_origin: str = Field(default="*", alias="ALLOWED_ORIGIN")
-    otp_ttl_seconds: int = Field(default=300, alias="OTP_TTL_SECONDS", ge=1, le=3600)
-    otp_max_attempts: int = Field(default=3, alias="OTP_MAX_ATTEMPTS", ge=1, le=20)
-    otp_resend_seconds: int = Field(default=60, alias="OTP_RESEND_SECONDS", ge=0, le=3600)
+    allowed_origin: str = Field(
+        default="http://localhost:5173", alias="ALLOWED_ORIGIN", pattern="^https?://[^\\s,'\"]+$"
+    )
+    otp_ttl_seconds: int = Field(default=300, alias="OTP_TTL_SECONDS", ge=60, le=1800)
+    otp_max_attempts: int = Field(default=3, alias="OTP_MAX_ATTEMPTS", ge=1, le=10)
+    otp_resend_seconds: int = Field(default=60, alias="OTP_RESEND_SECONDS", ge=0, le=600)
     access_token_ttl_seconds: int = Field(default=3600, alias="ACCESS_TOKEN_TTL_SECONDS", ge=60, le=86400)
-    registration_token_ttl_seconds: int = Field(default=600, alias="REGISTRATION_TOKEN_TTL_SECONDS", ge=30, le=3600)
+    registration_token_ttl_seconds: int = Field(default=600, alias="REGISTRATION_TOKEN_TTL_SECONDS", ge=60, le=3600)
     token_issuer: str = Field(default="phone-auth", alias="TOKEN_ISSUER", min_length=1)
     token_audience: str = Field(default="phone-auth-api", alias="TOKEN_AUDIENCE", min_length=1)
     sms_sender: Literal["sns", "log"] = Field(default="sns", alias="SMS_SENDER")
-    sms_sender_id: str = Field(default="", alias="SMS_SENDER_ID", max_length=11)
+    sms_sender_id: str = Field(default="PhoneAuth", alias="SMS_SENDER_ID", pattern=r"^[A-Za-z0-9]{0,11}$")
     signup_mode: Literal["open", "imported"] = Field(default="open", alias="SIGNUP_MODE")
     otp_login_enabled: bool = Field(default=True, alias="OTP_LOGIN_ENABLED")
-    bcrypt_rounds: int = Field(default=12, alias="BCRYPT_ROUNDS", ge=4, le=16)
+    bcrypt_rounds: int = Field(default=12, alias="BCRYPT_ROUNDS", ge=10, le=14)
+    # Not template parameters: the defaults suit every stage.
     max_body_bytes: int = Field(default=16384, alias="MAX_BODY_BYTES", ge=256, le=1048576)
     secret_cache_seconds: int = Field(default=300, alias="SECRET_CACHE_SECONDS", ge=0, le=3600)
 
