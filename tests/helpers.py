@@ -231,3 +231,21 @@ def existing_user(phone: str) -> UserRecord:
     user = stored_user(phone)
     assert user is not None, f"no user {phone}"
     return user
+
+
+# ------------------------------------------------------------------ response shapes
+def response_keys(function_dir: str) -> set[str]:
+    """The top-level keys of a function's success answer, from its response model."""
+    model = load_handler(function_dir).lambda_handler.response_model
+    return set(model.model_fields)
+
+
+def user_keys() -> set[str]:
+    from phone_auth.models import UserView
+
+    return set(UserView.model_fields)
+
+
+#: What seed 000's frontend reads from a sign-in answer and from its user: these must never change.
+SEED_000_SIGN_IN_FIELDS = {"success", "access_token", "token_type", "expires_in", "user", "is_new_user"}
+SEED_000_USER_FIELDS = {"id", "phone", "is_active", "is_verified", "last_login", "created_at", "updated_at"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from helpers import last_code, sms_outbox, stored_user
+from helpers import Api, last_code, sms_outbox, stored_user
 
 from phone_auth import aws
 from phone_auth.store import calls
@@ -56,13 +56,13 @@ def flaky(monkeypatch: pytest.MonkeyPatch, operation: str, failures: int, error:
     return client
 
 
-def send_and_read_code(api: Any) -> str:
+def send_and_read_code(api: Api) -> str:
     status, _, _ = api.call("send_verification", {"phone": PHONE})
     assert status == 200
     return last_code(PHONE)
 
 
-def test_a_transaction_conflict_is_retried_and_the_login_succeeds(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_transaction_conflict_is_retried_and_the_login_succeeds(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     code = send_and_read_code(api)
     client = flaky(monkeypatch, "transact_write_items", failures=2, error=CONFLICT)
     status, body, _ = api.call("verify_code", {"phone": PHONE, "verification_code": code})
@@ -70,7 +70,7 @@ def test_a_transaction_conflict_is_retried_and_the_login_succeeds(api: Any, monk
     assert client.calls == 3
 
 
-def test_a_lasting_conflict_is_a_503_and_the_code_is_still_usable(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lasting_conflict_is_a_503_and_the_code_is_still_usable(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     code = send_and_read_code(api)
     flaky(monkeypatch, "transact_write_items", failures=99, error=CONFLICT)
     status, body, _ = api.call("verify_code", {"phone": PHONE, "verification_code": code})
@@ -81,7 +81,7 @@ def test_a_lasting_conflict_is_a_503_and_the_code_is_still_usable(api: Any, monk
     assert status == 200
 
 
-def test_a_dynamodb_outage_on_send_is_a_503_and_no_sms_goes_out(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dynamodb_outage_on_send_is_a_503_and_no_sms_goes_out(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
 
     flaky(monkeypatch, "put_item", failures=99, error=OUTAGE)
     status, body, _ = api.call("send_verification", {"phone": PHONE})

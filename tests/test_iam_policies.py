@@ -17,7 +17,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from helpers import ROOT, last_code, load_handler, put_user, sms_outbox
+from helpers import ROOT, Api, SetEnv, last_code, load_handler, put_user, sms_outbox
 
 from phone_auth import aws, otp
 from phone_auth.errors import ServiceUnavailable
@@ -129,7 +129,7 @@ def _tracked(handler: Any, function_dir: str, recorder: Recorder) -> Any:
 
 
 def test_every_action_the_code_takes_is_granted_to_that_function(
-    api: Any, recorder: Recorder, env: Any, monkeypatch: pytest.MonkeyPatch
+    api: Api, recorder: Recorder, env: SetEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env(BCRYPT_ROUNDS="11")  # so the cost-10 hash below is upgraded at login
     # Passwordless login, wrong code first; me; logout.

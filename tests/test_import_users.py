@@ -14,7 +14,7 @@ from typing import Any
 import bcrypt
 import boto3
 import pytest
-from helpers import existing_user, last_code, put_user, stored_user
+from helpers import Api, FakeClock, SetEnv, existing_user, last_code, put_user, stored_user
 
 from devtools import import_users
 from devtools.import_users import ImportReport, import_file, main
@@ -58,12 +58,12 @@ def cost4_hash(password: str) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
 
 
-def login(api: Any, phone: str, password: str) -> tuple[int, dict[str, Any]]:
+def login(api: Api, phone: str, password: str) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("login_mobile", {"phone": phone, "password": password})
     return status, body
 
 
-def register(api: Any, phone: str, password: str) -> dict[str, Any]:
+def register(api: Api, phone: str, password: str) -> dict[str, Any]:
     status, body, _ = api.call("request_registration_otp", {"phone": phone})
     assert status == 200, body
     status, body, _ = api.call("verify_registration_otp", {"phone": phone, "code": last_code(phone)})
@@ -77,7 +77,7 @@ def register(api: Any, phone: str, password: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ counts and idempotency
-def test_reports_created_updated_unchanged_and_rejected_rows(tmp_path: Path, clock: Any) -> None:
+def test_reports_created_updated_unchanged_and_rejected_rows(tmp_path: Path, clock: FakeClock) -> None:
     put_user(OTHER)  # exists without a profile: the file adds one -> updated
     put_user(THIRD, profile={"first_name": "Suda", "last_name": "Rakthai", "employee_id": "E3"})  # same -> unchanged
     path = csv_file(
@@ -126,7 +126,7 @@ def test_new_user_has_a_fresh_uuid_id(tmp_path: Path) -> None:
     assert all(uuid.UUID(value).version == 4 for value in ids)
 
 
-def test_second_run_of_the_same_file_changes_nothing(tmp_path: Path, clock: Any) -> None:
+def test_second_run_of_the_same_file_changes_nothing(tmp_path: Path, clock: FakeClock) -> None:
     path = csv_file(
         tmp_path,
         HEADER,
@@ -146,7 +146,7 @@ def test_second_run_of_the_same_file_changes_nothing(tmp_path: Path, clock: Any)
     assert scan() == before  # not even updated_at or the plaintext's hash moved
 
 
-def test_a_changed_profile_updates_only_that_user_and_keeps_other_fields(tmp_path: Path, clock: Any) -> None:
+def test_a_changed_profile_updates_only_that_user_and_keeps_other_fields(tmp_path: Path, clock: FakeClock) -> None:
     run(csv_file(tmp_path, "phone,first_name,team", f"{PHONE},Somchai,Sales", f"{OTHER},Anan,Ops"))
     clock.advance(60)
 
@@ -199,7 +199,7 @@ def test_a_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ passwords
-def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: Path, api: Any, env: Any) -> None:
+def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: Path, api: Api, env: SetEnv) -> None:
     env(SIGNUP_MODE="imported")
     run(csv_file(tmp_path, "phone,first_name", f"{PHONE},Somchai", name="first.csv"))
     register(api, PHONE, "My-own-choice-42")
@@ -222,7 +222,7 @@ def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: P
     assert login(api, PHONE, "Hash-file-77")[1]["error"]["code"] == "INVALID_CREDENTIALS"
 
 
-def test_a_password_is_set_for_an_existing_user_who_has_none(tmp_path: Path, api: Any) -> None:
+def test_a_password_is_set_for_an_existing_user_who_has_none(tmp_path: Path, api: Api) -> None:
     put_user(PHONE, profile={"first_name": "Somchai"})
 
     report, _ = run(csv_file(tmp_path, "phone,first_name,password", f"{PHONE},Somchai,Given-by-office-5"))
@@ -285,7 +285,7 @@ def test_a_password_set_between_read_and_update_is_not_replaced(
     assert bcrypt.checkpw(b"Registered-meanwhile-1", existing_user(PHONE).password_hash.encode())
 
 
-def test_password_hash_is_stored_verbatim(tmp_path: Path, api: Any) -> None:
+def test_password_hash_is_stored_verbatim(tmp_path: Path, api: Api) -> None:
     given = cost4_hash("Hashed-pass-1357")
 
     run(csv_file(tmp_path, "phone,password_hash", f"{PHONE},{given}"))
@@ -294,7 +294,7 @@ def test_password_hash_is_stored_verbatim(tmp_path: Path, api: Any) -> None:
     assert login(api, PHONE, "Hashed-pass-1357")[0] == 200
 
 
-def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api: Any) -> None:
+def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api: Api) -> None:
     path = csv_file(tmp_path, "phone,password,first_name", f"{PHONE},Plain-text-2468,Somchai")
 
     report, lines = run(path, bcrypt_rounds=5)
@@ -311,7 +311,9 @@ def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api:
 
 
 # ------------------------------------------------------------------ profile through the API
-def test_profile_fields_are_returned_by_me_after_the_imported_user_signs_in(tmp_path: Path, api: Any, env: Any) -> None:
+def test_profile_fields_are_returned_by_me_after_the_imported_user_signs_in(
+    tmp_path: Path, api: Api, env: SetEnv
+) -> None:
     env(SIGNUP_MODE="imported")
     run(csv_file(tmp_path, "phone,first_name,last_name,employee_id", "081-234-5678,สมชาย,ใจดี,E1001"))
 
@@ -442,7 +444,7 @@ def test_local_stack_signature_path_and_table_only(tmp_path: Path, capsys: pytes
     assert capsys.readouterr().out.strip().splitlines()[-1] == "created=1 updated=0 unchanged=0 rejected=0"
 
 
-def test_sample_file_imports_with_one_rejection(api: Any) -> None:
+def test_sample_file_imports_with_one_rejection(api: Api) -> None:
     sample = Path(__file__).resolve().parent.parent / "devtools" / "sample_users.csv"
 
     report, lines = run(sample)

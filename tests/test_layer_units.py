@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
 
 import pytest
-from helpers import TEST_ENV
+from helpers import TEST_ENV, FakeClock
 
 THAI = re.compile(r"[\u0e00-\u0e7f]")
 
@@ -288,7 +287,7 @@ def test_key_ring_derives_separate_keys_from_the_ssm_secret() -> None:
     assert ring.kid and ring.kid == key_ring().kid
 
 
-def test_access_token_round_trip(clock: Any) -> None:
+def test_access_token_round_trip(clock: FakeClock) -> None:
     from phone_auth.tokens import decode_access_token, issue_access_token
 
     token, lifetime = issue_access_token("user-1", "+66812345678", 4)
@@ -299,7 +298,7 @@ def test_access_token_round_trip(clock: Any) -> None:
     assert decode_access_token(issue_access_token("user-1", "+66812345678", 4)[0]).token_id != claims.token_id
 
 
-def test_decode_refuses_empty_and_oversized_tokens(clock: Any) -> None:
+def test_decode_refuses_empty_and_oversized_tokens(clock: FakeClock) -> None:
     from phone_auth.errors import TokenInvalid
     from phone_auth.tokens import MAX_TOKEN_LENGTH, decode_access_token
 

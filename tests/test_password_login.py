@@ -7,7 +7,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from helpers import existing_user, put_user
+from helpers import Api, FakeClock, SetEnv, existing_user, put_user
 
 PHONE = "+66812345678"
 UNKNOWN = "+66620001111"
@@ -19,7 +19,7 @@ def a_hash(password: str, rounds: int = 10) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
-def login(api: Any, phone: str = PHONE, password: str = PASSWORD, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+def login(api: Api, phone: str = PHONE, password: str = PASSWORD, **kwargs: Any) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("login_mobile", {"phone": phone, "password": password}, **kwargs)
     return status, body
 
@@ -30,7 +30,7 @@ def error(body: dict[str, Any]) -> tuple[str, str]:
 
 
 # ------------------------------------------------------------------ success
-def test_login_returns_a_token_and_records_the_sign_in(api: Any, clock: Any) -> None:
+def test_login_returns_a_token_and_records_the_sign_in(api: Api, clock: FakeClock) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD), profile={"first_name": "Somchai"})
 
     status, body = login(api, "081-234-5678")
@@ -51,7 +51,7 @@ def test_login_returns_a_token_and_records_the_sign_in(api: Any, clock: Any) -> 
     assert (status, me["user"]["id"]) == (200, f"id-{PHONE}")
 
 
-def test_every_login_gives_a_new_token_and_moves_last_login(api: Any, clock: Any) -> None:
+def test_every_login_gives_a_new_token_and_moves_last_login(api: Api, clock: FakeClock) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
     _, first = login(api)
     clock.advance(90)
@@ -66,7 +66,7 @@ def test_every_login_gives_a_new_token_and_moves_last_login(api: Any, clock: Any
     assert api.call("me", token=first["access_token"])[0] == 200  # logging in again ends no session
 
 
-def test_login_after_logout_reactivates_the_user(api: Any) -> None:
+def test_login_after_logout_reactivates_the_user(api: Api) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
     _, first = login(api)
     assert api.call("logout", token=first["access_token"])[0] == 200
@@ -81,7 +81,7 @@ def test_login_after_logout_reactivates_the_user(api: Any) -> None:
 
 
 # ------------------------------------------------------------------ refusals
-def test_wrong_password_and_unknown_phone_get_the_same_answer(api: Any) -> None:
+def test_wrong_password_and_unknown_phone_get_the_same_answer(api: Api) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
 
     english = {"Accept-Language": "en"}
@@ -95,7 +95,7 @@ def test_wrong_password_and_unknown_phone_get_the_same_answer(api: Any) -> None:
     assert existing_user(PHONE).last_login is None
 
 
-def test_an_imported_user_without_a_password_must_register(api: Any) -> None:
+def test_an_imported_user_without_a_password_must_register(api: Api) -> None:
     put_user(PHONE)
 
     status, body = login(api)
@@ -106,7 +106,7 @@ def test_an_imported_user_without_a_password_must_register(api: Any) -> None:
 
 
 @pytest.mark.parametrize("password", ["ก" * 30, "a" * 73, PASSWORD + "x" * 60])
-def test_a_password_over_72_bytes_is_invalid_credentials_not_an_error(api: Any, password: str) -> None:
+def test_a_password_over_72_bytes_is_invalid_credentials_not_an_error(api: Api, password: str) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
 
     status, body = login(api, PHONE, password)
@@ -115,7 +115,7 @@ def test_a_password_over_72_bytes_is_invalid_credentials_not_an_error(api: Any, 
     assert error(body)[0] == "INVALID_CREDENTIALS"
 
 
-def test_a_password_whose_first_72_bytes_match_is_still_refused(api: Any) -> None:
+def test_a_password_whose_first_72_bytes_match_is_still_refused(api: Api) -> None:
     """bcrypt reads 72 bytes only; a longer input must not log in on its prefix."""
     seventy_two = "k" * 72
     put_user(PHONE, password_hash=a_hash(seventy_two))
@@ -126,7 +126,7 @@ def test_a_password_whose_first_72_bytes_match_is_still_refused(api: Any) -> Non
     assert (status, error(body)[0]) == (401, "INVALID_CREDENTIALS")
 
 
-def test_a_corrupt_stored_hash_is_invalid_credentials_not_an_error(api: Any) -> None:
+def test_a_corrupt_stored_hash_is_invalid_credentials_not_an_error(api: Api) -> None:
     put_user(PHONE, password_hash="$2b$04$" + "!" * 53)
 
     status, body = login(api)
@@ -134,14 +134,14 @@ def test_a_corrupt_stored_hash_is_invalid_credentials_not_an_error(api: Any) -> 
     assert (status, error(body)[0]) == (401, "INVALID_CREDENTIALS")
 
 
-def test_missing_password_is_a_validation_error(api: Any) -> None:
+def test_missing_password_is_a_validation_error(api: Api) -> None:
     status, body, _ = api.call("login_mobile", {"phone": PHONE})
 
     assert (status, error(body)[0]) == (400, "VALIDATION_ERROR")
 
 
 # ------------------------------------------------------------------ bcrypt cost upgrade
-def test_a_hash_with_a_lower_cost_is_upgraded_on_the_next_login(api: Any, env: Any) -> None:
+def test_a_hash_with_a_lower_cost_is_upgraded_on_the_next_login(api: Api, env: SetEnv) -> None:
     env(BCRYPT_ROUNDS="11")
     old_hash = a_hash(PASSWORD, rounds=10)
     put_user(PHONE, password_hash=old_hash)
@@ -158,7 +158,7 @@ def test_a_hash_with_a_lower_cost_is_upgraded_on_the_next_login(api: Any, env: A
     assert error(login(api, PHONE, "Not-the-password-1")[1])[0] == "INVALID_CREDENTIALS"
 
 
-def test_a_hash_with_a_higher_cost_is_left_alone(api: Any) -> None:
+def test_a_hash_with_a_higher_cost_is_left_alone(api: Api) -> None:
     stronger = a_hash(PASSWORD, rounds=11)
     put_user(PHONE, password_hash=stronger)
 
@@ -168,7 +168,7 @@ def test_a_hash_with_a_higher_cost_is_left_alone(api: Any) -> None:
 
 
 # ------------------------------------------------------------------ Thai
-def test_messages_are_thai_with_accept_language_th(api: Any) -> None:
+def test_messages_are_thai_with_accept_language_th(api: Api) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
     put_user(UNKNOWN)
     thai = {"Accept-Language": "th"}
@@ -186,7 +186,7 @@ def test_messages_are_thai_with_accept_language_th(api: Any) -> None:
 
 
 # ------------------------------------------------------------------ market
-def test_me_shows_the_market(api: Any) -> None:
+def test_me_shows_the_market(api: Api) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
     _, body = login(api)
 
@@ -197,7 +197,7 @@ def test_me_shows_the_market(api: Any) -> None:
     assert body["user"]["market"] == "th"
 
 
-def test_a_token_of_another_market_is_refused(api: Any, env: Any) -> None:
+def test_a_token_of_another_market_is_refused(api: Api, env: SetEnv) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
     _, body = login(api)  # issued with MARKET=th
     env(MARKET="us")

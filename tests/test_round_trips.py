@@ -9,7 +9,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from helpers import last_code, put_user
+from helpers import Api, SetEnv, last_code, put_user
 
 from phone_auth import aws
 from phone_auth.store import calls
@@ -40,7 +40,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> CountingDynamoDB:
     return client
 
 
-def test_send_code_is_one_round_trip_in_each_signup_mode(api: Any, dynamodb: CountingDynamoDB, env: Any) -> None:
+def test_send_code_is_one_round_trip_in_each_signup_mode(api: Api, dynamodb: CountingDynamoDB, env: SetEnv) -> None:
     assert api.call("send_verification", {"phone": PHONE})[0] == 200
     assert dict(dynamodb.calls) == {"put_item": 1}
     env(SIGNUP_MODE="imported")
@@ -50,7 +50,7 @@ def test_send_code_is_one_round_trip_in_each_signup_mode(api: Any, dynamodb: Cou
     assert dict(dynamodb.calls) == {"transact_write_items": 1}
 
 
-def test_verify_code_is_two_round_trips(api: Any, dynamodb: CountingDynamoDB) -> None:
+def test_verify_code_is_two_round_trips(api: Api, dynamodb: CountingDynamoDB) -> None:
     api.call("send_verification", {"phone": PHONE})
     dynamodb.calls.clear()
     status, _, _ = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})
@@ -58,14 +58,14 @@ def test_verify_code_is_two_round_trips(api: Any, dynamodb: CountingDynamoDB) ->
     assert dict(dynamodb.calls) == {"transact_write_items": 1, "get_item": 1}
 
 
-def test_password_login_is_two_round_trips(api: Any, dynamodb: CountingDynamoDB) -> None:
+def test_password_login_is_two_round_trips(api: Api, dynamodb: CountingDynamoDB) -> None:
     put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(10)).decode())
     status, _, _ = api.call("login_mobile", {"phone": PHONE, "password": "Suan-Luang-2468"})
     assert status == 200
     assert dict(dynamodb.calls) == {"get_item": 1, "update_item": 1}
 
 
-def test_the_authorizer_is_one_round_trip(api: Any, dynamodb: CountingDynamoDB) -> None:
+def test_the_authorizer_is_one_round_trip(api: Api, dynamodb: CountingDynamoDB) -> None:
     api.call("send_verification", {"phone": PHONE})
     token = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]["access_token"]
     dynamodb.calls.clear()

@@ -76,7 +76,7 @@ def error_response(error: AuthError, language: str) -> dict[str, Any]:
 
 
 def read_json_body(event: dict[str, Any], max_bytes: int) -> Any:
-    """The decoded JSON body; an empty body reads as {} (seed 000's logout sends none)."""
+    """The decoded JSON body; an empty body reads as {} (a logout, for one, may send none)."""
     raw = event.get("body")
     if raw is None or raw == "":
         return {}

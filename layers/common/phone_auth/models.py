@@ -1,7 +1,7 @@
 """Request and response models of every endpoint (the OpenAPI document is generated from these).
 
 Requests are strict (a number where a string belongs is an error, not a coercion) and
-accept seed 004's camelCase spellings as aliases. Unknown fields are ignored.
+accept the back office's camelCase spellings (mobilePhone, otpCode ...) as aliases. Unknown fields are ignored.
 `defer_build` keeps a cold start from building schemas a function never uses.
 """
 
