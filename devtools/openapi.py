@@ -44,7 +44,7 @@ _ERRORS = {
 
 def _routes() -> list[tuple[str, str, str, bool]]:
     """(method, path, function dir, behind the authorizer) for every API route of the template."""
-    from devtools.local_stack.template import load_template
+    from devtools.template import load_template
 
     routes = []
     for resource in load_template(ROOT / "template.yaml")["Resources"].values():

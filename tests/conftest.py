@@ -65,7 +65,7 @@ TABLE_ENV = {"UsersTable": "USERS_TABLE_NAME", "OtpTable": "OTP_TABLE_NAME"}
 
 @functools.cache
 def template_tables() -> dict[str, dict[str, Any]]:
-    from devtools.local_stack.template import load_template
+    from devtools.template import load_template
 
     resources = load_template(ROOT / "template.yaml")["Resources"]
     return {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}

@@ -1,11 +1,11 @@
-"""The local stack: gateway behaviour, moto wiring, SMS outbox, and (when present) the real code.
+"""The local stack: template reading, gateway behaviour, moto wiring, SMS outbox, and the real code.
 
 Two stacks are started in-process, one after the other (class-scoped fixtures):
 
 * ``TestGateway`` runs the real template.yaml with stub handlers for the functions it
   exercises, so routing, the authorizer contract, gateway responses, CORS and the outbox
   are tested independently of the Lambda code;
-* ``TestWithLambdaCode`` runs the real handlers (skipped per test while a handler is missing).
+* ``TestWithLambdaCode`` runs the real handlers.
 
 The conftest's autouse ``aws`` fixture wraps every test in ``mock_aws``, which resets moto's
 in-memory backends at start and end; the local stack brings its own moto server sharing
@@ -31,9 +31,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from devtools.local_stack import LocalStack, load_template, start
-from devtools.local_stack.template import build_model
+from devtools.local_stack import LocalStack, start
+from devtools.local_stack.template import read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
+from devtools.template import TemplateError, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE = "+66812345678"
@@ -89,7 +90,7 @@ def assert_gateway_error(status: int, headers: dict[str, str], body: Any, expect
 def test_template_loader_understands_short_tags(tmp_path: Path) -> None:
     template = tmp_path / "template.yaml"
     template.write_text(
-        "AWSTemplateFormatVersion: 2010-09-09\n"
+        "AWSTemplateFormatVersion: '2010-09-09'\n"
         "Resources:\n"
         "  T:\n"
         "    Type: AWS::DynamoDB::Table\n"
@@ -109,9 +110,8 @@ def test_template_loader_understands_short_tags(tmp_path: Path) -> None:
 
 
 def test_developer_env_overrides_template_parameters() -> None:
-    model = build_model(
-        load_template(ROOT / "template.yaml"),
-        template_dir=ROOT,
+    model = read_stack(
+        ROOT / "template.yaml",
         region="ap-southeast-1",
         environ={"OTP_TTL_SECONDS": "5", "USERS_TABLE_NAME": "someone-elses-table"},
     )
@@ -425,46 +425,40 @@ def test_stop_restores_the_environment() -> None:
     assert not set(stack.gateway.loaded_modules) & set(sys.modules)  # the next start is a cold start
 
 
-def test_demo_users_are_imported_when_the_importer_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
+def test_demo_users_are_imported_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devtools import import_users
     from devtools.local_stack import stack as stack_module
 
     csv = tmp_path / "sample_users.csv"
     csv.write_text("phone,password\n+66812345678,Sunflower-Rain-2026\n")
     calls: list[tuple[Any, ...]] = []
 
-    def import_file(path: Path, users_table_name: str) -> int:
-        calls.append((path, users_table_name, os.environ["AWS_ENDPOINT_URL"]))
-        return 1
+    def import_file(path: Path, users_table_name: str, **settings: Any) -> import_users.ImportReport:
+        calls.append((path, users_table_name, settings["default_region"], os.environ["AWS_ENDPOINT_URL"]))
+        return import_users.ImportReport(created=1)
 
     monkeypatch.setattr(stack_module, "SAMPLE_USERS_CSV", csv)
-    monkeypatch.setitem(sys.modules, "devtools.import_users", types.SimpleNamespace(import_file=import_file))
+    monkeypatch.setattr(import_users, "import_file", import_file)
     lines: list[str] = []
     stack = start(port=0, log=lines.append, handlers={"AuthorizerFunction": Recorder.echo})
     try:
-        assert calls == [(csv, "phone-auth-local-UsersTable", stack.moto_url)]
-        assert any(line.startswith("demo users: imported") and "(1 rows)" in line for line in lines)
+        assert calls == [(csv, "phone-auth-local-UsersTable", "TH", stack.moto_url)]
+        assert any(line.startswith("demo users: imported") and "(created=1 " in line for line in lines)
     finally:
         stack.stop()
 
 
-def test_a_missing_importer_is_a_clean_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_demo_import_does_not_stop_the_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from devtools.local_stack import stack as stack_module
 
     monkeypatch.setattr(stack_module, "SAMPLE_USERS_CSV", tmp_path / "absent.csv")
     lines: list[str] = []
     start(port=0, log=lines.append, handlers={"AuthorizerFunction": Recorder.echo}).stop()
-    assert "demo users: devtools/sample_users.csv not found; skipped" in lines
+    assert any(line.startswith("demo users: import failed (ImportFailed") for line in lines)
     assert any("Ctrl+C to stop" in line for line in lines)
 
 
 # ---------------------------------------------------------------------------- the real code
-def have_code(*dirs: str) -> pytest.MarkDecorator:
-    missing = [d for d in dirs if not (ROOT / "functions" / d / "app.py").is_file()]
-    return pytest.mark.skipif(bool(missing), reason=f"Lambda code not written yet: {missing}")
-
-
 @pytest.fixture(scope="class")
 def real_stack() -> Iterator[LocalStack]:
     stack = start(port=0, echo=False, import_sample_users=False)
@@ -486,7 +480,6 @@ class TestWithLambdaCode:
     def test_health(self, real_stack: LocalStack) -> None:
         assert call(real_stack, "GET", "/_local/health")[::2] == (200, {"ok": True})
 
-    @have_code("send_verification")
     def test_send_verification_texts_a_code(self, real_stack: LocalStack) -> None:
         status, headers, body = call(real_stack, "POST", "/auth/send-verification", {"phone": "081-234-5678"})
         assert status == 200, body
@@ -498,11 +491,9 @@ class TestWithLambdaCode:
         assert messages[0]["to"] == PHONE
         assert re.search(r"\b\d{6}\b", messages[0]["body"])
 
-    @have_code("me", "authorizer")
     def test_me_without_token_is_401(self, real_stack: LocalStack) -> None:
         assert_gateway_error(*call(real_stack, "GET", "/auth/me"), 401, "UNAUTHORIZED")
 
-    @have_code("me", "authorizer")
     def test_me_with_a_garbled_token_is_401_with_the_authorizer_code(self, real_stack: LocalStack) -> None:
         status, headers, body = call(real_stack, "GET", "/auth/me", headers={"Authorization": "Bearer not-a-jwt"})
         assert status == 401
@@ -510,22 +501,12 @@ class TestWithLambdaCode:
         assert body["error"]["code"] not in ("", "UNAUTHORIZED")  # the authorizer's own code came through
         assert "access-control-allow-origin" in headers
 
-    @have_code("check_mobile")
     def test_api_v1_alias_reaches_the_same_function(self, real_stack: LocalStack) -> None:
         direct = call(real_stack, "POST", "/auth/check-mobile", {"phone": "+66899999999"})
         aliased = call(real_stack, "POST", "/api/v1/auth/check-mobile", {"phone": "+66899999999"})
         assert direct[0] == aliased[0] == 200
         assert direct[2] == aliased[2]
 
-    @have_code(
-        "request_registration_otp",
-        "verify_registration_otp",
-        "complete_registration",
-        "login_mobile",
-        "me",
-        "logout",
-        "authorizer",
-    )
     def test_register_login_me_logout(self, real_stack: LocalStack) -> None:
         phone, local = "+66823456789", "082-345-6789"
         status, _, body = call(real_stack, "POST", "/api/v1/auth/request-registration-otp", {"phone": local})

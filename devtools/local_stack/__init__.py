@@ -12,7 +12,7 @@ Tests start one in-process::
     finally:
         stack.stop()
 
-Modules: ``template`` (read template.yaml), ``backend`` (moto, tables, secret, SMS outbox),
+Modules: ``template`` (template.yaml through SAM CLI's providers), ``backend`` (moto, tables, secret, SMS outbox),
 ``events`` (API Gateway events, Lambda context), ``gateway`` (routing, authorizer, gateway
 responses), ``server`` (HTTP and the /_local routes), ``stack`` (start/stop), ``cli``.
 """
@@ -20,16 +20,5 @@ responses), ``server`` (HTTP and the /_local routes), ``stack`` (start/stop), ``
 from devtools.local_stack.backend import SmsMessage, SmsOutbox
 from devtools.local_stack.cli import main
 from devtools.local_stack.stack import DEFAULT_REGION, LocalStack, start
-from devtools.local_stack.template import CfnLoader, TemplateError, load_template
 
-__all__ = [
-    "DEFAULT_REGION",
-    "CfnLoader",
-    "LocalStack",
-    "SmsMessage",
-    "SmsOutbox",
-    "TemplateError",
-    "load_template",
-    "main",
-    "start",
-]
+__all__ = ["DEFAULT_REGION", "LocalStack", "SmsMessage", "SmsOutbox", "main", "start"]

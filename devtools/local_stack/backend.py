@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from devtools.local_stack.template import ACCOUNT_ID, TableSpec
+from devtools.local_stack.events import ACCOUNT_ID
+from devtools.local_stack.template import TableSpec
 
 __all__ = [
     "FAKE_CREDENTIALS",
@@ -25,7 +26,7 @@ __all__ = [
     "SmsMessage",
     "SmsOutbox",
     "aws_environment",
-    "create_ssm_parameters",
+    "create_secret",
     "create_tables",
 ]
 
@@ -95,41 +96,34 @@ def _client(service: str, region: str, endpoint_url: str) -> Any:
     )
 
 
-def create_tables(tables: Iterable[TableSpec], *, region: str, endpoint_url: str) -> list[str]:
+def create_tables(tables: Iterable[TableSpec], *, region: str, endpoint_url: str) -> None:
     """Create each table fresh (dropping a leftover of an earlier start in this process)."""
     client = _client("dynamodb", region, endpoint_url)
     existing = set(client.list_tables().get("TableNames", []))
-    created: list[str] = []
     for table in tables:
         if table.name in existing:
             client.delete_table(TableName=table.name)
-        client.create_table(**table.create_kwargs)
+        client.create_table(
+            TableName=table.name,
+            KeySchema=table.key_schema,
+            AttributeDefinitions=table.attribute_definitions,
+            BillingMode="PAY_PER_REQUEST",
+        )
         if table.ttl_attribute:
             client.update_time_to_live(
                 TableName=table.name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
             )
-        created.append(table.name)
-    return created
 
 
-def create_ssm_parameters(
-    *,
-    secure_name: str | None,
-    strings: Mapping[str, str],
-    region: str,
-    endpoint_url: str,
-) -> None:
-    """Create the JWT secret (a fresh random SecureString, never printed) and any String parameters.
+def create_secret(name: str, *, region: str, endpoint_url: str) -> None:
+    """Create the JWT secret: a fresh random SecureString, never printed.
 
     A new secret per start means tokens from a previous run are rejected, just as they would be
     after a secret rotation; nothing persists between runs anyway.
     """
     client = _client("ssm", region, endpoint_url)
-    if secure_name:
-        client.put_parameter(Name=secure_name, Type="SecureString", Value=secrets.token_urlsafe(32), Overwrite=True)
-    for name, value in strings.items():
-        client.put_parameter(Name=name, Type="String", Value=value, Overwrite=True)
+    client.put_parameter(Name=name, Type="SecureString", Value=secrets.token_urlsafe(32), Overwrite=True)
 
 
 @dataclass(frozen=True)

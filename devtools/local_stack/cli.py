@@ -12,8 +12,11 @@ import sys
 import threading
 from types import FrameType
 
+import click
+
 from devtools.local_stack.stack import start
-from devtools.local_stack.template import TemplateError, split_parameter_overrides
+from devtools.local_stack.template import parse_overrides
+from devtools.template import TemplateError
 
 __all__ = ["main"]
 
@@ -51,13 +54,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Start the stack, wait for SIGINT/SIGTERM, stop it. Returns the process exit code."""
     args = _parse_args(argv)
-    overrides = {}
-    for item in split_parameter_overrides(args.parameter_overrides):
-        key, sep, value = item.partition("=")
-        if not sep:
-            print(f"--parameter-overrides: expected Name=Value, got {item!r}", file=sys.stderr)
-            return 2
-        overrides[key] = value.strip('"')
+    try:
+        overrides = parse_overrides(args.parameter_overrides)
+    except click.BadParameter as exc:
+        print(f"--parameter-overrides: {exc.message}", file=sys.stderr)
+        return 2
     try:
         stack = start(
             args.port,

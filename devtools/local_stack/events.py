@@ -3,7 +3,8 @@
 The shapes follow real API Gateway REST (v1) proxy and REQUEST-authorizer events (as in
 the powertools test fixtures), so code that works here sees the same keys, the same
 ``None`` for absent query strings, and the same ``requestContext.authorizer`` it will
-see when deployed. The same builders write ``events/*.json`` for ``sam local invoke``.
+see when deployed. ``events/*.json`` (the samples for ``sam local invoke``) have the same
+shape; a test checks the two agree.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from moto.core import DEFAULT_ACCOUNT_ID
+
 __all__ = [
     "ACCOUNT_ID",
     "API_ID",
@@ -26,7 +29,8 @@ __all__ = [
     "proxy_event",
 ]
 
-ACCOUNT_ID = "123456789012"
+#: The local stack's AWS account: moto's default one, which the fake credentials map to.
+ACCOUNT_ID: str = DEFAULT_ACCOUNT_ID
 #: The API id of the local stack's imaginary REST API (appears in methodArn and requestContext).
 API_ID = "local"
 
@@ -162,22 +166,11 @@ def method_arn(region: str, stage: str, method: str, path: str) -> str:
     return f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{API_ID}/{stage}/{method}/{path.lstrip('/')}"
 
 
-def authorizer_event(
-    request: IncomingRequest,
-    *,
-    region: str,
-    stage: str,
-    domain: str,
-    payload_type: str = "REQUEST",
-    token_header: str = "Authorization",  # noqa: S107 - a header name, not a secret
-) -> dict[str, Any]:
-    """The event a Lambda authorizer receives (REQUEST, or TOKEN with ``authorizationToken``)."""
-    arn = method_arn(region, stage, request.method, request.api_path or request.path)
-    if payload_type == "TOKEN":
-        return {"type": "TOKEN", "authorizationToken": request.header(token_header), "methodArn": arn}
+def authorizer_event(request: IncomingRequest, *, region: str, stage: str, domain: str) -> dict[str, Any]:
+    """The event a REQUEST Lambda authorizer receives for ``request``."""
     return {
         "type": "REQUEST",
-        "methodArn": arn,
+        "methodArn": method_arn(region, stage, request.method, request.api_path or request.path),
         **_request_fields(request),
         "pathParameters": dict(request.path_parameters),
         "requestContext": request_context(request, stage=stage, domain=domain),

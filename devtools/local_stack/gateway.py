@@ -1,17 +1,19 @@
-"""A small API Gateway (REST) emulator: routing, the Lambda authorizer, gateway responses.
+"""A small API Gateway (REST) emulator: routing, the REQUEST authorizer, gateway responses.
 
 It answers the way the deployed API does, because the frontend and our tests should not
 learn behaviour that production does not have:
 
-* unknown path or wrong method -> the MISSING_AUTHENTICATION_TOKEN gateway response (404 here);
-* a protected route whose identity source (``Authorization``) is missing or empty -> 401
-  UNAUTHORIZED *without* calling the authorizer, as API Gateway does;
-* authorizer raises ``Exception("Unauthorized")`` -> 401 UNAUTHORIZED; raises anything else or
-  returns garbage -> 500; returns a policy that does not allow this method -> ACCESS_DENIED with
-  ``$context.authorizer.*`` filled from the returned context;
+* unknown path, or a method the path does not have (including verbs such as TRACE or FOO)
+  -> the MISSING_AUTHENTICATION_TOKEN gateway response;
+* a protected route whose identity headers (``Authorization``) are missing or blank -> the
+  UNAUTHORIZED response *without* calling the authorizer, as API Gateway does;
+* authorizer raises ``Exception("Unauthorized")`` -> UNAUTHORIZED; raises anything else or
+  returns garbage -> AUTHORIZER_FAILURE; returns a policy that does not allow this method ->
+  ACCESS_DENIED, with ``$context.authorizer.*`` filled from the returned context;
 * the authorizer's ``context`` reaches the function as strings in ``requestContext.authorizer``;
-* a function that raises or returns a malformed proxy response -> 502;
-* gateway response bodies and headers come from the template's ``GatewayResponses``.
+* a function that raises or returns a malformed proxy response -> 502 through DEFAULT_5XX;
+* every such answer is the template's ``GatewayResponses`` entry for its type, else its
+  DEFAULT_4XX / DEFAULT_5XX entry, with API Gateway's own status for the type.
 
 Handlers run in this process. Lambda runs one event at a time per execution environment, so
 by default each function handles one request at a time (one warm container per function);
@@ -21,7 +23,7 @@ different functions still run concurrently.
 from __future__ import annotations
 
 import base64
-import importlib.util
+import contextlib
 import json
 import re
 import sys
@@ -29,24 +31,22 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from samcli.lib.providers.provider import Cors
+
+from devtools.handlers import handler_module_name, load_handler
 from devtools.local_stack.backend import SmsOutbox
 from devtools.local_stack.events import (
+    ACCOUNT_ID,
     IncomingRequest,
     LambdaContext,
     authorizer_event,
     method_arn,
     proxy_event,
 )
-from devtools.local_stack.template import (
-    ACCOUNT_ID,
-    AuthorizerSpec,
-    FunctionSpec,
-    RouteSpec,
-    StackModel,
-)
+from devtools.local_stack.template import AuthorizerSpec, FunctionSpec, RouteSpec, StackModel
 
 __all__ = ["API_GATEWAY_TIMEOUT_SECONDS", "BASE_PATH_ALIASES", "Gateway", "GatewayResult", "Handler"]
 
@@ -58,23 +58,20 @@ BASE_PATH_ALIASES: tuple[str, ...] = ("/api/v1",)
 API_GATEWAY_TIMEOUT_SECONDS = 29.0
 _PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
 
-#: API Gateway's own status code and our error code and message for each gateway response
-#: type, used when the template does not customise that type.
-_GATEWAY_DEFAULTS: dict[str, tuple[int, str, str]] = {
-    "ACCESS_DENIED": (403, "ACCESS_DENIED", "Access denied."),
-    "UNAUTHORIZED": (401, "UNAUTHORIZED", "Authentication required."),
-    "MISSING_AUTHENTICATION_TOKEN": (404, "NOT_FOUND", "No such endpoint."),
-    "THROTTLED": (429, "RATE_LIMITED", "Too many requests. Try again later."),
-    "REQUEST_TOO_LARGE": (413, "PAYLOAD_TOO_LARGE", "Request body is too large."),
-    "BAD_REQUEST_BODY": (400, "BAD_REQUEST", "The request could not be processed."),
-    "AUTHORIZER_FAILURE": (500, "INTERNAL_ERROR", "Something went wrong on our side."),
-    "AUTHORIZER_CONFIGURATION_ERROR": (500, "INTERNAL_ERROR", "Something went wrong on our side."),
-    "INTEGRATION_FAILURE": (504, "INTERNAL_ERROR", "Something went wrong on our side."),
-    "INTEGRATION_TIMEOUT": (504, "INTERNAL_ERROR", "Something went wrong on our side."),
-    "LAMBDA_ERROR": (502, "INTERNAL_ERROR", "Something went wrong on our side."),
-    "DEFAULT_4XX": (400, "BAD_REQUEST", "The request could not be processed."),
-    "DEFAULT_5XX": (500, "INTERNAL_ERROR", "Something went wrong on our side."),
+#: API Gateway's own status code, x-amzn-ErrorType and ``$context.error.message`` for the
+#: gateway response types this emulator produces (AWS's defaults, not ours).
+AWS_GATEWAY_RESPONSES: dict[str, tuple[int, str, str]] = {
+    "ACCESS_DENIED": (403, "AccessDeniedException", "User is not authorized to access this resource"),
+    "UNAUTHORIZED": (401, "UnauthorizedException", "Unauthorized"),
+    "MISSING_AUTHENTICATION_TOKEN": (403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
+    "REQUEST_TOO_LARGE": (413, "RequestTooLargeException", "Request Too Long"),
+    "AUTHORIZER_FAILURE": (500, "InternalServerErrorException", "Internal server error"),
+    "INTEGRATION_TIMEOUT": (504, "InternalServerErrorException", "Endpoint request timed out"),
+    "DEFAULT_4XX": (400, "BadRequestException", "Bad Request"),
+    "DEFAULT_5XX": (500, "InternalServerErrorException", "Internal server error"),
 }
+#: API Gateway's body for a response type the template does not customise.
+AWS_DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
 
 
 @dataclass
@@ -88,25 +85,11 @@ class GatewayResult:
     function: str | None = None
 
 
-@dataclass
-class _AuthDecision:
-    principal_id: str
-    context: dict[str, Any]
-    policy: Mapping[str, Any]
-    expires: float = 0.0
+class _FunctionError(Exception):
+    """The handler raised, timed out or returned something Lambda cannot serialise."""
 
 
-@dataclass
-class LoadedFunction:
-    """A function's handler, loaded once (a warm container), plus its one-at-a-time lock."""
-
-    spec: FunctionSpec
-    handler: Handler | None = None
-    error: str | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class AuthorizerCrashed(Exception):
+class _AuthorizerFailed(Exception):
     """The authorizer raised something other than ``Unauthorized`` or returned garbage."""
 
 
@@ -123,226 +106,136 @@ class Gateway:
         one_request_per_function: bool = True,
         log: Callable[[str], None] | None = None,
     ) -> None:
+        """Load every handler now (a cold start each); ``handlers`` replaces some, by logical id or directory."""
         self.model = model
         self.region = region
         self.outbox = outbox
-        self.log = log
-        self.one_request_per_function = one_request_per_function
-        overrides = dict(handlers or {})
-        self.functions: dict[str, LoadedFunction] = {}
-        for logical_id, spec in model.functions.items():
-            loaded = LoadedFunction(spec)
-            loaded.handler = overrides.get(logical_id) or overrides.get(spec.dir_name)
-            self.functions[logical_id] = loaded
-        self._load_lock = threading.Lock()
-        self._auth_cache: dict[tuple[str, tuple[str, ...]], _AuthDecision] = {}
-        self._auth_cache_lock = threading.Lock()
+        self.log = log or (lambda line: None)
         self.loaded_modules: list[str] = []
+        self.handlers: dict[str, Handler] = {}
+        self._locks = {lid: threading.Lock() if one_request_per_function else None for lid in model.functions}
+        self._auth_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
+        self._auth_cache_lock = threading.Lock()
+        overrides = handlers or {}
+        try:
+            for lid, spec in model.functions.items():
+                handler = overrides.get(lid) or overrides.get(spec.code_dir.name)
+                if handler is None:
+                    name = handler_module_name(spec.code_dir, spec.handler)
+                    sys.modules.pop(name, None)  # a cold start, even if a test imported it before
+                    handler = load_handler(spec.code_dir, spec.handler)
+                    self.loaded_modules.append(name)
+                self.handlers[lid] = handler
+        except BaseException:
+            self.forget_modules()
+            raise
 
-    # ------------------------------------------------------------------ loading
-    def load_all(self) -> dict[str, str]:
-        """Import every handler now (a cold start each); returns {logical_id: error} for failures."""
-        return {
-            logical_id: loaded.error
-            for logical_id, loaded in self.functions.items()
-            if not self._ensure_loaded(loaded) and loaded.error
-        }
-
-    def _ensure_loaded(self, loaded: LoadedFunction) -> bool:
-        """Load the handler if needed. Retried per request, so code that lands later is picked up."""
-        if loaded.handler is not None:
-            return True
-        with self._load_lock:
-            if loaded.handler is not None:
-                return True
-            spec = loaded.spec
-            if not spec.handler_file.is_file():
-                loaded.error = f"{spec.handler_file} does not exist (yet)"
-                return False
-            module_spec = importlib.util.spec_from_file_location(spec.module_name, spec.handler_file)
-            if module_spec is None or module_spec.loader is None:
-                loaded.error = f"cannot load {spec.handler_file}"
-                return False
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[spec.module_name] = module
-            try:
-                module_spec.loader.exec_module(module)
-                handler = getattr(module, spec.handler_attr)
-            except Exception as exc:  # an import-time failure is Lambda's Runtime.ImportModuleError
-                del sys.modules[spec.module_name]
-                loaded.error = f"{type(exc).__name__}: {exc}"
-                self._log(f"[lambda] {spec.logical_id}: failed to load {spec.handler_file}\n{traceback.format_exc()}")
-                return False
-            self.loaded_modules.append(spec.module_name)
-            loaded.handler = handler
-            loaded.error = None
-            return True
-
-    # ------------------------------------------------------------------ routing
-    def find_routes(self, path: str) -> tuple[str, list[tuple[RouteSpec, dict[str, str]]]]:
-        """(path relative to the API, [(route, path params)]) for ``path``, trying the aliases too."""
-        candidates = [path]
-        for prefix in BASE_PATH_ALIASES:
-            if path == prefix or path.startswith(prefix + "/"):
-                candidates.append(path[len(prefix) :] or "/")
-        for api_path in candidates:
-            matches = [
-                (route, params) for route in self.model.routes if (params := route.matches(api_path)) is not None
-            ]
-            if matches:
-                return api_path, matches
-        return path, []
+    def forget_modules(self) -> None:
+        """Drop the handler modules this gateway imported, so the next stack starts cold."""
+        for name in self.loaded_modules:
+            sys.modules.pop(name, None)
 
     def handle(self, request: IncomingRequest) -> GatewayResult:
         """Answer one request (the body is already read and within limits)."""
-        api_path, matches = self.find_routes(request.path)
-        if not matches:
+        path = "/" + "/".join(part for part in request.path.split("/") if part)
+        candidates = [path] + [path[len(p) :] for p in BASE_PATH_ALIASES if path.startswith(p + "/")]
+        for api_path in candidates:
+            routes = [route for route in self.model.routes if route.path == api_path]
+            if routes:
+                break
+        else:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
-        if request.method == "OPTIONS":
+        if request.method == "OPTIONS" and self.model.cors is not None:
             return self.preflight()
-        chosen = next(((route, params) for route, params in matches if route.method in (request.method, "ANY")), None)
-        if chosen is None:
+        route: RouteSpec | None = next((r for r in routes if r.method in (request.method, "ANY")), None)
+        if route is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
-        route, params = chosen
-        request.api_path = api_path
-        request.resource = route.path
-        request.path_parameters = params
+        request.api_path = request.resource = api_path
         authorizer_context: dict[str, Any] | None = None
         if route.authorizer is not None:
-            outcome = self.authorize(self.model.authorizers[route.authorizer], request)
+            outcome = self.authorize(route.authorizer, request)
             if isinstance(outcome, GatewayResult):
                 return outcome
             authorizer_context = outcome
-        return self.invoke_function(self.functions[route.function_logical_id], request, authorizer_context)
+        return self.invoke_function(self.model.functions[route.function_logical_id], request, authorizer_context)
 
-    # ------------------------------------------------------------------ authorizer
     def authorize(self, spec: AuthorizerSpec, request: IncomingRequest) -> dict[str, Any] | GatewayResult:
         """Run the authorizer; the ``requestContext.authorizer`` map, or the gateway's refusal."""
-        identity: list[str] = []
-        for header in spec.identity_headers:
-            value = request.header(header)
-            if value is None or not value.strip():
-                return self.gateway_response("UNAUTHORIZED")
-            identity.append(value)
-        query = dict(request.query)
-        for name in spec.identity_query_strings:
-            if not query.get(name, "").strip():
-                return self.gateway_response("UNAUTHORIZED")
-            identity.append(query[name])
-        if spec.validation_expression and not re.fullmatch(spec.validation_expression, identity[0]):
+        identity = tuple((request.header(name) or "").strip() for name in spec.identity_headers)
+        if not all(identity):
             return self.gateway_response("UNAUTHORIZED")
-
-        arn = method_arn(self.region, self.model.stage_name, request.method, request.api_path or request.path)
-        cache_key = (spec.name, tuple(identity))
+        key = (spec.name, identity)
         started = time.monotonic()
-        decision = self._cached_decision(cache_key) if spec.ttl_seconds > 0 else None
-        if decision is None:
+        with self._auth_cache_lock:
+            expires, result = self._auth_cache.get(key, (0.0, {}))
+        if expires <= started:
+            event = authorizer_event(request, region=self.region, stage=self.model.stage_name, domain=_domain(request))
             try:
-                decision = self._call_authorizer(spec, request)
-            except _Unauthorized:
-                return self.gateway_response("UNAUTHORIZED")
-            except AuthorizerCrashed as exc:
-                self._log(f"[gateway] authorizer {spec.name} failed: {exc}")
+                result = _checked_authorizer_result(self._run(self.model.functions[spec.function_logical_id], event))
+            except _FunctionError as exc:
+                if str(exc) == "Unauthorized":
+                    return self.gateway_response("UNAUTHORIZED")
+                self.log(f"[gateway] authorizer {spec.name} failed: {exc}")
+                return self.gateway_response("AUTHORIZER_FAILURE")
+            except _AuthorizerFailed as exc:
+                self.log(f"[gateway] authorizer {spec.name} failed: {exc}")
                 return self.gateway_response("AUTHORIZER_FAILURE")
             if spec.ttl_seconds > 0:
-                decision.expires = time.monotonic() + spec.ttl_seconds
                 with self._auth_cache_lock:
-                    self._auth_cache[cache_key] = decision
-        latency = int((time.monotonic() - started) * 1000)
-        if not _policy_allows(decision.policy, arn):
-            return self.gateway_response("ACCESS_DENIED", authorizer=decision.context)
-        context: dict[str, Any] = {key: _context_text(value) for key, value in decision.context.items()}
-        context["principalId"] = decision.principal_id
-        context["integrationLatency"] = latency
-        return context
-
-    def _cached_decision(self, key: tuple[str, tuple[str, ...]]) -> _AuthDecision | None:
-        with self._auth_cache_lock:
-            decision = self._auth_cache.get(key)
-            if decision is not None and decision.expires > time.monotonic():
-                return decision
-            self._auth_cache.pop(key, None)
-            return None
-
-    def _call_authorizer(self, spec: AuthorizerSpec, request: IncomingRequest) -> _AuthDecision:
-        loaded = self.functions[spec.function_logical_id]
-        event = authorizer_event(
-            request,
-            region=self.region,
-            stage=self.model.stage_name,
-            domain=_domain(request),
-            payload_type=spec.payload_type,
-            token_header=spec.identity_headers[0] if spec.identity_headers else "Authorization",
-        )
-        try:
-            result = self._run(loaded, event)
-        except _FunctionError as exc:
-            if exc.message == "Unauthorized":
-                raise _Unauthorized from None
-            raise AuthorizerCrashed(exc.message) from None
-        if not isinstance(result, Mapping):
-            raise AuthorizerCrashed(f"returned {type(result).__name__}, not a policy object")
-        principal = result.get("principalId")
-        policy = result.get("policyDocument")
+                    self._auth_cache[key] = (time.monotonic() + spec.ttl_seconds, result)
         context = result.get("context") or {}
-        if principal is None or not isinstance(policy, Mapping) or not isinstance(context, Mapping):
-            raise AuthorizerCrashed("response needs principalId, policyDocument and an optional context map")
-        bad = [key for key, value in context.items() if not isinstance(value, str | int | float | bool)]
-        if bad:
-            raise AuthorizerCrashed(f"context values must be strings, numbers or booleans: {bad}")
-        if not isinstance(policy.get("Statement"), list | Mapping):
-            raise AuthorizerCrashed("policyDocument has no Statement")
-        return _AuthDecision(str(principal), dict(context), policy)
+        arn = method_arn(self.region, self.model.stage_name, request.method, request.api_path)
+        if not _policy_allows(result["policyDocument"], arn):
+            return self.gateway_response("ACCESS_DENIED", authorizer=context)
+        return {
+            **{key: _text(value) for key, value in context.items()},
+            "principalId": str(result["principalId"]),
+            "integrationLatency": int((time.monotonic() - started) * 1000),
+        }
 
-    # ------------------------------------------------------------------ functions
     def invoke_function(
-        self, loaded: LoadedFunction, request: IncomingRequest, authorizer_context: Mapping[str, Any] | None
+        self, spec: FunctionSpec, request: IncomingRequest, authorizer_context: Mapping[str, Any] | None
     ) -> GatewayResult:
+        """Call the route's function with a proxy event and turn its answer into HTTP."""
         event = proxy_event(
             request, stage=self.model.stage_name, domain=_domain(request), authorizer=authorizer_context
         )
         started = time.monotonic()
         try:
-            result = self._run(loaded, event)
+            result = self._run(spec, event)
         except _FunctionError:
-            return self.gateway_response("LAMBDA_ERROR", function=loaded.spec.logical_id)
+            return self.gateway_response("DEFAULT_5XX", status=502, function=spec.logical_id)
         elapsed = time.monotonic() - started
         if elapsed > API_GATEWAY_TIMEOUT_SECONDS:
-            self._log(f"[gateway] {loaded.spec.logical_id} took {elapsed:.1f}s; API Gateway gives up after 29s")
-            return self.gateway_response("INTEGRATION_TIMEOUT", function=loaded.spec.logical_id)
+            self.log(f"[gateway] {spec.logical_id} took {elapsed:.1f}s; API Gateway gives up after 29s")
+            return self.gateway_response("INTEGRATION_TIMEOUT", function=spec.logical_id)
         problem = _proxy_response_problem(result)
         if problem:
-            self._log(f"[gateway] {loaded.spec.logical_id}: malformed Lambda proxy response: {problem}")
-            return self.gateway_response("LAMBDA_ERROR", function=loaded.spec.logical_id)
-        return _to_result(result, request.request_id, loaded.spec.logical_id)
+            self.log(f"[gateway] {spec.logical_id}: malformed Lambda proxy response: {problem}")
+            return self.gateway_response("DEFAULT_5XX", status=502, function=spec.logical_id)
+        return _to_result(result, request.request_id, spec.logical_id)
 
-    def _run(self, loaded: LoadedFunction, event: dict[str, Any]) -> Any:
+    def _run(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
         """Invoke a handler like Lambda would; any failure becomes ``_FunctionError``."""
-        spec = loaded.spec
-        if not self._ensure_loaded(loaded):
-            self._log(f"[lambda] {spec.logical_id} is not available: {loaded.error}")
-            raise _FunctionError("Runtime.ImportModuleError")
-        assert loaded.handler is not None
         context = LambdaContext(
             function_name=spec.function_name,
             invoked_function_arn=f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{spec.function_name}",
             memory_limit_in_mb=spec.memory_mb,
             timeout_seconds=spec.timeout_seconds,
         )
-        lock = loaded.lock if self.one_request_per_function else _NO_LOCK
         started = time.monotonic()
         try:
-            with lock:
-                result = loaded.handler(event, context)
+            with self._locks[spec.logical_id] or contextlib.nullcontext():
+                result = self.handlers[spec.logical_id](event, context)
         except Exception as exc:
-            self._log(f"[lambda] {spec.logical_id} raised:\n{traceback.format_exc()}")
+            self.log(f"[lambda] {spec.logical_id} raised:\n{traceback.format_exc()}")
             raise _FunctionError(str(exc)) from None
         finally:
             if self.outbox is not None:
                 self.outbox.collect()
         elapsed = time.monotonic() - started
         if elapsed > spec.timeout_seconds:
-            self._log(
+            self.log(
                 f"[lambda] {spec.logical_id}: Task timed out after {elapsed:.2f} s (Timeout {spec.timeout_seconds} s)"
             )
             raise _FunctionError("Task timed out")
@@ -350,81 +243,39 @@ class Gateway:
             # Lambda serialises the return value to JSON; values json cannot encode fail there too.
             return json.loads(json.dumps(result))
         except (TypeError, ValueError) as exc:
-            self._log(f"[lambda] {spec.logical_id}: return value is not JSON serialisable: {exc}")
+            self.log(f"[lambda] {spec.logical_id}: return value is not JSON serialisable: {exc}")
             raise _FunctionError("Runtime.MarshalError") from None
 
-    # ------------------------------------------------------------------ gateway-made answers
-    def cors_headers(self) -> dict[str, str]:
-        cors = self.model.cors
-        origin = cors.allow_origin if cors else self.model.environment.get("ALLOWED_ORIGIN", "*")
-        return {
-            "Access-Control-Allow-Origin": origin,
-            "Access-Control-Allow-Headers": (
-                cors.allow_headers if cors and cors.allow_headers else "Content-Type,Authorization"
-            ),
-            "Access-Control-Allow-Methods": (cors.allow_methods if cors and cors.allow_methods else "GET,POST,OPTIONS"),
-        }
-
     def preflight(self) -> GatewayResult:
-        headers = self.cors_headers()
-        cors = self.model.cors
-        headers["Access-Control-Max-Age"] = cors.max_age if cors and cors.max_age else "600"
-        return GatewayResult(204, list(headers.items()), b"")
+        """The CORS preflight answer the template's ``Cors`` setting gives every path."""
+        headers = Cors.cors_to_headers(self.model.cors, None, "Api")
+        return GatewayResult(204, [(name, str(value)) for name, value in headers.items()], b"")
 
     def gateway_response(
-        self, response_type: str, *, authorizer: Mapping[str, Any] | None = None, function: str | None = None
+        self,
+        response_type: str,
+        *,
+        status: int | None = None,
+        authorizer: Mapping[str, Any] | None = None,
+        function: str | None = None,
     ) -> GatewayResult:
-        """Render a gateway response from the template (or the defaults above)."""
-        default_status, code, message = _GATEWAY_DEFAULTS.get(response_type, _GATEWAY_DEFAULTS["DEFAULT_5XX"])
+        """Render the template's gateway response for ``response_type`` (``status``: AWS's for the case)."""
+        default_status, error_type, message = AWS_GATEWAY_RESPONSES[response_type]
+        status = status or default_status
         responses = self.model.gateway_responses
-        fallback = responses.get("DEFAULT_4XX" if default_status < 500 else "DEFAULT_5XX")
-        specific = responses.get(response_type)
-        status = (specific.status_code if specific and specific.status_code else None) or default_status
-        spec = specific or fallback
-        headers = dict(spec.headers) if spec and spec.headers else self.cors_headers()
-        if spec and spec.template is not None:
-            body = _render_template(spec.template, response_type, authorizer or {})
-        else:
-            body = json.dumps({"success": False, "error": {"code": code, "message": message}})
-        headers.setdefault("Content-Type", "application/json")
-        headers["x-amzn-ErrorType"] = _ERROR_TYPES.get(response_type, "InternalServerErrorException")
-        return GatewayResult(status, list(headers.items()), body.encode("utf-8"), function)
-
-    def _log(self, line: str) -> None:
-        if self.log is not None:
-            self.log(line)
-
-
-_ERROR_TYPES = {
-    "ACCESS_DENIED": "AccessDeniedException",
-    "UNAUTHORIZED": "UnauthorizedException",
-    "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
-    "THROTTLED": "TooManyRequestsException",
-    "REQUEST_TOO_LARGE": "RequestTooLargeException",
-    "BAD_REQUEST_BODY": "BadRequestException",
-    "DEFAULT_4XX": "BadRequestException",
-}
-
-
-class _FunctionError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class _Unauthorized(Exception):
-    pass
-
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_LOCK = _NoLock()
+        spec = responses.get(response_type) or responses.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX")
+        headers = {"Content-Type": "application/json", **(spec.headers if spec else {})}
+        headers["x-amzn-ErrorType"] = error_type
+        values = {"error.message": message, "error.messageString": json.dumps(message)}
+        values |= {"error.responseType": response_type} | {
+            f"authorizer.{k}": _text(v) for k, v in (authorizer or {}).items()
+        }
+        template = spec.template if spec and spec.template is not None else AWS_DEFAULT_TEMPLATE
+        # VTL renders $context.x and ${context.x}; variables it does not know become empty.
+        body = re.sub(r"\$\{?context\.([A-Za-z0-9_.]+)\}?", lambda m: values.get(m.group(1), ""), template)
+        return GatewayResult(
+            (spec.status_code if spec else None) or status, list(headers.items()), body.encode(), function
+        )
 
 
 def _domain(request: IncomingRequest) -> str:
@@ -432,78 +283,53 @@ def _domain(request: IncomingRequest) -> str:
     return host.rsplit(":", 1)[0] if not host.startswith("[") else host
 
 
-def _context_text(value: Any) -> str:
-    """REST APIs hand authorizer context values to the function as strings."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _iam_glob(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+def _text(value: Any) -> str:
+    """REST APIs hand authorizer context values to the function as strings (booleans in lower case)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
+    return [] if value is None else list(value) if isinstance(value, list) else [value]
+
+
+def _checked_authorizer_result(result: Any) -> dict[str, Any]:
+    """The authorizer's answer, when API Gateway would accept it (else ``_AuthorizerFailed``)."""
+    if not isinstance(result, dict) or result.get("principalId") is None:
+        raise _AuthorizerFailed("the answer needs a principalId, a policyDocument and an optional context map")
+    policy, context = result.get("policyDocument"), result.get("context") or {}
+    if not isinstance(policy, dict) or not isinstance(policy.get("Statement"), list | dict):
+        raise _AuthorizerFailed("policyDocument has no Statement")
+    if not isinstance(context, dict) or not all(isinstance(v, str | int | float | bool) for v in context.values()):
+        raise _AuthorizerFailed("context must map names to strings, numbers or booleans")
+    return result
 
 
 def _policy_allows(policy: Mapping[str, Any], arn: str) -> bool:
-    """IAM evaluation as API Gateway applies it: an explicit Deny wins, else needs an Allow."""
+    """IAM evaluation as API Gateway applies it: an explicit Deny wins, else it needs an Allow."""
+
+    def matches(patterns: Any, value: str, flags: int = 0) -> bool:
+        regexes = ("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in str(p)) for p in patterns)
+        return any(re.fullmatch(regex, value, flags) for regex in regexes)
+
     allowed = False
     for statement in _as_list(policy.get("Statement")):
         if not isinstance(statement, Mapping):
             continue
-        actions = _as_list(statement.get("Action"))
-        resources = _as_list(statement.get("Resource"))
-        if not any(_iam_glob(str(a), "execute-api:Invoke", ignore_case=True) for a in actions):
-            continue
-        if not any(_iam_glob(str(r), arn) for r in resources):
-            continue
-        if statement.get("Effect") == "Deny":
-            return False
-        if statement.get("Effect") == "Allow":
-            allowed = True
+        if matches(_as_list(statement.get("Action")), "execute-api:Invoke", re.IGNORECASE) and matches(
+            _as_list(statement.get("Resource")), arn
+        ):
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = allowed or statement.get("Effect") == "Allow"
     return allowed
-
-
-_TEMPLATE_VARIABLE = re.compile(r"\$(?:\{context\.([A-Za-z0-9_.]+)\}|context\.([A-Za-z0-9_.]+))")
-
-
-def _render_template(template: str, response_type: str, authorizer: Mapping[str, Any]) -> str:
-    """The few ``$context`` variables our gateway responses use (VTL renders unknown ones empty)."""
-    messages = {
-        "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",
-        "UNAUTHORIZED": "Unauthorized",
-        "ACCESS_DENIED": "User is not authorized to access this resource",
-        "REQUEST_TOO_LARGE": "Request Too Long",
-    }
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name.startswith("authorizer."):
-            value = authorizer.get(name.split(".", 1)[1])
-            return "" if value is None else _context_text(value)
-        if name == "error.responseType":
-            return response_type
-        if name == "error.message":
-            return messages.get(response_type, "Internal server error")
-        if name == "error.messageString":
-            return json.dumps(messages.get(response_type, "Internal server error"))
-        return ""
-
-    return _TEMPLATE_VARIABLE.sub(replace, template)
 
 
 def _proxy_response_problem(result: Any) -> str | None:
     """Why API Gateway would reject this as a Lambda proxy response (None if it is fine)."""
     if not isinstance(result, Mapping):
         return f"expected an object, got {type(result).__name__}"
-    unexpected = set(result) - _PROXY_RESPONSE_KEYS
-    if unexpected:
-        return f"unexpected keys {sorted(unexpected)}"
+    if set(result) - _PROXY_RESPONSE_KEYS:
+        return f"unexpected keys {sorted(set(result) - _PROXY_RESPONSE_KEYS)}"
     status = result.get("statusCode", 200)
     if isinstance(status, bool) or not (isinstance(status, int) or (isinstance(status, str) and status.isdigit())):
         return f"statusCode must be an integer, got {status!r}"
@@ -512,10 +338,9 @@ def _proxy_response_problem(result: Any) -> str | None:
     body = result.get("body")
     if body is not None and not isinstance(body, str):
         return f"body must be a string (json.dumps it), got {type(body).__name__}"
-    headers = result.get("headers") or {}
+    headers, multi = result.get("headers") or {}, result.get("multiValueHeaders") or {}
     if not isinstance(headers, Mapping) or any(isinstance(v, dict | list) for v in headers.values()):
         return "headers must map names to single values"
-    multi = result.get("multiValueHeaders") or {}
     if not isinstance(multi, Mapping) or any(not isinstance(v, list) for v in multi.values()):
         return "multiValueHeaders must map names to lists"
     if result.get("isBase64Encoded") and body:
@@ -527,16 +352,14 @@ def _proxy_response_problem(result: Any) -> str | None:
 
 
 def _to_result(result: Mapping[str, Any], request_id: str, function: str) -> GatewayResult:
-    headers: list[tuple[str, str]] = []
     multi = result.get("multiValueHeaders") or {}
+    headers = [(name, _text(value)) for name, values in multi.items() for value in values]
     multi_names = {name.lower() for name in multi}
-    for name, values in multi.items():
-        headers.extend((name, _context_text(value)) for value in values)
     for name, value in (result.get("headers") or {}).items():
         if name.lower() not in multi_names and value is not None:
-            headers.append((name, _context_text(value)))
-    body_text = result.get("body") or ""
-    body = base64.b64decode(body_text) if result.get("isBase64Encoded") else body_text.encode("utf-8")
+            headers.append((name, _text(value)))
+    text = result.get("body") or ""
+    body = base64.b64decode(text) if result.get("isBase64Encoded") else text.encode("utf-8")
     if not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
     headers.append(("x-amzn-RequestId", request_id))

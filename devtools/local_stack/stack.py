@@ -11,34 +11,27 @@ per process at a time for the same reason.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from devtools import import_users
 from devtools.local_stack.backend import (
     MotoServer,
     SmsMessage,
     SmsOutbox,
     apply_environment,
     aws_environment,
-    create_ssm_parameters,
+    create_secret,
     create_tables,
 )
+from devtools.local_stack.events import ACCOUNT_ID
 from devtools.local_stack.gateway import BASE_PATH_ALIASES, Gateway, Handler
 from devtools.local_stack.server import LocalHTTPServer
-from devtools.local_stack.template import (
-    ACCOUNT_ID,
-    StackModel,
-    build_model,
-    load_template,
-    read_samconfig_overrides,
-)
+from devtools.local_stack.template import StackModel, read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 
 __all__ = ["DEFAULT_REGION", "REPO_ROOT", "LocalStack", "start"]
@@ -96,8 +89,7 @@ class LocalStack:
             try:
                 self._moto.stop()
             finally:
-                for name in self.gateway.loaded_modules:
-                    sys.modules.pop(name, None)
+                self.gateway.forget_modules()
                 apply_environment(self._restore_env)
                 _reset_process_caches()
                 with _ACTIVE_LOCK:
@@ -126,9 +118,9 @@ def start(
 ) -> LocalStack:
     """Start the local stack and return once it is serving on ``host:port`` (0 = a free port).
 
-    Parameters come from the template Defaults, then samconfig.toml's ``config_env``
-    (``global`` and ``local_start_api`` sections), then ``parameter_overrides``, then the
-    developer's env vars (see :func:`~devtools.local_stack.template.build_model`).
+    Parameters come from the template Defaults, then samconfig.toml's ``config_env``, then
+    ``parameter_overrides``, then the developer's env vars (see
+    :func:`~devtools.local_stack.template.read_stack`).
 
     ``handlers`` replaces loaded handlers by function logical id or directory name (tests use
     it to exercise the gateway without the real Lambda code). Every console line (banner,
@@ -142,16 +134,12 @@ def start(
     emit = log or (_print if echo else _discard)
     developer_env = dict(os.environ)
     region = developer_env.get("AWS_DEFAULT_REGION") or developer_env.get("AWS_REGION") or DEFAULT_REGION
-    template_file = Path(template_path) if template_path else REPO_ROOT / "template.yaml"
-    template = load_template(template_file)
-    overrides = read_samconfig_overrides(template_file.parent / "samconfig.toml", config_env)
-    overrides.update(parameter_overrides or {})
-    model = build_model(
-        template,
-        template_dir=template_file.parent,
+    model = read_stack(
+        template_path or REPO_ROOT / "template.yaml",
         region=region,
         environ=developer_env,
-        parameter_overrides=overrides,
+        config_env=config_env,
+        parameter_overrides=parameter_overrides,
     )
 
     make_dynamodb_writes_atomic()
@@ -162,12 +150,7 @@ def start(
         restore = apply_environment({**aws_environment(region, moto_url, developer_env), **model.environment})
         _reset_process_caches()
         create_tables(model.tables.values(), region=region, endpoint_url=moto_url)
-        create_ssm_parameters(
-            secure_name=model.jwt_secret_parameter_name,
-            strings=model.ssm_string_parameters,
-            region=region,
-            endpoint_url=moto_url,
-        )
+        create_secret(model.environment["JWT_SECRET_PARAMETER_NAME"], region=region, endpoint_url=moto_url)
         outbox = SmsOutbox(region, emit=emit)
         gateway = Gateway(
             model,
@@ -177,7 +160,6 @@ def start(
             one_request_per_function=one_request_per_function,
             log=emit,
         )
-        load_errors = gateway.load_all()
         if import_sample_users:
             _import_sample_users(model.environment, emit)
         info = {
@@ -208,11 +190,11 @@ def start(
     )
     with _ACTIVE_LOCK:
         _active = stack
-    emit(banner(stack, load_errors))
+    emit(banner(stack))
     return stack
 
 
-def banner(stack: LocalStack, load_errors: Mapping[str, str]) -> str:
+def banner(stack: LocalStack) -> str:
     """The start-up summary: where to call, what is served, where data and SMS go."""
     model = stack.model
     width = max((len(route.path) for route in model.routes), default=10)
@@ -220,77 +202,37 @@ def banner(stack: LocalStack, load_errors: Mapping[str, str]) -> str:
     lines.append(f"          every route is also served under {', '.join(BASE_PATH_ALIASES)}")
     lines.append(f"  Routes  (stage {model.stage_name})")
     for route in model.routes:
-        auth = route.authorizer or "none"
-        missing = "  [not loadable yet]" if route.function_logical_id in load_errors else ""
-        lines.append(f"          {route.method:<6} {route.path:<{width}}  auth: {auth}{missing}")
+        auth = route.authorizer.name if route.authorizer else "none"
+        lines.append(f"          {route.method:<6} {route.path:<{width}}  auth: {auth}")
     lines.append("  Tables  " + ", ".join(f"{table.name}" for table in model.tables.values()))
-    if model.jwt_secret_parameter_name:
-        lines.append(f"  Secret  SSM SecureString {model.jwt_secret_parameter_name} (random per start)")
+    secret = model.environment["JWT_SECRET_PARAMETER_NAME"]
+    lines.append(f"  Secret  SSM SecureString {secret} (random per start)")
     sms_sender = model.environment.get("SMS_SENDER", "sns")
     if sms_sender == "sns":
         lines.append(f"  SMS     moto SNS -> printed here as [sms] and GET {stack.url}/_local/sms?phone=%2B66812345678")
     else:
         lines.append(f"  SMS     SMS_SENDER={sms_sender}: the functions log codes; the /_local/sms outbox stays empty")
     lines.append(f"  AWS     moto {stack.moto_url} (region {stack.region}, account {ACCOUNT_ID}, fake credentials)")
-    for logical_id, error in load_errors.items():
-        lines.append(f"  Note    {logical_id}: {error}")
-    for warning in model.warnings:
-        lines.append(f"  Note    {warning}")
+    lines.extend(f"  Note    {warning}" for warning in model.warnings)
     lines.extend(["Ctrl+C to stop", ""])
     return "\n".join(lines)
 
 
 def _import_sample_users(environment: Mapping[str, str], emit: Callable[[str], None]) -> None:
-    """Load demo users with ``devtools.import_users.import_file`` when both exist (else a note)."""
-    users_table = environment.get("USERS_TABLE_NAME")
-    if not SAMPLE_USERS_CSV.is_file():
-        emit("demo users: devtools/sample_users.csv not found; skipped")
-        return
-    if not users_table:
-        emit("demo users: the template has no USERS_TABLE_NAME; skipped")
-        return
+    """Import devtools/sample_users.csv with the stack's own phone region and bcrypt cost."""
     try:
-        module = importlib.import_module("devtools.import_users")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("devtools.import_users", "devtools"):
-            raise
-        emit("demo users: devtools/import_users.py is not there yet; skipped")
-        return
-    import_file = getattr(module, "import_file", None)
-    if not callable(import_file):
-        emit("demo users: devtools.import_users has no import_file(); skipped")
-        return
-    # Pass the stack's own settings where the importer accepts them, so imported users are
-    # read (national numbers) and hashed (bcrypt cost) exactly like the API would.
-    offered: dict[str, Any] = {
-        "default_region": environment.get("DEFAULT_REGION"),
-        "bcrypt_rounds": int(environment["BCRYPT_ROUNDS"]) if environment.get("BCRYPT_ROUNDS", "").isdigit() else None,
-        "progress": emit,
-        "report": emit,
-    }
-    accepted = inspect.signature(import_file).parameters
-    kwargs = {name: value for name, value in offered.items() if value is not None and name in accepted}
-    try:
-        result = import_file(SAMPLE_USERS_CSV, users_table, **kwargs)
+        report = import_users.import_file(
+            SAMPLE_USERS_CSV,
+            environment["USERS_TABLE_NAME"],
+            default_region=environment["DEFAULT_REGION"],
+            bcrypt_rounds=int(environment["BCRYPT_ROUNDS"]),
+            progress=emit,
+            report=emit,
+        )
     except Exception as exc:  # a broken CSV must not stop the stack from serving
         emit(f"demo users: import failed ({type(exc).__name__}: {exc}); continuing without them")
         return
-    shown = SAMPLE_USERS_CSV.relative_to(REPO_ROOT) if SAMPLE_USERS_CSV.is_relative_to(REPO_ROOT) else SAMPLE_USERS_CSV
-    emit(f"demo users: imported from {shown}{_summary(result)}")
-
-
-def _summary(result: Any) -> str:
-    """A short, PII-free summary of whatever the importer returned (counts only)."""
-    summary = getattr(result, "summary", None)
-    if callable(summary):
-        return f" ({summary()})"
-    if isinstance(result, int) and not isinstance(result, bool):
-        return f" ({result} rows)"
-    if isinstance(result, Mapping):
-        counts = {k: v for k, v in result.items() if isinstance(v, int) and not isinstance(v, bool)}
-        if counts:
-            return " (" + ", ".join(f"{k}={v}" for k, v in counts.items()) + ")"
-    return ""
+    emit(f"demo users: imported from {os.path.relpath(SAMPLE_USERS_CSV, REPO_ROOT)} ({report.summary()})")
 
 
 def _reset_process_caches() -> None:
