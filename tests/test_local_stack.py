@@ -18,8 +18,10 @@ import http.client
 import json
 import os
 import re
+import statistics
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -122,6 +124,94 @@ def test_developer_env_overrides_template_parameters() -> None:
     assert model.environment["STAGE"] == "local"
     assert model.environment["SMS_SENDER"] == "sns"
     assert any("OtpTtlSeconds" in warning for warning in model.warnings)
+
+
+def test_parameter_precedence_samconfig_then_overrides_then_env_vars() -> None:
+    model = read_stack(
+        ROOT / "template.yaml",
+        region="ap-southeast-1",
+        environ={"OTP_MAX_ATTEMPTS": "7"},
+        config_env="th-dev",
+        parameter_overrides={"SignupMode": "open", "OtpMaxAttempts": "5"},
+    )
+    assert model.environment["OTP_LOGIN_ENABLED"] == "false"  # samconfig's th-dev
+    assert model.environment["JWT_SECRET_PARAMETER_NAME"] == "/phone-auth/th-dev/jwt-secret"
+    assert model.environment["SIGNUP_MODE"] == "open"  # an override beats samconfig
+    assert model.environment["OTP_MAX_ATTEMPTS"] == "7"  # an env var beats an override
+
+
+def test_unknown_parameters_and_config_envs_are_refused() -> None:
+    with pytest.raises(TemplateError, match="OtpTtl"):
+        read_stack(ROOT / "template.yaml", region="ap-southeast-1", environ={}, parameter_overrides={"OtpTtl": "5"})
+    with pytest.raises(TemplateError, match="nope"):
+        read_stack(ROOT / "template.yaml", region="ap-southeast-1", environ={}, config_env="nope")
+
+
+@pytest.mark.parametrize(
+    ("construct", "old", "new"),
+    [
+        ("TOKEN authorizers", "FunctionPayloadType: REQUEST", "FunctionPayloadType: TOKEN"),
+        ("header identity sources", "Headers: [Authorization]", "QueryStrings: [token]"),
+        ("AWS::Serverless::HttpApi", "Resources:\n", "Resources:\n  OtherApi:\n    Type: AWS::Serverless::HttpApi\n"),
+        ("implicit API", "RestApiId: !Ref PhoneAuthApi\n            Path: /auth/me", "Path: /auth/me"),
+        ("path parameters", "Path: /auth/me", "Path: /auth/{id}"),
+        (
+            "GlobalSecondaryIndexes",
+            "BillingMode: PAY_PER_REQUEST",
+            "BillingMode: PAY_PER_REQUEST\n      GlobalSecondaryIndexes: []",
+        ),
+        (
+            "StreamSpecification",
+            "BillingMode: PAY_PER_REQUEST",
+            "BillingMode: PAY_PER_REQUEST\n      StreamSpecification: {}",
+        ),
+        (
+            "env var SHARED",
+            "BCRYPT_ROUNDS: !Ref BcryptRounds",
+            "BCRYPT_ROUNDS: !Ref BcryptRounds\n        SHARED: !ImportValue x",
+        ),
+    ],
+)
+def test_constructs_the_template_does_not_use_are_refused_by_name(
+    tmp_path: Path, construct: str, old: str, new: str
+) -> None:
+    text = (ROOT / "template.yaml").read_text()
+    assert old in text
+    (tmp_path / "template.yaml").write_text(text.replace(old, new, 1))
+    with pytest.raises(TemplateError, match=re.escape(construct)):
+        read_stack(tmp_path / "template.yaml", region="ap-southeast-1", environ={})
+
+
+def test_the_event_builders_make_the_shape_of_the_sample_events() -> None:
+    """events/*.json (for sam local invoke) and the events the local stack builds have the same keys."""
+    from devtools.local_stack.events import IncomingRequest, authorizer_event, proxy_event
+
+    def request(method: str, path: str, body: bytes) -> IncomingRequest:
+        headers = [("Authorization", "Bearer x"), ("Content-Type", "application/json")]
+        return IncomingRequest(method, path, headers, [], body, "127.0.0.1", resource=path, api_path=path)
+
+    me, check_mobile = request("GET", "/auth/me", b""), request("POST", "/auth/check-mobile", b"{}")
+    built = {
+        "me": proxy_event(me, stage="dev", domain="localhost", authorizer={"principalId": "p"}),
+        "check_mobile": proxy_event(check_mobile, stage="dev", domain="localhost"),
+        "authorizer": authorizer_event(me, region="ap-southeast-1", stage="dev", domain="localhost"),
+    }
+    for name, event in built.items():
+        sample = json.loads((ROOT / "events" / f"{name}.json").read_text())
+        assert set(event) == set(sample), name
+        assert set(event["requestContext"]) == set(sample["requestContext"]), name
+        assert set(event["requestContext"]["identity"]) == set(sample["requestContext"]["identity"]), name
+        assert {k: v for k, v in event.items() if not isinstance(v, dict | str)} == {
+            k: v for k, v in sample.items() if not isinstance(v, dict | str)
+        }, name
+    arn, sample_arn = built["authorizer"]["methodArn"], load_sample("authorizer")["methodArn"]
+    assert arn.split(":")[:5] == sample_arn.split(":")[:5]
+    assert arn.split("/", 1)[1] == sample_arn.split("/", 1)[1] == "dev/GET/auth/me"
+
+
+def load_sample(name: str) -> dict[str, Any]:
+    sample: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
+    return sample
 
 
 def test_make_dynamodb_writes_atomic_is_idempotent() -> None:
@@ -263,6 +353,49 @@ class TestGateway:
 
     def test_wrong_method_on_a_known_path_is_a_404(self, stub_stack: LocalStack) -> None:
         assert_gateway_error(*call(stub_stack, "GET", "/auth/check-mobile"), 404, "NOT_FOUND")
+
+    @pytest.mark.parametrize("method", ["TRACE", "CONNECT", "FOO", "PROPFIND"])
+    def test_methods_api_gateway_refuses_get_its_404(self, stub_stack: LocalStack, method: str) -> None:
+        for path in ("/auth/me", "/api/v1/auth/check-mobile", "/auth/nope", "/_local/health"):
+            connection = http.client.HTTPConnection("127.0.0.1", stub_stack.port, timeout=10)
+            try:
+                connection.request(method, path)
+                response = connection.getresponse()
+                headers = {name.lower(): value for name, value in response.getheaders()}
+                body = json.loads(response.read())
+            finally:
+                connection.close()
+            assert_gateway_error(response.status, headers, body, 404, "NOT_FOUND")
+
+    def test_a_kept_alive_connection_is_not_slower_than_fresh_ones(self, stub_stack: LocalStack) -> None:
+        """A response written in pieces waits for the client's delayed ACK (~40 ms) on a reused connection."""
+        timings: dict[str, list[float]] = {"kept": [], "fresh": []}
+
+        def timed(connection: http.client.HTTPConnection, kind: str) -> None:
+            started = time.perf_counter()
+            connection.request("GET", "/_local/health")
+            assert json.loads(connection.getresponse().read()) == {"ok": True}
+            timings[kind].append(time.perf_counter() - started)
+
+        kept = http.client.HTTPConnection("127.0.0.1", stub_stack.port, timeout=10)
+        try:
+            timed(kept, "kept")
+            timings["kept"].clear()  # the first request opens the connection; measure only reuse
+            for _ in range(20):
+                timed(kept, "kept")
+                fresh = http.client.HTTPConnection("127.0.0.1", stub_stack.port, timeout=10)
+                try:
+                    timed(fresh, "fresh")
+                finally:
+                    fresh.close()
+        finally:
+            kept.close()
+        kept_median, fresh_median = statistics.median(timings["kept"]), statistics.median(timings["fresh"])
+        # With the stall a reused connection was ~40 times slower than a new one; without it, it is
+        # faster. 3x leaves room for a busy machine.
+        assert kept_median < 3 * fresh_median, (
+            f"kept-alive {kept_median * 1000:.2f} ms, fresh {fresh_median * 1000:.2f} ms"
+        )
 
     def test_event_is_a_rest_proxy_event(self, stub_stack: LocalStack) -> None:
         status, headers, event = call(

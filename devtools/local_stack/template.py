@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings as warnings_module
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,40 +152,21 @@ def read_stack(
     """
     path = Path(template_path)
     template = load_template(path)
-    raw = template["Resources"]
-    for logical_id, resource in raw.items():
-        kind = resource.get("Type")
-        if kind not in SERVED_TYPES | IGNORED_TYPES:
-            raise TemplateError(f"{logical_id}: resource type {kind} is not supported by the local stack")
-        if kind in SERVED_TYPES and "Condition" in resource:
-            raise TemplateError(f"{logical_id}: a Condition on a {kind} is not supported by the local stack")
+    _refuse_what_is_not_served(template)
     parameters, warnings = _parameter_values(template, path.parent, config_env, parameter_overrides or {}, environ)
-    refs = _env_refs(template)
-    stacks, _ = SamLocalStackProvider.get_stacks(
-        template_dictionary=template,
-        parameter_overrides={
-            **parameters,
-            "AWS::Region": region,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::StackName": STACK_NAME,
-        },
-    )
-    resources = stacks[0].resources
+    pseudo = {"AWS::Region": region, "AWS::AccountId": ACCOUNT_ID, "AWS::StackName": STACK_NAME}
+    with warnings_module.catch_warnings(category=DeprecationWarning, action="ignore"):  # SAM's own, not ours
+        stacks, _ = SamLocalStackProvider.get_stacks(
+            template_dictionary=template, parameter_overrides=parameters | pseudo
+        )
+        resources = stacks[0].resources
+        functions = list(SamFunctionProvider(stacks, ignore_code_extraction_warnings=True).get_all())
+        api = ApiProvider(stacks, cwd=str(path.parent)).api
     tables = {lid: _table(lid, r["Properties"]) for lid, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}
 
-    functions: dict[str, FunctionSpec] = {}
-    environment: dict[str, str] | None = None
-    for function in SamFunctionProvider(stacks, ignore_code_extraction_warnings=True).get_all():
-        lid = function.name
-        if function.packagetype != "Zip" or not (function.runtime or "").startswith("python") or not function.codeuri:
-            raise TemplateError(f"{lid}: only Python zip functions with a local CodeUri are supported locally")
-        for name, event in (function.events or {}).items():
-            if event.get("Type") != "Api" or "RestApiId" not in event.get("Properties", {}):
-                what = (
-                    "an implicit API (no RestApiId)" if event.get("Type") == "Api" else f"a {event.get('Type')} event"
-                )
-                raise TemplateError(f"{lid}.{name}: {what} is not supported by the local stack")
-        own: dict[str, str] = {}
+    refs, environments = _env_refs(template), []
+    for function in functions:
+        environment = {}
         for name, value in ((function.environment or {}).get("Variables") or {}).items():
             target = refs.get(name)
             if target in tables:
@@ -192,39 +174,23 @@ def read_stack(
             elif target is None and name in environ:
                 value = environ[name]  # a literal the developer overrides, e.g. POWERTOOLS_SERVICE_NAME
             if isinstance(value, dict | list) or "${" in str(value):
-                raise TemplateError(f"{lid}: env var {name} = {value!r} cannot be resolved locally")
-            own[name] = _text(value)
-        if environment is not None and own != environment:
-            raise TemplateError(f"{lid}: its environment differs from the other functions' (they share one process)")
-        environment = own
-        code_dir = (path.parent / function.codeuri).resolve()
-        functions[lid] = FunctionSpec(
-            lid, code_dir, function.handler or "", function.memory or 128, function.timeout or 3
-        )
+                raise TemplateError(f"{function.name}: env var {name}: {value} cannot be resolved locally")
+            environment[name] = _text(value)
+        if environments and environment != environments[0]:
+            raise TemplateError(f"{function.name}: its environment differs from the others' (one process locally)")
+        environments.append(environment)
 
-    apis = [(lid, r["Properties"]) for lid, r in resources.items() if r["Type"] == "AWS::Serverless::Api"]
-    if len(apis) != 1:
-        raise TemplateError(f"the local stack serves exactly one AWS::Serverless::Api, the template has {len(apis)}")
-    api_id, api_props = apis[0]
-    written = raw[api_id]["Properties"]  # as written: SAM adds a DefinitionBody of its own
-    unsupported = set(written) - API_PROPERTIES | set(written.get("Auth") or {}) - {"Authorizers"}
-    if unsupported:
-        raise TemplateError(f"{api_id}: {', '.join(sorted(unsupported))} not supported by the local stack")
-    api = ApiProvider(stacks, cwd=str(path.parent)).api
-    routes: list[RouteSpec] = []
+    (api_props,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Serverless::Api"]
+    routes = []
     for route in api.routes:
         authorizer = _authorizer(route.authorizer_object, api_props) if route.authorizer_name else None
-        for method in route.methods:
-            if method != "OPTIONS" or api.cors is None:  # the gateway answers OPTIONS itself (CORS preflight)
-                routes.append(RouteSpec(method, "/" + route.path.strip("/"), route.function_name, authorizer))
-    routes.sort(key=lambda route: (route.path, route.method))
+        # With Cors the gateway answers OPTIONS itself (the preflight).
+        methods = [m for m in route.methods if m != "OPTIONS" or api.cors is None]
+        routes += [RouteSpec(m, "/" + route.path.strip("/"), route.function_name, authorizer) for m in methods]
     responses = {
         kind: GatewayResponseSpec(
             int(spec["StatusCode"]) if "StatusCode" in spec else None,
-            {
-                name: _unquote(value)
-                for name, value in (spec.get("ResponseParameters") or {}).get("Headers", {}).items()
-            },
+            {k: _unquote(v) for k, v in (spec.get("ResponseParameters") or {}).get("Headers", {}).items()},
             (spec.get("ResponseTemplates") or {}).get("application/json"),
         )
         for kind, spec in (api_props.get("GatewayResponses") or {}).items()
@@ -232,14 +198,50 @@ def read_stack(
     return StackModel(
         parameters=parameters,
         tables=tables,
-        functions=functions,
-        routes=routes,
+        functions={
+            f.name: FunctionSpec(
+                f.name, (path.parent / str(f.codeuri)).resolve(), str(f.handler), f.memory or 128, f.timeout or 3
+            )
+            for f in functions
+        },
+        routes=sorted(routes, key=lambda route: (route.path, route.method)),
         cors=api.cors,
         gateway_responses=responses,
         stage_name=str(api.stage_name),
-        environment=environment or {},
+        environment=environments[0] if environments else {},
         warnings=warnings,
     )
+
+
+def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
+    """Raise :class:`TemplateError` naming the first construct the local stack does not serve."""
+    apis = [lid for lid, r in template["Resources"].items() if r.get("Type") == "AWS::Serverless::Api"]
+    if len(apis) != 1:
+        raise TemplateError(f"the local stack serves exactly one AWS::Serverless::Api, not {len(apis)}")
+    for lid, resource in template["Resources"].items():
+        kind, props = resource.get("Type"), resource.get("Properties") or {}
+        if kind not in SERVED_TYPES | IGNORED_TYPES:
+            raise TemplateError(f"{lid}: resource type {kind} is not supported by the local stack")
+        if kind in SERVED_TYPES and "Condition" in resource:
+            raise TemplateError(f"{lid}: a Condition on a {kind} is not supported by the local stack")
+        if kind == "AWS::Serverless::Api":
+            unsupported = set(props) - API_PROPERTIES | set(props.get("Auth") or {}) - {"Authorizers"}
+            if unsupported:
+                raise TemplateError(f"{lid}: {', '.join(sorted(unsupported))} not supported by the local stack")
+        if kind == "AWS::Serverless::Function":
+            if props.get("PackageType", "Zip") != "Zip" or "InlineCode" in props:
+                raise TemplateError(f"{lid}: only functions with a local CodeUri are supported by the local stack")
+            for name, event in (props.get("Events") or {}).items():
+                event_props = event.get("Properties") or {}
+                if event.get("Type") != "Api" or "RestApiId" not in event_props:
+                    what = (
+                        "an implicit API (no RestApiId)"
+                        if event.get("Type") == "Api"
+                        else f"{event.get('Type')} events"
+                    )
+                    raise TemplateError(f"{lid}.{name}: {what} not supported by the local stack")
+                if "{" in str(event_props.get("Path")):
+                    raise TemplateError(f"{lid}.{name}: path parameters are not supported by the local stack")
 
 
 def _parameter_values(
@@ -307,7 +309,8 @@ def _authorizer(authorizer: Any, api_props: Mapping[str, Any]) -> AuthorizerSpec
     """The route's authorizer, when it is a REQUEST Lambda authorizer reading headers only."""
     name = getattr(authorizer, "authorizer_name", "?")
     if not isinstance(authorizer, LambdaAuthorizer) or authorizer.type != LambdaAuthorizer.REQUEST:
-        raise TemplateError(f"authorizer {name}: only REQUEST Lambda authorizers are supported by the local stack")
+        kind = getattr(authorizer, "type", type(authorizer).__name__).upper()
+        raise TemplateError(f"authorizer {name}: {kind} authorizers are not supported by the local stack (REQUEST is)")
     sources = authorizer.identity_sources
     if authorizer.validation_string or not all(isinstance(source, HeaderIdentitySource) for source in sources):
         raise TemplateError(f"authorizer {name}: only header identity sources are supported by the local stack")
