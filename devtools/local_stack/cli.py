@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 import threading
-from types import FrameType
 
 import click
 
@@ -26,24 +25,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m devtools.local_stack",
         description="Serve template.yaml's API locally (moto instead of AWS, no Docker).",
     )
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="bind address (default 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("PORT", "3000")), help="port (default $PORT or 3000)"
-    )
-    parser.add_argument("--template", default=None, help="template path (default: template.yaml at the repo root)")
-    parser.add_argument(
+    add = parser.add_argument
+    add("--host", default=os.environ.get("HOST", "127.0.0.1"), help="bind address (default 127.0.0.1)")
+    add("--port", type=int, default=int(os.environ.get("PORT", "3000")), help="port (default $PORT or 3000)")
+    add("--template", default=None, help="template path (default: template.yaml at the repo root)")
+    add(
         "--parameter-overrides",
         default="",
         metavar="'Name=Value ...'",
         help="template parameters, like sam's option (env vars such as OTP_TTL_SECONDS=5 also work)",
     )
-    parser.add_argument(
-        "--config-env",
-        default="default",
-        help="samconfig.toml environment whose parameter_overrides apply (default: default)",
-    )
-    parser.add_argument("--no-demo-users", action="store_true", help="do not import devtools/sample_users.csv")
-    parser.add_argument(
+    add("--config-env", default="default", help="samconfig.toml environment whose parameter_overrides apply")
+    add("--no-demo-users", action="store_true", help="do not import devtools/sample_users.csv")
+    add(
         "--concurrent-invocations",
         action="store_true",
         help="let one function run several requests at once (default: one at a time, like one Lambda container)",
@@ -69,20 +63,15 @@ def main(argv: list[str] | None = None) -> int:
             import_sample_users=not args.no_demo_users,
             one_request_per_function=not args.concurrent_invocations,
         )
-    except (TemplateError, FileNotFoundError) as exc:
+    except TemplateError as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"cannot start: {exc} (is port {args.port} already in use? try PORT=3001)", file=sys.stderr)
         return 1
-
     stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, lambda signum, frame: stop_requested.set())
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop_requested.set())
     try:
         while not stop_requested.wait(timeout=1.0):
             pass

@@ -19,20 +19,16 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-__all__ = [
-    "ACCOUNT_ID",
-    "API_ID",
-    "IncomingRequest",
-    "LambdaContext",
-    "authorizer_event",
-    "method_arn",
-    "proxy_event",
-]
+__all__ = ["ACCOUNT_ID", "API_ID", "IncomingRequest", "LambdaContext", "authorizer_event", "method_arn", "proxy_event"]
 
 #: The local stack's AWS account: moto's default one, which the fake credentials map to.
 ACCOUNT_ID: str = DEFAULT_ACCOUNT_ID
 #: The API id of the local stack's imaginary REST API (appears in methodArn and requestContext).
 API_ID = "local"
+_IDENTITY_KEYS = (  # noqa: SIM905 - requestContext.identity keys, all None but sourceIp and userAgent
+    "accessKey accountId caller cognitoAuthenticationProvider cognitoAuthenticationType cognitoIdentityId"
+    " cognitoIdentityPoolId principalOrgId sourceIp user userAgent userArn"
+).split()
 
 
 @dataclass
@@ -45,43 +41,38 @@ class IncomingRequest:
     query: Sequence[tuple[str, str]]
     body: bytes
     source_ip: str
+    #: The route's resource path, once the gateway has matched one.
     resource: str = ""
     #: The path relative to the API (without a base-path-mapping prefix such as /api/v1);
-    #: this is what methodArn carries. Empty means "same as path".
+    #: this is what methodArn carries.
     api_path: str = ""
-    path_parameters: dict[str, str] = field(default_factory=dict)
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time_epoch_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
     def header(self, name: str) -> str | None:
         """Last value of a header, case-insensitively (like API Gateway's ``headers`` map)."""
-        found = None
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                found = value
-        return found
+        return next((value for key, value in reversed(self.headers) if key.lower() == name.lower()), None)
 
 
 def _single_and_multi(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
     """API Gateway's two views of repeated keys: last value wins in the single-value map."""
     if not pairs:
         return None, None
-    single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     for key, value in pairs:
-        single[key] = value
         multi.setdefault(key, []).append(value)
-    return single, multi
-
-
-def _request_time(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    return dict(pairs), multi
 
 
 def request_context(
     request: IncomingRequest, *, stage: str, domain: str, authorizer: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """``requestContext`` of a REST proxy event; ``authorizer`` only when an authorizer ran."""
+    identity = dict.fromkeys(_IDENTITY_KEYS) | {
+        "sourceIp": request.source_ip,
+        "userAgent": request.header("User-Agent"),
+    }
+    when = datetime.fromtimestamp(request.time_epoch_ms / 1000, tz=UTC)
     context: dict[str, Any] = {
         "accountId": ACCOUNT_ID,
         "apiId": API_ID,
@@ -89,60 +80,17 @@ def request_context(
         "domainPrefix": domain.split(".", 1)[0],
         "extendedRequestId": request.request_id,
         "httpMethod": request.method,
-        "identity": {
-            "accessKey": None,
-            "accountId": None,
-            "caller": None,
-            "cognitoAuthenticationProvider": None,
-            "cognitoAuthenticationType": None,
-            "cognitoIdentityId": None,
-            "cognitoIdentityPoolId": None,
-            "principalOrgId": None,
-            "sourceIp": request.source_ip,
-            "user": None,
-            "userAgent": request.header("User-Agent"),
-            "userArn": None,
-        },
+        "identity": identity,
         "path": request.path,
         "protocol": "HTTP/1.1",
         "requestId": request.request_id,
-        "requestTime": _request_time(request.time_epoch_ms),
+        "requestTime": when.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "requestTimeEpoch": request.time_epoch_ms,
         "resourceId": f"{request.method} {request.resource}",
         "resourcePath": request.resource,
         "stage": stage,
     }
-    if authorizer is not None:
-        context["authorizer"] = dict(authorizer)
-    return context
-
-
-def _body_fields(body: bytes) -> tuple[str | None, bool]:
-    """Text bodies pass as text; bytes that are not UTF-8 are base64 with isBase64Encoded."""
-    if not body:
-        return None, False
-    try:
-        return body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return base64.b64encode(body).decode("ascii"), True
-
-
-def proxy_event(
-    request: IncomingRequest,
-    *,
-    stage: str,
-    domain: str,
-    authorizer: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A REST API (v1) Lambda proxy integration event for ``request``."""
-    body, is_base64 = _body_fields(request.body)
-    return {
-        **_request_fields(request),
-        "pathParameters": dict(request.path_parameters) or None,
-        "requestContext": request_context(request, stage=stage, domain=domain, authorizer=authorizer),
-        "body": body,
-        "isBase64Encoded": is_base64,
-    }
+    return context if authorizer is None else context | {"authorizer": dict(authorizer)}
 
 
 def _request_fields(request: IncomingRequest) -> dict[str, Any]:
@@ -161,6 +109,26 @@ def _request_fields(request: IncomingRequest) -> dict[str, Any]:
     }
 
 
+def proxy_event(
+    request: IncomingRequest, *, stage: str, domain: str, authorizer: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A REST API (v1) Lambda proxy integration event for ``request``.
+
+    Text bodies pass as text; bytes that are not UTF-8 are base64 with ``isBase64Encoded``.
+    """
+    try:
+        body, is_base64 = (request.body.decode("utf-8") if request.body else None), False
+    except UnicodeDecodeError:
+        body, is_base64 = base64.b64encode(request.body).decode("ascii"), True
+    return {
+        **_request_fields(request),
+        "pathParameters": None,
+        "requestContext": request_context(request, stage=stage, domain=domain, authorizer=authorizer),
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
 def method_arn(region: str, stage: str, method: str, path: str) -> str:
     """``arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path without leading slash>``."""
     return f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{API_ID}/{stage}/{method}/{path.lstrip('/')}"
@@ -172,7 +140,7 @@ def authorizer_event(request: IncomingRequest, *, region: str, stage: str, domai
         "type": "REQUEST",
         "methodArn": method_arn(region, stage, request.method, request.api_path or request.path),
         **_request_fields(request),
-        "pathParameters": dict(request.path_parameters),
+        "pathParameters": {},
         "requestContext": request_context(request, stage=stage, domain=domain),
     }
 

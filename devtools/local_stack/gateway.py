@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from samcli.lib.providers.provider import Cors
+from samcli.local.apigw.authorizers.lambda_authorizer import InvalidLambdaAuthorizerResponse
 
 from devtools.handlers import handler_module_name, load_handler
 from devtools.local_stack.backend import SmsOutbox
@@ -46,7 +47,7 @@ from devtools.local_stack.events import (
     method_arn,
     proxy_event,
 )
-from devtools.local_stack.template import AuthorizerSpec, FunctionSpec, RouteSpec, StackModel
+from devtools.local_stack.template import AuthorizerSpec, FunctionSpec, StackModel
 
 __all__ = ["API_GATEWAY_TIMEOUT_SECONDS", "BASE_PATH_ALIASES", "Gateway", "GatewayResult", "Handler"]
 
@@ -86,11 +87,7 @@ class GatewayResult:
 
 
 class _FunctionError(Exception):
-    """The handler raised, timed out or returned something Lambda cannot serialise."""
-
-
-class _AuthorizerFailed(Exception):
-    """The authorizer raised something other than ``Unauthorized`` or returned garbage."""
+    """The handler raised (the message is the exception's), timed out, or returned something unusable."""
 
 
 class Gateway:
@@ -101,25 +98,21 @@ class Gateway:
         model: StackModel,
         *,
         region: str,
-        outbox: SmsOutbox | None,
+        outbox: SmsOutbox,
         handlers: Mapping[str, Handler] | None = None,
         one_request_per_function: bool = True,
-        log: Callable[[str], None] | None = None,
+        log: Callable[[str], None],
     ) -> None:
         """Load every handler now (a cold start each); ``handlers`` replaces some, by logical id or directory."""
-        self.model = model
-        self.region = region
-        self.outbox = outbox
-        self.log = log or (lambda line: None)
+        self.model, self.region, self.outbox, self.log = model, region, outbox, log
         self.loaded_modules: list[str] = []
         self.handlers: dict[str, Handler] = {}
         self._locks = {lid: threading.Lock() if one_request_per_function else None for lid in model.functions}
-        self._auth_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
+        self._auth_cache: dict[tuple[str, tuple[str, ...]], tuple[float, str]] = {}
         self._auth_cache_lock = threading.Lock()
-        overrides = handlers or {}
         try:
             for lid, spec in model.functions.items():
-                handler = overrides.get(lid) or overrides.get(spec.code_dir.name)
+                handler = (handlers or {}).get(lid) or (handlers or {}).get(spec.code_dir.name)
                 if handler is None:
                     name = handler_module_name(spec.code_dir, spec.handler)
                     sys.modules.pop(name, None)  # a cold start, even if a test imported it before
@@ -147,7 +140,7 @@ class Gateway:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
         if request.method == "OPTIONS" and self.model.cors is not None:
             return self.preflight()
-        route: RouteSpec | None = next((r for r in routes if r.method in (request.method, "ANY")), None)
+        route = next((r for r in routes if r.method in (request.method, "ANY")), None)
         if route is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
         request.api_path = request.resource = api_path
@@ -160,38 +153,39 @@ class Gateway:
         return self.invoke_function(self.model.functions[route.function_logical_id], request, authorizer_context)
 
     def authorize(self, spec: AuthorizerSpec, request: IncomingRequest) -> dict[str, Any] | GatewayResult:
-        """Run the authorizer; the ``requestContext.authorizer`` map, or the gateway's refusal."""
-        identity = tuple((request.header(name) or "").strip() for name in spec.identity_headers)
+        """Run the authorizer; the ``requestContext.authorizer`` map, or the gateway's refusal.
+
+        SAM CLI's ``LambdaAuthorizer`` checks the answer (a principalId and an IAM policy) and
+        whether its policy allows this method's ARN; API Gateway also wants flat context values.
+        """
+        identity = tuple((request.header(source.identity_source) or "").strip() for source in spec.sam.identity_sources)
         if not all(identity):
             return self.gateway_response("UNAUTHORIZED")
-        key = (spec.name, identity)
-        started = time.monotonic()
+        started, key = time.monotonic(), (spec.sam.authorizer_name, identity)
         with self._auth_cache_lock:
-            expires, result = self._auth_cache.get(key, (0.0, {}))
-        if expires <= started:
-            event = authorizer_event(request, region=self.region, stage=self.model.stage_name, domain=_domain(request))
-            try:
-                result = _checked_authorizer_result(self._run(self.model.functions[spec.function_logical_id], event))
-            except _FunctionError as exc:
-                if str(exc) == "Unauthorized":
-                    return self.gateway_response("UNAUTHORIZED")
-                self.log(f"[gateway] authorizer {spec.name} failed: {exc}")
-                return self.gateway_response("AUTHORIZER_FAILURE")
-            except _AuthorizerFailed as exc:
-                self.log(f"[gateway] authorizer {spec.name} failed: {exc}")
-                return self.gateway_response("AUTHORIZER_FAILURE")
-            if spec.ttl_seconds > 0:
-                with self._auth_cache_lock:
-                    self._auth_cache[key] = (time.monotonic() + spec.ttl_seconds, result)
-        context = result.get("context") or {}
+            expires, answer = self._auth_cache.get(key, (0.0, ""))
         arn = method_arn(self.region, self.model.stage_name, request.method, request.api_path)
-        if not _policy_allows(result["policyDocument"], arn):
+        try:
+            if expires <= started:
+                event = authorizer_event(
+                    request, region=self.region, stage=self.model.stage_name, domain=_domain(request)
+                )
+                answer = json.dumps(self._run(self.model.functions[spec.sam.lambda_name], event))
+            allowed, context = spec.sam.is_valid_response(answer, arn), spec.sam.get_context(answer)
+            if not all(isinstance(value, str | int | float | bool) for value in context.values()):
+                raise InvalidLambdaAuthorizerResponse("context values must be strings, numbers or booleans")
+        except (_FunctionError, InvalidLambdaAuthorizerResponse) as exc:
+            if str(exc) == "Unauthorized":
+                return self.gateway_response("UNAUTHORIZED")
+            self.log(f"[gateway] authorizer {spec.sam.authorizer_name} failed: {exc}")
+            return self.gateway_response("AUTHORIZER_FAILURE")
+        if expires <= started and spec.ttl_seconds > 0:
+            with self._auth_cache_lock:
+                self._auth_cache[key] = (time.monotonic() + spec.ttl_seconds, answer)
+        if not allowed:
             return self.gateway_response("ACCESS_DENIED", authorizer=context)
-        return {
-            **{key: _text(value) for key, value in context.items()},
-            "principalId": str(result["principalId"]),
-            "integrationLatency": int((time.monotonic() - started) * 1000),
-        }
+        latency = int((time.monotonic() - started) * 1000)
+        return {name: _text(value) for name, value in context.items()} | {"integrationLatency": latency}
 
     def invoke_function(
         self, spec: FunctionSpec, request: IncomingRequest, authorizer_context: Mapping[str, Any] | None
@@ -231,8 +225,7 @@ class Gateway:
             self.log(f"[lambda] {spec.logical_id} raised:\n{traceback.format_exc()}")
             raise _FunctionError(str(exc)) from None
         finally:
-            if self.outbox is not None:
-                self.outbox.collect()
+            self.outbox.collect()
         elapsed = time.monotonic() - started
         if elapsed > spec.timeout_seconds:
             self.log(
@@ -286,42 +279,6 @@ def _domain(request: IncomingRequest) -> str:
 def _text(value: Any) -> str:
     """REST APIs hand authorizer context values to the function as strings (booleans in lower case)."""
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return [] if value is None else list(value) if isinstance(value, list) else [value]
-
-
-def _checked_authorizer_result(result: Any) -> dict[str, Any]:
-    """The authorizer's answer, when API Gateway would accept it (else ``_AuthorizerFailed``)."""
-    if not isinstance(result, dict) or result.get("principalId") is None:
-        raise _AuthorizerFailed("the answer needs a principalId, a policyDocument and an optional context map")
-    policy, context = result.get("policyDocument"), result.get("context") or {}
-    if not isinstance(policy, dict) or not isinstance(policy.get("Statement"), list | dict):
-        raise _AuthorizerFailed("policyDocument has no Statement")
-    if not isinstance(context, dict) or not all(isinstance(v, str | int | float | bool) for v in context.values()):
-        raise _AuthorizerFailed("context must map names to strings, numbers or booleans")
-    return result
-
-
-def _policy_allows(policy: Mapping[str, Any], arn: str) -> bool:
-    """IAM evaluation as API Gateway applies it: an explicit Deny wins, else it needs an Allow."""
-
-    def matches(patterns: Any, value: str, flags: int = 0) -> bool:
-        regexes = ("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in str(p)) for p in patterns)
-        return any(re.fullmatch(regex, value, flags) for regex in regexes)
-
-    allowed = False
-    for statement in _as_list(policy.get("Statement")):
-        if not isinstance(statement, Mapping):
-            continue
-        if matches(_as_list(statement.get("Action")), "execute-api:Invoke", re.IGNORECASE) and matches(
-            _as_list(statement.get("Resource")), arn
-        ):
-            if statement.get("Effect") == "Deny":
-                return False
-            allowed = allowed or statement.get("Effect") == "Allow"
-    return allowed
 
 
 def _proxy_response_problem(result: Any) -> str | None:

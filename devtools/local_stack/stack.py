@@ -4,7 +4,7 @@ Everything runs in one process so a developer needs neither Docker nor an AWS ac
 and so tests can start a stack in-process and read its SMS outbox directly.
 
 One process means one ``os.environ``: the functions' variables are merged into it before
-any handler is imported (the template gives every function the same Globals anyway), and
+any handler is imported (the template gives every function the same Globals; it must), and
 the previous environment is restored by :meth:`LocalStack.stop`. Only one stack can run
 per process at a time for the same reason.
 """
@@ -17,16 +17,16 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devtools import import_users
 from devtools.local_stack.backend import (
-    MotoServer,
     SmsMessage,
     SmsOutbox,
     apply_environment,
     aws_environment,
-    create_secret,
-    create_tables,
+    create_resources,
+    start_moto,
 )
 from devtools.local_stack.events import ACCOUNT_ID
 from devtools.local_stack.gateway import BASE_PATH_ALIASES, Gateway, Handler
@@ -57,8 +57,7 @@ class LocalStack:
     outbox: SmsOutbox
     gateway: Gateway
     _http: LocalHTTPServer = field(repr=False)
-    _http_thread: threading.Thread = field(repr=False)
-    _moto: MotoServer = field(repr=False)
+    _moto: Any = field(repr=False)
     _restore_env: dict[str, str | None] = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
 
@@ -84,7 +83,6 @@ class LocalStack:
         try:
             self._http.shutdown()
             self._http.server_close()
-            self._http_thread.join(timeout=5)
         finally:
             try:
                 self._moto.stop()
@@ -93,8 +91,7 @@ class LocalStack:
                 apply_environment(self._restore_env)
                 _reset_process_caches()
                 with _ACTIVE_LOCK:
-                    if _active is self:
-                        _active = None
+                    _active = None if _active is self else _active
 
     def __enter__(self) -> LocalStack:
         return self
@@ -131,7 +128,7 @@ def start(
     with _ACTIVE_LOCK:
         if _active is not None:
             raise RuntimeError(f"a local stack is already running in this process at {_active.url}")
-    emit = log or (_print if echo else _discard)
+    emit = log or ((lambda line: print(line, flush=True)) if echo else (lambda line: None))
     developer_env = dict(os.environ)
     region = developer_env.get("AWS_DEFAULT_REGION") or developer_env.get("AWS_REGION") or DEFAULT_REGION
     model = read_stack(
@@ -141,24 +138,21 @@ def start(
         config_env=config_env,
         parameter_overrides=parameter_overrides,
     )
-
     make_dynamodb_writes_atomic()
-    moto = MotoServer()
-    moto_url = moto.start()
+    moto, moto_url = start_moto()
     restore: dict[str, str | None] = {}
     try:
         restore = apply_environment({**aws_environment(region, moto_url, developer_env), **model.environment})
         _reset_process_caches()
-        create_tables(model.tables.values(), region=region, endpoint_url=moto_url)
-        create_secret(model.environment["JWT_SECRET_PARAMETER_NAME"], region=region, endpoint_url=moto_url)
+        create_resources(model.tables.values(), model.environment["JWT_SECRET_PARAMETER_NAME"])
         outbox = SmsOutbox(region, emit=emit)
         gateway = Gateway(
             model,
             region=region,
             outbox=outbox,
             handlers=handlers,
-            one_request_per_function=one_request_per_function,
             log=emit,
+            one_request_per_function=one_request_per_function,
         )
         if import_sample_users:
             _import_sample_users(model.environment, emit)
@@ -174,20 +168,9 @@ def start(
         moto.stop()
         apply_environment(restore)
         raise
-    thread = threading.Thread(target=http.serve_forever, name="local-stack-http", daemon=True)
-    thread.start()
-    stack = LocalStack(
-        url=f"http://{host}:{http.server_address[1]}",
-        moto_url=moto_url,
-        region=region,
-        model=model,
-        outbox=outbox,
-        gateway=gateway,
-        _http=http,
-        _http_thread=thread,
-        _moto=moto,
-        _restore_env=restore,
-    )
+    threading.Thread(target=http.serve_forever, name="local-stack-http", daemon=True).start()
+    url = f"http://{host}:{http.server_address[1]}"
+    stack = LocalStack(url, moto_url, region, model, outbox, gateway, _http=http, _moto=moto, _restore_env=restore)
     with _ACTIVE_LOCK:
         _active = stack
     emit(banner(stack))
@@ -202,11 +185,10 @@ def banner(stack: LocalStack) -> str:
     lines.append(f"          every route is also served under {', '.join(BASE_PATH_ALIASES)}")
     lines.append(f"  Routes  (stage {model.stage_name})")
     for route in model.routes:
-        auth = route.authorizer.name if route.authorizer else "none"
+        auth = route.authorizer.sam.authorizer_name if route.authorizer else "none"
         lines.append(f"          {route.method:<6} {route.path:<{width}}  auth: {auth}")
-    lines.append("  Tables  " + ", ".join(f"{table.name}" for table in model.tables.values()))
-    secret = model.environment["JWT_SECRET_PARAMETER_NAME"]
-    lines.append(f"  Secret  SSM SecureString {secret} (random per start)")
+    lines.append("  Tables  " + ", ".join(table.name for table in model.tables.values()))
+    lines.append(f"  Secret  SSM SecureString {model.environment['JWT_SECRET_PARAMETER_NAME']} (random per start)")
     sms_sender = model.environment.get("SMS_SENDER", "sns")
     if sms_sender == "sns":
         lines.append(f"  SMS     moto SNS -> printed here as [sms] and GET {stack.url}/_local/sms?phone=%2B66812345678")
@@ -244,24 +226,12 @@ def _reset_process_caches() -> None:
     ``functools`` cache in the ``phone_auth`` package and powertools' parameter cache. This
     is generic on purpose: new caches in the package are covered without touching this file.
     """
-    try:
-        from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities import parameters
 
-        parameters.clear_caches()  # type: ignore[no-untyped-call]
-    except ImportError:
-        pass
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
     for name, module in list(sys.modules.items()):
         if module is None or not (name == SHARED_PACKAGE or name.startswith(SHARED_PACKAGE + ".")):
             continue
         for value in list(vars(module).values()):
-            cache_clear = getattr(value, "cache_clear", None)
-            if callable(cache_clear) and hasattr(value, "cache_info"):
-                cache_clear()
-
-
-def _print(line: str) -> None:
-    print(line, flush=True)
-
-
-def _discard(line: str) -> None:
-    return None
+            if callable(getattr(value, "cache_clear", None)) and hasattr(value, "cache_info"):
+                value.cache_clear()

@@ -86,11 +86,9 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class AuthorizerSpec:
-    """The REQUEST Lambda authorizer: its function, identity headers and cache lifetime."""
+    """The REQUEST Lambda authorizer as SAM CLI reads it, and how long API Gateway caches its answers."""
 
-    name: str
-    function_logical_id: str
-    identity_headers: tuple[str, ...]
+    sam: LambdaAuthorizer
     ttl_seconds: int
 
 
@@ -311,16 +309,12 @@ def _authorizer(authorizer: Any, api_props: Mapping[str, Any]) -> AuthorizerSpec
     if not isinstance(authorizer, LambdaAuthorizer) or authorizer.type != LambdaAuthorizer.REQUEST:
         kind = getattr(authorizer, "type", type(authorizer).__name__).upper()
         raise TemplateError(f"authorizer {name}: {kind} authorizers are not supported by the local stack (REQUEST is)")
-    sources = authorizer.identity_sources
-    if authorizer.validation_string or not all(isinstance(source, HeaderIdentitySource) for source in sources):
+    if authorizer.validation_string or not all(
+        isinstance(s, HeaderIdentitySource) for s in authorizer.identity_sources
+    ):
         raise TemplateError(f"authorizer {name}: only header identity sources are supported by the local stack")
     identity = api_props["Auth"]["Authorizers"][name].get("Identity") or {}
-    return AuthorizerSpec(
-        name=name,
-        function_logical_id=authorizer.lambda_name,
-        identity_headers=tuple(source.identity_source for source in sources),
-        ttl_seconds=int(identity.get("ReauthorizeEvery", 300)),
-    )
+    return AuthorizerSpec(authorizer, int(identity.get("ReauthorizeEvery", 300)))
 
 
 def _table(logical_id: str, props: Mapping[str, Any]) -> TableSpec:
