@@ -32,10 +32,11 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from samcli.lib.providers.provider import Cors
-from samcli.local.apigw.authorizers.lambda_authorizer import InvalidLambdaAuthorizerResponse
+from samcli.lib.providers.provider import Cors, Function
+from samcli.local.apigw.authorizers.lambda_authorizer import InvalidLambdaAuthorizerResponse, LambdaAuthorizer
 
 from devtools.handlers import handler_module_name, load_handler
 from devtools.local_stack.backend import SmsOutbox
@@ -47,7 +48,7 @@ from devtools.local_stack.events import (
     method_arn,
     proxy_event,
 )
-from devtools.local_stack.template import AuthorizerSpec, FunctionSpec, StackModel
+from devtools.local_stack.template import StackModel, local_name
 
 __all__ = ["API_GATEWAY_TIMEOUT_SECONDS", "BASE_PATH_ALIASES", "Gateway", "GatewayResult", "Handler"]
 
@@ -82,8 +83,6 @@ class GatewayResult:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
-    #: Which function answered (for the access log); None for gateway-made answers.
-    function: str | None = None
 
 
 class _FunctionError(Exception):
@@ -111,12 +110,12 @@ class Gateway:
         self._auth_cache: dict[tuple[str, tuple[str, ...]], tuple[float, str]] = {}
         self._auth_cache_lock = threading.Lock()
         try:
-            for lid, spec in model.functions.items():
-                handler = (handlers or {}).get(lid) or (handlers or {}).get(spec.code_dir.name)
+            for lid, function in model.functions.items():
+                handler = (handlers or {}).get(lid) or (handlers or {}).get(Path(str(function.codeuri)).name)
                 if handler is None:
-                    name = handler_module_name(spec.code_dir, spec.handler)
+                    name = handler_module_name(str(function.codeuri), str(function.handler))
                     sys.modules.pop(name, None)  # a cold start, even if a test imported it before
-                    handler = load_handler(spec.code_dir, spec.handler)
+                    handler = load_handler(str(function.codeuri), str(function.handler))
                     self.loaded_modules.append(name)
                 self.handlers[lid] = handler
         except BaseException:
@@ -140,28 +139,27 @@ class Gateway:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
         if request.method == "OPTIONS" and self.model.cors is not None:
             return self.preflight()
-        route = next((r for r in routes if r.method in (request.method, "ANY")), None)
+        route = next((route for route in routes if request.method in route.methods), None)
         if route is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
         request.api_path = request.resource = api_path
-        authorizer_context: dict[str, Any] | None = None
-        if route.authorizer is not None:
-            outcome = self.authorize(route.authorizer, request)
-            if isinstance(outcome, GatewayResult):
-                return outcome
-            authorizer_context = outcome
-        return self.invoke_function(self.model.functions[route.function_logical_id], request, authorizer_context)
+        context = self.authorize(route.authorizer_object, request) if route.authorizer_name else None
+        if isinstance(context, GatewayResult):
+            return context
+        return self.invoke_function(self.model.functions[route.function_name], request, context)
 
-    def authorize(self, spec: AuthorizerSpec, request: IncomingRequest) -> dict[str, Any] | GatewayResult:
+    def authorize(self, authorizer: LambdaAuthorizer, request: IncomingRequest) -> dict[str, Any] | GatewayResult:
         """Run the authorizer; the ``requestContext.authorizer`` map, or the gateway's refusal.
 
         SAM CLI's ``LambdaAuthorizer`` checks the answer (a principalId and an IAM policy) and
         whether its policy allows this method's ARN; API Gateway also wants flat context values.
         """
-        identity = tuple((request.header(source.identity_source) or "").strip() for source in spec.sam.identity_sources)
+        identity = tuple(
+            (request.header(source.identity_source) or "").strip() for source in authorizer.identity_sources
+        )
         if not all(identity):
             return self.gateway_response("UNAUTHORIZED")
-        started, key = time.monotonic(), (spec.sam.authorizer_name, identity)
+        started, key = time.monotonic(), (authorizer.authorizer_name, identity)
         with self._auth_cache_lock:
             expires, answer = self._auth_cache.get(key, (0.0, ""))
         arn = method_arn(self.region, self.model.stage_name, request.method, request.api_path)
@@ -170,25 +168,26 @@ class Gateway:
                 event = authorizer_event(
                     request, region=self.region, stage=self.model.stage_name, domain=_domain(request)
                 )
-                answer = json.dumps(self._run(self.model.functions[spec.sam.lambda_name], event))
-            allowed, context = spec.sam.is_valid_response(answer, arn), spec.sam.get_context(answer)
+                answer = json.dumps(self._run(self.model.functions[authorizer.lambda_name], event))
+            allowed, context = authorizer.is_valid_response(answer, arn), authorizer.get_context(answer)
             if not all(isinstance(value, str | int | float | bool) for value in context.values()):
                 raise InvalidLambdaAuthorizerResponse("context values must be strings, numbers or booleans")
         except (_FunctionError, InvalidLambdaAuthorizerResponse) as exc:
             if str(exc) == "Unauthorized":
                 return self.gateway_response("UNAUTHORIZED")
-            self.log(f"[gateway] authorizer {spec.sam.authorizer_name} failed: {exc}")
+            self.log(f"[gateway] authorizer {authorizer.authorizer_name} failed: {exc}")
             return self.gateway_response("AUTHORIZER_FAILURE")
-        if expires <= started and spec.ttl_seconds > 0:
+        ttl = self.model.authorizer_ttl[authorizer.authorizer_name]
+        if expires <= started and ttl > 0:
             with self._auth_cache_lock:
-                self._auth_cache[key] = (time.monotonic() + spec.ttl_seconds, answer)
+                self._auth_cache[key] = (time.monotonic() + ttl, answer)
         if not allowed:
             return self.gateway_response("ACCESS_DENIED", authorizer=context)
         latency = int((time.monotonic() - started) * 1000)
         return {name: _text(value) for name, value in context.items()} | {"integrationLatency": latency}
 
     def invoke_function(
-        self, spec: FunctionSpec, request: IncomingRequest, authorizer_context: Mapping[str, Any] | None
+        self, function: Function, request: IncomingRequest, authorizer_context: Mapping[str, Any] | None
     ) -> GatewayResult:
         """Call the route's function with a proxy event and turn its answer into HTTP."""
         event = proxy_event(
@@ -196,47 +195,42 @@ class Gateway:
         )
         started = time.monotonic()
         try:
-            result = self._run(spec, event)
+            result = self._run(function, event)
         except _FunctionError:
-            return self.gateway_response("DEFAULT_5XX", status=502, function=spec.logical_id)
+            return self.gateway_response("DEFAULT_5XX", status=502)
         elapsed = time.monotonic() - started
         if elapsed > API_GATEWAY_TIMEOUT_SECONDS:
-            self.log(f"[gateway] {spec.logical_id} took {elapsed:.1f}s; API Gateway gives up after 29s")
-            return self.gateway_response("INTEGRATION_TIMEOUT", function=spec.logical_id)
+            self.log(f"[gateway] {function.name} took {elapsed:.1f}s; API Gateway gives up after 29s")
+            return self.gateway_response("INTEGRATION_TIMEOUT")
         problem = _proxy_response_problem(result)
         if problem:
-            self.log(f"[gateway] {spec.logical_id}: malformed Lambda proxy response: {problem}")
-            return self.gateway_response("DEFAULT_5XX", status=502, function=spec.logical_id)
-        return _to_result(result, request.request_id, spec.logical_id)
+            self.log(f"[gateway] {function.name}: malformed Lambda proxy response: {problem}")
+            return self.gateway_response("DEFAULT_5XX", status=502)
+        return _to_result(result, request.request_id)
 
-    def _run(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
+    def _run(self, function: Function, event: dict[str, Any]) -> Any:
         """Invoke a handler like Lambda would; any failure becomes ``_FunctionError``."""
-        context = LambdaContext(
-            function_name=spec.function_name,
-            invoked_function_arn=f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{spec.function_name}",
-            memory_limit_in_mb=spec.memory_mb,
-            timeout_seconds=spec.timeout_seconds,
-        )
+        lid, name, timeout = function.name, local_name(function.name), function.timeout or 3
+        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
+        context = LambdaContext(name, arn, function.memory or 128, timeout)
         started = time.monotonic()
         try:
-            with self._locks[spec.logical_id] or contextlib.nullcontext():
-                result = self.handlers[spec.logical_id](event, context)
+            with self._locks[lid] or contextlib.nullcontext():
+                result = self.handlers[lid](event, context)
         except Exception as exc:
-            self.log(f"[lambda] {spec.logical_id} raised:\n{traceback.format_exc()}")
+            self.log(f"[lambda] {lid} raised:\n{traceback.format_exc()}")
             raise _FunctionError(str(exc)) from None
         finally:
             self.outbox.collect()
         elapsed = time.monotonic() - started
-        if elapsed > spec.timeout_seconds:
-            self.log(
-                f"[lambda] {spec.logical_id}: Task timed out after {elapsed:.2f} s (Timeout {spec.timeout_seconds} s)"
-            )
+        if elapsed > timeout:
+            self.log(f"[lambda] {lid}: Task timed out after {elapsed:.2f} s (Timeout {timeout} s)")
             raise _FunctionError("Task timed out")
         try:
             # Lambda serialises the return value to JSON; values json cannot encode fail there too.
             return json.loads(json.dumps(result))
         except (TypeError, ValueError) as exc:
-            self.log(f"[lambda] {spec.logical_id}: return value is not JSON serialisable: {exc}")
+            self.log(f"[lambda] {lid}: return value is not JSON serialisable: {exc}")
             raise _FunctionError("Runtime.MarshalError") from None
 
     def preflight(self) -> GatewayResult:
@@ -250,7 +244,6 @@ class Gateway:
         *,
         status: int | None = None,
         authorizer: Mapping[str, Any] | None = None,
-        function: str | None = None,
     ) -> GatewayResult:
         """Render the template's gateway response for ``response_type`` (``status``: AWS's for the case)."""
         default_status, error_type, message = AWS_GATEWAY_RESPONSES[response_type]
@@ -259,16 +252,16 @@ class Gateway:
         spec = responses.get(response_type) or responses.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX")
         headers = {"Content-Type": "application/json", **(spec.headers if spec else {})}
         headers["x-amzn-ErrorType"] = error_type
-        values = {"error.message": message, "error.messageString": json.dumps(message)}
-        values |= {"error.responseType": response_type} | {
-            f"authorizer.{k}": _text(v) for k, v in (authorizer or {}).items()
+        values = {f"authorizer.{name}": _text(value) for name, value in (authorizer or {}).items()}
+        values |= {
+            "error.message": message,
+            "error.messageString": json.dumps(message),
+            "error.responseType": response_type,
         }
         template = spec.template if spec and spec.template is not None else AWS_DEFAULT_TEMPLATE
         # VTL renders $context.x and ${context.x}; variables it does not know become empty.
         body = re.sub(r"\$\{?context\.([A-Za-z0-9_.]+)\}?", lambda m: values.get(m.group(1), ""), template)
-        return GatewayResult(
-            (spec.status_code if spec else None) or status, list(headers.items()), body.encode(), function
-        )
+        return GatewayResult((spec.status_code if spec else None) or status, list(headers.items()), body.encode())
 
 
 def _domain(request: IncomingRequest) -> str:
@@ -308,7 +301,7 @@ def _proxy_response_problem(result: Any) -> str | None:
     return None
 
 
-def _to_result(result: Mapping[str, Any], request_id: str, function: str) -> GatewayResult:
+def _to_result(result: Mapping[str, Any], request_id: str) -> GatewayResult:
     multi = result.get("multiValueHeaders") or {}
     headers = [(name, _text(value)) for name, values in multi.items() for value in values]
     multi_names = {name.lower() for name in multi}
@@ -320,4 +313,4 @@ def _to_result(result: Mapping[str, Any], request_id: str, function: str) -> Gat
     if not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
     headers.append(("x-amzn-RequestId", request_id))
-    return GatewayResult(int(result.get("statusCode", 200)), headers, body, function)
+    return GatewayResult(int(result.get("statusCode", 200)), headers, body)

@@ -185,8 +185,8 @@ def banner(stack: LocalStack) -> str:
     lines.append(f"          every route is also served under {', '.join(BASE_PATH_ALIASES)}")
     lines.append(f"  Routes  (stage {model.stage_name})")
     for route in model.routes:
-        auth = route.authorizer.sam.authorizer_name if route.authorizer else "none"
-        lines.append(f"          {route.method:<6} {route.path:<{width}}  auth: {auth}")
+        for method in route.methods:
+            lines.append(f"          {method:<6} {route.path:<{width}}  auth: {route.authorizer_name or 'none'}")
     lines.append("  Tables  " + ", ".join(table.name for table in model.tables.values()))
     lines.append(f"  Secret  SSM SecureString {model.environment['JWT_SECRET_PARAMETER_NAME']} (random per start)")
     sms_sender = model.environment.get("SMS_SENDER", "sns")

@@ -3,8 +3,9 @@
 ``SamLocalStackProvider.get_stacks`` runs SAM's plugins (Globals) and resolves intrinsics with
 the local parameter values; ``SamFunctionProvider`` gives each function's code directory,
 handler, memory, timeout and environment; ``ApiProvider`` gives the routes, the authorizer,
-CORS and the stage. The gateway responses and the tables, which no provider covers, are read
-from the resolved resources, and which env var names which parameter from the decoded template.
+CORS and the stage. The gateway responses, the tables and the authorizer's cache lifetime,
+which no provider covers, are read from the resolved resources; which env var names which
+parameter, from the decoded template.
 
 Only what the template uses is supported. Anything else (an HTTP API, an implicit API, a TOKEN
 authorizer, a table with an index or a stream, an env var the local stack cannot resolve...)
@@ -24,15 +25,16 @@ from typing import Any
 from samcli.cli.types import CfnParameterOverridesType
 from samcli.lib.config.samconfig import SamConfig
 from samcli.lib.providers.api_provider import ApiProvider
-from samcli.lib.providers.provider import Cors
+from samcli.lib.providers.provider import Cors, Function
 from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.local.apigw.authorizers.lambda_authorizer import HeaderIdentitySource, LambdaAuthorizer
+from samcli.local.apigw.route import Route
 
 from devtools.local_stack.events import ACCOUNT_ID
 from devtools.template import TemplateError, load_template
 
-__all__ = ["STACK_NAME", "FunctionSpec", "RouteSpec", "StackModel", "TableSpec", "parse_overrides", "read_stack"]
+__all__ = ["STACK_NAME", "StackModel", "TableSpec", "local_name", "parse_overrides", "read_stack"]
 
 STACK_NAME = "phone-auth-local"
 #: Env vars that get a local value unless the developer sets them: the stage is "local", and
@@ -43,16 +45,9 @@ SERVED_TYPES = {"AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::Dynam
 #: code is on PYTHONPATH).
 IGNORED_TYPES = {"AWS::Serverless::LayerVersion", "AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup"}
 API_PROPERTIES = {"Name", "StageName", "OpenApiVersion", "Cors", "MethodSettings", "Auth", "GatewayResponses"}
-TABLE_PROPERTIES = {
-    "AttributeDefinitions",
-    "KeySchema",
-    "BillingMode",
-    "TimeToLiveSpecification",
-    "SSESpecification",
-    "PointInTimeRecoverySpecification",
-    "DeletionProtectionEnabled",
-    "Tags",
-}
+TABLE_PROPERTIES = {"AttributeDefinitions", "KeySchema", "BillingMode", "TimeToLiveSpecification", "Tags"}
+#: Table properties with no local effect (encryption, backups, deletion protection).
+TABLE_PROPERTIES |= {"SSESpecification", "PointInTimeRecoverySpecification", "DeletionProtectionEnabled"}
 
 # SAM CLI warns on every read that local authorizers are not the deployed ones; we know.
 logging.getLogger("samcli").setLevel(logging.ERROR)
@@ -70,39 +65,6 @@ class TableSpec:
 
 
 @dataclass(frozen=True)
-class FunctionSpec:
-    """A Lambda function: where its handler lives and how it is configured."""
-
-    logical_id: str
-    code_dir: Path
-    handler: str
-    memory_mb: int
-    timeout_seconds: int
-
-    @property
-    def function_name(self) -> str:
-        return f"{STACK_NAME}-{self.logical_id}"
-
-
-@dataclass(frozen=True)
-class AuthorizerSpec:
-    """The REQUEST Lambda authorizer as SAM CLI reads it, and how long API Gateway caches its answers."""
-
-    sam: LambdaAuthorizer
-    ttl_seconds: int
-
-
-@dataclass(frozen=True)
-class RouteSpec:
-    """One API method: ``method path -> function``, optionally behind the authorizer."""
-
-    method: str
-    path: str
-    function_logical_id: str
-    authorizer: AuthorizerSpec | None
-
-
-@dataclass(frozen=True)
 class GatewayResponseSpec:
     """A gateway response the template customises (status code, static headers, JSON template)."""
 
@@ -113,17 +75,27 @@ class GatewayResponseSpec:
 
 @dataclass
 class StackModel:
-    """Everything the local stack builds, resolved to plain values."""
+    """Everything the local stack builds: SAM CLI's functions and routes, and resolved values."""
 
     parameters: dict[str, str]
     tables: dict[str, TableSpec]
-    functions: dict[str, FunctionSpec]
-    routes: list[RouteSpec]
+    #: By logical id, with ``codeuri`` made absolute.
+    functions: dict[str, Function]
+    #: In path order; ``methods`` without the OPTIONS the gateway answers itself (with Cors).
+    routes: list[Route]
+    #: Authorizer name -> seconds API Gateway caches its answer (``ReauthorizeEvery``).
+    authorizer_ttl: dict[str, int]
     cors: Cors | None
     gateway_responses: dict[str, GatewayResponseSpec]
     stage_name: str
+    #: What every function sees (they share one process, so they must agree).
     environment: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+
+
+def local_name(logical_id: str) -> str:
+    """A resource's name locally, e.g. ``phone-auth-local-MeFunction``, ``phone-auth-local-UsersTable``."""
+    return f"{STACK_NAME}-{logical_id}"
 
 
 def parse_overrides(raw: str | list[str]) -> dict[str, str]:
@@ -166,10 +138,9 @@ def read_stack(
     for function in functions:
         environment = {}
         for name, value in ((function.environment or {}).get("Variables") or {}).items():
-            target = refs.get(name)
-            if target in tables:
-                value = tables[target].name
-            elif target is None and name in environ:
+            if refs.get(name) in tables:
+                value = tables[refs[name]].name
+            elif name not in refs and name in environ:
                 value = environ[name]  # a literal the developer overrides, e.g. POWERTOOLS_SERVICE_NAME
             if isinstance(value, dict | list) or "${" in str(value):
                 raise TemplateError(f"{function.name}: env var {name}: {value} cannot be resolved locally")
@@ -179,12 +150,11 @@ def read_stack(
         environments.append(environment)
 
     (api_props,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Serverless::Api"]
-    routes = []
     for route in api.routes:
-        authorizer = _authorizer(route.authorizer_object, api_props) if route.authorizer_name else None
-        # With Cors the gateway answers OPTIONS itself (the preflight).
-        methods = [m for m in route.methods if m != "OPTIONS" or api.cors is None]
-        routes += [RouteSpec(m, "/" + route.path.strip("/"), route.function_name, authorizer) for m in methods]
+        if route.authorizer_name:
+            _check_authorizer(route.authorizer_object)
+    for route in api.routes:  # with Cors, the gateway answers OPTIONS itself (the preflight)
+        route.methods = [method for method in route.methods if method != "OPTIONS" or api.cors is None]
     responses = {
         kind: GatewayResponseSpec(
             int(spec["StatusCode"]) if "StatusCode" in spec else None,
@@ -196,13 +166,12 @@ def read_stack(
     return StackModel(
         parameters=parameters,
         tables=tables,
-        functions={
-            f.name: FunctionSpec(
-                f.name, (path.parent / str(f.codeuri)).resolve(), str(f.handler), f.memory or 128, f.timeout or 3
-            )
-            for f in functions
+        functions={f.name: f._replace(codeuri=str((path.parent / str(f.codeuri)).resolve())) for f in functions},
+        routes=sorted(api.routes, key=lambda route: route.path),
+        authorizer_ttl={
+            name: int((spec.get("Identity") or {}).get("ReauthorizeEvery", 300))
+            for name, spec in api_props["Auth"].get("Authorizers", {}).items()
         },
-        routes=sorted(routes, key=lambda route: (route.path, route.method)),
         cors=api.cors,
         gateway_responses=responses,
         stage_name=str(api.stage_name),
@@ -212,34 +181,28 @@ def read_stack(
 
 
 def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
-    """Raise :class:`TemplateError` naming the first construct the local stack does not serve."""
+    """Raise :class:`TemplateError` naming the first construct (as written) the local stack does not serve."""
     apis = [lid for lid, r in template["Resources"].items() if r.get("Type") == "AWS::Serverless::Api"]
     if len(apis) != 1:
         raise TemplateError(f"the local stack serves exactly one AWS::Serverless::Api, not {len(apis)}")
     for lid, resource in template["Resources"].items():
         kind, props = resource.get("Type"), resource.get("Properties") or {}
+        unsupported = set(props) - API_PROPERTIES | set(props.get("Auth") or {}) - {"Authorizers"}
         if kind not in SERVED_TYPES | IGNORED_TYPES:
             raise TemplateError(f"{lid}: resource type {kind} is not supported by the local stack")
         if kind in SERVED_TYPES and "Condition" in resource:
             raise TemplateError(f"{lid}: a Condition on a {kind} is not supported by the local stack")
-        if kind == "AWS::Serverless::Api":
-            unsupported = set(props) - API_PROPERTIES | set(props.get("Auth") or {}) - {"Authorizers"}
-            if unsupported:
-                raise TemplateError(f"{lid}: {', '.join(sorted(unsupported))} not supported by the local stack")
-        if kind == "AWS::Serverless::Function":
-            if props.get("PackageType", "Zip") != "Zip" or "InlineCode" in props:
-                raise TemplateError(f"{lid}: only functions with a local CodeUri are supported by the local stack")
-            for name, event in (props.get("Events") or {}).items():
-                event_props = event.get("Properties") or {}
-                if event.get("Type") != "Api" or "RestApiId" not in event_props:
-                    what = (
-                        "an implicit API (no RestApiId)"
-                        if event.get("Type") == "Api"
-                        else f"{event.get('Type')} events"
-                    )
-                    raise TemplateError(f"{lid}.{name}: {what} not supported by the local stack")
-                if "{" in str(event_props.get("Path")):
-                    raise TemplateError(f"{lid}.{name}: path parameters are not supported by the local stack")
+        if kind == "AWS::Serverless::Api" and unsupported:
+            raise TemplateError(f"{lid}: {', '.join(sorted(unsupported))} not supported by the local stack")
+        if kind == "AWS::Serverless::Function" and (props.get("PackageType", "Zip") != "Zip" or "InlineCode" in props):
+            raise TemplateError(f"{lid}: only functions with a local CodeUri are supported by the local stack")
+        for name, event in (props.get("Events") or {}).items() if kind == "AWS::Serverless::Function" else ():
+            if event.get("Type") != "Api":
+                raise TemplateError(f"{lid}.{name}: {event.get('Type')} events are not supported by the local stack")
+            if "RestApiId" not in event.get("Properties", {}):
+                raise TemplateError(f"{lid}.{name}: an implicit API (no RestApiId) is not supported by the local stack")
+            if "{" in str(event["Properties"].get("Path")):
+                raise TemplateError(f"{lid}.{name}: path parameters are not supported by the local stack")
 
 
 def _parameter_values(
@@ -274,10 +237,8 @@ def _parameter_values(
 
 def _env_refs(template: Mapping[str, Any]) -> dict[str, str]:
     """Function env var name -> the parameter or resource its ``!Ref`` names (decoded template)."""
-    sections = [template.get("Globals", {}).get("Function", {})]
-    sections += [
-        r.get("Properties", {}) for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
-    ]
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    sections = [template.get("Globals", {}).get("Function", {}), *(r.get("Properties", {}) for r in functions)]
     return {
         name: value["Ref"]
         for section in sections
@@ -288,23 +249,21 @@ def _env_refs(template: Mapping[str, Any]) -> dict[str, str]:
 
 def _constraint_warning(name: str, definition: Mapping[str, Any], value: str) -> str | None:
     """Why CloudFormation would reject ``value`` (local runs use it anyway), or None."""
-    allowed = definition.get("AllowedValues")
+    allowed, pattern = definition.get("AllowedValues"), definition.get("AllowedPattern")
+    low, high = definition.get("MinValue"), definition.get("MaxValue")
     if allowed is not None and value not in [_text(item) for item in allowed]:
         return f"parameter {name}={value!r} is not one of {list(allowed)} (a deploy would reject it)"
-    pattern = definition.get("AllowedPattern")
     if pattern is not None and re.fullmatch(str(pattern), value) is None:
         return f"parameter {name}={value!r} does not match {pattern} (a deploy would reject it)"
-    if definition.get("Type") == "Number":
-        low, high = definition.get("MinValue"), definition.get("MaxValue")
-        if not re.fullmatch(r"-?\d+(\.\d+)?", value):
-            return f"parameter {name}={value!r} is not a number"
-        if (low is not None and float(value) < float(low)) or (high is not None and float(value) > float(high)):
-            return f"parameter {name}={value} is outside {low}..{high} (fine locally; a deploy would reject it)"
+    if definition.get("Type") == "Number" and not re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return f"parameter {name}={value!r} is not a number"
+    if (low is not None and float(value) < float(low)) or (high is not None and float(value) > float(high)):
+        return f"parameter {name}={value} is outside {low}..{high} (fine locally; a deploy would reject it)"
     return None
 
 
-def _authorizer(authorizer: Any, api_props: Mapping[str, Any]) -> AuthorizerSpec:
-    """The route's authorizer, when it is a REQUEST Lambda authorizer reading headers only."""
+def _check_authorizer(authorizer: Any) -> None:
+    """Refuse anything but a REQUEST Lambda authorizer that reads headers only."""
     name = getattr(authorizer, "authorizer_name", "?")
     if not isinstance(authorizer, LambdaAuthorizer) or authorizer.type != LambdaAuthorizer.REQUEST:
         kind = getattr(authorizer, "type", type(authorizer).__name__).upper()
@@ -313,8 +272,6 @@ def _authorizer(authorizer: Any, api_props: Mapping[str, Any]) -> AuthorizerSpec
         isinstance(s, HeaderIdentitySource) for s in authorizer.identity_sources
     ):
         raise TemplateError(f"authorizer {name}: only header identity sources are supported by the local stack")
-    identity = api_props["Auth"]["Authorizers"][name].get("Identity") or {}
-    return AuthorizerSpec(authorizer, int(identity.get("ReauthorizeEvery", 300)))
 
 
 def _table(logical_id: str, props: Mapping[str, Any]) -> TableSpec:
@@ -323,13 +280,9 @@ def _table(logical_id: str, props: Mapping[str, Any]) -> TableSpec:
         what = ", ".join(sorted(unsupported)) or "a BillingMode other than PAY_PER_REQUEST"
         raise TemplateError(f"{logical_id}: {what} not supported by the local stack")
     ttl = props.get("TimeToLiveSpecification") or {}
-    return TableSpec(
-        logical_id=logical_id,
-        name=f"{STACK_NAME}-{logical_id}",
-        key_schema=list(props["KeySchema"]),
-        attribute_definitions=list(props["AttributeDefinitions"]),
-        ttl_attribute=ttl.get("AttributeName") if _text(ttl.get("Enabled", False)) == "true" else None,
-    )
+    enabled = _text(ttl.get("Enabled", False)) == "true"
+    attribute = ttl.get("AttributeName") if enabled else None
+    return TableSpec(logical_id, local_name(logical_id), props["KeySchema"], props["AttributeDefinitions"], attribute)
 
 
 def _text(value: Any) -> str:
