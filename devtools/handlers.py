@@ -21,17 +21,19 @@ def handler_module_name(code_dir: str | Path, handler: str = "app.lambda_handler
     return f"fn_{Path(code_dir).name}_{handler.rpartition('.')[0].replace('.', '_')}"
 
 
-def load_handler(code_dir: str | Path, handler: str = "app.lambda_handler") -> Any:
+def load_handler(code_dir: str | Path, handler: str = "app.lambda_handler", *, cold: bool = False) -> Any:
     """The callable a Lambda ``Handler`` setting (``module.function``) names in ``code_dir``.
 
-    Its module is imported once, under :func:`handler_module_name`; to get a cold start,
-    remove that name from ``sys.modules`` first.
+    Its module is imported once, as :func:`handler_module_name`; ``cold=True`` imports it
+    afresh (a cold start) even if it was imported before.
     """
     module_path, _, attribute = handler.rpartition(".")
     if not module_path or not attribute:
         raise ImportError(f"handler {handler!r} must look like module.function")
-    file = Path(code_dir) / (module_path.replace(".", "/") + ".py")
-    return getattr(_import(file, handler_module_name(code_dir, handler)), attribute)
+    name = handler_module_name(code_dir, handler)
+    if cold:
+        sys.modules.pop(name, None)
+    return getattr(_import(Path(code_dir) / (module_path.replace(".", "/") + ".py"), name), attribute)
 
 
 def load_function_module(function_dir: str) -> ModuleType:

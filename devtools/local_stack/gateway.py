@@ -111,13 +111,11 @@ class Gateway:
         self._auth_cache_lock = threading.Lock()
         try:
             for lid, function in model.functions.items():
-                handler = (handlers or {}).get(lid) or (handlers or {}).get(Path(str(function.codeuri)).name)
-                if handler is None:
-                    name = handler_module_name(str(function.codeuri), str(function.handler))
-                    sys.modules.pop(name, None)  # a cold start, even if a test imported it before
-                    handler = load_handler(str(function.codeuri), str(function.handler))
-                    self.loaded_modules.append(name)
-                self.handlers[lid] = handler
+                code_dir, handler = str(function.codeuri), str(function.handler)
+                given = (handlers or {}).get(lid) or (handlers or {}).get(Path(code_dir).name)
+                if given is None:
+                    self.loaded_modules.append(handler_module_name(code_dir, handler))
+                self.handlers[lid] = given or load_handler(code_dir, handler, cold=True)
         except BaseException:
             self.forget_modules()
             raise
@@ -202,11 +200,11 @@ class Gateway:
         if elapsed > API_GATEWAY_TIMEOUT_SECONDS:
             self.log(f"[gateway] {function.name} took {elapsed:.1f}s; API Gateway gives up after 29s")
             return self.gateway_response("INTEGRATION_TIMEOUT")
-        problem = _proxy_response_problem(result)
-        if problem:
+        try:
+            return _to_result(result, request.request_id)
+        except ValueError as problem:
             self.log(f"[gateway] {function.name}: malformed Lambda proxy response: {problem}")
             return self.gateway_response("DEFAULT_5XX", status=502)
-        return _to_result(result, request.request_id)
 
     def _run(self, function: Function, event: dict[str, Any]) -> Any:
         """Invoke a handler like Lambda would; any failure becomes ``_FunctionError``."""
@@ -238,13 +236,7 @@ class Gateway:
         headers = Cors.cors_to_headers(self.model.cors, None, "Api")
         return GatewayResult(204, [(name, str(value)) for name, value in headers.items()], b"")
 
-    def gateway_response(
-        self,
-        response_type: str,
-        *,
-        status: int | None = None,
-        authorizer: Mapping[str, Any] | None = None,
-    ) -> GatewayResult:
+    def gateway_response(self, response_type: str, *, status: int = 0, authorizer: Any = None) -> GatewayResult:
         """Render the template's gateway response for ``response_type`` (``status``: AWS's for the case)."""
         default_status, error_type, message = AWS_GATEWAY_RESPONSES[response_type]
         status = status or default_status
@@ -253,11 +245,7 @@ class Gateway:
         headers = {"Content-Type": "application/json", **(spec.headers if spec else {})}
         headers["x-amzn-ErrorType"] = error_type
         values = {f"authorizer.{name}": _text(value) for name, value in (authorizer or {}).items()}
-        values |= {
-            "error.message": message,
-            "error.messageString": json.dumps(message),
-            "error.responseType": response_type,
-        }
+        values |= {"error.message": message, "error.messageString": json.dumps(message)}
         template = spec.template if spec and spec.template is not None else AWS_DEFAULT_TEMPLATE
         # VTL renders $context.x and ${context.x}; variables it does not know become empty.
         body = re.sub(r"\$\{?context\.([A-Za-z0-9_.]+)\}?", lambda m: values.get(m.group(1), ""), template)
@@ -274,43 +262,27 @@ def _text(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def _proxy_response_problem(result: Any) -> str | None:
-    """Why API Gateway would reject this as a Lambda proxy response (None if it is fine)."""
-    if not isinstance(result, Mapping):
-        return f"expected an object, got {type(result).__name__}"
-    if set(result) - _PROXY_RESPONSE_KEYS:
-        return f"unexpected keys {sorted(set(result) - _PROXY_RESPONSE_KEYS)}"
-    status = result.get("statusCode", 200)
-    if isinstance(status, bool) or not (isinstance(status, int) or (isinstance(status, str) and status.isdigit())):
-        return f"statusCode must be an integer, got {status!r}"
-    if not 100 <= int(status) <= 599:
-        return f"statusCode {status} is not an HTTP status"
-    body = result.get("body")
-    if body is not None and not isinstance(body, str):
-        return f"body must be a string (json.dumps it), got {type(body).__name__}"
+def _to_result(result: Any, request_id: str) -> GatewayResult:
+    """The HTTP answer for a Lambda proxy response, or ValueError saying why API Gateway would reject it."""
+    if not isinstance(result, dict) or set(result) - _PROXY_RESPONSE_KEYS:
+        raise ValueError(f"expected an object with keys among {sorted(_PROXY_RESPONSE_KEYS)}")
+    status, body = result.get("statusCode", 200), result.get("body") or ""
+    if isinstance(status, bool) or not str(status).isdigit() or not 100 <= int(status) <= 599:
+        raise ValueError(f"statusCode must be an HTTP status, got {status!r}")
+    if not isinstance(body, str):
+        raise ValueError(f"body must be a string (json.dumps it), got {type(body).__name__}")
     headers, multi = result.get("headers") or {}, result.get("multiValueHeaders") or {}
-    if not isinstance(headers, Mapping) or any(isinstance(v, dict | list) for v in headers.values()):
-        return "headers must map names to single values"
-    if not isinstance(multi, Mapping) or any(not isinstance(v, list) for v in multi.values()):
-        return "multiValueHeaders must map names to lists"
-    if result.get("isBase64Encoded") and body:
-        try:
-            base64.b64decode(body, validate=True)
-        except ValueError:
-            return "isBase64Encoded is true but body is not base64"
-    return None
-
-
-def _to_result(result: Mapping[str, Any], request_id: str) -> GatewayResult:
-    multi = result.get("multiValueHeaders") or {}
-    headers = [(name, _text(value)) for name, values in multi.items() for value in values]
-    multi_names = {name.lower() for name in multi}
-    for name, value in (result.get("headers") or {}).items():
-        if name.lower() not in multi_names and value is not None:
-            headers.append((name, _text(value)))
-    text = result.get("body") or ""
-    body = base64.b64decode(text) if result.get("isBase64Encoded") else text.encode("utf-8")
-    if not any(name.lower() == "content-type" for name, _ in headers):
-        headers.append(("Content-Type", "application/json"))
-    headers.append(("x-amzn-RequestId", request_id))
-    return GatewayResult(int(result.get("statusCode", 200)), headers, body)
+    if not isinstance(headers, dict) or any(isinstance(value, dict | list) for value in headers.values()):
+        raise ValueError("headers must map names to single values")
+    if not isinstance(multi, dict) or any(not isinstance(values, list) for values in multi.values()):
+        raise ValueError("multiValueHeaders must map names to lists")
+    pairs = [(name, _text(value)) for name, values in multi.items() for value in values]
+    in_multi = {name.lower() for name in multi}
+    pairs += [(n, _text(v)) for n, v in headers.items() if n.lower() not in in_multi and v is not None]
+    if not any(name.lower() == "content-type" for name, _ in pairs):
+        pairs.append(("Content-Type", "application/json"))
+    try:
+        data = base64.b64decode(body, validate=True) if result.get("isBase64Encoded") else body.encode("utf-8")
+    except ValueError:
+        raise ValueError("isBase64Encoded is true but body is not base64") from None
+    return GatewayResult(int(status), [*pairs, ("x-amzn-RequestId", request_id)], data)

@@ -228,7 +228,7 @@ def _reset_process_caches() -> None:
     """
     from aws_lambda_powertools.utilities import parameters
 
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    parameters.clear_caches()
     for name, module in list(sys.modules.items()):
         if module is None or not (name == SHARED_PACKAGE or name.startswith(SHARED_PACKAGE + ".")):
             continue

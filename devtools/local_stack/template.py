@@ -134,7 +134,7 @@ def read_stack(
         api = ApiProvider(stacks, cwd=str(path.parent)).api
     tables = {lid: _table(lid, r["Properties"]) for lid, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}
 
-    refs, environments = _env_refs(template), []
+    refs, environments = _env_refs(template), list[dict[str, str]]()
     for function in functions:
         environment = {}
         for name, value in ((function.environment or {}).get("Variables") or {}).items():
