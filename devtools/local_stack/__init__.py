@@ -1,10 +1,7 @@
 """Run phone-auth locally: API Gateway + Lambda + DynamoDB/SSM/SNS (moto), no Docker, no AWS.
 
-``python -m devtools.local_stack`` (from the repo root, ``PYTHONPATH=layers/common:.``) serves
-the routes of template.yaml on http://127.0.0.1:${PORT:-3000}, also under /api/v1.
-Tests start one in-process::
-
-    from devtools.local_stack import start
+``python -m devtools.local_stack`` serves the routes of template.yaml on
+http://127.0.0.1:${PORT:-3000}, also under /api/v1. Tests start one in-process::
 
     stack = start(port=0, echo=False)
     try:
@@ -12,13 +9,12 @@ Tests start one in-process::
     finally:
         stack.stop()
 
-Modules: ``template`` (template.yaml through SAM CLI's providers), ``backend`` (moto, tables, secret, SMS outbox),
-``events`` (API Gateway events, Lambda context), ``gateway`` (routing, authorizer, gateway
-responses), ``server`` (HTTP and the /_local routes), ``stack`` (start/stop), ``cli``.
+Modules: ``template`` (template.yaml through SAM CLI's providers), ``backend`` (moto, tables,
+secret, SMS outbox), ``events`` (API Gateway events, Lambda context), ``gateway`` (routing,
+authorizer, gateway responses), ``server`` (HTTP and the /_local routes), ``stack`` (start/stop).
 """
 
 from devtools.local_stack.backend import SmsMessage, SmsOutbox
-from devtools.local_stack.cli import main
 from devtools.local_stack.stack import DEFAULT_REGION, LocalStack, start
 
-__all__ = ["DEFAULT_REGION", "LocalStack", "SmsMessage", "SmsOutbox", "main", "start"]
+__all__ = ["DEFAULT_REGION", "LocalStack", "SmsMessage", "SmsOutbox", "start"]

@@ -1,5 +1,67 @@
-"""``python -m devtools.local_stack``: see devtools.local_stack.cli."""
+"""``python -m devtools.local_stack [--port N] [--parameter-overrides 'K=V ...'] [--config-env ENV]``.
 
-from devtools.local_stack.cli import main
+Runs until Ctrl+C (SIGINT) or SIGTERM, then stops the HTTP server and moto cleanly.
+"""
 
-raise SystemExit(main())
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+import click
+
+from devtools.local_stack.stack import start
+from devtools.local_stack.template import parse_overrides
+from devtools.template import TemplateError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the stack, wait for SIGINT/SIGTERM, stop it. Returns the process exit code."""
+    parser = argparse.ArgumentParser("python -m devtools.local_stack", description="Serve template.yaml's API locally.")
+    add = parser.add_argument
+    add("--host", default=os.environ.get("HOST", "127.0.0.1"), help="bind address (default 127.0.0.1)")
+    add("--port", type=int, default=int(os.environ.get("PORT", "3000")), help="port (default $PORT or 3000)")
+    add("--template", default=None, help="template path (default: template.yaml at the repo root)")
+    add("--parameter-overrides", default="", metavar="'Name=Value ...'", help="template parameters, as for sam")
+    add("--config-env", default="default", help="samconfig.toml environment whose parameter_overrides apply")
+    add("--no-demo-users", action="store_true", help="do not import devtools/sample_users.csv")
+    add("--concurrent-invocations", action="store_true", help="let one function serve several requests at once")
+    args = parser.parse_args(argv)
+    try:
+        overrides = parse_overrides(args.parameter_overrides)
+        stack = start(
+            args.port,
+            host=args.host,
+            template_path=args.template,
+            parameter_overrides=overrides,
+            config_env=args.config_env,
+            import_sample_users=not args.no_demo_users,
+            one_request_per_function=not args.concurrent_invocations,
+        )
+    except click.BadParameter as exc:
+        print(f"--parameter-overrides: {exc.message}", file=sys.stderr)
+        return 2
+    except TemplateError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot start: {exc} (is port {args.port} already in use? try PORT=3001)", file=sys.stderr)
+        return 1
+    stop_requested = threading.Event()
+    signal.signal(signal.SIGINT, lambda signum, frame: stop_requested.set())
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop_requested.set())
+    try:
+        while not stop_requested.wait(timeout=1.0):
+            pass
+    finally:
+        print("stopping local stack...", flush=True)
+        stack.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,16 +12,17 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
 from moto.sns.models import sns_backends
 
 from devtools.local_stack.events import ACCOUNT_ID
-from devtools.local_stack.template import TableSpec
+from devtools.local_stack.template import local_name
 
 __all__ = ["SmsMessage", "SmsOutbox", "apply_environment", "aws_environment", "create_resources", "start_moto"]
 
@@ -64,8 +65,8 @@ def apply_environment(changes: Mapping[str, str | None]) -> dict[str, str | None
     return previous
 
 
-def create_resources(tables: Iterable[TableSpec], secret_name: str) -> None:
-    """Create the tables fresh, and the JWT secret: a random SecureString, never printed.
+def create_resources(tables: Mapping[str, Mapping[str, Any]], secret_name: str) -> None:
+    """Create the template's tables fresh, and the JWT secret: a random SecureString, never printed.
 
     Call it once os.environ points at moto. A leftover table of an earlier start in this process
     is dropped first. A new secret per start means tokens from a previous run are rejected, just
@@ -73,18 +74,15 @@ def create_resources(tables: Iterable[TableSpec], secret_name: str) -> None:
     """
     dynamodb = boto3.session.Session().client("dynamodb")
     existing = set(dynamodb.list_tables().get("TableNames", []))
-    for table in tables:
-        if table.name in existing:
-            dynamodb.delete_table(TableName=table.name)
-        dynamodb.create_table(
-            TableName=table.name,
-            KeySchema=table.key_schema,
-            AttributeDefinitions=table.attribute_definitions,
-            BillingMode="PAY_PER_REQUEST",
-        )
-        if table.ttl_attribute:
-            ttl = {"Enabled": True, "AttributeName": table.ttl_attribute}
-            dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification=ttl)
+    for logical_id, props in tables.items():
+        name, ttl = local_name(logical_id), props.get("TimeToLiveSpecification") or {}
+        if name in existing:
+            dynamodb.delete_table(TableName=name)
+        keys = {key: props[key] for key in ("KeySchema", "AttributeDefinitions", "BillingMode")}
+        dynamodb.create_table(TableName=name, **keys)
+        if ttl.get("Enabled") in (True, "true"):
+            spec = {"Enabled": True, "AttributeName": ttl["AttributeName"]}
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=spec)
     ssm = boto3.session.Session().client("ssm")
     ssm.put_parameter(Name=secret_name, Type="SecureString", Value=secrets.token_urlsafe(32), Overwrite=True)
 

@@ -145,7 +145,6 @@ def authorizer_event(request: IncomingRequest, *, region: str, stage: str, domai
     }
 
 
-@dataclass
 class LambdaContext:
     """Enough of Lambda's context object for powertools' ``inject_lambda_context``.
 
@@ -153,20 +152,12 @@ class LambdaContext:
     so code that budgets its time (retries, SMS sends) behaves as it would in Lambda.
     """
 
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: int
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = ""
-    log_stream_name: str = ""
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = self.log_stream_name or datetime.now(UTC).strftime("%Y/%m/%d/[$LATEST]local")
-        self._deadline = time.monotonic() + self.timeout_seconds
+    def __init__(self, function_name: str, function_arn: str, memory_mb: int, timeout_seconds: int) -> None:
+        self.function_name, self.invoked_function_arn, self.memory_limit_in_mb = function_name, function_arn, memory_mb
+        self.function_version, self.aws_request_id = "$LATEST", str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = datetime.now(UTC).strftime("%Y/%m/%d/[$LATEST]local")
+        self._deadline = time.monotonic() + timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))

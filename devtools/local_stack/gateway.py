@@ -95,12 +95,12 @@ class Gateway:
     def __init__(
         self,
         model: StackModel,
-        *,
         region: str,
         outbox: SmsOutbox,
-        handlers: Mapping[str, Handler] | None = None,
-        one_request_per_function: bool = True,
         log: Callable[[str], None],
+        handlers: Mapping[str, Handler] | None = None,
+        *,
+        one_request_per_function: bool = True,
     ) -> None:
         """Load every handler now (a cold start each); ``handlers`` replaces some, by logical id or directory."""
         self.model, self.region, self.outbox, self.log = model, region, outbox, log
@@ -241,15 +241,14 @@ class Gateway:
         default_status, error_type, message = AWS_GATEWAY_RESPONSES[response_type]
         status = status or default_status
         responses = self.model.gateway_responses
-        spec = responses.get(response_type) or responses.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX")
-        headers = {"Content-Type": "application/json", **(spec.headers if spec else {})}
-        headers["x-amzn-ErrorType"] = error_type
+        spec = responses.get(response_type) or responses.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX") or {}
+        headers = {"Content-Type": "application/json", **spec.get("Headers", {}), "x-amzn-ErrorType": error_type}
         values = {f"authorizer.{name}": _text(value) for name, value in (authorizer or {}).items()}
         values |= {"error.message": message, "error.messageString": json.dumps(message)}
-        template = spec.template if spec and spec.template is not None else AWS_DEFAULT_TEMPLATE
+        template = (spec.get("ResponseTemplates") or {}).get("application/json", AWS_DEFAULT_TEMPLATE)
         # VTL renders $context.x and ${context.x}; variables it does not know become empty.
         body = re.sub(r"\$\{?context\.([A-Za-z0-9_.]+)\}?", lambda m: values.get(m.group(1), ""), template)
-        return GatewayResult((spec.status_code if spec else None) or status, list(headers.items()), body.encode())
+        return GatewayResult(int(spec.get("StatusCode") or status), list(headers.items()), body.encode())
 
 
 def _domain(request: IncomingRequest) -> str:

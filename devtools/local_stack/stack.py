@@ -3,10 +3,10 @@
 Everything runs in one process so a developer needs neither Docker nor an AWS account,
 and so tests can start a stack in-process and read its SMS outbox directly.
 
-One process means one ``os.environ``: the functions' variables are merged into it before
-any handler is imported (the template gives every function the same Globals; it must), and
-the previous environment is restored by :meth:`LocalStack.stop`. Only one stack can run
-per process at a time for the same reason.
+One process means one ``os.environ``: the functions' variables (the template gives every
+function the same ones; it must) are merged into it before any handler is imported, and the
+previous environment is restored by :meth:`LocalStack.stop`. Only one stack can run per
+process at a time for the same reason.
 """
 
 from __future__ import annotations
@@ -20,18 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from devtools import import_users
-from devtools.local_stack.backend import (
-    SmsMessage,
-    SmsOutbox,
-    apply_environment,
-    aws_environment,
-    create_resources,
-    start_moto,
-)
+from devtools.local_stack import backend
 from devtools.local_stack.events import ACCOUNT_ID
 from devtools.local_stack.gateway import BASE_PATH_ALIASES, Gateway, Handler
 from devtools.local_stack.server import LocalHTTPServer
-from devtools.local_stack.template import StackModel, read_stack
+from devtools.local_stack.template import StackModel, local_name, read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 
 __all__ = ["DEFAULT_REGION", "REPO_ROOT", "LocalStack", "start"]
@@ -54,12 +47,11 @@ class LocalStack:
     moto_url: str
     region: str
     model: StackModel
-    outbox: SmsOutbox
+    outbox: backend.SmsOutbox
     gateway: Gateway
     _http: LocalHTTPServer = field(repr=False)
     _moto: Any = field(repr=False)
     _restore_env: dict[str, str | None] = field(repr=False)
-    _stopped: bool = field(default=False, repr=False)
 
     @property
     def port(self) -> int:
@@ -68,18 +60,19 @@ class LocalStack:
     @property
     def table_names(self) -> dict[str, str]:
         """Logical id -> local table name, e.g. ``UsersTable -> phone-auth-local-UsersTable``."""
-        return {logical_id: table.name for logical_id, table in self.model.tables.items()}
+        return {logical_id: local_name(logical_id) for logical_id in self.model.tables}
 
-    def sms(self, phone: str | None = None) -> list[SmsMessage]:
+    def sms(self, phone: str | None = None) -> list[backend.SmsMessage]:
         """SMS sent so far (to ``phone`` only, when given), oldest first."""
         return self.outbox.messages(phone)
 
     def stop(self) -> None:
         """Stop HTTP and moto, forget loaded handlers and restore os.environ (idempotent)."""
         global _active
-        if self._stopped:
-            return
-        self._stopped = True
+        with _ACTIVE_LOCK:
+            if _active is not self:
+                return
+            _active = None
         try:
             self._http.shutdown()
             self._http.server_close()
@@ -88,10 +81,8 @@ class LocalStack:
                 self._moto.stop()
             finally:
                 self.gateway.forget_modules()
-                apply_environment(self._restore_env)
+                backend.apply_environment(self._restore_env)
                 _reset_process_caches()
-                with _ACTIVE_LOCK:
-                    _active = None if _active is self else _active
 
     def __enter__(self) -> LocalStack:
         return self
@@ -139,34 +130,24 @@ def start(
         parameter_overrides=parameter_overrides,
     )
     make_dynamodb_writes_atomic()
-    moto, moto_url = start_moto()
+    moto, moto_url = backend.start_moto()
     restore: dict[str, str | None] = {}
     try:
-        restore = apply_environment({**aws_environment(region, moto_url, developer_env), **model.environment})
-        _reset_process_caches()
-        create_resources(model.tables.values(), model.environment["JWT_SECRET_PARAMETER_NAME"])
-        outbox = SmsOutbox(region, emit=emit)
-        gateway = Gateway(
-            model,
-            region=region,
-            outbox=outbox,
-            handlers=handlers,
-            log=emit,
-            one_request_per_function=one_request_per_function,
+        restore = backend.apply_environment(
+            backend.aws_environment(region, moto_url, developer_env) | model.environment
         )
+        _reset_process_caches()
+        backend.create_resources(model.tables, model.environment["JWT_SECRET_PARAMETER_NAME"])
+        outbox = backend.SmsOutbox(region, emit=emit)
+        gateway = Gateway(model, region, outbox, emit, handlers, one_request_per_function=one_request_per_function)
         if import_sample_users:
             _import_sample_users(model.environment, emit)
-        info = {
-            "region": region,
-            "moto_endpoint_url": moto_url,
-            "stage": model.stage_name,
-            "tables": {logical_id: table.name for logical_id, table in model.tables.items()},
-            "environment": model.environment,
-        }
-        http = LocalHTTPServer((host, port), gateway, outbox, log=emit, info=info)
+        tables = {logical_id: local_name(logical_id) for logical_id in model.tables}
+        info = {"region": region, "moto_endpoint_url": moto_url, "stage": model.stage_name, "tables": tables}
+        http = LocalHTTPServer((host, port), gateway, outbox, log=emit, info=info | {"environment": model.environment})
     except BaseException:
         moto.stop()
-        apply_environment(restore)
+        backend.apply_environment(restore)
         raise
     threading.Thread(target=http.serve_forever, name="local-stack-http", daemon=True).start()
     url = f"http://{host}:{http.server_address[1]}"
@@ -179,7 +160,7 @@ def start(
 
 def banner(stack: LocalStack) -> str:
     """The start-up summary: where to call, what is served, where data and SMS go."""
-    model = stack.model
+    model, environment = stack.model, stack.model.environment
     width = max((len(route.path) for route in model.routes), default=10)
     lines = ["", "phone-auth local stack (no Docker, no AWS account)", f"  API     {stack.url}"]
     lines.append(f"          every route is also served under {', '.join(BASE_PATH_ALIASES)}")
@@ -187,17 +168,17 @@ def banner(stack: LocalStack) -> str:
     for route in model.routes:
         for method in route.methods:
             lines.append(f"          {method:<6} {route.path:<{width}}  auth: {route.authorizer_name or 'none'}")
-    lines.append("  Tables  " + ", ".join(table.name for table in model.tables.values()))
-    lines.append(f"  Secret  SSM SecureString {model.environment['JWT_SECRET_PARAMETER_NAME']} (random per start)")
-    sms_sender = model.environment.get("SMS_SENDER", "sns")
-    if sms_sender == "sns":
+    lines.append("  Tables  " + ", ".join(map(local_name, model.tables)))
+    lines.append(f"  Secret  SSM SecureString {environment['JWT_SECRET_PARAMETER_NAME']} (random per start)")
+    if environment.get("SMS_SENDER", "sns") == "sns":
         lines.append(f"  SMS     moto SNS -> printed here as [sms] and GET {stack.url}/_local/sms?phone=%2B66812345678")
     else:
-        lines.append(f"  SMS     SMS_SENDER={sms_sender}: the functions log codes; the /_local/sms outbox stays empty")
+        lines.append(
+            f"  SMS     SMS_SENDER={environment['SMS_SENDER']}: the functions log codes; /_local/sms stays empty"
+        )
     lines.append(f"  AWS     moto {stack.moto_url} (region {stack.region}, account {ACCOUNT_ID}, fake credentials)")
     lines.extend(f"  Note    {warning}" for warning in model.warnings)
-    lines.extend(["Ctrl+C to stop", ""])
-    return "\n".join(lines)
+    return "\n".join([*lines, "Ctrl+C to stop", ""])
 
 
 def _import_sample_users(environment: Mapping[str, str], emit: Callable[[str], None]) -> None:
@@ -230,8 +211,7 @@ def _reset_process_caches() -> None:
 
     parameters.clear_caches()
     for name, module in list(sys.modules.items()):
-        if module is None or not (name == SHARED_PACKAGE or name.startswith(SHARED_PACKAGE + ".")):
-            continue
-        for value in list(vars(module).values()):
-            if callable(getattr(value, "cache_clear", None)) and hasattr(value, "cache_info"):
-                value.cache_clear()
+        if module is not None and (name == SHARED_PACKAGE or name.startswith(SHARED_PACKAGE + ".")):
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)) and hasattr(value, "cache_info"):
+                    value.cache_clear()

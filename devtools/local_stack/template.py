@@ -4,7 +4,7 @@
 the local parameter values; ``SamFunctionProvider`` gives each function's code directory,
 handler, memory, timeout and environment; ``ApiProvider`` gives the routes, the authorizer,
 CORS and the stage. The gateway responses, the tables and the authorizer's cache lifetime,
-which no provider covers, are read from the resolved resources; which env var names which
+which no provider covers, come from the resolved resources; which env var names which
 parameter, from the decoded template.
 
 Only what the template uses is supported. Anything else (an HTTP API, an implicit API, a TOKEN
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings as warnings_module
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from samcli.local.apigw.route import Route
 from devtools.local_stack.events import ACCOUNT_ID
 from devtools.template import TemplateError, load_template
 
-__all__ = ["STACK_NAME", "StackModel", "TableSpec", "local_name", "parse_overrides", "read_stack"]
+__all__ = ["STACK_NAME", "StackModel", "local_name", "parse_overrides", "read_stack"]
 
 STACK_NAME = "phone-auth-local"
 #: Env vars that get a local value unless the developer sets them: the stage is "local", and
@@ -45,32 +45,12 @@ SERVED_TYPES = {"AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::Dynam
 #: code is on PYTHONPATH).
 IGNORED_TYPES = {"AWS::Serverless::LayerVersion", "AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup"}
 API_PROPERTIES = {"Name", "StageName", "OpenApiVersion", "Cors", "MethodSettings", "Auth", "GatewayResponses"}
+#: Served table properties, and those with no local effect (encryption, backups, protection, tags).
 TABLE_PROPERTIES = {"AttributeDefinitions", "KeySchema", "BillingMode", "TimeToLiveSpecification", "Tags"}
-#: Table properties with no local effect (encryption, backups, deletion protection).
 TABLE_PROPERTIES |= {"SSESpecification", "PointInTimeRecoverySpecification", "DeletionProtectionEnabled"}
 
 # SAM CLI warns on every read that local authorizers are not the deployed ones; we know.
 logging.getLogger("samcli").setLevel(logging.ERROR)
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """A DynamoDB table to create in moto."""
-
-    logical_id: str
-    name: str
-    key_schema: list[dict[str, str]]
-    attribute_definitions: list[dict[str, str]]
-    ttl_attribute: str | None
-
-
-@dataclass(frozen=True)
-class GatewayResponseSpec:
-    """A gateway response the template customises (status code, static headers, JSON template)."""
-
-    status_code: int | None
-    headers: dict[str, str]
-    template: str | None
 
 
 @dataclass
@@ -78,7 +58,8 @@ class StackModel:
     """Everything the local stack builds: SAM CLI's functions and routes, and resolved values."""
 
     parameters: dict[str, str]
-    tables: dict[str, TableSpec]
+    #: Table logical id -> its resolved Properties (the local name is :func:`local_name`).
+    tables: dict[str, dict[str, Any]]
     #: By logical id, with ``codeuri`` made absolute.
     functions: dict[str, Function]
     #: In path order; ``methods`` without the OPTIONS the gateway answers itself (with Cors).
@@ -86,11 +67,12 @@ class StackModel:
     #: Authorizer name -> seconds API Gateway caches its answer (``ReauthorizeEvery``).
     authorizer_ttl: dict[str, int]
     cors: Cors | None
-    gateway_responses: dict[str, GatewayResponseSpec]
+    #: Response type -> its resolved definition, header values without SAM's quotes.
+    gateway_responses: dict[str, dict[str, Any]]
     stage_name: str
     #: What every function sees (they share one process, so they must agree).
     environment: dict[str, str]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
 
 
 def local_name(logical_id: str) -> str:
@@ -123,23 +105,23 @@ def read_stack(
     path = Path(template_path)
     template = load_template(path)
     _refuse_what_is_not_served(template)
-    parameters, warnings = _parameter_values(template, path.parent, config_env, parameter_overrides or {}, environ)
+    parameters, notes = _parameter_values(template, path.parent, config_env, parameter_overrides or {}, environ)
     pseudo = {"AWS::Region": region, "AWS::AccountId": ACCOUNT_ID, "AWS::StackName": STACK_NAME}
-    with warnings_module.catch_warnings(category=DeprecationWarning, action="ignore"):  # SAM's own, not ours
+    with warnings.catch_warnings(category=DeprecationWarning, action="ignore"):  # SAM's own, not ours
         stacks, _ = SamLocalStackProvider.get_stacks(
             template_dictionary=template, parameter_overrides=parameters | pseudo
         )
         resources = stacks[0].resources
         functions = list(SamFunctionProvider(stacks, ignore_code_extraction_warnings=True).get_all())
         api = ApiProvider(stacks, cwd=str(path.parent)).api
-    tables = {lid: _table(lid, r["Properties"]) for lid, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}
+    tables = {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}
 
     refs, environments = _env_refs(template), list[dict[str, str]]()
     for function in functions:
         environment = {}
         for name, value in ((function.environment or {}).get("Variables") or {}).items():
             if refs.get(name) in tables:
-                value = tables[refs[name]].name
+                value = local_name(refs[name])
             elif name not in refs and name in environ:
                 value = environ[name]  # a literal the developer overrides, e.g. POWERTOOLS_SERVICE_NAME
             if isinstance(value, dict | list) or "${" in str(value):
@@ -153,16 +135,13 @@ def read_stack(
     for route in api.routes:
         if route.authorizer_name:
             _check_authorizer(route.authorizer_object)
-    for route in api.routes:  # with Cors, the gateway answers OPTIONS itself (the preflight)
         route.methods = [method for method in route.methods if method != "OPTIONS" or api.cors is None]
-    responses = {
-        kind: GatewayResponseSpec(
-            int(spec["StatusCode"]) if "StatusCode" in spec else None,
-            {k: _unquote(v) for k, v in (spec.get("ResponseParameters") or {}).get("Headers", {}).items()},
-            (spec.get("ResponseTemplates") or {}).get("application/json"),
-        )
-        for kind, spec in (api_props.get("GatewayResponses") or {}).items()
-    }
+    responses = dict(api_props.get("GatewayResponses") or {})
+    for spec in responses.values():
+        headers = (spec.get("ResponseParameters") or {}).get("Headers") or {}
+        spec["Headers"] = {
+            name: _text(value).strip().removeprefix("'").removesuffix("'") for name, value in headers.items()
+        }
     return StackModel(
         parameters=parameters,
         tables=tables,
@@ -176,7 +155,7 @@ def read_stack(
         gateway_responses=responses,
         stage_name=str(api.stage_name),
         environment=environments[0] if environments else {},
-        warnings=warnings,
+        warnings=notes,
     )
 
 
@@ -187,13 +166,16 @@ def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
         raise TemplateError(f"the local stack serves exactly one AWS::Serverless::Api, not {len(apis)}")
     for lid, resource in template["Resources"].items():
         kind, props = resource.get("Type"), resource.get("Properties") or {}
-        unsupported = set(props) - API_PROPERTIES | set(props.get("Auth") or {}) - {"Authorizers"}
+        unsupported = set(props) - (TABLE_PROPERTIES if kind == "AWS::DynamoDB::Table" else API_PROPERTIES)
         if kind not in SERVED_TYPES | IGNORED_TYPES:
             raise TemplateError(f"{lid}: resource type {kind} is not supported by the local stack")
         if kind in SERVED_TYPES and "Condition" in resource:
             raise TemplateError(f"{lid}: a Condition on a {kind} is not supported by the local stack")
-        if kind == "AWS::Serverless::Api" and unsupported:
-            raise TemplateError(f"{lid}: {', '.join(sorted(unsupported))} not supported by the local stack")
+        if kind == "AWS::Serverless::Api" and (unsupported or set(props.get("Auth") or {}) - {"Authorizers"}):
+            raise TemplateError(f"{lid}: {', '.join(sorted(unsupported)) or 'Auth'} not supported by the local stack")
+        if kind == "AWS::DynamoDB::Table" and (unsupported or props.get("BillingMode") != "PAY_PER_REQUEST"):
+            what = ", ".join(sorted(unsupported)) or "a BillingMode other than PAY_PER_REQUEST"
+            raise TemplateError(f"{lid}: {what} not supported by the local stack")
         if kind == "AWS::Serverless::Function" and (props.get("PackageType", "Zip") != "Zip" or "InlineCode" in props):
             raise TemplateError(f"{lid}: only functions with a local CodeUri are supported by the local stack")
         for name, event in (props.get("Events") or {}).items() if kind == "AWS::Serverless::Function" else ():
@@ -206,11 +188,7 @@ def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
 
 
 def _parameter_values(
-    template: Mapping[str, Any],
-    template_dir: Path,
-    config_env: str,
-    overrides: Mapping[str, str],
-    environ: Mapping[str, str],
+    template: Mapping[str, Any], template_dir: Path, config_env: str, overrides: Mapping[str, str], environ: Any
 ) -> tuple[dict[str, str], list[str]]:
     """Parameter values in the precedence :func:`read_stack` describes, and constraint warnings."""
     definitions: dict[str, Any] = template.get("Parameters") or {}
@@ -274,23 +252,6 @@ def _check_authorizer(authorizer: Any) -> None:
         raise TemplateError(f"authorizer {name}: only header identity sources are supported by the local stack")
 
 
-def _table(logical_id: str, props: Mapping[str, Any]) -> TableSpec:
-    unsupported = set(props) - TABLE_PROPERTIES - {"Metadata"}  # SAM adds Metadata.SamResourceId
-    if unsupported or props.get("BillingMode") != "PAY_PER_REQUEST":
-        what = ", ".join(sorted(unsupported)) or "a BillingMode other than PAY_PER_REQUEST"
-        raise TemplateError(f"{logical_id}: {what} not supported by the local stack")
-    ttl = props.get("TimeToLiveSpecification") or {}
-    enabled = _text(ttl.get("Enabled", False)) == "true"
-    attribute = ttl.get("AttributeName") if enabled else None
-    return TableSpec(logical_id, local_name(logical_id), props["KeySchema"], props["AttributeDefinitions"], attribute)
-
-
 def _text(value: Any) -> str:
     """CloudFormation's string form of a scalar (booleans in lower case)."""
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
-
-
-def _unquote(value: Any) -> str:
-    """SAM wants static header values in single quotes; the browser does not."""
-    text = _text(value).strip()
-    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "'" else text
