@@ -192,9 +192,9 @@ def test_the_event_builders_make_the_shape_of_the_sample_events() -> None:
 
     me, check_mobile = request("GET", "/auth/me", b""), request("POST", "/auth/check-mobile", b"{}")
     built = {
-        "me": proxy_event(me, stage="dev", domain="localhost", authorizer={"principalId": "p"}),
-        "check_mobile": proxy_event(check_mobile, stage="dev", domain="localhost"),
-        "authorizer": authorizer_event(me, region="ap-southeast-1", stage="dev", domain="localhost"),
+        "me": proxy_event(me, stage="dev", authorizer={"principalId": "p"}),
+        "check_mobile": proxy_event(check_mobile, stage="dev"),
+        "authorizer": authorizer_event(me, region="ap-southeast-1", stage="dev"),
     }
     for name, event in built.items():
         sample = json.loads((ROOT / "events" / f"{name}.json").read_text())

@@ -65,9 +65,11 @@ def _single_and_multi(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str] 
 
 
 def request_context(
-    request: IncomingRequest, *, stage: str, domain: str, authorizer: Mapping[str, Any] | None = None
+    request: IncomingRequest, *, stage: str, authorizer: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """``requestContext`` of a REST proxy event; ``authorizer`` only when an authorizer ran."""
+    host = request.header("Host") or "127.0.0.1"
+    domain = host if host.startswith("[") else host.rsplit(":", 1)[0]
     identity = dict.fromkeys(_IDENTITY_KEYS) | {
         "sourceIp": request.source_ip,
         "userAgent": request.header("User-Agent"),
@@ -109,9 +111,7 @@ def _request_fields(request: IncomingRequest) -> dict[str, Any]:
     }
 
 
-def proxy_event(
-    request: IncomingRequest, *, stage: str, domain: str, authorizer: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def proxy_event(request: IncomingRequest, *, stage: str, authorizer: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A REST API (v1) Lambda proxy integration event for ``request``.
 
     Text bodies pass as text; bytes that are not UTF-8 are base64 with ``isBase64Encoded``.
@@ -123,7 +123,7 @@ def proxy_event(
     return {
         **_request_fields(request),
         "pathParameters": None,
-        "requestContext": request_context(request, stage=stage, domain=domain, authorizer=authorizer),
+        "requestContext": request_context(request, stage=stage, authorizer=authorizer),
         "body": body,
         "isBase64Encoded": is_base64,
     }
@@ -134,14 +134,14 @@ def method_arn(region: str, stage: str, method: str, path: str) -> str:
     return f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{API_ID}/{stage}/{method}/{path.lstrip('/')}"
 
 
-def authorizer_event(request: IncomingRequest, *, region: str, stage: str, domain: str) -> dict[str, Any]:
+def authorizer_event(request: IncomingRequest, *, region: str, stage: str) -> dict[str, Any]:
     """The event a REQUEST Lambda authorizer receives for ``request``."""
     return {
         "type": "REQUEST",
         "methodArn": method_arn(region, stage, request.method, request.api_path or request.path),
         **_request_fields(request),
         "pathParameters": {},
-        "requestContext": request_context(request, stage=stage, domain=domain),
+        "requestContext": request_context(request, stage=stage),
     }
 
 

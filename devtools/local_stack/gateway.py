@@ -39,25 +39,17 @@ from samcli.lib.providers.provider import Cors, Function
 from samcli.local.apigw.authorizers.lambda_authorizer import InvalidLambdaAuthorizerResponse, LambdaAuthorizer
 
 from devtools.handlers import handler_module_name, load_handler
+from devtools.local_stack import events
 from devtools.local_stack.backend import SmsOutbox
-from devtools.local_stack.events import (
-    ACCOUNT_ID,
-    IncomingRequest,
-    LambdaContext,
-    authorizer_event,
-    method_arn,
-    proxy_event,
-)
+from devtools.local_stack.events import IncomingRequest
 from devtools.local_stack.template import StackModel, local_name
 
-__all__ = ["API_GATEWAY_TIMEOUT_SECONDS", "BASE_PATH_ALIASES", "Gateway", "GatewayResult", "Handler"]
+__all__ = ["BASE_PATH_ALIASES", "Gateway", "GatewayResult", "Handler"]
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
 #: Every route is also served under these prefixes (the deployed custom-domain base path mapping).
 BASE_PATH_ALIASES: tuple[str, ...] = ("/api/v1",)
-#: API Gateway gives up on an integration after 29 s (default, REST).
-API_GATEWAY_TIMEOUT_SECONDS = 29.0
 _PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
 
 #: API Gateway's own status code, x-amzn-ErrorType and ``$context.error.message`` for the
@@ -68,7 +60,6 @@ AWS_GATEWAY_RESPONSES: dict[str, tuple[int, str, str]] = {
     "MISSING_AUTHENTICATION_TOKEN": (403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
     "REQUEST_TOO_LARGE": (413, "RequestTooLargeException", "Request Too Long"),
     "AUTHORIZER_FAILURE": (500, "InternalServerErrorException", "Internal server error"),
-    "INTEGRATION_TIMEOUT": (504, "InternalServerErrorException", "Endpoint request timed out"),
     "DEFAULT_4XX": (400, "BadRequestException", "Bad Request"),
     "DEFAULT_5XX": (500, "InternalServerErrorException", "Internal server error"),
 }
@@ -160,12 +151,10 @@ class Gateway:
         started, key = time.monotonic(), (authorizer.authorizer_name, identity)
         with self._auth_cache_lock:
             expires, answer = self._auth_cache.get(key, (0.0, ""))
-        arn = method_arn(self.region, self.model.stage_name, request.method, request.api_path)
+        arn = events.method_arn(self.region, self.model.stage_name, request.method, request.api_path)
         try:
             if expires <= started:
-                event = authorizer_event(
-                    request, region=self.region, stage=self.model.stage_name, domain=_domain(request)
-                )
+                event = events.authorizer_event(request, region=self.region, stage=self.model.stage_name)
                 answer = json.dumps(self._run(self.model.functions[authorizer.lambda_name], event))
             allowed, context = authorizer.is_valid_response(answer, arn), authorizer.get_context(answer)
             if not all(isinstance(value, str | int | float | bool) for value in context.values()):
@@ -188,20 +177,11 @@ class Gateway:
         self, function: Function, request: IncomingRequest, authorizer_context: Mapping[str, Any] | None
     ) -> GatewayResult:
         """Call the route's function with a proxy event and turn its answer into HTTP."""
-        event = proxy_event(
-            request, stage=self.model.stage_name, domain=_domain(request), authorizer=authorizer_context
-        )
-        started = time.monotonic()
+        event = events.proxy_event(request, stage=self.model.stage_name, authorizer=authorizer_context)
         try:
-            result = self._run(function, event)
+            return _to_result(self._run(function, event), request.request_id)
         except _FunctionError:
             return self.gateway_response("DEFAULT_5XX", status=502)
-        elapsed = time.monotonic() - started
-        if elapsed > API_GATEWAY_TIMEOUT_SECONDS:
-            self.log(f"[gateway] {function.name} took {elapsed:.1f}s; API Gateway gives up after 29s")
-            return self.gateway_response("INTEGRATION_TIMEOUT")
-        try:
-            return _to_result(result, request.request_id)
         except ValueError as problem:
             self.log(f"[gateway] {function.name}: malformed Lambda proxy response: {problem}")
             return self.gateway_response("DEFAULT_5XX", status=502)
@@ -209,8 +189,8 @@ class Gateway:
     def _run(self, function: Function, event: dict[str, Any]) -> Any:
         """Invoke a handler like Lambda would; any failure becomes ``_FunctionError``."""
         lid, name, timeout = function.name, local_name(function.name), function.timeout or 3
-        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
-        context = LambdaContext(name, arn, function.memory or 128, timeout)
+        arn = f"arn:aws:lambda:{self.region}:{events.ACCOUNT_ID}:function:{name}"
+        context = events.LambdaContext(name, arn, function.memory or 128, timeout)
         started = time.monotonic()
         try:
             with self._locks[lid] or contextlib.nullcontext():
@@ -249,11 +229,6 @@ class Gateway:
         # VTL renders $context.x and ${context.x}; variables it does not know become empty.
         body = re.sub(r"\$\{?context\.([A-Za-z0-9_.]+)\}?", lambda m: values.get(m.group(1), ""), template)
         return GatewayResult(int(spec.get("StatusCode") or status), list(headers.items()), body.encode())
-
-
-def _domain(request: IncomingRequest) -> str:
-    host = request.header("Host") or "127.0.0.1"
-    return host.rsplit(":", 1)[0] if not host.startswith("[") else host
 
 
 def _text(value: Any) -> str:

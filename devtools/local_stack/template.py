@@ -118,6 +118,8 @@ def read_stack(
 
     refs, environments = _env_refs(template), list[dict[str, str]]()
     for function in functions:
+        if (function.timeout or 3) > 29:  # API Gateway would give up first, which the local stack does not emulate
+            raise TemplateError(f"{function.name}: a Timeout over 29 s is not supported by the local stack")
         environment = {}
         for name, value in ((function.environment or {}).get("Variables") or {}).items():
             if refs.get(name) in tables:
