@@ -184,11 +184,11 @@ def test_constructs_the_template_does_not_use_are_refused_by_name(
 
 def test_the_event_builders_make_the_shape_of_the_sample_events() -> None:
     """events/*.json (for sam local invoke) and the events the local stack builds have the same keys."""
-    from devtools.local_stack.events import IncomingRequest, authorizer_event, proxy_event
+    from devtools.local_stack.gateway import IncomingRequest, authorizer_event, proxy_event
 
     def request(method: str, path: str, body: bytes) -> IncomingRequest:
         headers = [("Authorization", "Bearer x"), ("Content-Type", "application/json")]
-        return IncomingRequest(method, path, headers, [], body, "127.0.0.1", resource=path, api_path=path)
+        return IncomingRequest(method, path, headers, [], body, "127.0.0.1", resource=path)
 
     me, check_mobile = request("GET", "/auth/me", b""), request("POST", "/auth/check-mobile", b"{}")
     built = {

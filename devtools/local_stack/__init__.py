@@ -10,8 +10,8 @@ http://127.0.0.1:${PORT:-3000}, also under /api/v1. Tests start one in-process::
         stack.stop()
 
 Modules: ``template`` (template.yaml through SAM CLI's providers), ``backend`` (moto, tables,
-secret, SMS outbox), ``events`` (API Gateway events, Lambda context), ``gateway`` (routing,
-authorizer, gateway responses), ``server`` (HTTP and the /_local routes), ``stack`` (start/stop).
+secret, SMS outbox), ``gateway`` (routing, authorizer, gateway responses, the events and Lambda
+context handlers get), ``server`` (HTTP and the /_local routes), ``stack`` (start/stop).
 """
 
 from devtools.local_stack.backend import SmsMessage, SmsOutbox

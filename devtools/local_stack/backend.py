@@ -21,8 +21,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 from moto.sns.models import sns_backends
 
-from devtools.local_stack.events import ACCOUNT_ID
-from devtools.local_stack.template import local_name
+from devtools.local_stack.template import ACCOUNT_ID, local_name
 
 __all__ = ["SmsMessage", "SmsOutbox", "apply_environment", "aws_environment", "create_resources", "start_moto"]
 

@@ -15,6 +15,11 @@ learn behaviour that production does not have:
 * every such answer is the template's ``GatewayResponses`` entry for its type, else its
   DEFAULT_4XX / DEFAULT_5XX entry, with API Gateway's own status for the type.
 
+The events follow real API Gateway REST (v1) proxy and REQUEST-authorizer events (as in the
+powertools test fixtures): the same keys, ``None`` for absent query strings, the same
+``requestContext.authorizer`` as deployed. ``events/*.json`` (the samples for ``sam local
+invoke``) have the same shape; a test checks the two agree.
+
 Handlers run in this process. Lambda runs one event at a time per execution environment, so
 by default each function handles one request at a time (one warm container per function);
 different functions still run concurrently.
@@ -30,8 +35,10 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +46,10 @@ from samcli.lib.providers.provider import Cors, Function
 from samcli.local.apigw.authorizers.lambda_authorizer import InvalidLambdaAuthorizerResponse, LambdaAuthorizer
 
 from devtools.handlers import handler_module_name, load_handler
-from devtools.local_stack import events
 from devtools.local_stack.backend import SmsOutbox
-from devtools.local_stack.events import IncomingRequest
-from devtools.local_stack.template import StackModel, local_name
+from devtools.local_stack.template import ACCOUNT_ID, StackModel, local_name
 
-__all__ = ["BASE_PATH_ALIASES", "Gateway", "GatewayResult", "Handler"]
+__all__ = ["BASE_PATH_ALIASES", "Gateway", "GatewayResult", "Handler", "IncomingRequest", "proxy_event"]
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -65,6 +70,143 @@ AWS_GATEWAY_RESPONSES: dict[str, tuple[int, str, str]] = {
 }
 #: API Gateway's body for a response type the template does not customise.
 AWS_DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
+
+
+#: The API id of the local stack's imaginary REST API (appears in methodArn and requestContext).
+API_ID = "local"
+_IDENTITY_KEYS = (  # noqa: SIM905 - requestContext.identity keys, all None but sourceIp and userAgent
+    "accessKey accountId caller cognitoAuthenticationProvider cognitoAuthenticationType cognitoIdentityId"
+    " cognitoIdentityPoolId principalOrgId sourceIp user userAgent userArn"
+).split()
+
+
+@dataclass
+class IncomingRequest:
+    """An HTTP request as the gateway sees it, before any Lambda is involved."""
+
+    method: str
+    path: str
+    headers: Sequence[tuple[str, str]]
+    query: Sequence[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    #: The route's resource path (without a base-path-mapping prefix such as /api/v1), once matched.
+    resource: str = ""
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time_epoch_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+    def header(self, name: str) -> str | None:
+        """Last value of a header, case-insensitively (like API Gateway's ``headers`` map)."""
+        return next((value for key, value in reversed(self.headers) if key.lower() == name.lower()), None)
+
+
+def _single_and_multi(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+    """API Gateway's two views of repeated keys: last value wins in the single-value map."""
+    if not pairs:
+        return None, None
+    multi: dict[str, list[str]] = {}
+    for key, value in pairs:
+        multi.setdefault(key, []).append(value)
+    return dict(pairs), multi
+
+
+def request_context(
+    request: IncomingRequest, *, stage: str, authorizer: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``requestContext`` of a REST proxy event; ``authorizer`` only when an authorizer ran."""
+    host = request.header("Host") or "127.0.0.1"
+    domain = host if host.startswith("[") else host.rsplit(":", 1)[0]
+    identity = dict.fromkeys(_IDENTITY_KEYS) | {
+        "sourceIp": request.source_ip,
+        "userAgent": request.header("User-Agent"),
+    }
+    when = datetime.fromtimestamp(request.time_epoch_ms / 1000, tz=UTC)
+    context: dict[str, Any] = {
+        "accountId": ACCOUNT_ID,
+        "apiId": API_ID,
+        "domainName": domain,
+        "domainPrefix": domain.split(".", 1)[0],
+        "extendedRequestId": request.request_id,
+        "httpMethod": request.method,
+        "identity": identity,
+        "path": request.path,
+        "protocol": "HTTP/1.1",
+        "requestId": request.request_id,
+        "requestTime": when.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "requestTimeEpoch": request.time_epoch_ms,
+        "resourceId": f"{request.method} {request.resource}",
+        "resourcePath": request.resource,
+        "stage": stage,
+    }
+    return context if authorizer is None else context | {"authorizer": dict(authorizer)}
+
+
+def _request_fields(request: IncomingRequest) -> dict[str, Any]:
+    """What proxy events and REQUEST authorizer events both carry about the request."""
+    headers, multi_headers = _single_and_multi(request.headers)
+    query, multi_query = _single_and_multi(request.query)
+    return {
+        "resource": request.resource,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "stageVariables": None,
+    }
+
+
+def proxy_event(request: IncomingRequest, *, stage: str, authorizer: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A REST API (v1) Lambda proxy integration event for ``request``.
+
+    Text bodies pass as text; bytes that are not UTF-8 are base64 with ``isBase64Encoded``.
+    """
+    try:
+        body, is_base64 = (request.body.decode("utf-8") if request.body else None), False
+    except UnicodeDecodeError:
+        body, is_base64 = base64.b64encode(request.body).decode("ascii"), True
+    return {
+        **_request_fields(request),
+        "pathParameters": None,
+        "requestContext": request_context(request, stage=stage, authorizer=authorizer),
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def method_arn(region: str, stage: str, method: str, path: str) -> str:
+    """``arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path without leading slash>``."""
+    return f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{API_ID}/{stage}/{method}/{path.lstrip('/')}"
+
+
+def authorizer_event(request: IncomingRequest, *, region: str, stage: str) -> dict[str, Any]:
+    """The event a REQUEST Lambda authorizer receives for ``request``."""
+    return {
+        "type": "REQUEST",
+        "methodArn": method_arn(region, stage, request.method, request.resource or request.path),
+        **_request_fields(request),
+        "pathParameters": {},
+        "requestContext": request_context(request, stage=stage),
+    }
+
+
+class LambdaContext:
+    """Enough of Lambda's context object for powertools' ``inject_lambda_context``.
+
+    ``get_remaining_time_in_millis`` counts down from the function's configured Timeout,
+    so code that budgets its time (retries, SMS sends) behaves as it would in Lambda.
+    """
+
+    def __init__(self, function_name: str, function_arn: str, memory_mb: int, timeout_seconds: int) -> None:
+        self.function_name, self.invoked_function_arn, self.memory_limit_in_mb = function_name, function_arn, memory_mb
+        self.function_version, self.aws_request_id = "$LATEST", str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = datetime.now(UTC).strftime("%Y/%m/%d/[$LATEST]local")
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @dataclass
@@ -131,7 +273,7 @@ class Gateway:
         route = next((route for route in routes if request.method in route.methods), None)
         if route is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
-        request.api_path = request.resource = api_path
+        request.resource = api_path
         context = self.authorize(route.authorizer_object, request) if route.authorizer_name else None
         if isinstance(context, GatewayResult):
             return context
@@ -151,10 +293,10 @@ class Gateway:
         started, key = time.monotonic(), (authorizer.authorizer_name, identity)
         with self._auth_cache_lock:
             expires, answer = self._auth_cache.get(key, (0.0, ""))
-        arn = events.method_arn(self.region, self.model.stage_name, request.method, request.api_path)
+        arn = method_arn(self.region, self.model.stage_name, request.method, request.resource)
         try:
             if expires <= started:
-                event = events.authorizer_event(request, region=self.region, stage=self.model.stage_name)
+                event = authorizer_event(request, region=self.region, stage=self.model.stage_name)
                 answer = json.dumps(self._run(self.model.functions[authorizer.lambda_name], event))
             allowed, context = authorizer.is_valid_response(answer, arn), authorizer.get_context(answer)
             if not all(isinstance(value, str | int | float | bool) for value in context.values()):
@@ -177,7 +319,7 @@ class Gateway:
         self, function: Function, request: IncomingRequest, authorizer_context: Mapping[str, Any] | None
     ) -> GatewayResult:
         """Call the route's function with a proxy event and turn its answer into HTTP."""
-        event = events.proxy_event(request, stage=self.model.stage_name, authorizer=authorizer_context)
+        event = proxy_event(request, stage=self.model.stage_name, authorizer=authorizer_context)
         try:
             return _to_result(self._run(function, event), request.request_id)
         except _FunctionError:
@@ -189,8 +331,8 @@ class Gateway:
     def _run(self, function: Function, event: dict[str, Any]) -> Any:
         """Invoke a handler like Lambda would; any failure becomes ``_FunctionError``."""
         lid, name, timeout = function.name, local_name(function.name), function.timeout or 3
-        arn = f"arn:aws:lambda:{self.region}:{events.ACCOUNT_ID}:function:{name}"
-        context = events.LambdaContext(name, arn, function.memory or 128, timeout)
+        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
+        context = LambdaContext(name, arn, function.memory or 128, timeout)
         started = time.monotonic()
         try:
             with self._locks[lid] or contextlib.nullcontext():

@@ -12,15 +12,12 @@ import socket
 import time
 import traceback
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from devtools.local_stack.backend import SmsOutbox
-from devtools.local_stack.events import IncomingRequest
-from devtools.local_stack.gateway import Gateway, GatewayResult
+from devtools.local_stack.gateway import Gateway, GatewayResult, IncomingRequest
 
 __all__ = ["MAX_BODY_BYTES", "LocalHTTPServer"]
 
@@ -34,7 +31,7 @@ class _Unreadable(Exception):
 
 
 class LocalHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer carrying the gateway, outbox and /_local/info its handler threads use."""
+    """ThreadingHTTPServer carrying the gateway (and its outbox and log) and /_local/info for its handlers."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -42,10 +39,8 @@ class LocalHTTPServer(ThreadingHTTPServer):
     #: a page firing several calls) would see connection resets instead of answers.
     request_queue_size = 128
 
-    def __init__(
-        self, address: tuple[str, int], gateway: Gateway, outbox: SmsOutbox, *, log: Callable[[str], None], info: Any
-    ) -> None:
-        self.gateway, self.outbox, self.log, self.info = gateway, outbox, log, info
+    def __init__(self, address: tuple[str, int], gateway: Gateway, info: Any) -> None:
+        self.gateway, self.info = gateway, info
         super().__init__(address, _Handler)
 
 
@@ -77,8 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def _serve(self) -> None:
-        started = time.monotonic()
-        split = urlsplit(self.path)
+        started, split, gateway = time.monotonic(), urlsplit(self.path), self.server.gateway
         path = unquote(split.path) or "/"
         try:
             body = self._read_body()
@@ -88,22 +82,21 @@ class _Handler(BaseHTTPRequestHandler):
                 headers = self._gateway_headers()
                 query = parse_qsl(split.query, keep_blank_values=True)
                 request = IncomingRequest(self.command, path, headers, query, body, self.client_address[0])
-                result = self.server.gateway.handle(request)
+                result = gateway.handle(request)
         except _Unreadable as refusal:
             self.close_connection = True  # what is left of the body is still on the socket
-            result = self.server.gateway.gateway_response(str(refusal))
+            result = gateway.gateway_response(str(refusal))
         except Exception:  # a bug in the emulator itself: answer like API Gateway's 5XX, keep serving
-            self.server.log(f"[gateway] internal error:\n{traceback.format_exc()}")
+            gateway.log(f"[gateway] internal error:\n{traceback.format_exc()}")
             self.close_connection = True
-            result = self.server.gateway.gateway_response("DEFAULT_5XX")
+            result = gateway.gateway_response("DEFAULT_5XX")
         try:
             self._write(result)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
             elapsed_ms = (time.monotonic() - started) * 1000
-            stamp = datetime.now().strftime("%H:%M:%S")
-            self.server.log(f"{stamp} {self.command} {path} {result.status} {elapsed_ms:.0f}ms")
+            gateway.log(f"{datetime.now():%H:%M:%S} {self.command} {path} {result.status} {elapsed_ms:.0f}ms")
 
     def _gateway_headers(self) -> list[tuple[str, str]]:
         """Client headers plus the X-Forwarded-* API Gateway adds in front of the integration."""
@@ -133,9 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
                 size = int(self.rfile.readline(1024).split(b";", 1)[0].strip(), 16)
             except ValueError:
                 raise _Unreadable("DEFAULT_4XX") from None
+            while size == 0 and self.rfile.readline(1024).strip():  # trailers
+                pass
             if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers
-                    pass
                 return b"".join(parts)
             if sum(map(len, parts)) + size > MAX_BODY_BYTES:
                 raise _Unreadable("REQUEST_TOO_LARGE")
@@ -149,12 +142,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path == f"{LOCAL_PREFIX}/info" and self.command == "GET":
             return _json(200, self.server.info)
         if path == f"{LOCAL_PREFIX}/sms" and self.command == "GET":
-            phone = dict(parse_qsl(query, keep_blank_values=True)).get("phone") or None
-            if phone and phone.startswith(" "):
-                phone = "+" + phone[1:]  # an unencoded "+" arrives as a space
-            return _json(200, [message.as_json() for message in self.server.outbox.messages(phone)])
+            phone = dict(parse_qsl(query.replace("+", "%2B"))).get("phone")  # an unencoded "+" stays a "+"
+            return _json(200, [message.as_json() for message in self.server.gateway.outbox.messages(phone or None)])
         if path == f"{LOCAL_PREFIX}/sms" and self.command == "DELETE":
-            self.server.outbox.clear()
+            self.server.gateway.outbox.clear()
             return GatewayResult(204, [], b"")
         return self.server.gateway.gateway_response("MISSING_AUTHENTICATION_TOKEN")
 

@@ -21,10 +21,9 @@ from typing import Any
 
 from devtools import import_users
 from devtools.local_stack import backend
-from devtools.local_stack.events import ACCOUNT_ID
 from devtools.local_stack.gateway import BASE_PATH_ALIASES, Gateway, Handler
 from devtools.local_stack.server import LocalHTTPServer
-from devtools.local_stack.template import StackModel, local_name, read_stack
+from devtools.local_stack.template import ACCOUNT_ID, StackModel, local_name, read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 
 __all__ = ["DEFAULT_REGION", "REPO_ROOT", "LocalStack", "start"]
@@ -144,7 +143,7 @@ def start(
             _import_sample_users(model.environment, emit)
         tables = {logical_id: local_name(logical_id) for logical_id in model.tables}
         info = {"region": region, "moto_endpoint_url": moto_url, "stage": model.stage_name, "tables": tables}
-        http = LocalHTTPServer((host, port), gateway, outbox, log=emit, info=info | {"environment": model.environment})
+        http = LocalHTTPServer((host, port), gateway, info | {"environment": model.environment})
     except BaseException:
         moto.stop()
         backend.apply_environment(restore)

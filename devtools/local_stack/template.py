@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moto.core import DEFAULT_ACCOUNT_ID
 from samcli.cli.types import CfnParameterOverridesType
 from samcli.lib.config.samconfig import SamConfig
 from samcli.lib.providers.api_provider import ApiProvider
@@ -31,12 +32,13 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.local.apigw.authorizers.lambda_authorizer import HeaderIdentitySource, LambdaAuthorizer
 from samcli.local.apigw.route import Route
 
-from devtools.local_stack.events import ACCOUNT_ID
 from devtools.template import TemplateError, load_template
 
-__all__ = ["STACK_NAME", "StackModel", "local_name", "parse_overrides", "read_stack"]
+__all__ = ["ACCOUNT_ID", "STACK_NAME", "StackModel", "local_name", "parse_overrides", "read_stack"]
 
 STACK_NAME = "phone-auth-local"
+#: The local stack's AWS account: moto's default one, which the fake credentials map to.
+ACCOUNT_ID: str = DEFAULT_ACCOUNT_ID
 #: Env vars that get a local value unless the developer sets them: the stage is "local", and
 #: SMS go to moto SNS, where the outbox reads them.
 LOCAL_ENV_DEFAULTS = {"STAGE": "local", "SMS_SENDER": "sns"}
