@@ -51,11 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start: {exc} (is port {args.port} already in use? try PORT=3001)", file=sys.stderr)
         return 1
     stop_requested = threading.Event()
-    signal.signal(signal.SIGINT, lambda signum, frame: stop_requested.set())
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop_requested.set())
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop_requested.set())
     try:
-        while not stop_requested.wait(timeout=1.0):
-            pass
+        stop_requested.wait()
     finally:
         print("stopping local stack...", flush=True)
         stack.stop()

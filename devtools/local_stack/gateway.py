@@ -47,7 +47,7 @@ from samcli.local.apigw.authorizers.lambda_authorizer import InvalidLambdaAuthor
 
 from devtools.handlers import handler_module_name, load_handler
 from devtools.local_stack.backend import SmsOutbox
-from devtools.local_stack.template import ACCOUNT_ID, StackModel, local_name
+from devtools.local_stack.template import ACCOUNT_ID, StackModel, as_text, local_name
 
 __all__ = ["BASE_PATH_ALIASES", "Gateway", "GatewayResult", "Handler", "IncomingRequest", "proxy_event"]
 
@@ -70,8 +70,6 @@ AWS_GATEWAY_RESPONSES: dict[str, tuple[int, str, str]] = {
 }
 #: API Gateway's body for a response type the template does not customise.
 AWS_DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
-
-
 #: The API id of the local stack's imaginary REST API (appears in methodArn and requestContext).
 API_ID = "local"
 _IDENTITY_KEYS = (  # noqa: SIM905 - requestContext.identity keys, all None but sourceIp and userAgent
@@ -110,16 +108,11 @@ def _single_and_multi(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str] 
     return dict(pairs), multi
 
 
-def request_context(
-    request: IncomingRequest, *, stage: str, authorizer: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def request_context(request: IncomingRequest, *, stage: str, authorizer: Any = None) -> dict[str, Any]:
     """``requestContext`` of a REST proxy event; ``authorizer`` only when an authorizer ran."""
-    host = request.header("Host") or "127.0.0.1"
+    host, agent = request.header("Host") or "127.0.0.1", request.header("User-Agent")
     domain = host if host.startswith("[") else host.rsplit(":", 1)[0]
-    identity = dict.fromkeys(_IDENTITY_KEYS) | {
-        "sourceIp": request.source_ip,
-        "userAgent": request.header("User-Agent"),
-    }
+    identity = dict.fromkeys(_IDENTITY_KEYS) | {"sourceIp": request.source_ip, "userAgent": agent}
     when = datetime.fromtimestamp(request.time_epoch_ms / 1000, tz=UTC)
     context: dict[str, Any] = {
         "accountId": ACCOUNT_ID,
@@ -157,7 +150,7 @@ def _request_fields(request: IncomingRequest) -> dict[str, Any]:
     }
 
 
-def proxy_event(request: IncomingRequest, *, stage: str, authorizer: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def proxy_event(request: IncomingRequest, *, stage: str, authorizer: Any = None) -> dict[str, Any]:
     """A REST API (v1) Lambda proxy integration event for ``request``.
 
     Text bodies pass as text; bytes that are not UTF-8 are base64 with ``isBase64Encoded``.
@@ -285,9 +278,8 @@ class Gateway:
         SAM CLI's ``LambdaAuthorizer`` checks the answer (a principalId and an IAM policy) and
         whether its policy allows this method's ARN; API Gateway also wants flat context values.
         """
-        identity = tuple(
-            (request.header(source.identity_source) or "").strip() for source in authorizer.identity_sources
-        )
+        sources = authorizer.identity_sources
+        identity = tuple((request.header(source.identity_source) or "").strip() for source in sources)
         if not all(identity):
             return self.gateway_response("UNAUTHORIZED")
         started, key = time.monotonic(), (authorizer.authorizer_name, identity)
@@ -313,11 +305,9 @@ class Gateway:
         if not allowed:
             return self.gateway_response("ACCESS_DENIED", authorizer=context)
         latency = int((time.monotonic() - started) * 1000)
-        return {name: _text(value) for name, value in context.items()} | {"integrationLatency": latency}
+        return {name: as_text(value) for name, value in context.items()} | {"integrationLatency": latency}
 
-    def invoke_function(
-        self, function: Function, request: IncomingRequest, authorizer_context: Mapping[str, Any] | None
-    ) -> GatewayResult:
+    def invoke_function(self, function: Function, request: IncomingRequest, authorizer_context: Any) -> GatewayResult:
         """Call the route's function with a proxy event and turn its answer into HTTP."""
         event = proxy_event(request, stage=self.model.stage_name, authorizer=authorizer_context)
         try:
@@ -365,17 +355,12 @@ class Gateway:
         responses = self.model.gateway_responses
         spec = responses.get(response_type) or responses.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX") or {}
         headers = {"Content-Type": "application/json", **spec.get("Headers", {}), "x-amzn-ErrorType": error_type}
-        values = {f"authorizer.{name}": _text(value) for name, value in (authorizer or {}).items()}
+        values = {f"authorizer.{name}": as_text(value) for name, value in (authorizer or {}).items()}
         values |= {"error.message": message, "error.messageString": json.dumps(message)}
         template = (spec.get("ResponseTemplates") or {}).get("application/json", AWS_DEFAULT_TEMPLATE)
         # VTL renders $context.x and ${context.x}; variables it does not know become empty.
         body = re.sub(r"\$\{?context\.([A-Za-z0-9_.]+)\}?", lambda m: values.get(m.group(1), ""), template)
         return GatewayResult(int(spec.get("StatusCode") or status), list(headers.items()), body.encode())
-
-
-def _text(value: Any) -> str:
-    """REST APIs hand authorizer context values to the function as strings (booleans in lower case)."""
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _to_result(result: Any, request_id: str) -> GatewayResult:
@@ -392,9 +377,9 @@ def _to_result(result: Any, request_id: str) -> GatewayResult:
         raise ValueError("headers must map names to single values")
     if not isinstance(multi, dict) or any(not isinstance(values, list) for values in multi.values()):
         raise ValueError("multiValueHeaders must map names to lists")
-    pairs = [(name, _text(value)) for name, values in multi.items() for value in values]
+    pairs = [(name, as_text(value)) for name, values in multi.items() for value in values]
     in_multi = {name.lower() for name in multi}
-    pairs += [(n, _text(v)) for n, v in headers.items() if n.lower() not in in_multi and v is not None]
+    pairs += [(n, as_text(v)) for n, v in headers.items() if n.lower() not in in_multi and v is not None]
     if not any(name.lower() == "content-type" for name, _ in pairs):
         pairs.append(("Content-Type", "application/json"))
     try:

@@ -34,7 +34,7 @@ from samcli.local.apigw.route import Route
 
 from devtools.template import TemplateError, load_template
 
-__all__ = ["ACCOUNT_ID", "STACK_NAME", "StackModel", "local_name", "parse_overrides", "read_stack"]
+__all__ = ["ACCOUNT_ID", "STACK_NAME", "StackModel", "as_text", "local_name", "parse_overrides", "read_stack"]
 
 STACK_NAME = "phone-auth-local"
 #: The local stack's AWS account: moto's default one, which the fake credentials map to.
@@ -130,7 +130,7 @@ def read_stack(
                 value = environ[name]  # a literal the developer overrides, e.g. POWERTOOLS_SERVICE_NAME
             if isinstance(value, dict | list) or "${" in str(value):
                 raise TemplateError(f"{function.name}: env var {name}: {value} cannot be resolved locally")
-            environment[name] = _text(value)
+            environment[name] = as_text(value)
         if environments and environment != environments[0]:
             raise TemplateError(f"{function.name}: its environment differs from the others' (one process locally)")
         environments.append(environment)
@@ -144,7 +144,7 @@ def read_stack(
     for spec in responses.values():
         headers = (spec.get("ResponseParameters") or {}).get("Headers") or {}
         spec["Headers"] = {
-            name: _text(value).strip().removeprefix("'").removesuffix("'") for name, value in headers.items()
+            name: as_text(value).strip().removeprefix("'").removesuffix("'") for name, value in headers.items()
         }
     return StackModel(
         parameters=parameters,
@@ -196,7 +196,7 @@ def _parameter_values(
 ) -> tuple[dict[str, str], list[str]]:
     """Parameter values in the precedence :func:`read_stack` describes, and constraint warnings."""
     definitions: dict[str, Any] = template.get("Parameters") or {}
-    values = {name: _text(d["Default"]) for name, d in definitions.items() if "Default" in d}
+    values = {name: as_text(d["Default"]) for name, d in definitions.items() if "Default" in d}
     if (template_dir / "samconfig.toml").is_file():
         config = SamConfig(str(template_dir), "samconfig.toml")
         if config_env != "default" and config_env not in config.get_stage_configuration_names():
@@ -233,7 +233,7 @@ def _constraint_warning(name: str, definition: Mapping[str, Any], value: str) ->
     """Why CloudFormation would reject ``value`` (local runs use it anyway), or None."""
     allowed, pattern = definition.get("AllowedValues"), definition.get("AllowedPattern")
     low, high = definition.get("MinValue"), definition.get("MaxValue")
-    if allowed is not None and value not in [_text(item) for item in allowed]:
+    if allowed is not None and value not in [as_text(item) for item in allowed]:
         return f"parameter {name}={value!r} is not one of {list(allowed)} (a deploy would reject it)"
     if pattern is not None and re.fullmatch(str(pattern), value) is None:
         return f"parameter {name}={value!r} does not match {pattern} (a deploy would reject it)"
@@ -256,6 +256,6 @@ def _check_authorizer(authorizer: Any) -> None:
         raise TemplateError(f"authorizer {name}: only header identity sources are supported by the local stack")
 
 
-def _text(value: Any) -> str:
-    """CloudFormation's string form of a scalar (booleans in lower case)."""
+def as_text(value: Any) -> str:
+    """CloudFormation's (and API Gateway's) string form of a scalar: booleans in lower case."""
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
