@@ -24,23 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     add = parser.add_argument
     add("--host", default=os.environ.get("HOST", "127.0.0.1"), help="bind address (default 127.0.0.1)")
     add("--port", type=int, default=int(os.environ.get("PORT", "3000")), help="port (default $PORT or 3000)")
-    add("--template", default=None, help="template path (default: template.yaml at the repo root)")
+    add("--template", dest="template_path", metavar="PATH", help="default: template.yaml at the repo root")
     add("--parameter-overrides", default="", metavar="'Name=Value ...'", help="template parameters, as for sam")
     add("--config-env", default="default", help="samconfig.toml environment whose parameter_overrides apply")
-    add("--no-demo-users", action="store_true", help="do not import devtools/sample_users.csv")
-    add("--concurrent-invocations", action="store_true", help="let one function serve several requests at once")
-    args = parser.parse_args(argv)
+    add("--no-demo-users", dest="import_sample_users", action="store_false", help="skip devtools/sample_users.csv")
+    add(
+        "--concurrent-invocations",
+        dest="one_request_per_function",
+        action="store_false",
+        help="let one function serve several requests at once (default: one at a time, like one Lambda container)",
+    )
+    args = vars(parser.parse_args(argv))  # named like start()'s keyword arguments
     try:
-        overrides = parse_overrides(args.parameter_overrides)
-        stack = start(
-            args.port,
-            host=args.host,
-            template_path=args.template,
-            parameter_overrides=overrides,
-            config_env=args.config_env,
-            import_sample_users=not args.no_demo_users,
-            one_request_per_function=not args.concurrent_invocations,
-        )
+        stack = start(**args | {"parameter_overrides": parse_overrides(args["parameter_overrides"])})
     except click.BadParameter as exc:
         print(f"--parameter-overrides: {exc.message}", file=sys.stderr)
         return 2
@@ -48,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"cannot start: {exc} (is port {args.port} already in use? try PORT=3001)", file=sys.stderr)
+        print(f"cannot start: {exc} (is port {args['port']} already in use? try PORT=3001)", file=sys.stderr)
         return 1
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -13,7 +13,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,9 +94,6 @@ class SmsMessage:
     body: str
     sent_at: str
 
-    def as_json(self) -> dict[str, str]:
-        return asdict(self)
-
 
 class SmsOutbox:
     """Collects SMS published to moto SNS, oldest first.
@@ -108,19 +105,13 @@ class SmsOutbox:
     """
 
     def __init__(self, region: str, *, emit: Callable[[str], None]) -> None:
-        self.region = region
-        self.emit = emit
-        self._lock = threading.Lock()
-        self._seen: set[str] = set(self._backend_messages())
-        self._messages: list[SmsMessage] = []
-
-    def _backend_messages(self) -> dict[str, tuple[str, str]]:
-        return dict(sns_backends[ACCOUNT_ID][self.region].sms_messages)
+        self._sns, self.emit, self._lock = sns_backends[ACCOUNT_ID][region], emit, threading.Lock()
+        self._seen, self._messages = set(self._sns.sms_messages), list[SmsMessage]()
 
     def collect(self) -> None:
         """Record (and print, one line each) SMS published since the last call."""
         with self._lock:
-            new = [(mid, sms) for mid, sms in self._backend_messages().items() if mid not in self._seen]
+            new = [(mid, sms) for mid, sms in list(self._sns.sms_messages.items()) if mid not in self._seen]
             for message_id, (phone, text) in new:
                 self._seen.add(message_id)
                 sent_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

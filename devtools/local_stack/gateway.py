@@ -168,16 +168,11 @@ def proxy_event(request: IncomingRequest, *, stage: str, authorizer: Any = None)
     }
 
 
-def method_arn(region: str, stage: str, method: str, path: str) -> str:
-    """``arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path without leading slash>``."""
-    return f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{API_ID}/{stage}/{method}/{path.lstrip('/')}"
-
-
-def authorizer_event(request: IncomingRequest, *, region: str, stage: str) -> dict[str, Any]:
+def authorizer_event(request: IncomingRequest, *, method_arn: str, stage: str) -> dict[str, Any]:
     """The event a REQUEST Lambda authorizer receives for ``request``."""
     return {
         "type": "REQUEST",
-        "methodArn": method_arn(region, stage, request.method, request.resource or request.path),
+        "methodArn": method_arn,
         **_request_fields(request),
         "pathParameters": {},
         "requestContext": request_context(request, stage=stage),
@@ -233,8 +228,6 @@ class Gateway:
         self.loaded_modules: list[str] = []
         self.handlers: dict[str, Handler] = {}
         self._locks = {lid: threading.Lock() if one_request_per_function else None for lid in model.functions}
-        self._auth_cache: dict[tuple[str, tuple[str, ...]], tuple[float, str]] = {}
-        self._auth_cache_lock = threading.Lock()
         try:
             for lid, function in model.functions.items():
                 code_dir, handler = str(function.codeuri), str(function.handler)
@@ -279,17 +272,14 @@ class Gateway:
         whether its policy allows this method's ARN; API Gateway also wants flat context values.
         """
         sources = authorizer.identity_sources
-        identity = tuple((request.header(source.identity_source) or "").strip() for source in sources)
-        if not all(identity):
+        if not all((request.header(source.identity_source) or "").strip() for source in sources):
             return self.gateway_response("UNAUTHORIZED")
-        started, key = time.monotonic(), (authorizer.authorizer_name, identity)
-        with self._auth_cache_lock:
-            expires, answer = self._auth_cache.get(key, (0.0, ""))
-        arn = method_arn(self.region, self.model.stage_name, request.method, request.resource)
+        started = time.monotonic()
+        stage, path = self.model.stage_name, request.resource.lstrip("/")
+        arn = f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{API_ID}/{stage}/{request.method}/{path}"
         try:
-            if expires <= started:
-                event = authorizer_event(request, region=self.region, stage=self.model.stage_name)
-                answer = json.dumps(self._run(self.model.functions[authorizer.lambda_name], event))
+            event = authorizer_event(request, method_arn=arn, stage=stage)
+            answer = json.dumps(self._run(self.model.functions[authorizer.lambda_name], event))
             allowed, context = authorizer.is_valid_response(answer, arn), authorizer.get_context(answer)
             if not all(isinstance(value, str | int | float | bool) for value in context.values()):
                 raise InvalidLambdaAuthorizerResponse("context values must be strings, numbers or booleans")
@@ -298,10 +288,6 @@ class Gateway:
                 return self.gateway_response("UNAUTHORIZED")
             self.log(f"[gateway] authorizer {authorizer.authorizer_name} failed: {exc}")
             return self.gateway_response("AUTHORIZER_FAILURE")
-        ttl = self.model.authorizer_ttl[authorizer.authorizer_name]
-        if expires <= started and ttl > 0:
-            with self._auth_cache_lock:
-                self._auth_cache[key] = (time.monotonic() + ttl, answer)
         if not allowed:
             return self.gateway_response("ACCESS_DENIED", authorizer=context)
         latency = int((time.monotonic() - started) * 1000)
@@ -333,15 +319,13 @@ class Gateway:
         finally:
             self.outbox.collect()
         elapsed = time.monotonic() - started
-        if elapsed > timeout:
-            self.log(f"[lambda] {lid}: Task timed out after {elapsed:.2f} s (Timeout {timeout} s)")
-            raise _FunctionError("Task timed out")
         try:
-            # Lambda serialises the return value to JSON; values json cannot encode fail there too.
-            return json.loads(json.dumps(result))
-        except (TypeError, ValueError) as exc:
-            self.log(f"[lambda] {lid}: return value is not JSON serialisable: {exc}")
-            raise _FunctionError("Runtime.MarshalError") from None
+            if elapsed > timeout:
+                raise TimeoutError(f"Task timed out after {elapsed:.2f} s (Timeout {timeout} s)")
+            return json.loads(json.dumps(result))  # Lambda serialises the answer: what json cannot encode fails
+        except (TimeoutError, TypeError, ValueError) as exc:
+            self.log(f"[lambda] {lid}: {exc}")
+            raise _FunctionError(type(exc).__name__) from None
 
     def preflight(self) -> GatewayResult:
         """The CORS preflight answer the template's ``Cors`` setting gives every path."""

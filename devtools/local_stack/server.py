@@ -12,6 +12,7 @@ import socket
 import time
 import traceback
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -143,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
             return _json(200, self.server.info)
         if path == f"{LOCAL_PREFIX}/sms" and self.command == "GET":
             phone = dict(parse_qsl(query.replace("+", "%2B"))).get("phone")  # an unencoded "+" stays a "+"
-            return _json(200, [message.as_json() for message in self.server.gateway.outbox.messages(phone or None)])
+            return _json(200, [asdict(message) for message in self.server.gateway.outbox.messages(phone or None)])
         if path == f"{LOCAL_PREFIX}/sms" and self.command == "DELETE":
             self.server.gateway.outbox.clear()
             return GatewayResult(204, [], b"")

@@ -40,13 +40,12 @@ _active: LocalStack | None = None
 
 @dataclass
 class LocalStack:
-    """A running local stack. Use :func:`start` to get one; ``stop()`` (or ``with``) to end it."""
+    """A running local stack. Use :func:`start` to get one and ``stop()`` to end it."""
 
     url: str
     moto_url: str
     region: str
     model: StackModel
-    outbox: backend.SmsOutbox
     gateway: Gateway
     _http: LocalHTTPServer = field(repr=False)
     _moto: Any = field(repr=False)
@@ -63,7 +62,7 @@ class LocalStack:
 
     def sms(self, phone: str | None = None) -> list[backend.SmsMessage]:
         """SMS sent so far (to ``phone`` only, when given), oldest first."""
-        return self.outbox.messages(phone)
+        return self.gateway.outbox.messages(phone)
 
     def stop(self) -> None:
         """Stop HTTP and moto, forget loaded handlers and restore os.environ (idempotent)."""
@@ -82,12 +81,6 @@ class LocalStack:
                 self.gateway.forget_modules()
                 backend.apply_environment(self._restore_env)
                 _reset_process_caches()
-
-    def __enter__(self) -> LocalStack:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start(
@@ -150,7 +143,7 @@ def start(
         raise
     threading.Thread(target=http.serve_forever, name="local-stack-http", daemon=True).start()
     url = f"http://{host}:{http.server_address[1]}"
-    stack = LocalStack(url, moto_url, region, model, outbox, gateway, _http=http, _moto=moto, _restore_env=restore)
+    stack = LocalStack(url, moto_url, region, model, gateway, _http=http, _moto=moto, _restore_env=restore)
     with _ACTIVE_LOCK:
         _active = stack
     emit(banner(stack))
@@ -169,12 +162,10 @@ def banner(stack: LocalStack) -> str:
             lines.append(f"          {method:<6} {route.path:<{width}}  auth: {route.authorizer_name or 'none'}")
     lines.append("  Tables  " + ", ".join(map(local_name, model.tables)))
     lines.append(f"  Secret  SSM SecureString {environment['JWT_SECRET_PARAMETER_NAME']} (random per start)")
-    if environment.get("SMS_SENDER", "sns") == "sns":
-        lines.append(f"  SMS     moto SNS -> printed here as [sms] and GET {stack.url}/_local/sms?phone=%2B66812345678")
-    else:
-        lines.append(
-            f"  SMS     SMS_SENDER={environment['SMS_SENDER']}: the functions log codes; /_local/sms stays empty"
-        )
+    sms = f"moto SNS -> printed here as [sms] and GET {stack.url}/_local/sms?phone=%2B66812345678"
+    if environment.get("SMS_SENDER", "sns") != "sns":
+        sms = f"SMS_SENDER={environment['SMS_SENDER']}: the functions log codes; the /_local/sms outbox stays empty"
+    lines.append(f"  SMS     {sms}")
     lines.append(f"  AWS     moto {stack.moto_url} (region {stack.region}, account {ACCOUNT_ID}, fake credentials)")
     lines.extend(f"  Note    {warning}" for warning in model.warnings)
     return "\n".join([*lines, "Ctrl+C to stop", ""])

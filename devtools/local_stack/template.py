@@ -3,12 +3,12 @@
 ``SamLocalStackProvider.get_stacks`` runs SAM's plugins (Globals) and resolves intrinsics with
 the local parameter values; ``SamFunctionProvider`` gives each function's code directory,
 handler, memory, timeout and environment; ``ApiProvider`` gives the routes, the authorizer,
-CORS and the stage. The gateway responses, the tables and the authorizer's cache lifetime,
+CORS and the stage. The gateway responses, the tables and the authorizer's ``ReauthorizeEvery``,
 which no provider covers, come from the resolved resources; which env var names which
 parameter, from the decoded template.
 
 Only what the template uses is supported. Anything else (an HTTP API, an implicit API, a TOKEN
-authorizer, a table with an index or a stream, an env var the local stack cannot resolve...)
+or caching authorizer, a table with an index or a stream, an env var it cannot resolve...)
 raises :class:`TemplateError` naming it, instead of being emulated half-way.
 """
 
@@ -66,8 +66,6 @@ class StackModel:
     functions: dict[str, Function]
     #: In path order; ``methods`` without the OPTIONS the gateway answers itself (with Cors).
     routes: list[Route]
-    #: Authorizer name -> seconds API Gateway caches its answer (``ReauthorizeEvery``).
-    authorizer_ttl: dict[str, int]
     cors: Cors | None
     #: Response type -> its resolved definition, header values without SAM's quotes.
     gateway_responses: dict[str, dict[str, Any]]
@@ -121,7 +119,7 @@ def read_stack(
     refs, environments = _env_refs(template), list[dict[str, str]]()
     for function in functions:
         if (function.timeout or 3) > 29:  # API Gateway would give up first, which the local stack does not emulate
-            raise TemplateError(f"{function.name}: a Timeout over 29 s is not supported by the local stack")
+            raise _refused(f"{function.name}: a Timeout over 29 s")
         environment = {}
         for name, value in ((function.environment or {}).get("Variables") or {}).items():
             if refs.get(name) in tables:
@@ -136,25 +134,22 @@ def read_stack(
         environments.append(environment)
 
     (api_props,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Serverless::Api"]
+    for name, spec in api_props["Auth"].get("Authorizers", {}).items():
+        if int((spec.get("Identity") or {}).get("ReauthorizeEvery", 300)) != 0:  # the local stack calls it every time
+            raise _refused(f"authorizer {name}: caching (ReauthorizeEvery > 0)")
     for route in api.routes:
         if route.authorizer_name:
             _check_authorizer(route.authorizer_object)
         route.methods = [method for method in route.methods if method != "OPTIONS" or api.cors is None]
     responses = dict(api_props.get("GatewayResponses") or {})
-    for spec in responses.values():
+    for spec in responses.values():  # static header values come in SAM's single quotes
         headers = (spec.get("ResponseParameters") or {}).get("Headers") or {}
-        spec["Headers"] = {
-            name: as_text(value).strip().removeprefix("'").removesuffix("'") for name, value in headers.items()
-        }
+        spec["Headers"] = {name: as_text(value).strip().strip("'") for name, value in headers.items()}
     return StackModel(
         parameters=parameters,
         tables=tables,
         functions={f.name: f._replace(codeuri=str((path.parent / str(f.codeuri)).resolve())) for f in functions},
         routes=sorted(api.routes, key=lambda route: route.path),
-        authorizer_ttl={
-            name: int((spec.get("Identity") or {}).get("ReauthorizeEvery", 300))
-            for name, spec in api_props["Auth"].get("Authorizers", {}).items()
-        },
         cors=api.cors,
         gateway_responses=responses,
         stage_name=str(api.stage_name),
@@ -172,23 +167,23 @@ def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
         kind, props = resource.get("Type"), resource.get("Properties") or {}
         unsupported = set(props) - (TABLE_PROPERTIES if kind == "AWS::DynamoDB::Table" else API_PROPERTIES)
         if kind not in SERVED_TYPES | IGNORED_TYPES:
-            raise TemplateError(f"{lid}: resource type {kind} is not supported by the local stack")
+            raise _refused(f"{lid}: resource type {kind}")
         if kind in SERVED_TYPES and "Condition" in resource:
-            raise TemplateError(f"{lid}: a Condition on a {kind} is not supported by the local stack")
+            raise _refused(f"{lid}: a Condition on a {kind}")
         if kind == "AWS::Serverless::Api" and (unsupported or set(props.get("Auth") or {}) - {"Authorizers"}):
-            raise TemplateError(f"{lid}: {', '.join(sorted(unsupported)) or 'Auth'} not supported by the local stack")
+            raise _refused(f"{lid}: {', '.join(sorted(unsupported)) or 'Auth'}")
         if kind == "AWS::DynamoDB::Table" and (unsupported or props.get("BillingMode") != "PAY_PER_REQUEST"):
             what = ", ".join(sorted(unsupported)) or "a BillingMode other than PAY_PER_REQUEST"
-            raise TemplateError(f"{lid}: {what} not supported by the local stack")
+            raise _refused(f"{lid}: {what}")
         if kind == "AWS::Serverless::Function" and (props.get("PackageType", "Zip") != "Zip" or "InlineCode" in props):
             raise TemplateError(f"{lid}: only functions with a local CodeUri are supported by the local stack")
         for name, event in (props.get("Events") or {}).items() if kind == "AWS::Serverless::Function" else ():
             if event.get("Type") != "Api":
-                raise TemplateError(f"{lid}.{name}: {event.get('Type')} events are not supported by the local stack")
+                raise _refused(f"{lid}.{name}: {event.get('Type')} events")
             if "RestApiId" not in event.get("Properties", {}):
-                raise TemplateError(f"{lid}.{name}: an implicit API (no RestApiId) is not supported by the local stack")
+                raise _refused(f"{lid}.{name}: an implicit API (no RestApiId)")
             if "{" in str(event["Properties"].get("Path")):
-                raise TemplateError(f"{lid}.{name}: path parameters are not supported by the local stack")
+                raise _refused(f"{lid}.{name}: path parameters")
 
 
 def _parameter_values(
@@ -248,14 +243,18 @@ def _check_authorizer(authorizer: Any) -> None:
     """Refuse anything but a REQUEST Lambda authorizer that reads headers only."""
     name = getattr(authorizer, "authorizer_name", "?")
     if not isinstance(authorizer, LambdaAuthorizer) or authorizer.type != LambdaAuthorizer.REQUEST:
-        kind = getattr(authorizer, "type", type(authorizer).__name__).upper()
-        raise TemplateError(f"authorizer {name}: {kind} authorizers are not supported by the local stack (REQUEST is)")
-    if authorizer.validation_string or not all(
-        isinstance(s, HeaderIdentitySource) for s in authorizer.identity_sources
-    ):
-        raise TemplateError(f"authorizer {name}: only header identity sources are supported by the local stack")
+        raise _refused(
+            f"authorizer {name}: a {getattr(authorizer, 'type', type(authorizer).__name__).upper()} authorizer"
+        )
+    sources = authorizer.identity_sources
+    if authorizer.validation_string or not all(isinstance(source, HeaderIdentitySource) for source in sources):
+        raise _refused(f"authorizer {name}: identity sources other than headers, or a validation expression")
 
 
 def as_text(value: Any) -> str:
     """CloudFormation's (and API Gateway's) string form of a scalar: booleans in lower case."""
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _refused(what: str) -> TemplateError:
+    return TemplateError(f"{what} (not supported by the local stack)")
