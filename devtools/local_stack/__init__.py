@@ -1,13 +1,9 @@
 """Run phone-auth locally: API Gateway + Lambda + DynamoDB/SSM/SNS (moto), no Docker, no AWS.
 
 ``python -m devtools.local_stack`` serves the routes of template.yaml on
-http://127.0.0.1:${PORT:-3000}, also under /api/v1. Tests start one in-process::
-
-    stack = start(port=0, echo=False)
-    try:
-        ...  # urllib against stack.url; stack.sms("+66812345678") for the outbox
-    finally:
-        stack.stop()
+http://127.0.0.1:${PORT:-3000}, also under /api/v1. Tests start one in-process with
+``stack = start(port=0, echo=False)``, call ``stack.url``, read ``stack.sms(phone)`` and
+``stack.stop()`` it.
 
 Modules: ``template`` (template.yaml through SAM CLI's providers), ``backend`` (moto, tables,
 secret, SMS outbox), ``gateway`` (routing, authorizer, gateway responses, the events and Lambda

@@ -56,11 +56,9 @@ def aws_environment(region: str, endpoint_url: str, environ: Mapping[str, str]) 
 def apply_environment(changes: Mapping[str, str | None]) -> dict[str, str | None]:
     """Apply ``changes`` to os.environ and return what is needed to undo them."""
     previous = {name: os.environ.get(name) for name in changes}
-    for name, value in changes.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    os.environ.update({name: value for name, value in changes.items() if value is not None})
+    for name in [name for name, value in changes.items() if value is None]:
+        os.environ.pop(name, None)
     return previous
 
 
@@ -98,10 +96,9 @@ class SmsMessage:
 class SmsOutbox:
     """Collects SMS published to moto SNS, oldest first.
 
-    moto keeps published SMS in ``sns_backends[account][region].sms_messages`` (an ordered
-    ``message_id -> (phone, text)`` map) in this very process, because the moto server runs
-    in a thread here. ``collect()`` is called after each invocation and picks up whatever is
-    new. ``sent_at`` is when the stack noticed the message, at most one invocation late.
+    moto keeps them in ``sns_backends[account][region].sms_messages`` (``message_id -> (phone,
+    text)``) in this very process, its server being a thread here. ``collect()`` runs after each
+    invocation, so ``sent_at`` (when the stack noticed) is at most one invocation late.
     """
 
     def __init__(self, region: str, *, emit: Callable[[str], None]) -> None:

@@ -15,10 +15,9 @@ learn behaviour that production does not have:
 * every such answer is the template's ``GatewayResponses`` entry for its type, else its
   DEFAULT_4XX / DEFAULT_5XX entry, with API Gateway's own status for the type.
 
-The events follow real API Gateway REST (v1) proxy and REQUEST-authorizer events (as in the
-powertools test fixtures): the same keys, ``None`` for absent query strings, the same
-``requestContext.authorizer`` as deployed. ``events/*.json`` (the samples for ``sam local
-invoke``) have the same shape; a test checks the two agree.
+The events have the keys of real REST (v1) proxy and REQUEST-authorizer events, ``None`` for
+absent query strings and the deployed ``requestContext.authorizer``; a test checks they have
+the shape of ``events/*.json``, the samples for ``sam local invoke``.
 
 Handlers run in this process. Lambda runs one event at a time per execution environment, so
 by default each function handles one request at a time (one warm container per function);
@@ -180,11 +179,7 @@ def authorizer_event(request: IncomingRequest, *, method_arn: str, stage: str) -
 
 
 class LambdaContext:
-    """Enough of Lambda's context object for powertools' ``inject_lambda_context``.
-
-    ``get_remaining_time_in_millis`` counts down from the function's configured Timeout,
-    so code that budgets its time (retries, SMS sends) behaves as it would in Lambda.
-    """
+    """Enough of Lambda's context for powertools; the remaining time counts down from the Timeout."""
 
     def __init__(self, function_name: str, function_arn: str, memory_mb: int, timeout_seconds: int) -> None:
         self.function_name, self.invoked_function_arn, self.memory_limit_in_mb = function_name, function_arn, memory_mb

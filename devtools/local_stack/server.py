@@ -127,14 +127,13 @@ class _Handler(BaseHTTPRequestHandler):
                 size = int(self.rfile.readline(1024).split(b";", 1)[0].strip(), 16)
             except ValueError:
                 raise _Unreadable("DEFAULT_4XX") from None
-            while size == 0 and self.rfile.readline(1024).strip():  # trailers
-                pass
-            if size == 0:
-                return b"".join(parts)
             if sum(map(len, parts)) + size > MAX_BODY_BYTES:
                 raise _Unreadable("REQUEST_TOO_LARGE")
             parts.append(self.rfile.read(size))
-            self.rfile.readline(4)
+            while self.rfile.readline(1024).strip() and size == 0:  # the CRLF after a chunk; trailers
+                pass
+            if size == 0:
+                return b"".join(parts)
 
     def _local_route(self, path: str, query: str) -> GatewayResult:
         """Development-only routes; they do not exist in the deployed API."""

@@ -1,12 +1,9 @@
 """Start and stop the whole local stack: moto, tables, secret, handlers, HTTP server.
 
-Everything runs in one process so a developer needs neither Docker nor an AWS account,
-and so tests can start a stack in-process and read its SMS outbox directly.
-
-One process means one ``os.environ``: the functions' variables (the template gives every
-function the same ones; it must) are merged into it before any handler is imported, and the
-previous environment is restored by :meth:`LocalStack.stop`. Only one stack can run per
-process at a time for the same reason.
+Everything runs in one process, so a developer needs neither Docker nor an AWS account and
+tests can start a stack in-process. One process means one ``os.environ``: the functions' shared
+variables go into it before any handler is imported, and :meth:`LocalStack.stop` restores the
+previous environment. Only one stack can run per process at a time for the same reason.
 """
 
 from __future__ import annotations
@@ -31,8 +28,6 @@ __all__ = ["DEFAULT_REGION", "REPO_ROOT", "LocalStack", "start"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REGION = "ap-southeast-1"
 SAMPLE_USERS_CSV = REPO_ROOT / "devtools" / "sample_users.csv"
-#: The layer package whose per-container caches a new stack must forget.
-SHARED_PACKAGE = "phone_auth"
 
 _ACTIVE_LOCK = threading.Lock()
 _active: LocalStack | None = None
@@ -191,17 +186,15 @@ def _import_sample_users(environment: Mapping[str, str], emit: Callable[[str], N
 def _reset_process_caches() -> None:
     """Make the next invocation a cold start: forget cached clients, settings and secrets.
 
-    The shared code caches boto3 clients, settings and the SSM secret per container
-    (``functools.cache``). In one long-lived process those caches would keep pointing at a
-    previous stack's moto port, environment or secret, so start and stop clear every
-    ``functools`` cache in the ``phone_auth`` package and powertools' parameter cache. This
-    is generic on purpose: new caches in the package are covered without touching this file.
+    The shared code caches them per container (``functools.cache``); in one long-lived process
+    they would keep a previous stack's moto port, environment or secret. Every ``functools``
+    cache in ``phone_auth`` is cleared, so new caches there are covered without a change here.
     """
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()
     for name, module in list(sys.modules.items()):
-        if module is not None and (name == SHARED_PACKAGE or name.startswith(SHARED_PACKAGE + ".")):
+        if module is not None and (name == "phone_auth" or name.startswith("phone_auth.")):
             for value in list(vars(module).values()):
                 if callable(getattr(value, "cache_clear", None)) and hasattr(value, "cache_info"):
                     value.cache_clear()

@@ -1,11 +1,10 @@
 """What the local stack serves, read from template.yaml through SAM CLI's own providers.
 
-``SamLocalStackProvider.get_stacks`` runs SAM's plugins (Globals) and resolves intrinsics with
-the local parameter values; ``SamFunctionProvider`` gives each function's code directory,
-handler, memory, timeout and environment; ``ApiProvider`` gives the routes, the authorizer,
-CORS and the stage. The gateway responses, the tables and the authorizer's ``ReauthorizeEvery``,
-which no provider covers, come from the resolved resources; which env var names which
-parameter, from the decoded template.
+``SamLocalStackProvider.get_stacks`` runs SAM's plugins (Globals) and resolves intrinsics with the
+local parameter values; ``SamFunctionProvider`` gives each function's code, handler, memory, timeout
+and environment; ``ApiProvider`` the routes, authorizer, CORS and stage. What no provider covers
+(gateway responses, tables, ``ReauthorizeEvery``) comes from the resolved resources, and which env
+var names which parameter from the decoded template.
 
 Only what the template uses is supported. Anything else (an HTTP API, an implicit API, a TOKEN
 or caching authorizer, a table with an index or a stream, an env var it cannot resolve...)
