@@ -43,7 +43,7 @@ def _error_responses() -> dict[str, str]:
 
 def _routes() -> list[tuple[str, str, str, bool]]:
     """(method, path, function dir, behind the authorizer) for every API route of the template."""
-    from devtools.local_stack.template import load_template
+    from devtools.template import load_template
 
     routes = []
     for resource in load_template(ROOT / "template.yaml")["Resources"].values():

@@ -67,7 +67,7 @@ class SetEnv(Protocol):
 # ------------------------------------------------------------------ the template
 @functools.cache
 def template() -> dict[str, Any]:
-    from devtools.local_stack.template import load_template
+    from devtools.template import load_template
 
     return load_template(ROOT / "template.yaml")
 

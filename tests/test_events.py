@@ -42,7 +42,7 @@ def event_files() -> list[Path]:
 
 def routes() -> dict[str, tuple[str, str, bool]]:
     """function dir -> (path, method, behind the authorizer), from template.yaml."""
-    from devtools.local_stack.template import load_template
+    from devtools.template import load_template
 
     found = {}
     for resource in load_template(ROOT / "template.yaml")["Resources"].values():

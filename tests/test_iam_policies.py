@@ -71,7 +71,7 @@ class RecordingDynamoDB:
 
 def granted_actions() -> dict[str, set[str]]:
     """function dir -> {"dynamodb:Action@TableLogicalId", "ssm:jwt-secret", "sns:Publish"} from the template."""
-    from devtools.local_stack.template import load_template
+    from devtools.template import load_template
 
     resources = load_template(ROOT / "template.yaml")["Resources"]
     grants: dict[str, set[str]] = {}

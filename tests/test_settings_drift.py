@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from helpers import ROOT, TEST_ENV
 
-from devtools.local_stack.template import load_template
+from devtools.template import load_template
 from phone_auth.settings import Settings, SettingsError, load_settings
 
 # Required in the code on purpose (no sensible default outside a stack): the deployed stack
