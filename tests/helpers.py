@@ -41,7 +41,7 @@ TEST_ENV = {
     "OTP_TTL_SECONDS": "300",
     "OTP_MAX_ATTEMPTS": "3",
     "OTP_RESEND_SECONDS": "60",
-    "ACCESS_TOKEN_TTL_SECONDS": "3600",
+    "ACCESS_TOKEN_TTL_SECONDS": "900",
     "REGISTRATION_TOKEN_TTL_SECONDS": "600",
     "TOKEN_ISSUER": "phone-auth",
     "TOKEN_AUDIENCE": "phone-auth-api",
@@ -141,8 +141,16 @@ class Api:
         raw_body: str | None = None,
         token: str | None = None,
         headers: dict[str, str] | None = None,
+        path_parameters: dict[str, str] | None = None,
+        source_ip: str | None = None,
     ) -> Answer:
         event = load_event(function_dir)
+        if source_ip is not None:
+            event["requestContext"]["identity"]["sourceIp"] = source_ip
+        if path_parameters is not None:
+            event["pathParameters"] = path_parameters
+            for name, value in path_parameters.items():
+                event["path"] = event["resource"].replace("{" + name + "}", value)
         event["headers"] = {**(event.get("headers") or {}), **(headers or {})}
         event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
         if raw_body is not None:

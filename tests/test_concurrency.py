@@ -80,17 +80,21 @@ def test_a_code_used_by_twenty_requests_at_once_logs_in_exactly_once(api: Api, c
 
 def test_twenty_first_logins_at_once_create_one_user_with_one_first_login(clock: FakeClock) -> None:
     from phone_auth import clock as clock_module
+    from phone_auth import sessions
+    from phone_auth.http import ClientInfo
     from phone_auth.store import users as user_store
 
     warm()
     proposed = [str(uuid.uuid4()) for _ in range(THREADS)]
 
     def first_login(index: int) -> dict[str, Any]:
+        session, _ = sessions.new_session("sms_code", ClientInfo(source_ip="203.0.113.9", user_agent="test"))
         write = user_store.SignInWrite(
             PHONE,
             now_iso=clock_module.iso(clock_module.now()),
             create_user=True,
             verified=True,
+            session=session,
             proposed_id=proposed[index],
         )
         sign_in = user_store.record_sign_in(write)

@@ -9,6 +9,7 @@ developer would, with a real token obtained through the handlers.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from helpers import (
     last_code,
     load_event,
     load_handler,
+    protected_functions,
     response_keys,
     sms_outbox,
     user_keys,
@@ -157,7 +159,9 @@ def test_http_events_match_their_route_in_the_template() -> None:
     for function_dir, (path, method, guarded) in table.items():
         event = load_event(function_dir)
         assert event["resource"] == path, function_dir
-        assert event["path"].endswith(path), function_dir
+        assert re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", path), event["path"]), function_dir
+        for name in re.findall(r"\{(\w+)\}", path):
+            assert event["pathParameters"][name] in event["path"], function_dir
         assert event["httpMethod"] == method, function_dir
         context = event["requestContext"]
         assert context["resourcePath"] == path and context["httpMethod"] == method, function_dir
@@ -200,16 +204,37 @@ def test_verify_code_event(clock: FakeClock) -> None:
     assert body["user"]["phone"] == e164(sample["phone"])
 
 
-@pytest.mark.parametrize("function_dir", ["me", "logout"])
+@pytest.mark.parametrize("function_dir", sorted(protected_functions()))
 def test_guarded_events_with_a_fresh_token(api: Api, clock: FakeClock, function_dir: str) -> None:
     signed_in = sms_login(api, "+66812345678")
     # api.call sends events/<dir>.json through the authorizer first, as API Gateway does.
-    body = assert_shape(function_dir, api.call(function_dir, token=signed_in["access_token"]))
+    path_parameters = load_event(function_dir).get("pathParameters")
+    if path_parameters:  # the event's sample session id stands for one of the caller's sessions
+        path_parameters = {name: signed_in["session_id"] for name in path_parameters}
+    answer = api.call(function_dir, token=signed_in["access_token"], path_parameters=path_parameters)
+    body = assert_shape(function_dir, answer)
     if function_dir == "me":
         assert body["user"]["id"] == signed_in["user"]["id"]
+    if function_dir == "list_sessions":
+        assert [session["id"] for session in body["sessions"]] == [signed_in["session_id"]]
 
 
-@pytest.mark.parametrize("function_dir", ["me", "logout"])
+def test_refresh_event(api: Api, clock: FakeClock) -> None:
+    signed_in = sms_login(api, "+66812345678")
+    event = load_event("refresh")
+    assert "REPLACE_WITH_REFRESH_TOKEN" in event["body"]
+    event["body"] = event["body"].replace("REPLACE_WITH_REFRESH_TOKEN", signed_in["refresh_token"])
+    body = assert_shape("refresh", invoke("refresh", event))
+    assert body["session_id"] == signed_in["session_id"]
+    assert body["refresh_token"] != signed_in["refresh_token"]
+
+
+def test_refresh_event_as_shipped_is_refused_not_an_error() -> None:
+    status, body, _ = invoke("refresh", load_event("refresh"))
+    assert (status, body["error"]["code"]) == (401, "REFRESH_TOKEN_INVALID")
+
+
+@pytest.mark.parametrize("function_dir", sorted(protected_functions()))
 def test_guarded_events_with_their_placeholder_token_are_refused_not_errors(api: Api, function_dir: str) -> None:
     event = load_event(function_dir)
     placeholder = next(v for k, v in event["headers"].items() if k.lower() == "authorization")
@@ -286,7 +311,7 @@ def test_authorizer_event_with_a_fresh_token_allows(api: Api, clock: FakeClock) 
     (statement,) = result["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "execute-api:Invoke"
-    assert set(result["context"]) == {"user_id", "phone", "market", "session_epoch", "token_id"}
+    assert set(result["context"]) == {"user_id", "phone", "market", "session_epoch", "session_id", "token_id"}
 
 
 def test_authorizer_event_as_shipped_returns_a_deny_policy() -> None:

@@ -9,6 +9,7 @@ only show up as AccessDenied in AWS.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from helpers import ROOT, Api, SetEnv, last_code, load_handler, put_user, sms_outbox
+from helpers import ROOT, Api, FakeClock, SetEnv, last_code, load_handler, put_user, sms_outbox
 
 from phone_auth import aws, otp
 from phone_auth.errors import ServiceUnavailable
@@ -62,6 +63,9 @@ class RecordingDynamoDB:
                 for item in kwargs["TransactItems"]:
                     ((kind, body),) = item.items()
                     self.recorder.note(f"dynamodb:{TRANSACT_ACTIONS[kind]}@{self.tables[body['TableName']]}")
+            elif name == "batch_get_item":
+                for table_name in kwargs["RequestItems"]:
+                    self.recorder.note(f"dynamodb:BatchGetItem@{self.tables[table_name]}")
             else:
                 self.recorder.note(f"dynamodb:{OPERATION_ACTIONS[name]}@{self.tables[kwargs['TableName']]}")
             return method(**kwargs)
@@ -84,8 +88,10 @@ def granted_actions() -> dict[str, set[str]]:
             if "Statement" in policy:
                 for statement in policy["Statement"]:
                     names = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                    table = statement["Resource"]["Fn::GetAtt"][0]
-                    actions |= {f"{name}@{table}" for name in names}
+                    resources = statement["Resource"]
+                    for resource in resources if isinstance(resources, list) else [resources]:
+                        table = resource["Fn::GetAtt"][0]
+                        actions |= {f"{name}@{table}" for name in names}
             elif policy == {"Ref": "JwtSecretReadPolicy"}:
                 actions.add("ssm:jwt-secret")
             elif "Fn::If" in policy and policy["Fn::If"][1] == {"Ref": "SmsPublishPolicy"}:
@@ -96,18 +102,26 @@ def granted_actions() -> dict[str, set[str]]:
 
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    from aws_lambda_powertools.utilities import parameters
+    from phone_auth import keys
 
     recorder = Recorder()
     client = RecordingDynamoDB(aws.dynamodb(), recorder)
     monkeypatch.setattr(calls, "aws", SimpleNamespace(dynamodb=lambda: client))
-    real_get_parameter = parameters.get_parameter
+    real_ssm = aws.ssm()
 
-    def get_parameter(name: str, *args: Any, **kwargs: Any) -> Any:
-        recorder.note("ssm:jwt-secret")
-        return real_get_parameter(name, *args, **kwargs)
+    class RecordingSsm:
+        def __getattr__(self, name: str) -> Any:
+            if name == "get_parameter":
+                recorder.note("ssm:jwt-secret")
+            return getattr(real_ssm, name)
 
-    monkeypatch.setattr(parameters, "get_parameter", get_parameter)
+    @functools.cache
+    def recording_parameters() -> Any:
+        from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+        return SSMProvider(boto3_client=RecordingSsm())
+
+    monkeypatch.setattr(keys, "_parameters", recording_parameters)
     for function_dir in granted_actions():
         module = load_handler(function_dir)
         monkeypatch.setattr(module, "lambda_handler", _tracked(module.lambda_handler, function_dir, recorder))
@@ -129,14 +143,33 @@ def _tracked(handler: Any, function_dir: str, recorder: Recorder) -> Any:
 
 
 def test_every_action_the_code_takes_is_granted_to_that_function(
-    api: Api, recorder: Recorder, env: SetEnv, monkeypatch: pytest.MonkeyPatch
+    api: Api, recorder: Recorder, env: SetEnv, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env(BCRYPT_ROUNDS="11")  # so the cost-10 hash below is upgraded at login
     # Passwordless login, wrong code first; me; logout.
     api.call("send_verification", {"phone": PHONE})
     api.call("verify_code", {"phone": PHONE, "verification_code": "000000"})
-    token = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]["access_token"]
+    signed_in = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    token = signed_in["access_token"]
     assert api.call("me", token=token)[0] == 200
+    # Sessions: list, refresh (then replay the spent token after the grace window: the session
+    # ends), end one session, log out of this one, log out everywhere.
+    assert api.call("list_sessions", token=token)[0] == 200
+    refreshed = api.call("refresh", {"refresh_token": signed_in["refresh_token"]})[1]
+    clock.advance(60)
+    assert api.call("refresh", {"refresh_token": signed_in["refresh_token"]})[0] == 401
+    api.call("send_verification", {"phone": PHONE})  # a second device, and a third
+    second = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    clock.advance(61)
+    api.call("send_verification", {"phone": PHONE})
+    third = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    ended = {"id": refreshed["session_id"]}
+    assert api.call("end_session", token=second["access_token"], path_parameters=ended)[1]["success"] is False
+    assert api.call("end_session", token=second["access_token"], path_parameters={"id": third["session_id"]})[0] == 200
+    assert api.call("logout", {"scope": "current"}, token=second["access_token"])[0] == 200
+    clock.advance(61)
+    api.call("send_verification", {"phone": PHONE})
+    token = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]["access_token"]
     assert api.call("logout", token=token)[0] == 200
 
     # A send whose SMS fails withdraws the code.

@@ -281,21 +281,23 @@ def test_key_ring_derives_separate_keys_from_the_ssm_secret() -> None:
     ring = key_ring()
     master = boto3.client("ssm").get_parameter(Name=TEST_ENV["JWT_SECRET_PARAMETER_NAME"], WithDecryption=True)
     value = master["Parameter"]["Value"].encode()
-    assert len(ring.token_signing_key) == len(ring.otp_hash_key) == 32
-    assert ring.token_signing_key != ring.otp_hash_key
-    assert value not in (ring.token_signing_key, ring.otp_hash_key)
+    assert len(ring.token_signing_key) == len(ring.current.hash_key) == 32
+    assert ring.token_signing_key != ring.current.hash_key
+    assert value not in (ring.token_signing_key, ring.current.hash_key)
     assert ring.kid and ring.kid == key_ring().kid
 
 
 def test_access_token_round_trip(clock: FakeClock) -> None:
     from phone_auth.tokens import decode_access_token, issue_access_token
 
-    token, lifetime = issue_access_token("user-1", "+66812345678", 4)
+    token, lifetime = issue_access_token("user-1", "+66812345678", 4, "session-1")
     assert lifetime == int(TEST_ENV["ACCESS_TOKEN_TTL_SECONDS"])
     claims = decode_access_token(token)
     assert (claims.user_id, claims.phone, claims.session_epoch, claims.market) == ("user-1", "+66812345678", 4, "th")
+    assert claims.session_id == "session-1"
     assert claims.expires_at == int(clock()) + lifetime
-    assert decode_access_token(issue_access_token("user-1", "+66812345678", 4)[0]).token_id != claims.token_id
+    again = issue_access_token("user-1", "+66812345678", 4, "session-1")[0]
+    assert decode_access_token(again).token_id != claims.token_id
 
 
 def test_decode_refuses_empty_and_oversized_tokens(clock: FakeClock) -> None:

@@ -155,7 +155,6 @@ def test_unknown_parameters_and_config_envs_are_refused() -> None:
         ("caching (ReauthorizeEvery", "ReauthorizeEvery: !Ref AuthorizerCacheTtlSeconds", "ReauthorizeEvery: 300"),
         ("AWS::Serverless::HttpApi", "Resources:\n", "Resources:\n  OtherApi:\n    Type: AWS::Serverless::HttpApi\n"),
         ("implicit API", "RestApiId: !Ref PhoneAuthApi\n            Path: /auth/me", "Path: /auth/me"),
-        ("path parameters", "Path: /auth/me", "Path: /auth/{id}"),
         (
             "GlobalSecondaryIndexes",
             "BillingMode: PAY_PER_REQUEST",

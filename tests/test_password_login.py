@@ -37,7 +37,7 @@ def test_login_returns_a_token_and_records_the_sign_in(api: Api, clock: FakeCloc
 
     assert status == 200, body
     assert body["token_type"] == "Bearer"
-    assert body["expires_in"] == 3600
+    assert body["expires_in"] == 900
     assert body["is_new_user"] is True  # the imported user's first sign-in
     user = body["user"]
     assert (user["id"], user["phone"], user["is_active"]) == (f"id-{PHONE}", PHONE, True)

@@ -72,3 +72,22 @@ def test_the_authorizer_is_one_round_trip(api: Api, dynamodb: CountingDynamoDB) 
     status, _, _ = api.authorize({"headers": {"Authorization": f"Bearer {token}"}})
     assert status == 200
     assert dict(dynamodb.calls) == {"get_item": 1}
+
+
+def test_a_refresh_is_one_round_trip(api: Api, dynamodb: CountingDynamoDB) -> None:
+    api.call("send_verification", {"phone": PHONE})
+    body = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    dynamodb.calls.clear()
+    status, _, _ = api.call("refresh", {"refresh_token": body["refresh_token"]})
+    assert status == 200
+    assert dict(dynamodb.calls) == {"update_item": 1}
+
+
+def test_the_authorizer_stays_one_round_trip_with_sessions(api: Api, dynamodb: CountingDynamoDB) -> None:
+    api.call("send_verification", {"phone": PHONE})
+    body = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    refreshed = api.call("refresh", {"refresh_token": body["refresh_token"]})[1]
+    dynamodb.calls.clear()
+    status, _, _ = api.authorize({"headers": {"Authorization": f"Bearer {refreshed['access_token']}"}})
+    assert status == 200
+    assert dict(dynamodb.calls) == {"get_item": 1}

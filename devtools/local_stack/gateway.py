@@ -15,13 +15,9 @@ learn behaviour that production does not have:
 * every such answer is the template's ``GatewayResponses`` entry for its type, else its
   DEFAULT_4XX / DEFAULT_5XX entry, with API Gateway's own status for the type.
 
-The events have the keys of real REST (v1) proxy and REQUEST-authorizer events, ``None`` for
-absent query strings and the deployed ``requestContext.authorizer``; a test checks they have
-the shape of ``events/*.json``, the samples for ``sam local invoke``.
-
-Handlers run in this process. Lambda runs one event at a time per execution environment, so
-by default each function handles one request at a time (one warm container per function);
-different functions still run concurrently.
+Events have the keys of real REST (v1) proxy and REQUEST-authorizer events (a test compares
+them with ``events/*.json``). Handlers run in this process, by default one request at a time
+per function, like one warm Lambda container each.
 """
 
 from __future__ import annotations
@@ -87,8 +83,10 @@ class IncomingRequest:
     query: Sequence[tuple[str, str]]
     body: bytes
     source_ip: str
-    #: The route's resource path (without a base-path-mapping prefix such as /api/v1), once matched.
+    #: Once matched: the resource (/auth/sessions/{id}), the path without /api/v1, its parameters.
     resource: str = ""
+    api_path: str = ""
+    path_parameters: dict[str, str] = field(default_factory=dict)
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time_epoch_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
@@ -160,7 +158,7 @@ def proxy_event(request: IncomingRequest, *, stage: str, authorizer: Any = None)
         body, is_base64 = base64.b64encode(request.body).decode("ascii"), True
     return {
         **_request_fields(request),
-        "pathParameters": None,
+        "pathParameters": request.path_parameters or None,
         "requestContext": request_context(request, stage=stage, authorizer=authorizer),
         "body": body,
         "isBase64Encoded": is_base64,
@@ -173,7 +171,7 @@ def authorizer_event(request: IncomingRequest, *, method_arn: str, stage: str) -
         "type": "REQUEST",
         "methodArn": method_arn,
         **_request_fields(request),
-        "pathParameters": {},
+        "pathParameters": dict(request.path_parameters),
         "requestContext": request_context(request, stage=stage),
     }
 
@@ -244,7 +242,7 @@ class Gateway:
         path = "/" + "/".join(part for part in request.path.split("/") if part)
         candidates = [path] + [path[len(p) :] for p in BASE_PATH_ALIASES if path.startswith(p + "/")]
         for api_path in candidates:
-            routes = [route for route in self.model.routes if route.path == api_path]
+            routes, parameters = _matching_routes(self.model.routes, api_path)
             if routes:
                 break
         else:
@@ -254,7 +252,7 @@ class Gateway:
         route = next((route for route in routes if request.method in route.methods), None)
         if route is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
-        request.resource = api_path
+        request.resource, request.api_path, request.path_parameters = route.path, api_path, parameters
         context = self.authorize(route.authorizer_object, request) if route.authorizer_name else None
         if isinstance(context, GatewayResult):
             return context
@@ -270,7 +268,7 @@ class Gateway:
         if not all((request.header(source.identity_source) or "").strip() for source in sources):
             return self.gateway_response("UNAUTHORIZED")
         started = time.monotonic()
-        stage, path = self.model.stage_name, request.resource.lstrip("/")
+        stage, path = self.model.stage_name, request.api_path.lstrip("/")
         arn = f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{API_ID}/{stage}/{request.method}/{path}"
         try:
             event = authorizer_event(request, method_arn=arn, stage=stage)
@@ -340,6 +338,14 @@ class Gateway:
         # VTL renders $context.x and ${context.x}; variables it does not know become empty.
         body = re.sub(r"\$\{?context\.([A-Za-z0-9_.]+)\}?", lambda m: values.get(m.group(1), ""), template)
         return GatewayResult(int(spec.get("StatusCode") or status), list(headers.items()), body.encode())
+
+
+def _matching_routes(routes: list[Any], path: str) -> tuple[list[Any], dict[str, str]]:
+    """The routes of ``path`` and its path parameters; a literal resource wins over ``{name}``."""
+    for route in sorted(routes, key=lambda route: "{" in route.path):
+        if match := re.fullmatch(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path), path):
+            return [other for other in routes if other.path == route.path], match.groupdict()
+    return [], {}
 
 
 def _to_result(result: Any, request_id: str) -> GatewayResult:

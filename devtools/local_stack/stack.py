@@ -93,14 +93,9 @@ def start(
 ) -> LocalStack:
     """Start the local stack and return once it is serving on ``host:port`` (0 = a free port).
 
-    Parameters come from the template Defaults, then samconfig.toml's ``config_env``, then
-    ``parameter_overrides``, then the developer's env vars (see
-    :func:`~devtools.local_stack.template.read_stack`).
-
-    ``handlers`` replaces loaded handlers by function logical id or directory name (tests use
-    it to exercise the gateway without the real Lambda code). Every console line (banner,
-    access log, ``[sms]`` lines, handler tracebacks) goes to ``log`` when given, else to
-    stdout, or nowhere with ``echo=False``.
+    Parameters: template Defaults, samconfig.toml's ``config_env``, ``parameter_overrides``, then
+    the developer's env vars (see ``template.read_stack``). ``handlers`` replaces handlers by
+    logical id or directory (tests). Console lines go to ``log``, else stdout (none with ``echo=False``).
     """
     global _active
     with _ACTIVE_LOCK:

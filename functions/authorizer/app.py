@@ -1,5 +1,5 @@
 """Lambda REQUEST authorizer: checks our access tokens (signature, expiry, issuer, audience,
-market, revocation) for /auth/me, /auth/logout and the product's other APIs."""
+market, session, revocation) for the protected routes and the product's other APIs."""
 
 from typing import Any
 
@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from phone_auth.log import logger
-from phone_auth.sessions import authorize
+from phone_auth.authorizer import authorize
 from phone_auth.settings import get_settings
 
 get_settings()  # an invalid configuration fails the cold start, not the first request

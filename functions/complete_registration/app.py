@@ -15,4 +15,4 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 @api_endpoint(CompleteRegistrationRequest)
 def lambda_handler(request: Request[CompleteRegistrationRequest]) -> AuthSuccessResponse:
     body = request.body
-    return complete_registration(body.phone, body.password, body.registration_token)
+    return complete_registration(body.phone, body.password, body.registration_token, request.client)

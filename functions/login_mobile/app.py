@@ -14,4 +14,4 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(LoginRequest)
 def lambda_handler(request: Request[LoginRequest]) -> AuthSuccessResponse:
-    return login_with_password(request.body.phone, request.body.password)
+    return login_with_password(request.body.phone, request.body.password, request.client)

@@ -19,6 +19,11 @@ def new_opaque_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_session_id() -> str:
+    """128 random bits as hex: names a session (not a secret: it is in the access token)."""
+    return secrets.token_hex(16)
+
+
 def keyed_hash(key: bytes, *parts: str) -> str:
     """HMAC-SHA256 over the parts, bound together so that a code for one phone/purpose
     never hashes like the same code for another."""

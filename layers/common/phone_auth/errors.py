@@ -186,6 +186,34 @@ class TokenRevoked(AuthError):
     status = 401
 
 
+class RefreshTokenInvalid(AuthError):
+    """The refresh token is malformed, unknown, from another stack, or its session has ended."""
+
+    code = "REFRESH_TOKEN_INVALID"
+    status = 401
+
+
+class RefreshTokenReused(AuthError):
+    """An already spent refresh token was presented: its whole session has been ended."""
+
+    code = "REFRESH_TOKEN_REUSED"
+    status = 401
+
+
+class RefreshTokenExpired(AuthError):
+    """The session is past its idle or absolute lifetime; sign in again."""
+
+    code = "REFRESH_TOKEN_EXPIRED"
+    status = 401
+
+
+class SessionNotFound(AuthError):
+    """The user has no such live session."""
+
+    code = "SESSION_NOT_FOUND"
+    status = 404
+
+
 class UserNotFound(AuthError):
     """The token's user no longer exists."""
 

@@ -31,6 +31,15 @@ Result = tuple[int, BaseModel] | BaseModel
 
 
 @dataclass(frozen=True)
+class ClientInfo:
+    """Who is calling, as API Gateway saw it: the source IP (never a client-sent header) and
+    the user agent. Shown to the user in their session list; the IP is masked there."""
+
+    source_ip: str | None
+    user_agent: str
+
+
+@dataclass(frozen=True)
 class Request[BodyT]:
     """A parsed request: ``body`` is the endpoint's validated model (None without a body model)."""
 
@@ -39,6 +48,11 @@ class Request[BodyT]:
     language: str
     source_ip: str | None
     authorizer: dict[str, Any] = field(default_factory=dict)
+    path_parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def client(self) -> ClientInfo:
+        return ClientInfo(source_ip=self.source_ip, user_agent=self.headers.get("user-agent", ""))
 
 
 def _headers(event: dict[str, Any]) -> dict[str, str]:
@@ -145,6 +159,7 @@ def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Requ
                     language=language,
                     source_ip=(request_context.get("identity") or {}).get("sourceIp"),
                     authorizer=request_context.get("authorizer") or {},
+                    path_parameters={str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()},
                 )
                 result = handle(request)
                 status, model = result if isinstance(result, tuple) else (200, result)

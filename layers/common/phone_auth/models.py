@@ -95,6 +95,27 @@ class ResetPasswordRequest(BaseModel):
     ]
 
 
+class RefreshRequest(BaseModel):
+    model_config = _REQUEST
+    refresh_token: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=512,
+            validation_alias=AliasChoices("refresh_token", "refreshToken"),
+            description="The refresh token of the last sign-in or refresh; it is spent by this call.",
+        ),
+    ]
+
+
+class LogoutRequest(BaseModel):
+    model_config = _REQUEST
+    scope: Literal["all", "current"] = Field(
+        default="all",
+        description="all (the default, also with no body): end every session; current: only this one.",
+    )
+
+
 class UserView(BaseModel):
     model_config = _RESPONSE
     id: str
@@ -137,9 +158,39 @@ class AuthSuccessResponse(BaseModel):
     success: Literal[True] = True
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
-    expires_in: int
+    expires_in: int = Field(description="Seconds the access token stays valid.")
     user: UserView
     is_new_user: bool = Field(description="True on the user's first sign-in.")
+    refresh_token: str = Field(description="Send to /auth/refresh for new tokens; single use, rotated each time.")
+    session_id: str = Field(description="This device's session (see /auth/sessions).")
+
+
+class RefreshResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
+    expires_in: int
+    refresh_token: str = Field(description="The successor: the presented refresh token is now spent.")
+    session_id: str
+    user: UserView
+
+
+class SessionView(BaseModel):
+    model_config = _RESPONSE
+    id: str
+    created_at: str = Field(description="ISO 8601 UTC: the sign-in that started it.")
+    last_used_at: str = Field(description="ISO 8601 UTC: the sign-in or the last refresh.")
+    method: str = Field(description="How the session started: sms_code, password or registration.")
+    user_agent: str
+    ip: str = Field(description="The network it was last used from, masked (e.g. 203.0.113.0/24).")
+    current: bool = Field(description="True for the session of the token making this call.")
+
+
+class SessionsResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    sessions: list[SessionView] = Field(description="Live sessions, most recently used first.")
 
 
 class MeResponse(BaseModel):

@@ -44,7 +44,13 @@ class CodeSent:
 
 
 def code_hash(phone: str, purpose: str, code: str) -> str:
-    return crypto.keyed_hash(key_ring().otp_hash_key, "otp", phone, purpose, code)
+    """The hash a new code is stored as (current key)."""
+    return key_ring().hash("otp", phone, purpose, code)
+
+
+def code_hashes(phone: str, purpose: str, code: str) -> list[str]:
+    """What a stored code's hash may be if ``code`` is right: one per live key."""
+    return key_ring().hashes("otp", phone, purpose, code)
 
 
 def _retry_after(state: StoredCode | None, now: int) -> int:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from phone_auth import clock, otp, passwords
-from phone_auth.errors import OtpNotFound
+from phone_auth.errors import OtpNotFound, ServiceUnavailable
 from phone_auth.messages import message
 from phone_auth.models import MessageResponse, SendCodeResponse
 from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
 from phone_auth.store import codes
-from phone_auth.store.refusals import CodeRejected, UserMissing
+from phone_auth.store.refusals import CodeRejected, UserChanged, UserMissing
+
+_RETRIES = 3
 
 
 def request_password_reset(raw_phone: str, language: str) -> SendCodeResponse:
@@ -29,23 +31,40 @@ def request_password_reset(raw_phone: str, language: str) -> SendCodeResponse:
 
 
 def reset_password(raw_phone: str, code: str, new_password: str, language: str) -> MessageResponse:
-    """Spend the code, set the new hash and end every session, in one transaction."""
+    """Spend the code, set the new hash and end every session.
+
+    One read (the code and the user) first: a code that cannot be right is refused (and
+    counted as a wrong guess) before any bcrypt work. Then one transaction.
+    """
     settings = get_settings()
     phone = normalize_phone(raw_phone, settings.default_region)
     passwords.check_policy(new_password, phone)
-    password_hash = passwords.hash_password(new_password, settings.bcrypt_rounds)
-    now = clock.now()
-    try:
-        codes.spend_code_and_replace_password(
-            phone,
-            code_hash=otp.code_hash(phone, "password_reset", code),
-            now=int(now),
-            now_iso=clock.iso(now),
-            max_attempts=settings.otp_max_attempts,
-            password_hash=password_hash,
-        )
-    except CodeRejected as rejected:
-        otp.refuse(phone, "password_reset", rejected.state, int(now))
-    except UserMissing:
-        raise OtpNotFound() from None  # the account vanished; say no more than for a bad code
-    return MessageResponse(message=message("PASSWORD_RESET", language))
+    code_hashes = otp.code_hashes(phone, "password_reset", code)
+    password_hash: str | None = None
+    for _ in range(_RETRIES):
+        now = int(clock.now())
+        stored, user = codes.get_code_and_user(phone, "password_reset")
+        if (
+            stored is None
+            or user is None
+            or not stored.may_accept(code_hashes, now=now, max_attempts=settings.otp_max_attempts)
+        ):
+            otp.refuse(phone, "password_reset", stored, now)
+        password_hash = password_hash or passwords.hash_password(new_password, settings.bcrypt_rounds)
+        try:
+            codes.spend_code_and_replace_password(
+                user,
+                code_hashes=code_hashes,
+                now=now,
+                now_iso=clock.iso(now),
+                max_attempts=settings.otp_max_attempts,
+                password_hash=password_hash,
+            )
+        except CodeRejected as rejected:
+            otp.refuse(phone, "password_reset", rejected.state, now)
+        except UserMissing:
+            raise OtpNotFound() from None  # the account vanished; say no more than for a bad code
+        except UserChanged:
+            continue  # the user signed in meanwhile: read the sessions to end again
+        return MessageResponse(message=message("PASSWORD_RESET", language))
+    raise ServiceUnavailable(details={"dependency": "dynamodb"})

@@ -6,12 +6,12 @@ whatever the concurrency, and returns `is_new_user: true`.
 
 from __future__ import annotations
 
-from phone_auth import clock, otp
+from phone_auth import clock, otp, sessions
 from phone_auth.errors import PhoneNotAllowed
+from phone_auth.http import ClientInfo
 from phone_auth.messages import message
 from phone_auth.models import AuthSuccessResponse, SendCodeResponse
 from phone_auth.phones import normalize_phone
-from phone_auth.sessions import signed_in
 from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
 from phone_auth.store import codes
@@ -28,24 +28,27 @@ def send_login_code(raw_phone: str, language: str) -> SendCodeResponse:
     )
 
 
-def verify_login_code(raw_phone: str, code: str) -> AuthSuccessResponse:
-    """Spend the code and sign in (two DynamoDB round trips, see the store operation)."""
+def verify_login_code(raw_phone: str, code: str, client: ClientInfo) -> AuthSuccessResponse:
+    """Spend the code, sign in and start a session (two DynamoDB round trips, see the store
+    operation)."""
     policy = signup_policy()
     policy.require_otp_login()
     settings = get_settings()
     phone = normalize_phone(raw_phone, settings.default_region)
     now = clock.now()
+    session, refresh_secret = sessions.new_session("sms_code", client)
     try:
         sign_in = codes.spend_code_and_sign_in(
             phone,
-            code_hash=otp.code_hash(phone, "login", code),
+            code_hashes=otp.code_hashes(phone, "login", code),
             now=int(now),
             now_iso=clock.iso(now),
             max_attempts=settings.otp_max_attempts,
             create_user=policy.sign_in_creates_users,
+            session=session,
         )
     except CodeRejected as rejected:
         otp.refuse(phone, "login", rejected.state, int(now))
     except UserMissing:
         raise PhoneNotAllowed() from None
-    return signed_in(sign_in, method="sms_code")
+    return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="sms_code")

@@ -7,13 +7,13 @@ needs that token, so nobody can set a password for a phone they have not proved.
 
 from __future__ import annotations
 
-from phone_auth import clock, crypto, otp, passwords
+from phone_auth import clock, crypto, otp, passwords, sessions
 from phone_auth.errors import AlreadyRegistered, PhoneNotAllowed, RegistrationTokenInvalid
+from phone_auth.http import ClientInfo
 from phone_auth.keys import key_ring
 from phone_auth.messages import message
 from phone_auth.models import AuthSuccessResponse, CheckMobileResponse, RegistrationTokenResponse, SendCodeResponse
 from phone_auth.phones import normalize_phone
-from phone_auth.sessions import signed_in
 from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
 from phone_auth.store import codes, users
@@ -25,7 +25,11 @@ def _phone(raw_phone: str) -> str:
 
 
 def _token_hash(phone: str, token: str) -> str:
-    return crypto.keyed_hash(key_ring().otp_hash_key, "registration-token", phone, token)
+    return key_ring().hash("registration-token", phone, token)
+
+
+def _token_hashes(phone: str, token: str) -> list[str]:
+    return key_ring().hashes("registration-token", phone, token)
 
 
 def check_mobile(raw_phone: str, language: str) -> CheckMobileResponse:
@@ -58,7 +62,7 @@ def verify_registration_code(raw_phone: str, code: str, language: str) -> Regist
     try:
         codes.spend_code_and_issue_registration_token(
             phone,
-            code_hash=otp.code_hash(phone, "registration", code),
+            code_hashes=otp.code_hashes(phone, "registration", code),
             now=now,
             max_attempts=settings.otp_max_attempts,
             token_hash=_token_hash(phone, token),
@@ -73,21 +77,33 @@ def verify_registration_code(raw_phone: str, code: str, language: str) -> Regist
     )
 
 
-def complete_registration(raw_phone: str, password: str, registration_token: str) -> AuthSuccessResponse:
-    """Set the first password and sign in (two round trips, see the store operation)."""
+def complete_registration(
+    raw_phone: str, password: str, registration_token: str, client: ClientInfo
+) -> AuthSuccessResponse:
+    """Set the first password, sign in and start a session.
+
+    A read of the registration token first: a token that cannot be right is refused before
+    any bcrypt work. Then two round trips (see the store operation).
+    """
     phone = _phone(raw_phone)
     settings = get_settings()
     passwords.check_policy(password, phone)
-    password_hash = passwords.hash_password(password, settings.bcrypt_rounds)
+    token_hashes = _token_hashes(phone, registration_token)
+    stored = codes.get_registration_token(phone)
     now = clock.now()
+    if stored is None or not stored.may_accept(token_hashes, now=int(now)):
+        raise RegistrationTokenInvalid()
+    password_hash = passwords.hash_password(password, settings.bcrypt_rounds)
+    session, refresh_secret = sessions.new_session("registration", client)
     try:
         sign_in = codes.set_first_password(
             phone,
-            token_hash=_token_hash(phone, registration_token),
+            token_hashes=token_hashes,
             password_hash=password_hash,
             now=int(now),
             now_iso=clock.iso(now),
             create_user=signup_policy().sign_in_creates_users,
+            session=session,
         )
     except RegistrationTokenRejected:
         raise RegistrationTokenInvalid() from None
@@ -95,4 +111,4 @@ def complete_registration(raw_phone: str, password: str, registration_token: str
         raise PhoneNotAllowed() from None
     except PasswordAlreadySet:
         raise AlreadyRegistered() from None
-    return signed_in(sign_in, method="registration")
+    return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="registration")

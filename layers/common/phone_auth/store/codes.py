@@ -3,8 +3,12 @@ what it authorises (a sign-in, a registration token, a new password).
 
 One item per phone and purpose (login, registration, password_reset): a new code replaces
 the previous one. Only the code's keyed hash is stored. A code is spent by one conditional
-write that holds only if the hash matches and the code is unused, unexpired and has
-attempts left; when it authorises a change to the user, both happen in one transaction.
+write that holds only if its hash is one the presented code has under a live key and the
+code is unused, unexpired and has attempts left; when it authorises a change to the user,
+both happen in one transaction.
+
+A verified registration code leads to a registration token, kept in an item of its own
+(purpose ``registration_token``), so a resend of the code never destroys an issued token.
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ from phone_auth.settings import get_settings
 from phone_auth.store import users
 from phone_auth.store.calls import Cancelled, ConditionFailed, call, transact
 from phone_auth.store.marshalling import Item, from_item, to_item, to_values
-from phone_auth.store.records import NewCode, SignIn, StoredCode, UserRecord
+from phone_auth.store.records import NewCode, RegistrationToken, SessionRecord, SignIn, StoredCode, UserRecord
 from phone_auth.store.refusals import (
     CodeRejected,
     PasswordAlreadySet,
     RecipientRefused,
     RegistrationTokenRejected,
     ResendTooSoon,
+    UserChanged,
     UserMissing,
 )
+
+REGISTRATION_TOKEN = "registration_token"  # noqa: S105 (an item's purpose, not a secret)
 
 
 class Recipient(StrEnum):
@@ -54,6 +61,36 @@ def key(phone: str, purpose: str) -> dict[str, Any]:
 
 def _state(item: Item | None) -> StoredCode | None:
     return None if item is None else StoredCode.from_item(item)
+
+
+def get_code_and_user(phone: str, purpose: str) -> tuple[StoredCode | None, UserRecord | None]:
+    """The phone's code for ``purpose`` and its user: one strongly consistent BatchGetItem."""
+    codes_table, users_table = table(), users.table()
+    request = {
+        codes_table: {"Keys": [key(phone, purpose)], "ConsistentRead": True},
+        users_table: {"Keys": [users.key(phone)], "ConsistentRead": True},
+    }
+    found: dict[str, Item] = {}
+    for _ in range(3):
+        response = call("batch_get_item", RequestItems=request)
+        for name, items in response.get("Responses", {}).items():
+            for raw in items:
+                item = from_item(raw)
+                if item is not None:
+                    found[name] = item
+        request = response.get("UnprocessedKeys") or {}
+        if not request:
+            break
+    code, user = found.get(codes_table), found.get(users_table)
+    return _state(code), None if user is None else UserRecord.from_item(user)
+
+
+def get_registration_token(phone: str) -> RegistrationToken | None:
+    """One strongly consistent read of the phone's registration token."""
+    item = from_item(
+        call("get_item", TableName=table(), Key=key(phone, REGISTRATION_TOKEN), ConsistentRead=True).get("Item")
+    )
+    return None if item is None else RegistrationToken.from_item(item)
 
 
 # ---------------------------------------------------------------- issuing
@@ -161,11 +198,27 @@ def count_wrong_guess(phone: str, purpose: str, *, code_id: str, max_attempts: i
 
 
 # ---------------------------------------------------------------- spending
+def _one_of(name: str, prefix: str, candidates: list[str], values: dict[str, Any]) -> str:
+    """``name IN (:prefix0, :prefix1 ...)``: a hash made under any live key."""
+    placeholders = []
+    for index, candidate in enumerate(candidates):
+        values[f":{prefix}{index}"] = candidate
+        placeholders.append(f":{prefix}{index}")
+    return f"{name} IN ({', '.join(placeholders)})"
+
+
 def _spend(
-    phone: str, purpose: str, *, code_hash: str, now: int, max_attempts: int, also_set: dict[str, Any] | None = None
+    phone: str,
+    purpose: str,
+    *,
+    code_hashes: list[str],
+    now: int,
+    max_attempts: int,
+    also_set: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     sets = ["used_at = :now"]
-    values: dict[str, Any] = {":hash": code_hash, ":now": now, ":max": max_attempts}
+    values: dict[str, Any] = {":now": now, ":max": max_attempts}
+    matches = _one_of("code_hash", "h", code_hashes, values)
     for index, (name, value) in enumerate((also_set or {}).items()):
         sets.append(f"{name} = :s{index}")
         values[f":s{index}"] = value
@@ -174,23 +227,31 @@ def _spend(
         "Key": key(phone, purpose),
         "UpdateExpression": "SET " + ", ".join(sets),
         "ConditionExpression": (
-            "code_hash = :hash AND attribute_not_exists(used_at) AND expires_at > :now AND attempts < :max"
+            f"{matches} AND attribute_not_exists(used_at) AND expires_at > :now AND attempts < :max"
         ),
         "ExpressionAttributeValues": to_values(values),
     }
 
 
 def spend_code_and_sign_in(
-    phone: str, *, code_hash: str, now: int, now_iso: str, max_attempts: int, create_user: bool
+    phone: str,
+    *,
+    code_hashes: list[str],
+    now: int,
+    now_iso: str,
+    max_attempts: int,
+    create_user: bool,
+    session: SessionRecord,
 ) -> SignIn:
-    """Spend a login code and record the sign-in (creating the user if ``create_user``).
+    """Spend a login code, record the sign-in (creating the user if ``create_user``) and start
+    ``session``.
 
     Two round trips: one transaction (spend the code + the sign-in write) and one
     consistent read of the user. Raises CodeRejected, or UserMissing when the user must
     exist and does not.
     """
-    sign_in = users.SignInWrite(phone, now_iso=now_iso, create_user=create_user, verified=True)
-    spend = _spend(phone, "login", code_hash=code_hash, now=now, max_attempts=max_attempts)
+    sign_in = users.SignInWrite(phone, now_iso=now_iso, create_user=create_user, verified=True, session=session)
+    spend = _spend(phone, "login", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
     try:
         transact({"code": {"Update": spend}, "user": {"Update": sign_in.update()}})
     except Cancelled as cancelled:
@@ -203,50 +264,65 @@ def spend_code_and_sign_in(
 
 
 def spend_code_and_issue_registration_token(
-    phone: str, *, code_hash: str, now: int, max_attempts: int, token_hash: str, token_expires_at: int
+    phone: str, *, code_hashes: list[str], now: int, max_attempts: int, token_hash: str, token_expires_at: int
 ) -> None:
-    """Spend a registration code and, in the same write, store the hash of the single-use
-    registration token that complete-registration must present. One conditional UpdateItem;
-    raises CodeRejected."""
-    spend = _spend(
-        phone,
-        "registration",
-        code_hash=code_hash,
-        now=now,
-        max_attempts=max_attempts,
-        also_set={"registration_token_hash": token_hash, "registration_token_expires_at": token_expires_at},
-    )
+    """Spend a registration code and store the hash of the single-use registration token that
+    complete-registration must present, replacing an earlier token of the phone.
+
+    One transaction (the code's conditional update + the token's put). Raises CodeRejected.
+    """
+    spend = _spend(phone, "registration", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
+    token = {
+        "TableName": table(),
+        "Item": to_item(
+            {
+                "phone": phone,
+                "purpose": REGISTRATION_TOKEN,
+                "token_hash": token_hash,
+                "expires_at": token_expires_at,
+                "issued_at": now,
+            }
+        ),
+    }
     try:
-        call("update_item", **spend, ReturnValuesOnConditionCheckFailure="ALL_OLD")
-    except ConditionFailed as failed:
-        raise CodeRejected(_state(failed.item)) from None
+        transact({"code": {"Update": spend}, "token": {"Put": token}})
+    except Cancelled as cancelled:
+        raise CodeRejected(_state(cancelled.failed.get("code"))) from None
 
 
 def set_first_password(
-    phone: str, *, token_hash: str, password_hash: str, now: int, now_iso: str, create_user: bool
+    phone: str,
+    *,
+    token_hashes: list[str],
+    password_hash: str,
+    now: int,
+    now_iso: str,
+    create_user: bool,
+    session: SessionRecord,
 ) -> SignIn:
-    """Spend the registration token, set the user's first password and sign them in.
+    """Spend the registration token, set the user's first password, sign them in and start
+    ``session``.
 
     Two round trips: one transaction (spend the token + the sign-in write that sets the
-    password only while the user has none) and one consistent read. The token is bound
-    to the phone and the registration purpose by the key and is single use by the
-    condition. Raises RegistrationTokenRejected, UserMissing or PasswordAlreadySet.
+    password only while the user has none) and one consistent read. The token is bound to
+    the phone by its key and is single use by its condition. Raises
+    RegistrationTokenRejected, UserMissing or PasswordAlreadySet.
     """
+    values: dict[str, Any] = {":now": now}
+    matches = _one_of("token_hash", "h", token_hashes, values)
     spend_token = {
         "TableName": table(),
-        "Key": key(phone, "registration"),
-        "UpdateExpression": "SET registration_token_used_at = :now",
-        "ConditionExpression": (
-            "registration_token_hash = :hash AND registration_token_expires_at > :now"
-            " AND attribute_not_exists(registration_token_used_at)"
-        ),
-        "ExpressionAttributeValues": to_values({":hash": token_hash, ":now": now}),
+        "Key": key(phone, REGISTRATION_TOKEN),
+        "UpdateExpression": "SET used_at = :now",
+        "ConditionExpression": f"{matches} AND expires_at > :now AND attribute_not_exists(used_at)",
+        "ExpressionAttributeValues": to_values(values),
     }
     sign_in = users.SignInWrite(
         phone,
         now_iso=now_iso,
         create_user=create_user,
         verified=True,
+        session=session,
         also_set={"password_hash": password_hash, "password_changed_at": now_iso},
         conditions=["attribute_not_exists(password_hash)"],
     )
@@ -264,17 +340,21 @@ def set_first_password(
 
 
 def spend_code_and_replace_password(
-    phone: str, *, code_hash: str, now: int, now_iso: str, max_attempts: int, password_hash: str
+    user: UserRecord, *, code_hashes: list[str], now: int, now_iso: str, max_attempts: int, password_hash: str
 ) -> None:
-    """Spend a password-reset code, set the new password and end every session (epoch bump).
+    """Spend a password-reset code, set the new password and end every session of ``user``
+    (as read just before: each of its sessions is removed and the epoch bumped).
 
-    One transaction. Raises CodeRejected, or UserMissing when the account is gone.
+    One transaction. Raises CodeRejected, UserMissing when the account is gone, or
+    UserChanged when the user signed in since it was read (read again and retry).
     """
-    spend = _spend(phone, "password_reset", code_hash=code_hash, now=now, max_attempts=max_attempts)
-    replace = users.password_replacement(phone, password_hash=password_hash, now_iso=now_iso)
+    spend = _spend(user.phone, "password_reset", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
+    replace = users.password_replacement(user, password_hash=password_hash, now_iso=now_iso)
     try:
         transact({"code": {"Update": spend}, "user": {"Update": replace}})
     except Cancelled as cancelled:
         if "code" in cancelled.failed:
             raise CodeRejected(_state(cancelled.failed["code"])) from None
-        raise UserMissing() from None
+        if cancelled.failed["user"] is None:
+            raise UserMissing() from None
+        raise UserChanged() from None

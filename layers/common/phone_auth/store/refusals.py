@@ -6,7 +6,7 @@ never a DynamoDB shape. Infrastructure failures are ``phone_auth.errors.ServiceU
 
 from __future__ import annotations
 
-from phone_auth.store.records import StoredCode, UserRecord
+from phone_auth.store.records import SessionRecord, StoredCode, UserRecord
 
 
 class StoreRefusal(Exception):
@@ -45,6 +45,10 @@ class UserMissing(StoreRefusal):
     """The operation needs an existing user and there is none."""
 
 
+class UserChanged(StoreRefusal):
+    """The user signed in (started a session) since the caller read it: read again."""
+
+
 class PasswordAlreadySet(StoreRefusal):
     """A first password was to be set, but the user has one."""
 
@@ -55,6 +59,19 @@ class PasswordChanged(StoreRefusal):
 
 class RegistrationTokenRejected(StoreRefusal):
     """Wrong, used or expired registration token."""
+
+
+class RefreshRejected(StoreRefusal):
+    """The refresh token was not spent; ``user`` and ``session`` as they were (None when gone)."""
+
+    def __init__(self, user: UserRecord | None, session: SessionRecord | None) -> None:
+        super().__init__("refresh rejected")
+        self.user = user
+        self.session = session
+
+
+class SessionMissing(StoreRefusal):
+    """No such session (ended, expired and removed, or never the caller's)."""
 
 
 class SessionsAlreadyEnded(StoreRefusal):
