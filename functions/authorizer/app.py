@@ -6,8 +6,8 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from phone_auth.log import logger
 from phone_auth.authorizer import authorize
+from phone_auth.log import logger
 from phone_auth.settings import get_settings
 
 get_settings()  # an invalid configuration fails the cold start, not the first request
