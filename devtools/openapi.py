@@ -26,6 +26,7 @@ _IMPORT_ENV = {
     "STAGE": "openapi",
     "USERS_TABLE_NAME": "users",
     "OTP_TABLE_NAME": "otps",
+    "LIMITS_TABLE_NAME": "limits",
     "JWT_SECRET_PARAMETER_NAME": "/phone-auth/openapi/jwt-secret",
 }
 

@@ -35,6 +35,7 @@ TEST_ENV = {
     "MARKET": "th",
     "USERS_TABLE_NAME": "phone-auth-test-users",
     "OTP_TABLE_NAME": "phone-auth-test-otps",
+    "LIMITS_TABLE_NAME": "phone-auth-test-limits",
     "JWT_SECRET_PARAMETER_NAME": "/phone-auth/test/jwt-secret",
     "DEFAULT_REGION": "TH",
     "ALLOWED_ORIGIN": "http://localhost:5173",
@@ -53,7 +54,7 @@ TEST_ENV = {
 }
 
 #: Template table logical id -> the environment variable naming it.
-TABLE_ENV = {"UsersTable": "USERS_TABLE_NAME", "OtpTable": "OTP_TABLE_NAME"}
+TABLE_ENV = {"UsersTable": "USERS_TABLE_NAME", "OtpTable": "OTP_TABLE_NAME", "LimitsTable": "LIMITS_TABLE_NAME"}
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 

@@ -83,7 +83,7 @@ def test_a_lasting_conflict_is_a_503_and_the_code_is_still_usable(api: Api, monk
 
 def test_a_dynamodb_outage_on_send_is_a_503_and_no_sms_goes_out(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
 
-    flaky(monkeypatch, "put_item", failures=99, error=OUTAGE)
+    flaky(monkeypatch, "transact_write_items", failures=99, error=OUTAGE)
     status, body, _ = api.call("send_verification", {"phone": PHONE})
     assert (status, body["error"]["code"]) == (503, "SERVICE_UNAVAILABLE")
     assert sms_outbox() == []

@@ -42,7 +42,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> CountingDynamoDB:
 
 def test_send_code_is_one_round_trip_in_each_signup_mode(api: Api, dynamodb: CountingDynamoDB, env: SetEnv) -> None:
     assert api.call("send_verification", {"phone": PHONE})[0] == 200
-    assert dict(dynamodb.calls) == {"put_item": 1}
+    assert dict(dynamodb.calls) == {"transact_write_items": 1}  # the code, the SMS limits, the lock
     env(SIGNUP_MODE="imported")
     put_user("+66891234567")
     dynamodb.calls.clear()
@@ -62,7 +62,7 @@ def test_password_login_is_two_round_trips(api: Api, dynamodb: CountingDynamoDB)
     put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(10)).decode())
     status, _, _ = api.call("login_mobile", {"phone": PHONE, "password": "Suan-Luang-2468"})
     assert status == 200
-    assert dict(dynamodb.calls) == {"get_item": 1, "update_item": 1}
+    assert dict(dynamodb.calls) == {"batch_get_item": 1, "update_item": 1}  # user + lock + IP failures
 
 
 def test_the_authorizer_is_one_round_trip(api: Api, dynamodb: CountingDynamoDB) -> None:

@@ -14,4 +14,4 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(PhoneRequest)
 def lambda_handler(request: Request[PhoneRequest]) -> SendCodeResponse:
-    return request_registration_code(request.body.phone, request.language)
+    return request_registration_code(request.body.phone, request.language, request.client)

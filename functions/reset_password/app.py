@@ -15,4 +15,4 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 @api_endpoint(ResetPasswordRequest)
 def lambda_handler(request: Request[ResetPasswordRequest]) -> MessageResponse:
     body = request.body
-    return reset_password(body.phone, body.code, body.new_password, request.language)
+    return reset_password(body.phone, body.code, body.new_password, request.language, request.client)

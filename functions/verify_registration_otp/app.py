@@ -14,4 +14,4 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(VerifyRegistrationOtpRequest)
 def lambda_handler(request: Request[VerifyRegistrationOtpRequest]) -> RegistrationTokenResponse:
-    return verify_registration_code(request.body.phone, request.body.code, request.language)
+    return verify_registration_code(request.body.phone, request.body.code, request.language, request.client)

@@ -76,14 +76,35 @@ class OtpNotFound(AuthError):
 
 
 class RateLimited(AuthError):
-    """Too many requests; Retry-After says when to try again."""
+    """Too many requests; details.limit names the limit, Retry-After says when to try again."""
 
     code = "RATE_LIMITED"
     status = 429
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, limit: str | None = None) -> None:
         retry_after = max(1, int(retry_after))
-        super().__init__(details={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)})
+        details: dict[str, Any] = {"retry_after": retry_after}
+        if limit:
+            details["limit"] = limit
+        super().__init__(details=details, headers={"Retry-After": str(retry_after)})
+
+
+class PhoneLocked(RateLimited):
+    """Too many wrong codes for this phone: no code is sent or accepted until Retry-After."""
+
+    code = "PHONE_LOCKED"
+
+
+class LoginLocked(RateLimited):
+    """Too many wrong passwords for this phone: password login is refused until Retry-After."""
+
+    code = "LOGIN_LOCKED"
+
+
+class CountryNotAllowed(AuthError):
+    """Codes are not texted to this country in this market (ALLOWED_COUNTRIES)."""
+
+    code = "COUNTRY_NOT_ALLOWED"
 
 
 class OtpAttemptsExceeded(RateLimited):
@@ -219,6 +240,17 @@ class UserNotFound(AuthError):
 
     code = "USER_NOT_FOUND"
     status = 404
+
+
+class SmsBudgetExhausted(AuthError):
+    """The stack's SMS budget for this hour is spent; Retry-After says when it renews."""
+
+    code = "SMS_BUDGET_EXHAUSTED"
+    status = 503
+
+    def __init__(self, retry_after: int) -> None:
+        retry_after = max(1, int(retry_after))
+        super().__init__(details={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)})
 
 
 class ServiceUnavailable(AuthError):

@@ -28,6 +28,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "th": "กรอกรหัสผิดเกินจำนวนครั้งที่กำหนด กรุณาขอรหัสใหม่",
     },
     "RATE_LIMITED": {"en": "Too many requests. Try again later.", "th": "มีการร้องขอมากเกินไป กรุณาลองใหม่ภายหลัง"},
+    "PHONE_LOCKED": {
+        "en": "Too many wrong codes for this number. Try again later.",
+        "th": "กรอกรหัสผิดหลายครั้งเกินไปสำหรับหมายเลขนี้ กรุณาลองใหม่ภายหลัง",
+    },
+    "LOGIN_LOCKED": {
+        "en": "Too many wrong passwords. Try again later or reset your password.",
+        "th": "กรอกรหัสผ่านผิดหลายครั้งเกินไป กรุณาลองใหม่ภายหลังหรือตั้งรหัสผ่านใหม่",
+    },
+    "COUNTRY_NOT_ALLOWED": {
+        "en": "We cannot send codes to numbers of this country.",
+        "th": "ไม่สามารถส่งรหัสไปยังหมายเลขของประเทศนี้ได้",
+    },
+    "SMS_BUDGET_EXHAUSTED": {
+        "en": "We cannot send more codes right now. Try again later.",
+        "th": "ขณะนี้ไม่สามารถส่งรหัสเพิ่มได้ กรุณาลองใหม่ภายหลัง",
+    },
     "OTP_LOGIN_DISABLED": {
         "en": "Login by SMS code is turned off; log in with your mobile number and password.",
         "th": "ไม่สามารถเข้าสู่ระบบด้วยรหัส OTP ได้ กรุณาเข้าสู่ระบบด้วยเบอร์มือถือและรหัสผ่าน",

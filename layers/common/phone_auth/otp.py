@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
-from phone_auth import clock, crypto
+from phone_auth import clock, crypto, guards
 from phone_auth.errors import (
     AlreadyRegistered,
     OtpAttemptsExceeded,
@@ -24,6 +24,7 @@ from phone_auth.errors import (
     PhoneNotAllowed,
     RateLimited,
 )
+from phone_auth.http import ClientInfo
 from phone_auth.keys import key_ring
 from phone_auth.log import logger
 from phone_auth.messages import message
@@ -31,6 +32,7 @@ from phone_auth.phones import mask_phone
 from phone_auth.settings import get_settings
 from phone_auth.sms import get_sender
 from phone_auth.store import codes
+from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.records import NewCode, StoredCode
 from phone_auth.store.refusals import CodeRejected, RecipientRefused, ResendTooSoon
 
@@ -59,17 +61,28 @@ def _retry_after(state: StoredCode | None, now: int) -> int:
 
 
 def send_code(
-    phone: str, purpose: Purpose, *, recipient: codes.Recipient, language: str, decoy_if_refused: bool = False
+    phone: str,
+    purpose: Purpose,
+    *,
+    recipient: codes.Recipient,
+    language: str,
+    client: ClientInfo,
+    decoy_if_refused: bool = False,
+    lookup: bool = False,
 ) -> CodeSent:
     """Store a new code and text it: one DynamoDB round trip plus the SMS.
 
-    ``decoy_if_refused``: a phone that is not a valid recipient gets the same answer and
-    the same resend limit (through a decoy record with no code) but no SMS, so the answer
-    does not tell whether it has an account.
+    Refused before any write for a country the market does not text; refused by the guards
+    (see guards.py: SMS limits, the phone's lock, and the client's lookups when ``lookup``).
+    ``decoy_if_refused``: a phone that is not a valid recipient gets the same answer, limits
+    and resend wait (through a decoy record with no code) but no SMS, so the answer does not
+    tell whether it has an account. A fixed test number (TEST_PHONE_NUMBERS) gets its fixed
+    code and no SMS.
     """
     settings = get_settings()
+    guards.check_country(phone)
     now = int(clock.now())
-    code = crypto.new_code()
+    code = settings.test_codes.get(phone) or crypto.new_code()
     record = NewCode(
         phone=phone,
         purpose=purpose,
@@ -80,22 +93,27 @@ def send_code(
     )
     sent = CodeSent(expires_in=settings.otp_ttl_seconds, resend_after=settings.otp_resend_seconds)
     cutoff = now - settings.otp_resend_seconds
+    limits = guards.for_sending(phone, client, lookup=lookup)
     try:
-        codes.issue_code(record, recipient=recipient, resend_cutoff=cutoff)
-    except ResendTooSoon as too_soon:
-        raise RateLimited(_retry_after(too_soon.state, now)) from None
-    except RecipientRefused as refused:
-        if decoy_if_refused:
-            try:
-                codes.issue_decoy(record, resend_cutoff=cutoff)
-            except ResendTooSoon as too_soon:
-                raise RateLimited(_retry_after(too_soon.state, now)) from None
-            logger.info("code not sent: no account", extra={"phone": mask_phone(phone), "purpose": purpose})
+        try:
+            codes.issue_code(record, recipient=recipient, resend_cutoff=cutoff, guards=limits)
+        except RecipientRefused as refused:
+            if not decoy_if_refused:
+                if refused.user is not None and refused.user.has_password:
+                    raise AlreadyRegistered() from None
+                raise PhoneNotAllowed() from None
+            codes.issue_decoy(record, resend_cutoff=cutoff, guards=limits)
+            logger.info("code not sent: no such recipient", extra={"phone": mask_phone(phone), "purpose": purpose})
             return sent
-        if refused.user is not None and refused.user.has_password:
-            raise AlreadyRegistered() from None
-        raise PhoneNotAllowed() from None
+    except LimitRefusal as refusal:
+        logger.info("code refused by a limit", extra={"phone": mask_phone(phone), "limit": refusal.name})
+        raise guards.refusal_error(refusal, now) from None
+    except ResendTooSoon as too_soon:
+        raise RateLimited(_retry_after(too_soon.state, now), limit="otp_resend_seconds") from None
 
+    if guards.is_test_number(phone):
+        logger.info("code not sent: fixed test number", extra={"phone": mask_phone(phone), "purpose": purpose})
+        return sent
     text = message("SMS_LOGIN", language).format(code=code, minutes=max(1, settings.otp_ttl_seconds // 60))
     try:
         get_sender().send(phone, text)
@@ -106,11 +124,15 @@ def send_code(
     return sent
 
 
-def refuse(phone: str, purpose: Purpose, state: StoredCode | None, now: int, *, count: bool = True) -> NoReturn:
+def refuse(
+    phone: str, purpose: Purpose, state: StoredCode | None, now: int, client: ClientInfo, *, count: bool = True
+) -> NoReturn:
     """Answer a code the store refused, counting it as a wrong guess when it was one.
 
-    A decoy (reset asked for a phone without an account) has no hash: it is refused like
-    a wrong guess, attempts and all, so the answers do not tell which phones have accounts.
+    A wrong guess counts against the code (OTP_MAX_ATTEMPTS), the client IP's code checks
+    and the phone's daily failures (which may lock the phone). A decoy (a reset asked for a
+    phone without an account) has no hash: it is refused like a wrong guess, attempts and
+    all, so the answers do not tell which phones have accounts.
     """
     settings = get_settings()
     if state is None or state.used:
@@ -123,12 +145,31 @@ def refuse(phone: str, purpose: Purpose, state: StoredCode | None, now: int, *, 
         raise OtpInvalid()
     try:
         attempts = codes.count_wrong_guess(
-            phone, purpose, code_id=state.code_id, max_attempts=settings.otp_max_attempts, now=now
+            phone,
+            purpose,
+            state,
+            max_attempts=settings.otp_max_attempts,
+            now=now,
+            guards=guards.for_code_check(phone, client),
         )
+    except LimitRefusal as refusal:
+        raise guards.refusal_error(refusal, now) from None
     except CodeRejected as rejected:
-        refuse(phone, purpose, rejected.state, now, count=False)
+        refuse(phone, purpose, rejected.state, now, client, count=False)
     remaining = settings.otp_max_attempts - attempts
     logger.info("wrong code", extra={"phone": mask_phone(phone), "purpose": purpose, "remaining": remaining})
+    locked = guards.record_code_failure(phone, now)
+    if locked is not None:
+        logger.info("phone locked: too many wrong codes", extra={"phone": mask_phone(phone)})
+        raise locked
     if remaining <= 0:
         raise OtpAttemptsExceeded(_retry_after(state, now))
     raise OtpInvalid(details={"attempts_remaining": remaining})
+
+
+def spend_refused(phone: str, purpose: Purpose, refusal: Exception, now: int, client: ClientInfo) -> NoReturn:
+    """Answer a spend the store refused: a guard (lock, limit) or the code itself."""
+    if isinstance(refusal, LimitRefusal):
+        raise guards.refusal_error(refusal, now) from None
+    assert isinstance(refusal, CodeRejected)
+    refuse(phone, purpose, refusal.state, now, client)

@@ -2,51 +2,71 @@
 
 from __future__ import annotations
 
-from phone_auth import clock, passwords, sessions
-from phone_auth.errors import InvalidCredentials, InvalidPhone, NotAMobilePhone, RegistrationRequired
+from phone_auth import clock, guards, passwords, sessions
+from phone_auth.errors import (
+    InvalidCredentials,
+    InvalidPhone,
+    LoginLocked,
+    NotAMobilePhone,
+    RateLimited,
+    RegistrationRequired,
+)
 from phone_auth.http import ClientInfo
+from phone_auth.log import logger
 from phone_auth.models import AuthSuccessResponse
-from phone_auth.phones import normalize_phone
+from phone_auth.phones import mask_phone, normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.store import users
 from phone_auth.store.refusals import PasswordChanged
 
 
 def login_with_password(raw_phone: str, password: str, client: ClientInfo) -> AuthSuccessResponse:
-    """Two DynamoDB round trips: read the user, then record the sign-in and start a session
-    only if the password hash is still the one just checked (upgrading a hash made with a
-    lower bcrypt cost, and ending sessions past the cap, in the same write)."""
+    """Two DynamoDB round trips on success: read the user with the phone's password lock and
+    the client IP's failure count (a lock or a spent budget refuses before any bcrypt work,
+    even the right password), then record the sign-in and start a session only if the
+    password hash is still the one just checked (upgrading a hash made with a lower bcrypt
+    cost, and ending sessions past the cap, in the same write). A wrong password counts
+    against the phone and the IP, for unknown phones the same way.
+    """
     settings = get_settings()
+    now = int(clock.now())
     try:
         phone = normalize_phone(raw_phone, settings.default_region)
     except (InvalidPhone, NotAMobilePhone):
         # Same answer and about the same time as an unknown phone.
         passwords.verify_password(password, None, settings.bcrypt_rounds)
+        guards.count_password_ip_failure(client, now)
         raise InvalidCredentials() from None
-    user = users.get_user(phone)
+    lock, ip_failures = guards.password_lock(phone), guards.password_ip_failures(client)
+    user, hits, locked_until = users.get_user_and_guards(
+        phone, counters=[ip_failures] if ip_failures else [], locks=[lock], now=now
+    )
+    if locked_until[lock.name] > now:
+        raise LoginLocked(locked_until[lock.name] - now)
+    if ip_failures is not None and hits[ip_failures.name] >= ip_failures.limit:
+        raise RateLimited(ip_failures.window_end(now) - now, limit=ip_failures.name)
     if user is not None and user.password_hash is None:
+        guards.count_lookup(client, now)  # this answer tells that the phone has an account
         raise RegistrationRequired()
     stored_hash = user.password_hash if user else None
-    if (
-        user is None
-        or stored_hash is None
-        or not passwords.verify_password(password, stored_hash, settings.bcrypt_rounds)
-    ):
-        if user is None:
-            passwords.verify_password(password, None, settings.bcrypt_rounds)
+    if not passwords.verify_password(password, stored_hash, settings.bcrypt_rounds) or user is None:
+        logger.info("wrong password", extra={"phone": mask_phone(phone)})
+        locked = guards.record_password_failure(phone, client, now)
+        if locked is not None:
+            raise locked
         raise InvalidCredentials()
+    assert stored_hash is not None
     upgraded = None
     if passwords.needs_rehash(stored_hash, settings.bcrypt_rounds):
         upgraded = passwords.hash_password(password, settings.bcrypt_rounds)
     session, refresh_secret = sessions.new_session("password", client)
-    now = clock.now()
     dead, surplus = user.sessions_to_end(keep=session.id, cap=settings.max_sessions_per_user, now=now)
     try:
         sign_in = users.record_password_sign_in(
             user,
             checked_hash=stored_hash,
             upgraded_hash=upgraded,
-            now_iso=clock.iso(now),
+            now_iso=clock.iso(clock.now()),
             session=session,
             end_sessions=[*dead, *(old.id for old in surplus)],
         )

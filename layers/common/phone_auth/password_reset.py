@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from phone_auth import clock, otp, passwords
+from phone_auth import clock, guards, otp, passwords
 from phone_auth.errors import OtpNotFound, ServiceUnavailable
+from phone_auth.http import ClientInfo
 from phone_auth.messages import message
 from phone_auth.models import MessageResponse, SendCodeResponse
 from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
 from phone_auth.store import codes
+from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.refusals import CodeRejected, UserChanged, UserMissing
 
 _RETRIES = 3
 
 
-def request_password_reset(raw_phone: str, language: str) -> SendCodeResponse:
+def request_password_reset(raw_phone: str, language: str, client: ClientInfo) -> SendCodeResponse:
     """The same answer whether or not the phone has an account (no SMS when it has none)."""
     phone = normalize_phone(raw_phone, get_settings().default_region)
     sent = otp.send_code(
@@ -23,6 +25,7 @@ def request_password_reset(raw_phone: str, language: str) -> SendCodeResponse:
         "password_reset",
         recipient=signup_policy().reset_code_recipient,
         language=language,
+        client=client,
         decoy_if_refused=True,
     )
     return SendCodeResponse(
@@ -30,7 +33,7 @@ def request_password_reset(raw_phone: str, language: str) -> SendCodeResponse:
     )
 
 
-def reset_password(raw_phone: str, code: str, new_password: str, language: str) -> MessageResponse:
+def reset_password(raw_phone: str, code: str, new_password: str, language: str, client: ClientInfo) -> MessageResponse:
     """Spend the code, set the new hash and end every session.
 
     One read (the code and the user) first: a code that cannot be right is refused (and
@@ -49,7 +52,7 @@ def reset_password(raw_phone: str, code: str, new_password: str, language: str) 
             or user is None
             or not stored.may_accept(code_hashes, now=now, max_attempts=settings.otp_max_attempts)
         ):
-            otp.refuse(phone, "password_reset", stored, now)
+            otp.refuse(phone, "password_reset", stored, now, client)
         password_hash = password_hash or passwords.hash_password(new_password, settings.bcrypt_rounds)
         try:
             codes.spend_code_and_replace_password(
@@ -59,9 +62,10 @@ def reset_password(raw_phone: str, code: str, new_password: str, language: str) 
                 now_iso=clock.iso(now),
                 max_attempts=settings.otp_max_attempts,
                 password_hash=password_hash,
+                guards=guards.for_code_check(phone, client),
             )
-        except CodeRejected as rejected:
-            otp.refuse(phone, "password_reset", rejected.state, now)
+        except (LimitRefusal, CodeRejected) as refusal:
+            otp.spend_refused(phone, "password_reset", refusal, now, client)
         except UserMissing:
             raise OtpNotFound() from None  # the account vanished; say no more than for a bad code
         except UserChanged:

@@ -6,7 +6,7 @@ whatever the concurrency, and returns `is_new_user: true`.
 
 from __future__ import annotations
 
-from phone_auth import clock, otp, sessions
+from phone_auth import clock, guards, otp, sessions
 from phone_auth.errors import PhoneNotAllowed
 from phone_auth.http import ClientInfo
 from phone_auth.messages import message
@@ -15,14 +15,19 @@ from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
 from phone_auth.store import codes
+from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.refusals import CodeRejected, UserMissing
 
 
-def send_login_code(raw_phone: str, language: str) -> SendCodeResponse:
+def send_login_code(raw_phone: str, language: str, client: ClientInfo) -> SendCodeResponse:
+    """Text a login code. With imported users only, a phone the back office did not import
+    gets the same answer but no SMS, so the answer does not tell which phones are users."""
     policy = signup_policy()
     policy.require_otp_login()
     phone = normalize_phone(raw_phone, get_settings().default_region)
-    sent = otp.send_code(phone, "login", recipient=policy.login_code_recipient, language=language)
+    sent = otp.send_code(
+        phone, "login", recipient=policy.login_code_recipient, language=language, client=client, decoy_if_refused=True
+    )
     return SendCodeResponse(
         message=message("CODE_SENT", language), expires_in=sent.expires_in, resend_after=sent.resend_after
     )
@@ -46,9 +51,10 @@ def verify_login_code(raw_phone: str, code: str, client: ClientInfo) -> AuthSucc
             max_attempts=settings.otp_max_attempts,
             create_user=policy.sign_in_creates_users,
             session=session,
+            guards=guards.for_code_check(phone, client),
         )
-    except CodeRejected as rejected:
-        otp.refuse(phone, "login", rejected.state, int(now))
+    except (LimitRefusal, CodeRejected) as refusal:
+        otp.spend_refused(phone, "login", refusal, int(now), client)
     except UserMissing:
         raise PhoneNotAllowed() from None
     return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="sms_code")

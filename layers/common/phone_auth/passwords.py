@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import gzip
 import re
+import time
 from importlib import resources
 
 import bcrypt
@@ -54,20 +55,34 @@ def hash_password(password: str, rounds: int) -> str:
 
 
 @functools.cache
-def _dummy_hash(rounds: int) -> bytes:
-    return bcrypt.hashpw(b"phone-auth dummy password", bcrypt.gensalt(rounds))
+def _dummy_hash(rounds: int) -> tuple[bytes, float]:
+    """A hash at the configured cost, and how long bcrypt took to make it (about one check)."""
+    started = time.perf_counter()
+    hashed = bcrypt.hashpw(b"phone-auth dummy password", bcrypt.gensalt(rounds))
+    return hashed, time.perf_counter() - started
 
 
 def verify_password(password: str, password_hash: str | None, rounds: int) -> bool:
-    """Constant-ish time: an unknown user or an overlong password still pays one bcrypt check."""
+    """Check a password in about the same time whatever the outcome could reveal.
+
+    An unknown user or an overlong password still pays one bcrypt check at the configured
+    cost, and a wrong password against a hash of a lower cost (an imported one, say) is held
+    until a check at the configured cost would have ended, so a refusal's timing does not
+    tell a known phone from an unknown one.
+    """
+    dummy, dummy_seconds = _dummy_hash(rounds)
+    started = time.perf_counter()
     candidate = password.encode()
     if password_hash is None or len(candidate) > MAX_BYTES:
-        bcrypt.checkpw(candidate[:MAX_BYTES], _dummy_hash(rounds))
+        bcrypt.checkpw(candidate[:MAX_BYTES], dummy)
         return False
     try:
-        return bcrypt.checkpw(candidate, password_hash.encode())
+        matches = bcrypt.checkpw(candidate, password_hash.encode())
     except ValueError:
-        return False
+        matches = False
+    if not matches:
+        time.sleep(max(0.0, dummy_seconds - (time.perf_counter() - started)))
+    return matches
 
 
 def needs_rehash(password_hash: str, rounds: int) -> bool:

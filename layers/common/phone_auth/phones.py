@@ -35,6 +35,11 @@ def normalize_phone(raw: str, default_region: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def region_of(phone_e164: str) -> str | None:
+    """The ISO region a number belongs to (TH for +66...), None when it has none."""
+    return phonenumbers.region_code_for_number(phonenumbers.parse(phone_e164))
+
+
 def mask_phone(phone: str) -> str:
     """+66812345678 -> +668*****678: enough to correlate logs, not enough to identify a person."""
     if len(phone) <= 6:

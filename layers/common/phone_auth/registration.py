@@ -7,7 +7,7 @@ needs that token, so nobody can set a password for a phone they have not proved.
 
 from __future__ import annotations
 
-from phone_auth import clock, crypto, otp, passwords, sessions
+from phone_auth import clock, crypto, guards, otp, passwords, sessions
 from phone_auth.errors import AlreadyRegistered, PhoneNotAllowed, RegistrationTokenInvalid
 from phone_auth.http import ClientInfo
 from phone_auth.keys import key_ring
@@ -17,6 +17,7 @@ from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
 from phone_auth.store import codes, users
+from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.refusals import CodeRejected, PasswordAlreadySet, RegistrationTokenRejected, UserMissing
 
 
@@ -32,9 +33,12 @@ def _token_hashes(phone: str, token: str) -> list[str]:
     return key_ring().hashes("registration-token", phone, token)
 
 
-def check_mobile(raw_phone: str, language: str) -> CheckMobileResponse:
-    """May this phone register? One read."""
-    user = users.get_user(_phone(raw_phone))
+def check_mobile(raw_phone: str, language: str, client: ClientInfo) -> CheckMobileResponse:
+    """May this phone register? The answer tells whether the phone is a user, so it costs the
+    client a lookup (LOOKUPS_PER_IP_PER_HOUR): one counter update, then one read."""
+    phone = _phone(raw_phone)
+    guards.count_lookup(client, int(clock.now()))
+    user = users.get_user(phone)
     can_register = signup_policy().can_register(
         exists=user is not None, has_password=user is not None and user.has_password
     )
@@ -43,17 +47,24 @@ def check_mobile(raw_phone: str, language: str) -> CheckMobileResponse:
     )
 
 
-def request_registration_code(raw_phone: str, language: str) -> SendCodeResponse:
+def request_registration_code(raw_phone: str, language: str, client: ClientInfo) -> SendCodeResponse:
+    """Text a registration code. Its refusals (not allowed, already registered) tell whether the
+    phone is a user, so every request costs the client a lookup, in the same transaction."""
     phone = _phone(raw_phone)
     sent = otp.send_code(
-        phone, "registration", recipient=signup_policy().registration_code_recipient, language=language
+        phone,
+        "registration",
+        recipient=signup_policy().registration_code_recipient,
+        language=language,
+        client=client,
+        lookup=True,
     )
     return SendCodeResponse(
         message=message("CODE_SENT", language), expires_in=sent.expires_in, resend_after=sent.resend_after
     )
 
 
-def verify_registration_code(raw_phone: str, code: str, language: str) -> RegistrationTokenResponse:
+def verify_registration_code(raw_phone: str, code: str, language: str, client: ClientInfo) -> RegistrationTokenResponse:
     """Spend the code and issue the registration token (one conditional write)."""
     phone = _phone(raw_phone)
     settings = get_settings()
@@ -67,9 +78,10 @@ def verify_registration_code(raw_phone: str, code: str, language: str) -> Regist
             max_attempts=settings.otp_max_attempts,
             token_hash=_token_hash(phone, token),
             token_expires_at=now + settings.registration_token_ttl_seconds,
+            guards=guards.for_code_check(phone, client),
         )
-    except CodeRejected as rejected:
-        otp.refuse(phone, "registration", rejected.state, now)
+    except (LimitRefusal, CodeRejected) as refusal:
+        otp.spend_refused(phone, "registration", refusal, now, client)
     return RegistrationTokenResponse(
         message=message("OTP_VERIFIED", language),
         registration_token=token,

@@ -25,6 +25,7 @@ class Settings(BaseModel):
     market: str = Field(default="th", alias="MARKET", pattern=r"^[a-z]{2}$")
     users_table_name: str = Field(alias="USERS_TABLE_NAME", min_length=3)
     otp_table_name: str = Field(alias="OTP_TABLE_NAME", min_length=3)
+    limits_table_name: str = Field(alias="LIMITS_TABLE_NAME", min_length=3)
     jwt_secret_parameter_name: str = Field(alias="JWT_SECRET_PARAMETER_NAME", pattern=r"^/[A-Za-z0-9_.\-/]+$")
     default_region: str = Field(default="TH", alias="DEFAULT_REGION", pattern=r"^[A-Z]{2}$")
     allowed_origin: str = Field(
@@ -46,6 +47,25 @@ class Settings(BaseModel):
     signup_mode: Literal["open", "imported"] = Field(default="open", alias="SIGNUP_MODE")
     otp_login_enabled: bool = Field(default=True, alias="OTP_LOGIN_ENABLED")
     bcrypt_rounds: int = Field(default=12, alias="BCRYPT_ROUNDS", ge=10, le=14)
+    # Abuse and cost limits (0 switches one off); see the README's security section.
+    allowed_countries: str = Field(
+        default="", alias="ALLOWED_COUNTRIES", pattern=r"^(\*|[A-Z]{2}(,[A-Z]{2})*)?$"
+    )  # empty: the market's own country (DEFAULT_REGION); *: any
+    sms_per_phone_per_hour: int = Field(default=5, alias="SMS_PER_PHONE_PER_HOUR", ge=0, le=1000)
+    sms_per_phone_per_day: int = Field(default=10, alias="SMS_PER_PHONE_PER_DAY", ge=0, le=10000)
+    sms_per_ip_per_hour: int = Field(default=20, alias="SMS_PER_IP_PER_HOUR", ge=0, le=100000)
+    sms_per_prefix_per_hour: int = Field(default=20, alias="SMS_PER_PREFIX_PER_HOUR", ge=0, le=100000)
+    sms_per_stack_per_hour: int = Field(default=1000, alias="SMS_PER_STACK_PER_HOUR", ge=0, le=1000000)
+    otp_failures_per_phone: int = Field(default=10, alias="OTP_FAILURES_PER_PHONE", ge=0, le=1000)
+    code_checks_per_ip_per_hour: int = Field(default=100, alias="CODE_CHECKS_PER_IP_PER_HOUR", ge=0, le=100000)
+    password_failures_per_phone: int = Field(default=5, alias="PASSWORD_FAILURES_PER_PHONE", ge=0, le=1000)
+    password_failures_per_ip_per_hour: int = Field(
+        default=50, alias="PASSWORD_FAILURES_PER_IP_PER_HOUR", ge=0, le=100000
+    )
+    lookups_per_ip_per_hour: int = Field(default=60, alias="LOOKUPS_PER_IP_PER_HOUR", ge=0, le=100000)
+    test_phone_numbers: str = Field(
+        default="", alias="TEST_PHONE_NUMBERS", pattern=r"^(\+[0-9]{6,15}=[0-9]{6}(,\+[0-9]{6,15}=[0-9]{6})*)?$"
+    )  # +66800000001=123456,...: never texted, the fixed code works (not in production)
     # Not template parameters: the defaults suit every stage.
     max_body_bytes: int = Field(default=16384, alias="MAX_BODY_BYTES", ge=256, le=1048576)
     secret_cache_seconds: int = Field(default=300, alias="SECRET_CACHE_SECONDS", ge=0, le=3600)
@@ -54,7 +74,22 @@ class Settings(BaseModel):
     def _production_sends_real_sms(self) -> Settings:
         if self.is_production and self.sms_sender == "log":
             raise ValueError("SMS_SENDER=log sends no SMS at all; a production stage must use SMS_SENDER=sns")
+        if self.is_production and self.test_phone_numbers:
+            raise ValueError("TEST_PHONE_NUMBERS lets anyone sign in as those numbers; a production stage refuses it")
         return self
+
+    @property
+    def allowed_country_codes(self) -> frozenset[str] | None:
+        """Regions codes may be texted to; None for any."""
+        if self.allowed_countries == "*":
+            return None
+        return frozenset((self.allowed_countries or self.default_region).split(","))
+
+    @property
+    def test_codes(self) -> dict[str, str]:
+        """Fixed test numbers: E.164 -> their fixed code."""
+        pairs = (entry.split("=") for entry in self.test_phone_numbers.split(",") if entry)
+        return {phone: code for phone, code in pairs}
 
     @property
     def is_production(self) -> bool:

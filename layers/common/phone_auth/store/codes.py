@@ -19,7 +19,8 @@ from typing import Any
 
 from phone_auth.settings import get_settings
 from phone_auth.store import users
-from phone_auth.store.calls import Cancelled, ConditionFailed, call, transact
+from phone_auth.store.calls import Cancelled, ConditionFailed, Operations, call, transact
+from phone_auth.store.limits import Guards
 from phone_auth.store.marshalling import Item, from_item, to_item, to_values
 from phone_auth.store.records import NewCode, RegistrationToken, SessionRecord, SignIn, StoredCode, UserRecord
 from phone_auth.store.refusals import (
@@ -114,28 +115,41 @@ def _code_put(code: NewCode | None, *, decoy_of: NewCode | None = None, resend_c
     }
 
 
-def issue_code(code: NewCode, *, recipient: Recipient, resend_cutoff: int) -> None:
+def _guarded(operations: Operations, guards: Guards, now: int) -> None:
+    """Run ``operations`` and the guards' counters and lock checks as one transaction.
+
+    A guard that does not hold raises its LimitRefusal (whatever else failed); otherwise a
+    failed condition raises Cancelled for the caller to read by operation name.
+    """
+    try:
+        transact({**operations, **guards.operations(now)})
+    except Cancelled as cancelled:
+        refusal = guards.refusal(cancelled.failed, now)
+        if refusal is not None:
+            raise refusal from None
+        raise
+
+
+def issue_code(code: NewCode, *, recipient: Recipient, resend_cutoff: int, guards: Guards) -> None:
     """Store a new code, replacing the phone's previous one for that purpose.
 
-    Preconditions: no unused code of that phone and purpose was sent after
-    ``resend_cutoff`` (else ResendTooSoon), and the phone is a valid ``recipient`` (else
-    RecipientRefused with the user as found). One round trip: a PutItem, or a transaction
-    with a ConditionCheck on the user when the recipient rule needs one.
+    Preconditions: every guard holds (else LimitRefusal: a lock, or a counter at its limit,
+    and nothing is counted); no unused code of that phone and purpose was sent after
+    ``resend_cutoff`` (else ResendTooSoon); the phone is a valid ``recipient`` (else
+    RecipientRefused with the user as found). One round trip: a transaction of the code's
+    put, the guards and, when the recipient rule needs one, a ConditionCheck on the user.
     """
-    put = _code_put(code, resend_cutoff=resend_cutoff)
-    if recipient is Recipient.ANYONE:
-        try:
-            call("put_item", **put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ConditionFailed as failed:
-            raise ResendTooSoon(_state(failed.item)) from None
-        return
-    user_check = {
-        "TableName": users.table(),
-        "Key": users.key(code.phone),
-        "ConditionExpression": _RECIPIENT_CONDITIONS[recipient],
-    }
+    operations: Operations = {"code": {"Put": _code_put(code, resend_cutoff=resend_cutoff)}}
+    if recipient is not Recipient.ANYONE:
+        operations["user"] = {
+            "ConditionCheck": {
+                "TableName": users.table(),
+                "Key": users.key(code.phone),
+                "ConditionExpression": _RECIPIENT_CONDITIONS[recipient],
+            }
+        }
     try:
-        transact({"code": {"Put": put}, "user": {"ConditionCheck": user_check}})
+        _guarded(operations, guards, code.sent_at)
     except Cancelled as cancelled:
         if "code" in cancelled.failed:
             raise ResendTooSoon(_state(cancelled.failed["code"])) from None
@@ -143,17 +157,18 @@ def issue_code(code: NewCode, *, recipient: Recipient, resend_cutoff: int) -> No
         raise RecipientRefused(None if user is None else UserRecord.from_item(user)) from None
 
 
-def issue_decoy(code: NewCode, *, resend_cutoff: int) -> None:
-    """Store a record with no code at all, under the same resend rule (one PutItem).
+def issue_decoy(code: NewCode, *, resend_cutoff: int, guards: Guards) -> None:
+    """Store a record with no code at all, under the same resend rule and the same guards
+    (one transaction).
 
-    Used where the answer must not tell whether a phone has an account: the phone gets
-    the same resend limit and the same refusals as a real code, and no SMS.
+    Used where the answer must not tell whether a phone has an account: the phone gets the
+    same limits and the same refusals as with a real code, and no SMS.
     """
     put = _code_put(None, decoy_of=code, resend_cutoff=resend_cutoff)
     try:
-        call("put_item", **put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
-    except ConditionFailed as failed:
-        raise ResendTooSoon(_state(failed.item)) from None
+        _guarded({"code": {"Put": put}}, guards, code.sent_at)
+    except Cancelled as cancelled:
+        raise ResendTooSoon(_state(cancelled.failed.get("code"))) from None
 
 
 def withdraw_code(code: NewCode) -> None:
@@ -172,29 +187,30 @@ def withdraw_code(code: NewCode) -> None:
 
 
 # ---------------------------------------------------------------- wrong guesses
-def count_wrong_guess(phone: str, purpose: str, *, code_id: str, max_attempts: int, now: int) -> int:
-    """Count one wrong guess against this very code (not a newer one); return attempts so far.
+def count_wrong_guess(
+    phone: str, purpose: str, state: StoredCode, *, max_attempts: int, now: int, guards: Guards
+) -> int:
+    """Count one wrong guess against this very code (``state``, not a newer one) and raise the
+    guards' counters; return the code's attempts so far.
 
-    One conditional UpdateItem. Precondition: the code is still that one, unused,
-    unexpired and below ``max_attempts``, so no guess is ever counted past the limit;
-    otherwise CodeRejected with the code's state as it now is.
+    One transaction. Preconditions: the guards hold (else LimitRefusal) and the code is still
+    that one, unused, unexpired and below ``max_attempts``, so no guess is ever counted past
+    the limit (else CodeRejected with the code's state as it now is).
     """
+    attempt = {
+        "TableName": table(),
+        "Key": key(phone, purpose),
+        "UpdateExpression": "ADD attempts :one",
+        "ConditionExpression": (
+            "code_id = :cid AND attempts < :max AND attribute_not_exists(used_at) AND expires_at > :now"
+        ),
+        "ExpressionAttributeValues": to_values({":one": 1, ":cid": state.code_id, ":max": max_attempts, ":now": now}),
+    }
     try:
-        response = call(
-            "update_item",
-            TableName=table(),
-            Key=key(phone, purpose),
-            UpdateExpression="ADD attempts :one",
-            ConditionExpression=(
-                "code_id = :cid AND attempts < :max AND attribute_not_exists(used_at) AND expires_at > :now"
-            ),
-            ExpressionAttributeValues=to_values({":one": 1, ":cid": code_id, ":max": max_attempts, ":now": now}),
-            ReturnValues="UPDATED_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ConditionFailed as failed:
-        raise CodeRejected(_state(failed.item)) from None
-    return int((from_item(response.get("Attributes")) or {}).get("attempts", max_attempts))
+        _guarded({"code": {"Update": attempt}}, guards, now)
+    except Cancelled as cancelled:
+        raise CodeRejected(_state(cancelled.failed.get("code"))) from None
+    return state.attempts + 1
 
 
 # ---------------------------------------------------------------- spending
@@ -242,18 +258,19 @@ def spend_code_and_sign_in(
     max_attempts: int,
     create_user: bool,
     session: SessionRecord,
+    guards: Guards,
 ) -> SignIn:
     """Spend a login code, record the sign-in (creating the user if ``create_user``) and start
     ``session``.
 
-    Two round trips: one transaction (spend the code + the sign-in write) and one
-    consistent read of the user. Raises CodeRejected, or UserMissing when the user must
-    exist and does not.
+    Two round trips: one transaction (spend the code + the sign-in write + the guards) and
+    one consistent read of the user. Raises LimitRefusal, CodeRejected, or UserMissing when
+    the user must exist and does not.
     """
     sign_in = users.SignInWrite(phone, now_iso=now_iso, create_user=create_user, verified=True, session=session)
     spend = _spend(phone, "login", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
     try:
-        transact({"code": {"Update": spend}, "user": {"Update": sign_in.update()}})
+        _guarded({"code": {"Update": spend}, "user": {"Update": sign_in.update()}}, guards, now)
     except Cancelled as cancelled:
         if "code" in cancelled.failed:
             raise CodeRejected(_state(cancelled.failed["code"])) from None
@@ -264,12 +281,20 @@ def spend_code_and_sign_in(
 
 
 def spend_code_and_issue_registration_token(
-    phone: str, *, code_hashes: list[str], now: int, max_attempts: int, token_hash: str, token_expires_at: int
+    phone: str,
+    *,
+    code_hashes: list[str],
+    now: int,
+    max_attempts: int,
+    token_hash: str,
+    token_expires_at: int,
+    guards: Guards,
 ) -> None:
     """Spend a registration code and store the hash of the single-use registration token that
     complete-registration must present, replacing an earlier token of the phone.
 
-    One transaction (the code's conditional update + the token's put). Raises CodeRejected.
+    One transaction (the code's conditional update + the token's put + the guards). Raises
+    LimitRefusal or CodeRejected.
     """
     spend = _spend(phone, "registration", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
     token = {
@@ -285,7 +310,7 @@ def spend_code_and_issue_registration_token(
         ),
     }
     try:
-        transact({"code": {"Update": spend}, "token": {"Put": token}})
+        _guarded({"code": {"Update": spend}, "token": {"Put": token}}, guards, now)
     except Cancelled as cancelled:
         raise CodeRejected(_state(cancelled.failed.get("code"))) from None
 
@@ -340,18 +365,26 @@ def set_first_password(
 
 
 def spend_code_and_replace_password(
-    user: UserRecord, *, code_hashes: list[str], now: int, now_iso: str, max_attempts: int, password_hash: str
+    user: UserRecord,
+    *,
+    code_hashes: list[str],
+    now: int,
+    now_iso: str,
+    max_attempts: int,
+    password_hash: str,
+    guards: Guards,
 ) -> None:
     """Spend a password-reset code, set the new password and end every session of ``user``
     (as read just before: each of its sessions is removed and the epoch bumped).
 
-    One transaction. Raises CodeRejected, UserMissing when the account is gone, or
-    UserChanged when the user signed in since it was read (read again and retry).
+    One transaction (with the guards). Raises LimitRefusal, CodeRejected, UserMissing when
+    the account is gone, or UserChanged when the user signed in since it was read (read
+    again and retry).
     """
     spend = _spend(user.phone, "password_reset", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
     replace = users.password_replacement(user, password_hash=password_hash, now_iso=now_iso)
     try:
-        transact({"code": {"Update": spend}, "user": {"Update": replace}})
+        _guarded({"code": {"Update": spend}, "user": {"Update": replace}}, guards, now)
     except Cancelled as cancelled:
         if "code" in cancelled.failed:
             raise CodeRejected(_state(cancelled.failed["code"])) from None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phone_auth.settings import get_settings
+from phone_auth.store import limits
 from phone_auth.store.calls import ConditionFailed, call
 from phone_auth.store.marshalling import from_item, to_values
 from phone_auth.store.records import SessionRecord, SignIn, UserRecord
@@ -42,6 +43,31 @@ def _user(item: dict[str, Any] | None) -> UserRecord | None:
 def get_user(phone: str) -> UserRecord | None:
     """One strongly consistent read."""
     return _user(from_item(call("get_item", TableName=table(), Key=key(phone), ConsistentRead=True).get("Item")))
+
+
+def get_user_and_guards(
+    phone: str, *, counters: list[limits.Counter], locks: list[limits.Lock], now: int
+) -> tuple[UserRecord | None, dict[str, int], dict[str, int]]:
+    """The user, the counters' values (by name) and the locks' ``locked_until`` (by name):
+    one strongly consistent BatchGetItem."""
+    guard_ids = [counter.item_id(now) for counter in counters] + [lock.item_id for lock in locks]
+    request: dict[str, Any] = {table(): {"Keys": [key(phone)], "ConsistentRead": True}}
+    if guard_ids:
+        request[limits.table()] = {"Keys": [limits.key(item_id) for item_id in guard_ids], "ConsistentRead": True}
+    user_item: dict[str, Any] | None = None
+    guard_items: dict[str, dict[str, Any]] = {}
+    for _ in range(3):
+        response = call("batch_get_item", RequestItems=request)
+        for raw in response.get("Responses", {}).get(table(), []):
+            user_item = from_item(raw)
+        for raw in response.get("Responses", {}).get(limits.table(), []) if guard_ids else []:
+            item = from_item(raw) or {}
+            guard_items[str(item.get("id"))] = item
+        request = response.get("UnprocessedKeys") or {}
+        if not request:
+            break
+    hits, locked_until = limits.values_from(guard_items, counters, locks, now)
+    return _user(user_item), hits, locked_until
 
 
 def _update(phone: str, **kwargs: Any) -> UserRecord:

@@ -1,0 +1,156 @@
+"""Abuse and cost limits: which counters and locks guard each step, and what a refusal says.
+
+Every limit is a setting (0 switches it off) and a fixed-window counter or a lock in the
+limits table (see store/limits.py), raised or checked in the write the step makes anyway.
+Per-phone counters and locks work the same for phones with and without an account, so a
+limit never tells whether a phone is known. The client's IP is API Gateway's
+``requestContext.identity.sourceIp``, never a header the client sends.
+
+- Sending a code: the phone's hourly and daily SMS, the client IP's hourly SMS, the number
+  prefix's hourly SMS (the number without its last 3 digits: sequential-number pumping), the
+  stack's hourly SMS budget, and the phone's code lock.
+- Checking a code (any purpose): the client IP's hourly code checks and the phone's code
+  lock. A wrong code also counts against the phone's daily failures, shared by every
+  purpose; past OTP_FAILURES_PER_PHONE the phone is locked 15 min, doubling with each
+  further wrong code, up to 24 h.
+- Password login: the phone's password lock and the client IP's hourly failures are read
+  first (a locked phone is refused before bcrypt, even with the right password); a wrong
+  password counts against both, and past PASSWORD_FAILURES_PER_PHONE a day the phone's
+  password login is locked 1 min, doubling, up to 1 h.
+- Answers that tell whether a phone has an account (check-mobile, registration codes, a
+  login without a password yet) count against the client IP's hourly lookups.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from phone_auth.errors import AuthError, CountryNotAllowed, LoginLocked, PhoneLocked, RateLimited, SmsBudgetExhausted
+from phone_auth.http import ClientInfo
+from phone_auth.phones import region_of
+from phone_auth.settings import get_settings
+from phone_auth.store.limits import DAY, HOUR, Counter, Guards, LimitRefusal, Lock, count, lock_until
+
+OTP_LOCK_BASE, OTP_LOCK_MAX = 15 * 60, DAY
+PASSWORD_LOCK_BASE, PASSWORD_LOCK_MAX = 60, HOUR
+
+
+def _ip(client: ClientInfo) -> str:
+    return client.source_ip or "unknown"
+
+
+def _counters(*candidates: tuple[str, str, int, int]) -> tuple[Counter, ...]:
+    return tuple(Counter(name, subject, limit, window) for name, subject, limit, window in candidates if limit > 0)
+
+
+def otp_lock(phone: str) -> Lock:
+    return Lock("otp_lock", phone)
+
+
+def password_lock(phone: str) -> Lock:
+    return Lock("password_lock", phone)
+
+
+def is_test_number(phone: str) -> bool:
+    return phone in get_settings().test_codes
+
+
+def check_country(phone: str) -> None:
+    """Refuse a number of a country this market does not text, before any write or SMS."""
+    allowed = get_settings().allowed_country_codes
+    if allowed is not None and region_of(phone) not in allowed:
+        raise CountryNotAllowed()
+
+
+def for_sending(phone: str, client: ClientInfo, *, lookup: bool = False) -> Guards:
+    """The guards of a step that texts a code (``lookup``: its answer tells if the phone is known)."""
+    settings = get_settings()
+    sms = (
+        ()
+        if is_test_number(phone)
+        else (
+            ("sms_per_phone_per_hour", phone, settings.sms_per_phone_per_hour, HOUR),
+            ("sms_per_phone_per_day", phone, settings.sms_per_phone_per_day, DAY),
+            ("sms_per_ip_per_hour", _ip(client), settings.sms_per_ip_per_hour, HOUR),
+            ("sms_per_prefix_per_hour", phone[:-3], settings.sms_per_prefix_per_hour, HOUR),
+            ("sms_per_stack_per_hour", "stack", settings.sms_per_stack_per_hour, HOUR),
+        )
+    )
+    lookups = (("lookups_per_ip_per_hour", _ip(client), settings.lookups_per_ip_per_hour, HOUR),) if lookup else ()
+    return Guards(counters=_counters(*sms, *lookups), locks=(otp_lock(phone),))
+
+
+def for_code_check(phone: str, client: ClientInfo) -> Guards:
+    settings = get_settings()
+    checks = ("code_checks_per_ip_per_hour", _ip(client), settings.code_checks_per_ip_per_hour, HOUR)
+    return Guards(counters=_counters(checks), locks=(otp_lock(phone),))
+
+
+def count_lookup(client: ClientInfo, now: int) -> None:
+    """Count one answer that tells whether a phone has an account; refuse it past the limit."""
+    limit = get_settings().lookups_per_ip_per_hour
+    if limit:
+        try:
+            count(Counter("lookups_per_ip_per_hour", _ip(client), limit, HOUR), now)
+        except LimitRefusal as refusal:
+            raise refusal_error(refusal, now) from None
+
+
+def password_ip_failures(client: ClientInfo) -> Counter | None:
+    limit = get_settings().password_failures_per_ip_per_hour
+    return Counter("password_failures_per_ip_per_hour", _ip(client), limit, HOUR) if limit else None
+
+
+def refusal_error(refusal: LimitRefusal, now: int) -> AuthError:
+    """The answer for a guard's refusal: a lock, the stack's spent budget, or a named limit."""
+    retry_after = refusal.until - now
+    if refusal.name == "otp_lock":
+        return PhoneLocked(retry_after)
+    if refusal.name == "password_lock":
+        return LoginLocked(retry_after)
+    if refusal.name == "sms_per_stack_per_hour":
+        return SmsBudgetExhausted(retry_after)
+    return RateLimited(retry_after, limit=refusal.name)
+
+
+def _lock_length(failures: int, limit: int, base: int, longest: int) -> int:
+    return min(base * 2 ** (failures - limit), longest)
+
+
+def record_code_failure(phone: str, now: int) -> PhoneLocked | None:
+    """Count a wrong code against the phone (all purposes); the lock it set, if it did.
+
+    One UpdateItem, and one more when the phone reaches OTP_FAILURES_PER_PHONE.
+    """
+    limit = get_settings().otp_failures_per_phone
+    if not limit:
+        return None
+    failures = count(Counter("otp_failures_per_phone", phone, 0, DAY), now)
+    if failures < limit:
+        return None
+    until = now + _lock_length(failures, limit, OTP_LOCK_BASE, OTP_LOCK_MAX)
+    lock_until(otp_lock(phone), until)
+    return PhoneLocked(until - now)
+
+
+def count_password_ip_failure(client: ClientInfo, now: int) -> None:
+    """Count a wrong password against the client IP (at its limit, the next try is refused)."""
+    ip_counter = password_ip_failures(client)
+    if ip_counter is not None:
+        with contextlib.suppress(LimitRefusal):
+            count(ip_counter, now)
+
+
+def record_password_failure(phone: str, client: ClientInfo, now: int) -> LoginLocked | None:
+    """Count a wrong password against the phone and the client IP; the lock it set, if it did."""
+    settings = get_settings()
+    count_password_ip_failure(client, now)
+    limit = settings.password_failures_per_phone
+    if not limit:
+        return None
+    failures = count(Counter("password_failures_per_phone", phone, 0, DAY), now)
+    if failures < limit:
+        return None
+    until = now + _lock_length(failures, limit, PASSWORD_LOCK_BASE, PASSWORD_LOCK_MAX)
+    lock_until(password_lock(phone), until)
+    return LoginLocked(until - now)
