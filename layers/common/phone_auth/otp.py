@@ -99,6 +99,8 @@ def send_code(
             codes.issue_code(record, recipient=recipient, resend_cutoff=cutoff, guards=limits)
         except RecipientRefused as refused:
             if not decoy_if_refused:
+                if lookup:  # the refusal was rolled back with the rest: count what it tells
+                    guards.count_lookup(client, now)
                 if refused.user is not None and refused.user.has_password:
                     raise AlreadyRegistered() from None
                 raise PhoneNotAllowed() from None
