@@ -96,18 +96,18 @@ def granted_actions() -> dict[str, set[str]]:
 
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
 
     recorder = Recorder()
     client = RecordingDynamoDB(aws.dynamodb(), recorder)
     monkeypatch.setattr(calls, "aws", SimpleNamespace(dynamodb=lambda: client))
-    real_get_parameter = parameters.get_parameter
+    real_get = SSMProvider.get
 
-    def get_parameter(name: str, *args: Any, **kwargs: Any) -> Any:
+    def get(provider: SSMProvider, name: str, *args: Any, **kwargs: Any) -> Any:
         recorder.note("ssm:jwt-secret")
-        return real_get_parameter(name, *args, **kwargs)
+        return real_get(provider, name, *args, **kwargs)
 
-    monkeypatch.setattr(parameters, "get_parameter", get_parameter)
+    monkeypatch.setattr(SSMProvider, "get", get)
     for function_dir in granted_actions():
         module = load_handler(function_dir)
         monkeypatch.setattr(module, "lambda_handler", _tracked(module.lambda_handler, function_dir, recorder))

@@ -1,7 +1,8 @@
 """Signing and hashing keys, derived from the one secret kept in SSM Parameter Store.
 
 The SecureString is read through powertools parameters (decrypted, cached for
-SECRET_CACHE_SECONDS), so a warm container does not call SSM on every request.
+SECRET_CACHE_SECONDS), so a warm container does not call SSM on every request; when
+SSM cannot be read the request is a 503 (dependency "ssm").
 Separate keys are derived for separate uses, so a leak of one derived key
 (e.g. OTP hashes) does not give away the token signing key.
 """
@@ -13,6 +14,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from phone_auth import aws
+from phone_auth.errors import ServiceUnavailable
+from phone_auth.log import logger
 from phone_auth.settings import get_settings
 
 
@@ -46,12 +50,16 @@ _cache: dict[str, KeyRing] = {}
 
 def key_ring() -> KeyRing:
     """The current keys (the SSM read is cached by powertools; derivation is cached here per secret)."""
-    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     settings = get_settings()
-    value = parameters.get_parameter(
-        settings.jwt_secret_parameter_name, decrypt=True, max_age=settings.secret_cache_seconds
-    )
+    try:
+        value = aws.ssm_parameters().get(
+            settings.jwt_secret_parameter_name, decrypt=True, max_age=settings.secret_cache_seconds
+        )
+    except GetParameterError as exc:  # SSM unreachable, throttled or refusing: retry later, as for DynamoDB
+        logger.warning("jwt secret not read", extra={"reason": type(exc.__context__ or exc).__name__})
+        raise ServiceUnavailable(details={"dependency": "ssm"}) from None
     if not isinstance(value, str):
         raise RuntimeError("the JWT secret parameter is not a string")
     ring = _cache.get(value)
