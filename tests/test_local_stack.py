@@ -458,10 +458,13 @@ class TestGateway:
         response = call(stub_stack, "GET", "/auth/me", headers={"Authorization": "Bearer unauthorized"})
         assert_gateway_error(*response, 401, "UNAUTHORIZED")
 
-    def test_authorizer_crash_is_a_500(self, stub_stack: LocalStack) -> None:
+    def test_authorizer_crash_is_a_503_to_retry(self, stub_stack: LocalStack) -> None:
+        """AUTHORIZER_FAILURE: the authorizer raised (a dependency failed), so the client should retry."""
         for token in ("crash", "bad-context"):
             response = call(stub_stack, "GET", "/auth/me", headers={"Authorization": f"Bearer {token}"})
-            assert_gateway_error(*response, 500, "INTERNAL_ERROR")
+            assert_gateway_error(*response, 503, "SERVICE_UNAVAILABLE")
+            assert response[1]["retry-after"] == "1"
+            assert "Retry-After" in response[1]["access-control-expose-headers"]
 
     def test_function_crash_is_a_502(self, stub_stack: LocalStack) -> None:
         response = call(stub_stack, "POST", "/auth/logout", headers={"Authorization": "Bearer allow"})
