@@ -13,7 +13,7 @@ ENV ?= default
 STAGE ?= dev
 PORT ?= 3000
 
-.PHONY: help setup run test lint build deploy secret import openapi bench clean
+.PHONY: help setup run test lint build deploy secret rotate-secret import openapi bench clean
 
 help:
 	@echo "make run      start the local stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account)"
@@ -21,7 +21,9 @@ help:
 	@echo "make lint     ruff, mypy, sam validate --lint and checkov (skips and reasons: .checkov.yaml)"
 	@echo "make build    sam build (arm64, no Docker)"
 	@echo "make deploy   sam build + sam deploy --config-env ENV (default, prod, th-dev, us-dev)"
-	@echo "make secret   create the JWT secret in SSM for STAGE (or PARAM=/name)"
+	@echo "make secret   create the JWT key set in SSM for STAGE (or PARAM=/name)"
+	@echo "make rotate-secret  add a new current JWT key: the running local stack's, or STAGE=/PARAM= for a deployed one;"
+	@echo "              RETIRE=1 removes the keys older than the current one (FORCE=1: even if it is young)"
 	@echo "make openapi  regenerate openapi.json from the pydantic models"
 	@echo "make bench    cold-import and bcrypt figures (prints, asserts nothing)"
 	@echo "make import   FILE=users.csv: into the running local stack, or STACK=name for a deployed one"
@@ -65,6 +67,12 @@ deploy: build
 
 secret: setup
 	$(BIN)/python -m devtools.secret --stage $(STAGE) $(if $(PARAM),--parameter-name $(PARAM)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION))
+
+# Against the running local stack unless STAGE or PARAM is given (STAGE's default does not count).
+rotate-secret: setup
+	$(BIN)/python -m devtools.secret $(if $(RETIRE),--retire,--rotate) $(if $(FORCE),--force) \
+		$(if $(or $(PARAM),$(filter-out file,$(origin STAGE))),--stage $(STAGE),--local http://127.0.0.1:$(PORT)) \
+		$(if $(PARAM),--parameter-name $(PARAM)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION))
 
 import: setup
 	@test -n "$(FILE)" || { echo "usage: make import FILE=users.csv [STACK=phone-auth-th-dev PROFILE=... REGION=...] [DRY_RUN=1]"; exit 1; }
