@@ -98,7 +98,7 @@ def new_kid() -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _b64decode(text: str) -> bytes:
@@ -135,7 +135,7 @@ class Key:
     created_at: str  # ISO 8601, UTC
 
     def age_seconds(self, now: datetime) -> float:
-        return (now - datetime.fromisoformat(self.created_at.replace("Z", "+00:00"))).total_seconds()
+        return (now - _instant(self.created_at)).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -168,13 +168,14 @@ class KeySet:
         return KeySet((Key(kid, generate_secret(), utc_now()), *self.keys))
 
     def retired(self) -> KeySet:
-        """Only the keys not older than the current one (the current key at least)."""
-        current = self.current.created_at
-        return replace(self, keys=(self.current, *(k for k in self.keys[1:] if not _before(k.created_at, current))))
+        """The current key and any key created after it; the others (listed after the current key,
+        created before it or in the same instant) are dropped."""
+        current = _instant(self.current.created_at)
+        return replace(self, keys=(self.current, *(k for k in self.keys[1:] if _instant(k.created_at) > current)))
 
 
-def _before(one: str, other: str) -> bool:
-    return datetime.fromisoformat(one.replace("Z", "+00:00")) < datetime.fromisoformat(other.replace("Z", "+00:00"))
+def _instant(created_at: str) -> datetime:
+    return datetime.fromisoformat(created_at.replace("Z", "+00:00"))
 
 
 def new_key_set() -> KeySet:

@@ -368,3 +368,9 @@ def test_no_local_stack_is_a_clear_refusal(capsys: pytest.CaptureFixture[str]) -
 def test_key_ages_are_measured_in_utc() -> None:
     key = secret_cli.Key("0" * 16, secret_cli.generate_secret(), "2026-01-01T00:00:00Z")
     assert key.age_seconds(datetime(2026, 1, 1, 1, 0, tzinfo=UTC)) == 3600
+
+
+def test_a_key_created_in_the_same_instant_as_the_current_one_counts_as_older() -> None:
+    same = "2026-11-21T10:00:00.000Z"
+    current, earlier = (secret_cli.Key(secret_cli.new_kid(), secret_cli.generate_secret(), same) for _ in range(2))
+    assert secret_cli.KeySet((current, earlier)).retired().keys == (current,)
