@@ -1,119 +1,230 @@
-"""Create the JWT signing secret of a phone-auth stack in SSM Parameter Store.
+"""Create, rotate and retire the JWT signing keys of a phone-auth stack in SSM Parameter Store.
 
-Every stack reads one secret, an SSM ``SecureString`` named by the template
-parameter ``JwtSecretParameterName`` (``/phone-auth/<stage>/jwt-secret`` by
-default). The stack only reads it, so it has to exist before the first deploy::
+Every stack reads one SSM ``SecureString`` named by the template parameter
+``JwtSecretParameterName`` (``/phone-auth/<stage>/jwt-secret`` by default). It holds a key
+set, as JSON::
 
-    python -m devtools.secret --stage dev
-    python -m devtools.secret --stage prod --profile prod-admin
-    python -m devtools.secret --stage dev --market-env th-dev
-    python -m devtools.secret --stage dev --market-env us-dev --region us-east-1
+    {"version": 1, "current": "<kid>",
+     "keys": [{"kid": "<kid>", "secret": "<base64url of 32 random bytes>", "created_at": "<ISO 8601 UTC>"}, ...]}
+
+The current key is listed first and signs new tokens; the others only verify tokens they
+signed earlier, found by the token's ``kid`` header. A kid is 16 random hex characters.
+
+A value that is not JSON is the legacy form: one base64url secret. It counts as one key
+whose kid the functions derive as ``sha256(b"phone-auth/kid/" + master)[:16]`` (hex), and
+the first rotation turns it into a key set that keeps it, under that kid, as an older key.
+
+Usage::
+
+    python -m devtools.secret --stage dev                  # the first key set (refuses to overwrite)
+    python -m devtools.secret --stage dev --rotate         # a new current key; older keys kept
+    python -m devtools.secret --stage dev --retire         # drop the keys older than the current one
+    python -m devtools.secret --local --rotate             # the running local stack (`make run`)
+    python -m devtools.secret --stage prod --profile prod-admin --region ap-southeast-1
+    python -m devtools.secret --stage dev --market-env th-dev      # /phone-auth/th-dev/jwt-secret
     python -m devtools.secret --stage dev --parameter-name /my/own/name
 
-``--market-env NAME`` names the secret ``/phone-auth/NAME/jwt-secret`` for a
-samconfig environment that has its own secret (th-dev, us-dev).
+Rotating signs nobody out. Retire only after every token signed with an older key has
+expired and every warm function has reread the parameter: ACCESS_TOKEN_TTL_SECONDS plus
+SECRET_CACHE_SECONDS after the rotation. ``--retire`` refuses sooner than ``--min-age``
+(default 3900 s, the default 3600 + 300) unless ``--force``.
 
-The value is 256 random bits from ``secrets.token_bytes(32)``, base64url-encoded
-without padding. It goes straight to SSM and is never printed or logged.
+Secrets come from ``secrets.token_bytes(32)``, go straight to SSM and are never printed or
+logged; the output names kids only. A value that is neither a valid key set nor a legacy
+secret of at least 256 bits is refused, never rewritten. ``--overwrite`` replaces the whole
+key set (signs everyone out).
 
-An existing parameter is left alone unless ``--overwrite`` is given: replacing
-the secret invalidates every token already issued, which signs everyone out.
+Exit status: 0 when the parameter was written (or nothing needed retiring), 1 when the tool
+refused or failed (the reason is printed on stderr).
 
-Exit status: 0 when the parameter was written, 1 when the tool refused or
-failed (the reason is printed on stderr).
-
-boto3 is used only here, in a developer/operator tool; it is not part of the
-Lambda package.
+boto3 is used only here, in a developer/operator tool; it is not part of the Lambda package.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
+import json
+import os
 import re
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
 SECRET_BYTES = 32  # 256 bits, the HS256 key size
+FORMAT_VERSION = 1
+#: Default --min-age for --retire: the default access-token lifetime plus the secret cache.
+RETIRE_MIN_AGE_SECONDS = 3600 + 300
 # Same rules as the template's Stage and JwtSecretParameterName parameters.
 _NAME_PART = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _PARAMETER_NAME = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
-DESCRIPTION = "phone-auth JWT signing secret (256 random bits, base64url). Written by devtools.secret."
+_KID = re.compile(r"^[0-9a-f]{16}$")
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+_CREATED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
+DESCRIPTION = "phone-auth JWT signing key set (JSON: version, current kid, keys). Written by devtools.secret."
 OVERWRITE_WARNING = "Replacing the secret invalidates every issued token, which signs everyone out."
 
 
 class SsmClient(Protocol):
-    """The one boto3 SSM client method this tool uses."""
+    """The boto3 SSM client methods this tool uses."""
 
     def put_parameter(self, **kwargs: object) -> Mapping[str, object]:
         """Create or update a parameter (boto3 ``SSM.Client.put_parameter``)."""
 
-
-def default_parameter_name(stage: str, market_env: str | None = None) -> str:
-    """Return the name the template expects: /phone-auth/<env or stage>/jwt-secret."""
-    return f"/phone-auth/{market_env or stage}/jwt-secret"
+    def get_parameter(self, **kwargs: object) -> Mapping[str, Any]:
+        """Read a parameter (boto3 ``SSM.Client.get_parameter``)."""
 
 
+class Refused(Exception):
+    """The tool will not write; the message says why and never holds a secret."""
+
+
+# ------------------------------------------------------------------ the key set
 def generate_secret() -> str:
     """Return 256 random bits, base64url-encoded without '=' padding (43 chars)."""
     raw = secrets.token_bytes(SECRET_BYTES)
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _name_part(value: str) -> str:
-    if not _NAME_PART.match(value):
-        raise argparse.ArgumentTypeError(
-            f"{value!r}: use lowercase letters, digits and hyphens, starting with a letter"
-        )
-    return value
+def new_kid() -> str:
+    return secrets.token_hex(8)
 
 
-def _parameter_name(value: str) -> str:
-    if not _PARAMETER_NAME.match(value):
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a fully qualified SSM parameter name (it must start with '/')"
-        )
-    return value
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the command-line interface."""
-    parser = argparse.ArgumentParser(
-        prog="python -m devtools.secret",
-        description="Create the phone-auth JWT signing secret as an SSM SecureString. The value is never printed.",
-    )
-    parser.add_argument("--stage", required=True, type=_name_part, help="deployment stage, e.g. dev")
-    naming = parser.add_mutually_exclusive_group()
-    naming.add_argument(
-        "--market-env",
-        type=_name_part,
-        metavar="NAME",
-        help="samconfig environment with its own secret, e.g. th-dev or us-dev (/phone-auth/NAME/jwt-secret)",
-    )
-    naming.add_argument(
-        "--parameter-name",
-        type=_parameter_name,
-        metavar="NAME",
-        help="full SSM parameter name, instead of /phone-auth/<stage>/jwt-secret",
-    )
-    parser.add_argument("--region", help="AWS region (default: environment/profile)")
-    parser.add_argument("--profile", help="AWS named profile (default: usual chain)")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing secret (signs everyone out)",
-    )
-    return parser
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _redact(text: str, secret: str) -> str:
-    """Hide the secret in a message: it must never reach the terminal."""
-    return text.replace(secret, "<redacted>")
+def legacy_master(value: str) -> bytes:
+    """The master key of a legacy single-secret value, read as the functions read it.
+
+    base64url of 32+ bytes, else the text itself when it is 32+ bytes long
+    (phone_auth/keys.py's ``_decode_secret``). Raises Refused below 256 bits.
+    """
+    text = value.strip()
+    try:
+        raw = _b64decode(text)
+    except ValueError:  # binascii.Error included
+        raw = b""
+    if len(raw) >= SECRET_BYTES:
+        return raw
+    if len(text.encode()) >= SECRET_BYTES:
+        return text.encode()
+    raise Refused("the parameter holds neither a key set nor a legacy secret of at least 256 bits")
+
+
+def legacy_kid(master: bytes) -> str:
+    """The kid the functions give a legacy secret (phone_auth/keys.py)."""
+    return hashlib.sha256(b"phone-auth/kid/" + master).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Key:
+    kid: str
+    secret: str  # base64url of the key bytes, without padding
+    created_at: str  # ISO 8601, UTC
+
+    def age_seconds(self, now: datetime) -> float:
+        return (now - _instant(self.created_at)).total_seconds()
+
+
+@dataclass(frozen=True)
+class KeySet:
+    keys: tuple[Key, ...]  # the current key first
+    #: True when read from a legacy single-secret value (not yet written as a key set).
+    legacy: bool = False
+
+    @property
+    def current(self) -> Key:
+        return self.keys[0]
+
+    def to_json(self) -> str:
+        document = {
+            "version": FORMAT_VERSION,
+            "current": self.current.kid,
+            "keys": [{"kid": k.kid, "secret": k.secret, "created_at": k.created_at} for k in self.keys],
+        }
+        return json.dumps(document, separators=(",", ":"))
+
+    def secrets(self) -> list[str]:
+        return [key.secret for key in self.keys]
+
+    def rotated(self) -> KeySet:
+        """A new current key in front; every key so far kept."""
+        kids = {key.kid for key in self.keys}
+        kid = new_kid()
+        while kid in kids:  # pragma: no cover - 64 random bits
+            kid = new_kid()
+        return KeySet((Key(kid, generate_secret(), utc_now()), *self.keys))
+
+    def retired(self) -> KeySet:
+        """The current key and any key created after it; the others (listed after the current key,
+        created before it or in the same instant) are dropped."""
+        current = _instant(self.current.created_at)
+        return replace(self, keys=(self.current, *(k for k in self.keys[1:] if _instant(k.created_at) > current)))
+
+
+def _instant(created_at: str) -> datetime:
+    return datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+
+
+def new_key_set() -> KeySet:
+    """A first key set: one random key."""
+    return KeySet((Key(new_kid(), generate_secret(), utc_now()),))
+
+
+def parse_key_set(value: str, *, legacy_created_at: str | None = None) -> KeySet:
+    """Read a stored value: a key set, or a legacy secret as a one-key set (``legacy=True``).
+
+    Raises Refused, naming what is wrong but never quoting the value.
+    """
+    text = value.strip()
+    if not text.startswith(("{", "[", '"')):  # JSON; never the start of a base64 secret
+        master = legacy_master(text)
+        secret = base64.urlsafe_b64encode(master).rstrip(b"=").decode("ascii")
+        return KeySet((Key(legacy_kid(master), secret, legacy_created_at or utc_now()),), legacy=True)
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise Refused("the parameter starts like JSON but is not valid JSON") from None
+    if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
+        raise Refused(f"the key set is not a JSON object with version {FORMAT_VERSION}")
+    entries = document.get("keys")
+    if not isinstance(entries, list) or not entries:
+        raise Refused("the key set has no keys")
+    keys = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != {"kid", "secret", "created_at"}:
+            raise Refused(f"key {index}: expected exactly kid, secret and created_at")
+        kid, secret, created_at = entry["kid"], entry["secret"], entry["created_at"]
+        if not isinstance(kid, str) or not _KID.match(kid):
+            raise Refused(f"key {index}: the kid is not 16 hex characters")
+        if not isinstance(secret, str) or not _BASE64URL.match(secret) or len(_b64decode(secret)) < SECRET_BYTES:
+            raise Refused(f"key {kid}: the secret is not base64url of at least {SECRET_BYTES} bytes")
+        if not isinstance(created_at, str) or not _CREATED_AT.match(created_at):
+            raise Refused(f"key {kid}: created_at is not an ISO 8601 UTC time")
+        keys.append(Key(kid, secret, created_at))
+    if len({key.kid for key in keys}) != len(keys):
+        raise Refused("two keys share a kid")
+    if document.get("current") != keys[0].kid:
+        raise Refused("the current kid is not the first key")
+    return KeySet(tuple(keys))
+
+
+# ------------------------------------------------------------------ SSM
+def default_parameter_name(stage: str, market_env: str | None = None) -> str:
+    """Return the name the template expects: /phone-auth/<env or stage>/jwt-secret."""
+    return f"/phone-auth/{market_env or stage}/jwt-secret"
 
 
 def store_secret(client: SsmClient, name: str, value: str, *, overwrite: bool) -> int:
@@ -139,49 +250,245 @@ def store_secret(client: SsmClient, name: str, value: str, *, overwrite: bool) -
     return int(str(response["Version"]))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the tool; returns the process exit status."""
-    args = build_parser().parse_args(argv)
-    name: str = args.parameter_name or default_parameter_name(args.stage, args.market_env)
-    value = generate_secret()
+def read_key_set(client: SsmClient, name: str) -> tuple[KeySet, int]:
+    """The stored key set (a legacy value read as one key) and the parameter's version."""
+    parameter = client.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    if parameter.get("Type") != "SecureString":
+        raise Refused(f"{name} is a {parameter.get('Type')}, not a SecureString")
+    modified = parameter.get("LastModifiedDate")
+    created_at = modified.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if modified else None
+    return parse_key_set(str(parameter["Value"]), legacy_created_at=created_at), int(parameter["Version"])
+
+
+def rotate(client: SsmClient, name: str, hidden: list[str] | None = None) -> tuple[KeySet, KeySet, int]:
+    """Add a new current key: (before, after, new parameter version). ``hidden`` collects the secrets."""
+    before, version = read_key_set(client, name)
+    after = before.rotated()
+    if hidden is not None:
+        hidden += after.secrets()
+    written = store_secret(client, name, after.to_json(), overwrite=True)
+    if written != version + 1:
+        raise Refused(
+            f"{name} changed while rotating (version {version} -> {written}): someone else wrote it; "
+            "check it with this tool before going on"
+        )
+    return before, after, written
+
+
+def retire(
+    client: SsmClient, name: str, *, min_age_seconds: float, force: bool, hidden: list[str] | None = None
+) -> tuple[KeySet, KeySet, int | None]:
+    """Drop the keys older than the current one: (before, after, new version or None if nothing changed)."""
+    before, version = read_key_set(client, name)
+    if hidden is not None:
+        hidden += before.secrets()
+    if before.legacy:
+        raise Refused(f"{name} still holds a single legacy secret: rotate first, nothing to retire")
+    after = before.retired()
+    if after.keys == before.keys:
+        return before, after, None
+    age = before.current.age_seconds(datetime.now(UTC))
+    if age < min_age_seconds and not force:
+        raise Refused(
+            f"the current key {before.current.kid} is only {int(age)} s old: tokens signed with the older keys "
+            f"may still be in use (wait until it is {int(min_age_seconds)} s old, or pass --force)"
+        )
+    written = store_secret(client, name, after.to_json(), overwrite=True)
+    if written != version + 1:
+        raise Refused(f"{name} changed while retiring (version {version} -> {written}): check it before going on")
+    return before, after, written
+
+
+# ------------------------------------------------------------------ command line
+def _name_part(value: str) -> str:
+    if not _NAME_PART.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: use lowercase letters, digits and hyphens, starting with a letter"
+        )
+    return value
+
+
+def _parameter_name(value: str) -> str:
+    if not _PARAMETER_NAME.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a fully qualified SSM parameter name (it must start with '/')"
+        )
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.secret",
+        description="Create, rotate or retire the phone-auth JWT signing keys (an SSM SecureString). "
+        "Secrets are never printed.",
+    )
+    parser.add_argument("--stage", type=_name_part, help="deployment stage, e.g. dev (required unless --local)")
+    naming = parser.add_mutually_exclusive_group()
+    naming.add_argument(
+        "--market-env",
+        type=_name_part,
+        metavar="NAME",
+        help="samconfig environment with its own secret, e.g. th-dev or us-dev (/phone-auth/NAME/jwt-secret)",
+    )
+    naming.add_argument(
+        "--parameter-name",
+        type=_parameter_name,
+        metavar="NAME",
+        help="full SSM parameter name, instead of /phone-auth/<stage>/jwt-secret",
+    )
+    parser.add_argument(
+        "--local",
+        nargs="?",
+        const=f"http://127.0.0.1:{os.environ.get('PORT', '3000')}",
+        metavar="URL",
+        help="the running local stack (`make run`; default http://127.0.0.1:$PORT): its moto SSM and parameter",
+    )
+    parser.add_argument("--region", help="AWS region (default: environment/profile)")
+    parser.add_argument("--profile", help="AWS named profile (default: usual chain)")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing key set with a new one (signs everyone out)",
+    )
+    action.add_argument("--rotate", action="store_true", help="add a new current key, keeping the older ones")
+    action.add_argument("--retire", action="store_true", help="remove the keys older than the current one")
+    parser.add_argument(
+        "--min-age",
+        type=float,
+        default=RETIRE_MIN_AGE_SECONDS,
+        metavar="SECONDS",
+        help=f"--retire refuses while the current key is younger (default {RETIRE_MIN_AGE_SECONDS})",
+    )
+    parser.add_argument("--force", action="store_true", help="--retire even when the current key is young")
+    return parser
+
+
+def _redact(text: str, hidden: Sequence[str]) -> str:
+    """Hide every secret in a message: none may reach the terminal."""
+    for secret in hidden:
+        text = text.replace(secret, "<redacted>")
+    return text
+
+
+def _local_stack(url: str) -> tuple[str, str, str]:
+    """(moto endpoint, region, parameter name) of the local stack answering at ``url``."""
+    import urllib.request
 
     try:
-        session = boto3.Session(profile_name=args.profile, region_name=args.region)
-    except ProfileNotFound as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    region = session.region_name
-    if not region:
-        print("No AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION.", file=sys.stderr)
-        return 1
+        with urllib.request.urlopen(url.rstrip("/") + "/_local/info", timeout=5) as response:  # noqa: S310 (loopback)
+            info = json.load(response)
+    except OSError as exc:
+        raise Refused(f"no local stack answers at {url} (start it with `make run`): {exc}") from None
+    return info["moto_endpoint_url"], info["region"], info["environment"]["JWT_SECRET_PARAMETER_NAME"]
 
+
+def _client(args: argparse.Namespace) -> tuple[Any, str, str]:
+    """(SSM client, region, parameter name) for the arguments."""
+    if args.local:
+        endpoint, region, name = _local_stack(args.local)
+        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)  # noqa: S106
+        return session.client("ssm", endpoint_url=endpoint), region, args.parameter_name or name
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    if not session.region_name:
+        raise Refused("No AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION.")
+    name = args.parameter_name or default_parameter_name(args.stage, args.market_env)
+    return session.client("ssm"), session.region_name, name
+
+
+def _kids(keys: Sequence[Key]) -> str:
+    return ", ".join(key.kid for key in keys) or "none"
+
+
+def _create(client: Any, name: str, region: str, overwrite: bool, hidden: list[str]) -> str:
+    key_set = new_key_set()
+    hidden += key_set.secrets()
     try:
-        version = store_secret(session.client("ssm"), name, value, overwrite=args.overwrite)
+        version = store_secret(client, name, key_set.to_json(), overwrite=overwrite)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ParameterAlreadyExists":
-            print(
+            raise Refused(
                 f"Refusing to overwrite {name}: the parameter already exists.\n"
-                f"Re-run with --overwrite to replace it. {OVERWRITE_WARNING}",
-                file=sys.stderr,
-            )
+                f"Use --rotate to add a key without signing anyone out, or --overwrite to replace it. "
+                f"{OVERWRITE_WARNING}"
+            ) from None
+        raise
+    if overwrite and version > 1:
+        return (
+            f"Replaced SecureString {name} in {region} (now version {version}) with a new key set, "
+            f"current key {key_set.current.kid}.\n"
+            "Tokens issued with the old keys are invalid: everyone is signed out "
+            "(warm functions switch once their cached copy of the secret expires)."
+        )
+    return (
+        f"Created SecureString {name} in {region} (version {version}): a key set with current key "
+        f"{key_set.current.kid}. The secret is not displayed."
+    )
+
+
+def _rotate(client: Any, name: str, region: str, hidden: list[str]) -> str:
+    before, after, version = rotate(client, name, hidden)
+    lines = [
+        f"Rotated {name} in {region} (now version {version}): new current key {after.current.kid}; "
+        f"older keys kept: {_kids(after.keys[1:])}."
+    ]
+    if before.legacy:
+        lines.append(f"The legacy single secret became a key set; it stays as the older key {before.current.kid}.")
+    lines.append(
+        "New tokens are signed with the new key once warm functions reread the parameter (SECRET_CACHE_SECONDS). "
+        "Retire the older keys (make rotate-secret RETIRE=1) after ACCESS_TOKEN_TTL_SECONDS plus "
+        "SECRET_CACHE_SECONDS, when no token they signed is still valid."
+    )
+    return "\n".join(lines)
+
+
+def _retire(client: Any, name: str, region: str, args: argparse.Namespace, hidden: list[str]) -> str:
+    before, after, version = retire(client, name, min_age_seconds=args.min_age, force=args.force, hidden=hidden)
+    if version is None:
+        return f"Nothing to retire in {name}: no key is older than the current key {before.current.kid}."
+    gone = [key for key in before.keys if key not in after.keys]
+    return (
+        f"Retired {len(gone)} key(s) of {name} in {region} (now version {version}): {_kids(gone)}. "
+        f"Kept: {_kids(after.keys)} (current {after.current.kid}). Tokens they signed no longer verify."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the tool; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.local and not args.stage:
+        parser.error("--stage is required (or --local for the running local stack)")
+    hidden: list[str] = []
+    name = "the parameter"
+    try:
+        client, region, name = _client(args)
+        if args.rotate:
+            message = _rotate(client, name, region, hidden)
+        elif args.retire:
+            message = _retire(client, name, region, args, hidden)
         else:
-            print(f"Could not write {name}: {_redact(str(exc), value)}", file=sys.stderr)
+            message = _create(client, name, region, args.overwrite, hidden)
+    except Refused as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except ProfileNotFound as exc:
+        print(str(exc), file=sys.stderr)
         return 1
     except NoCredentialsError:
         print("No AWS credentials: configure them or pass --profile.", file=sys.stderr)
         return 1
-    except BotoCoreError as exc:
-        print(f"Could not write {name}: {_redact(str(exc), value)}", file=sys.stderr)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            print(f"{name} does not exist: create it first (make secret).", file=sys.stderr)
+        else:
+            print(f"Could not update {name}: {_redact(str(exc), hidden)}", file=sys.stderr)
         return 1
-
-    if args.overwrite and version > 1:
-        print(
-            f"Replaced SecureString {name} in {region} (now version {version}).\n"
-            "Tokens issued with the old secret are invalid: everyone is signed out "
-            "(warm functions switch once their cached copy of the secret expires)."
-        )
-    else:
-        print(f"Created SecureString {name} in {region} (version {version}). The value is not displayed.")
+    except BotoCoreError as exc:
+        print(f"Could not update {name}: {_redact(str(exc), hidden)}", file=sys.stderr)
+        return 1
+    print(message)
     return 0
 
 

@@ -35,7 +35,6 @@ def reset_caches() -> None:
     aws.reset_clients()
     sms.get_sender.cache_clear()
     keys._cache.clear()
-    keys._parameters.cache_clear()
     passwords._common_passwords.cache_clear()
     parameters.clear_caches()
 

@@ -9,7 +9,6 @@ only show up as AccessDenied in AWS.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -111,26 +110,18 @@ def granted_actions() -> dict[str, set[str]]:
 
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    from phone_auth import keys
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
 
     recorder = Recorder()
     client = RecordingDynamoDB(aws.dynamodb(), recorder)
     monkeypatch.setattr(calls, "aws", SimpleNamespace(dynamodb=lambda: client))
-    real_ssm = aws.ssm()
+    real_get = SSMProvider.get
 
-    class RecordingSsm:
-        def __getattr__(self, name: str) -> Any:
-            if name == "get_parameter":
-                recorder.note("ssm:jwt-secret")
-            return getattr(real_ssm, name)
+    def get(provider: SSMProvider, name: str, *args: Any, **kwargs: Any) -> Any:
+        recorder.note("ssm:jwt-secret")
+        return real_get(provider, name, *args, **kwargs)
 
-    @functools.cache
-    def recording_parameters() -> Any:
-        from aws_lambda_powertools.utilities.parameters import SSMProvider
-
-        return SSMProvider(boto3_client=RecordingSsm())
-
-    monkeypatch.setattr(keys, "_parameters", recording_parameters)
+    monkeypatch.setattr(SSMProvider, "get", get)
     for function_dir in granted_actions():
         module = load_handler(function_dir)
         monkeypatch.setattr(module, "lambda_handler", _tracked(module.lambda_handler, function_dir, recorder))

@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import statistics
 import sys
 import threading
@@ -457,10 +458,13 @@ class TestGateway:
         response = call(stub_stack, "GET", "/auth/me", headers={"Authorization": "Bearer unauthorized"})
         assert_gateway_error(*response, 401, "UNAUTHORIZED")
 
-    def test_authorizer_crash_is_a_500(self, stub_stack: LocalStack) -> None:
+    def test_authorizer_crash_is_a_503_to_retry(self, stub_stack: LocalStack) -> None:
+        """AUTHORIZER_FAILURE: the authorizer raised (a dependency failed), so the client should retry."""
         for token in ("crash", "bad-context"):
             response = call(stub_stack, "GET", "/auth/me", headers={"Authorization": f"Bearer {token}"})
-            assert_gateway_error(*response, 500, "INTERNAL_ERROR")
+            assert_gateway_error(*response, 503, "SERVICE_UNAVAILABLE")
+            assert response[1]["retry-after"] == "1"
+            assert "Retry-After" in response[1]["access-control-expose-headers"]
 
     def test_function_crash_is_a_502(self, stub_stack: LocalStack) -> None:
         response = call(stub_stack, "POST", "/auth/logout", headers={"Authorization": "Bearer allow"})
@@ -664,3 +668,79 @@ class TestWithLambdaCode:
         status, _, body = call(real_stack, "GET", "/api/v1/auth/me", headers=bearer)
         assert status == 401, body
         assert body["success"] is False
+
+
+# ---------------------------------------------------------------------------- operations
+def sign_in(stack: LocalStack, phone: str) -> str:
+    """A passwordless sign-in through HTTP; the access token."""
+    status, _, body = call(stack, "POST", "/auth/send-verification", {"phone": phone})
+    assert status == 200, body
+    status, _, body = call(
+        stack, "POST", "/auth/verify-code", {"phone": phone, "verification_code": sms_code(stack, phone)}
+    )
+    assert status == 200, body
+    return str(body["access_token"])
+
+
+def forget_warm_state() -> None:
+    """What a cold start forgets: clients, the cached secret and the keys derived from it."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from phone_auth import aws, keys
+
+    aws.reset_clients()
+    keys._cache.clear()
+    parameters.clear_caches()
+
+
+class TestOperations:
+    def test_an_unreachable_dependency_in_the_authorizer_is_a_503_to_retry(
+        self, real_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        bearer = {"Authorization": f"Bearer {sign_in(real_stack, '+66811111111')}"}
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", closed)
+        forget_warm_state()
+        try:
+            status, headers, body = call(real_stack, "GET", "/auth/me", headers=bearer)
+            assert_gateway_error(status, headers, body, 503, "SERVICE_UNAVAILABLE")
+            assert headers["retry-after"] == "1"
+        finally:
+            monkeypatch.delenv("AWS_ENDPOINT_URL_SSM")
+            forget_warm_state()
+        assert call(real_stack, "GET", "/auth/me", headers=bearer)[0] == 200
+
+    def test_rotating_and_retiring_keys_of_the_running_stack(
+        self, real_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from devtools import secret as secret_cli
+
+        name = real_stack.model.environment["JWT_SECRET_PARAMETER_NAME"]
+        ssm = boto3.client("ssm", endpoint_url=real_stack.moto_url, region_name=real_stack.region)
+
+        def stored() -> dict[str, Any]:
+            document: dict[str, Any] = json.loads(
+                ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+            )
+            return document
+
+        (first,) = stored()["keys"]  # the stack starts with a key set of one key
+        before = sign_in(real_stack, "+66822222222")
+
+        assert secret_cli.main(["--local", real_stack.url, "--rotate"]) == 0
+        current, kept = stored()["keys"]
+        assert kept == first  # unchanged: tokens it signed verify once the functions look keys up by kid
+        assert stored()["current"] == current["kid"] != first["kid"]
+        # Warm functions keep the cached key set until SECRET_CACHE_SECONDS: nothing changes for them.
+        assert call(real_stack, "GET", "/auth/me", headers={"Authorization": f"Bearer {before}"})[0] == 200
+
+        forget_warm_state()  # cold functions read the new key set
+        after = sign_in(real_stack, "+66833333333")
+        assert call(real_stack, "GET", "/auth/me", headers={"Authorization": f"Bearer {after}"})[0] == 200
+
+        assert secret_cli.main(["--local", real_stack.url, "--retire", "--force"]) == 0
+        assert stored()["keys"] == [current]
+        out, err = capsys.readouterr()
+        for key in (first, current):
+            assert key["secret"] not in out + err

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from moto.server import ThreadedMotoServer
 from moto.sns.models import sns_backends
 
 from devtools.local_stack.template import ACCOUNT_ID, local_name
+from devtools.secret import new_key_set
 
 __all__ = ["SmsMessage", "SmsOutbox", "apply_environment", "aws_environment", "create_resources", "start_moto"]
 
@@ -63,7 +63,7 @@ def apply_environment(changes: Mapping[str, str | None]) -> dict[str, str | None
 
 
 def create_resources(tables: Mapping[str, Mapping[str, Any]], secret_name: str) -> None:
-    """Create the template's tables fresh, and the JWT secret: a random SecureString, never printed.
+    """Create the template's tables fresh, and the JWT key set: a random SecureString, never printed.
 
     Call it once os.environ points at moto. A leftover table of an earlier start in this process
     is dropped first. A new secret per start means tokens from a previous run are rejected, just
@@ -81,7 +81,8 @@ def create_resources(tables: Mapping[str, Mapping[str, Any]], secret_name: str) 
             spec = {"Enabled": True, "AttributeName": ttl["AttributeName"]}
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=spec)
     ssm = boto3.session.Session().client("ssm")
-    ssm.put_parameter(Name=secret_name, Type="SecureString", Value=secrets.token_urlsafe(32), Overwrite=True)
+    # A first key set, as `make secret` writes it; `make rotate-secret` rotates it while the stack runs.
+    ssm.put_parameter(Name=secret_name, Type="SecureString", Value=new_key_set().to_json(), Overwrite=True)
 
 
 @dataclass(frozen=True)

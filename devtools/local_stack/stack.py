@@ -151,7 +151,8 @@ def banner(stack: LocalStack) -> str:
         for method in route.methods:
             lines.append(f"          {method:<6} {route.path:<{width}}  auth: {route.authorizer_name or 'none'}")
     lines.append("  Tables  " + ", ".join(map(local_name, model.tables)))
-    lines.append(f"  Secret  SSM SecureString {environment['JWT_SECRET_PARAMETER_NAME']} (random per start)")
+    secret = environment["JWT_SECRET_PARAMETER_NAME"]
+    lines.append(f"  Secret  SSM SecureString {secret} (a random key set per start; make rotate-secret rotates it)")
     sms = f"moto SNS -> printed here as [sms] and GET {stack.url}/_local/sms?phone=%2B66812345678"
     if environment.get("SMS_SENDER", "sns") != "sns":
         sms = f"SMS_SENDER={environment['SMS_SENDER']}: the functions log codes; the /_local/sms outbox stays empty"

@@ -43,9 +43,13 @@ ACCOUNT_ID: str = DEFAULT_ACCOUNT_ID
 LOCAL_ENV_DEFAULTS = {"STAGE": "local", "SMS_SENDER": "sns"}
 SERVED_TYPES = {"AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::DynamoDB::Table"}
 #: Resources whose effect does not exist locally (permissions, log retention, the layer: its
-#: code is on PYTHONPATH).
+#: code is on PYTHONPATH; alarms and their topic, AWS WAF, API Gateway's logging role).
 IGNORED_TYPES = {"AWS::Serverless::LayerVersion", "AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup"}
+IGNORED_TYPES |= {"AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SNS::Subscription"}
+IGNORED_TYPES |= {"AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation", "AWS::IAM::Role", "AWS::ApiGateway::Account"}
+#: Served API properties, and AccessLogSetting (the server prints its own access line).
 API_PROPERTIES = {"Name", "StageName", "OpenApiVersion", "Cors", "MethodSettings", "Auth", "GatewayResponses"}
+API_PROPERTIES |= {"AccessLogSetting"}
 #: Served table properties, and those with no local effect (encryption, backups, protection, tags).
 TABLE_PROPERTIES = {"AttributeDefinitions", "KeySchema", "BillingMode", "TimeToLiveSpecification", "Tags"}
 TABLE_PROPERTIES |= {"SSESpecification", "PointInTimeRecoverySpecification", "DeletionProtectionEnabled"}

@@ -1,14 +1,65 @@
-"""The one module that creates boto3 clients.
+"""The one module that creates boto3 clients, each with short timeouts and few retries.
 
 Clients are created lazily, once per container (never at import time, so tests can start
 moto first). The endpoint comes from the standard AWS_ENDPOINT_URL variables, which is how
 the local stack points everything at its embedded moto server.
+
+Every call to a dependency is bounded: ``CallLimits.worst_case_seconds()`` is the longest a
+call can take when the dependency never answers, and template.yaml gives each function a
+Timeout above the sum of those bounds along its longest path (the arithmetic is written
+there). So a slow dependency ends in our 503 with nothing half-done, never in a Lambda
+timeout that leaves, say, a code stored whose SMS never went out.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
+
+#: botocore's standard retry mode sleeps at most rand(0, 1) * min(2 ** (n - 1), 20) s before
+#: attempt n + 1 (less for errors that are not throttling).
+_MAX_BACKOFF_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """How long one client waits for a dependency, and how often it tries."""
+
+    connect_timeout: float
+    #: Per socket read: the wait for the first byte of the answer, and between later bytes.
+    read_timeout: float
+    #: Attempts in all, the first one included (botocore's standard retry mode).
+    max_attempts: int
+
+    def worst_case_seconds(self) -> float:
+        """The longest one call can take when the dependency does not answer.
+
+        Every attempt waits connect_timeout + read_timeout, plus the largest backoff botocore
+        may sleep between attempts. (A server that trickles an answer one byte per
+        read_timeout could take longer; AWS endpoints answer whole or not at all.)
+        """
+        backoff = sum(min(2 ** (attempt - 1), _MAX_BACKOFF_SECONDS) for attempt in range(1, self.max_attempts))
+        return self.max_attempts * (self.connect_timeout + self.read_timeout) + backoff
+
+    def config(self) -> Any:
+        from botocore.config import Config
+
+        return Config(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            # total_max_attempts counts the first attempt; botocore's "max_attempts" would not.
+            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+        )
+
+
+#: DynamoDB answers in milliseconds; 2 s without a byte means the request is lost. One retry.
+DYNAMODB = CallLimits(connect_timeout=1, read_timeout=2, max_attempts=2)  # <= 7 s per call
+#: The JWT secret, read on a cold start and after SECRET_CACHE_SECONDS. One retry.
+SSM = CallLimits(connect_timeout=1, read_timeout=2, max_attempts=2)  # <= 7 s per call
+#: No retry: a Publish that timed out may still have been delivered, and a retry would send a
+#: second SMS. The code is withdrawn instead, so the user can ask again at once.
+SNS = CallLimits(connect_timeout=1, read_timeout=3, max_attempts=1)  # <= 4 s per call
 
 
 @functools.cache
@@ -20,27 +71,20 @@ def _session() -> Any:
 
 @functools.cache
 def dynamodb() -> Any:
-    from botocore.config import Config
-
-    # Short timeouts and standard retries: an auth call should fail fast rather than hang.
-    config = Config(connect_timeout=2, read_timeout=4, retries={"mode": "standard", "max_attempts": 3})
-    return _session().client("dynamodb", config=config)
+    return _session().client("dynamodb", config=DYNAMODB.config())
 
 
 @functools.cache
 def sns() -> Any:
-    from botocore.config import Config
-
-    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2})
-    return _session().client("sns", config=config)
+    return _session().client("sns", config=SNS.config())
 
 
 @functools.cache
-def ssm() -> Any:
-    from botocore.config import Config
+def ssm_parameters() -> Any:
+    """powertools' SSM parameter provider (with its cache) on an SSM client with SSM's limits."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-    config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
-    return _session().client("ssm", config=config)
+    return SSMProvider(boto3_client=_session().client("ssm", config=SSM.config()))
 
 
 def reset_clients() -> None:
@@ -48,4 +92,4 @@ def reset_clients() -> None:
     _session.cache_clear()
     dynamodb.cache_clear()
     sns.cache_clear()
-    ssm.cache_clear()
+    ssm_parameters.cache_clear()

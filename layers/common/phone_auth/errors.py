@@ -258,6 +258,12 @@ class ServiceUnavailable(AuthError):
 
     code = "SERVICE_UNAVAILABLE"
     status = 503
+    #: Seconds a client should wait before retrying (every 503 carries Retry-After). Short:
+    #: the failure is usually a blip, and the code or request was not used up.
+    RETRY_AFTER_SECONDS: ClassVar[int] = 1
+
+    def __init__(self, *, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(details=details, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS), **(headers or {})})
 
 
 class InternalError(AuthError):

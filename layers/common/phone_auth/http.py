@@ -24,6 +24,7 @@ from phone_auth.errors import AuthError, InternalError, InvalidJson, PayloadTooL
 from phone_auth.log import logger
 from phone_auth.messages import message, preferred_language
 from phone_auth.models import ErrorDetail, ErrorResponse
+from phone_auth.observability import metrics
 from phone_auth.settings import get_settings
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -170,6 +171,8 @@ def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Requ
             except Exception:
                 logger.exception("unhandled error")
                 return error_response(InternalError(), language)
+            finally:
+                metrics.flush()  # once per invocation, whatever the answer
 
         # Read by devtools/openapi.py, which builds the API document from these models.
         handler.request_model = body_model  # type: ignore[attr-defined]

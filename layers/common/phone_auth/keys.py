@@ -19,15 +19,15 @@ derived for separate uses, so a leak of one derived key does not give away the o
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any
 
+from phone_auth import aws
 from phone_auth.crypto import keyed_hash
 from phone_auth.errors import ServiceUnavailable
+from phone_auth.log import logger
 from phone_auth.settings import get_settings
 
 
@@ -116,16 +116,6 @@ def parse_key_set(value: str) -> KeyRing:
 _cache: dict[str, KeyRing] = {}
 
 
-@functools.cache
-def _parameters() -> Any:
-    """powertools' SSM provider on the container's shared boto3 session (one per container)."""
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
-
-    from phone_auth import aws
-
-    return SSMProvider(boto3_client=aws.ssm())
-
-
 def key_ring() -> KeyRing:
     """The live keys (the SSM read is cached by powertools; parsing is cached here per value).
 
@@ -135,10 +125,11 @@ def key_ring() -> KeyRing:
 
     settings = get_settings()
     try:
-        value = _parameters().get(
+        value = aws.ssm_parameters().get(
             settings.jwt_secret_parameter_name, decrypt=True, max_age=settings.secret_cache_seconds
         )
-    except GetParameterError:
+    except GetParameterError as exc:  # SSM unreachable, throttled or refusing: retry later, as for DynamoDB
+        logger.warning("jwt secret not read", extra={"reason": type(exc.__context__ or exc).__name__})
         raise ServiceUnavailable(details={"dependency": "ssm"}) from None
     if not isinstance(value, str):
         raise KeySetError("the JWT secret parameter is not a string")

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from phone_auth.errors import ServiceUnavailable
 from phone_auth.log import logger
+from phone_auth.observability import metrics
 from phone_auth.phones import mask_phone
 from phone_auth.settings import get_settings
 
@@ -35,6 +36,7 @@ class SnsSmsSender:
             aws.sns().publish(PhoneNumber=to, Message=body, MessageAttributes=attributes)
         except (BotoCoreError, ClientError) as exc:
             logger.warning("sms not sent", extra={"to": mask_phone(to), "reason": type(exc).__name__})
+            metrics.count("SmsFailures")
             raise ServiceUnavailable(details={"dependency": "sms"}) from None
         logger.info("sms sent", extra={"to": mask_phone(to)})
 

@@ -1,0 +1,157 @@
+"""Business metrics, written as CloudWatch embedded metric format (EMF) lines on stdout.
+
+Flows call ``metrics.count("CodesSent", purpose="login")``; the handler stack flushes once
+per invocation (``http.api_endpoint`` and the authorizer's ``flush_metrics``), one JSON line
+per group of metrics that share dimensions. CloudWatch Logs turns each line into metrics in
+the ``PhoneAuth`` namespace; nothing else is sent anywhere, so a metric costs no request.
+
+Dimensions: every metric carries ``Stage`` and ``Stack`` (two stacks may share a stage in one
+account and region, e.g. phone-auth-dev and phone-auth-th-dev, and each stack's alarms must
+see only its own traffic). A metric listed with an extra dimension (``Logins`` by ``Method``)
+is published both without and with it, so alarms read the total and dashboards the split.
+
+Only the names and dimension values below are accepted, and a dimension value must be a
+short lower-case word: a phone number, a code or a token can never become a metric. A wrong
+name or value raises ValueError (a programming error, found by the tests that run every flow).
+
+Logging stays in phone_auth.log. Plain EMF lines rather than powertools' Metrics: the two
+cost the same on a cold start (``make bench``), and plain lines give each metric its own
+dimension sets without powertools' implicit ``service`` dimension or ``single_metric`` flushes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+NAMESPACE = "PhoneAuth"
+BASE_DIMENSIONS = ("Stage", "Stack")
+
+#: Every metric: name -> (CloudWatch unit, the extra dimension it may carry, or None).
+CATALOGUE: dict[str, tuple[str, str | None]] = {
+    "CodesSent": ("Count", "Purpose"),  # an SMS with a code went out (login, registration, password_reset)
+    "CodesVerified": ("Count", "Purpose"),  # a code was spent
+    "WrongCodes": ("Count", "Purpose"),  # a wrong guess was counted against a code
+    "Logins": ("Count", "Method"),  # a sign-in returned a token (sms_code, password, registration)
+    "Logouts": ("Count", None),
+    "Refusals": ("Count", "Limit"),  # an abuse or cost limit refused a request
+    "Locks": ("Count", "Limit"),  # a limit locked a phone, code or account out for a while
+    "SmsFailures": ("Count", None),  # SNS did not take an SMS (the code was withdrawn)
+    "SmsBudgetUsedPercent": ("Percent", None),  # the stack's SMS budget used in its window
+}
+_VALUE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+Writer = Callable[[str], Any]
+
+
+def _stdout(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class Metrics:
+    """Collects one invocation's metrics; ``flush()`` writes them and starts over."""
+
+    def __init__(self, write: Writer = _stdout) -> None:
+        self.write = write
+        # (name, extra dimension value or None) -> value
+        self._counts: dict[tuple[str, str | None], float] = {}
+        self._gauges: dict[str, float] = {}
+
+    def count(self, name: str, value: int = 1, **dimension: str) -> None:
+        """Add ``value`` to a count, e.g. ``count("Logins", method="password")``."""
+        extra = _extra_value(name, count=True, dimension=dimension)
+        if value < 0:
+            raise ValueError(f"metric {name}: a count cannot go down ({value})")
+        key = (name, extra)
+        self._counts[key] = self._counts.get(key, 0) + value
+
+    def gauge(self, name: str, value: float) -> None:
+        """Record a level, e.g. ``gauge("SmsBudgetUsedPercent", 42.5)``; the highest of an invocation is kept."""
+        _extra_value(name, count=False, dimension={})
+        self._gauges[name] = max(float(value), self._gauges.get(name, float("-inf")))
+
+    def pending(self) -> dict[str, float]:
+        """What the next flush would write, by ``Name`` or ``Name/value`` (for tests and debugging)."""
+        found = {name if extra is None else f"{name}/{extra}": value for (name, extra), value in self._counts.items()}
+        return found | self._gauges
+
+    def flush(self) -> None:
+        """Write what was collected as EMF lines (none when nothing was) and forget it."""
+        counts, gauges = self._counts, self._gauges
+        self._counts, self._gauges = {}, {}
+        if not counts and not gauges:
+            return
+        base = {"Stage": os.environ.get("STAGE", "unknown"), "Stack": os.environ.get("STACK_NAME", "local")}
+        groups: dict[tuple[str, str] | None, dict[str, float]] = {}
+        for (name, extra), value in counts.items():
+            dimension = CATALOGUE[name][1]
+            groups.setdefault(None if extra is None else (str(dimension), extra), {})[name] = value
+            if extra is not None:  # the total too, so alarms need not know every value
+                totals = groups.setdefault(None, {})
+                totals[name] = totals.get(name, 0) + value
+        groups.setdefault(None, {}).update(gauges)
+        timestamp = int(time.time() * 1000)
+        for group, values in groups.items():
+            if not values:
+                continue
+            dimensions = [*BASE_DIMENSIONS, *([group[0]] if group else [])]
+            document: dict[str, Any] = {
+                "_aws": {
+                    "Timestamp": timestamp,
+                    "CloudWatchMetrics": [
+                        {
+                            "Namespace": NAMESPACE,
+                            "Dimensions": [dimensions],
+                            "Metrics": [{"Name": name, "Unit": CATALOGUE[name][0]} for name in sorted(values)],
+                        }
+                    ],
+                },
+                **base,
+                **({group[0]: group[1]} if group else {}),
+                **values,
+            }
+            self.write(json.dumps(document, separators=(",", ":"), sort_keys=True))
+
+
+def _extra_value(name: str, *, count: bool, dimension: dict[str, str]) -> str | None:
+    """The extra dimension's value (None without one), after checking name, kind and value."""
+    if name not in CATALOGUE:
+        raise ValueError(f"unknown metric {name!r}: add it to phone_auth.observability.CATALOGUE")
+    unit, extra = CATALOGUE[name]
+    if count != (unit == "Count"):
+        raise ValueError(f"metric {name} is in {unit}: use {'count' if unit == 'Count' else 'gauge'}()")
+    if not dimension:
+        return None
+    wanted = extra.lower() if extra else None
+    if len(dimension) != 1 or wanted not in dimension:
+        raise ValueError(
+            f"metric {name} takes {wanted + '=...' if wanted else 'no dimension'}, not {sorted(dimension)}"
+        )
+    value = dimension[wanted]
+    if not isinstance(value, str) or not _VALUE.match(value):
+        raise ValueError(f"metric {name}: {wanted} must be a short lower-case word")
+    return value
+
+
+#: The process's metrics (one Lambda container serves one invocation at a time).
+metrics = Metrics()
+
+
+def flush_metrics[**P, R](handler: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a Lambda handler so its metrics are written when it returns or raises."""
+
+    @functools.wraps(handler)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return handler(*args, **kwargs)
+        finally:
+            metrics.flush()
+
+    return run
