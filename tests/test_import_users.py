@@ -14,10 +14,11 @@ from typing import Any
 import bcrypt
 import boto3
 import pytest
-from conftest import last_code, put_user, stored_user
+from conftest import existing_user, last_code, put_user, stored_user
 
-from devtools import import_users
-from devtools.import_users import ImportReport, import_file, main
+from devtools.import_users import ImportReport, import_file, main, store, writing
+from phone_auth.store.marshalling import from_item
+from phone_auth.store.records import UserRecord
 
 PHONE = "+66812345678"
 OTHER = "+66891234567"
@@ -48,8 +49,6 @@ def counts(report: ImportReport) -> tuple[int, int, int, int]:
 
 
 def scan() -> list[dict[str, Any]]:
-    from phone_auth.repository import from_item
-
     items = boto3.client("dynamodb").scan(TableName=table())["Items"]
     return sorted((from_item(item) or {} for item in items), key=lambda item: item["phone"])
 
@@ -124,6 +123,36 @@ def test_new_user_has_a_fresh_uuid_id(tmp_path: Path) -> None:
     ids = [item["id"] for item in scan()]
     assert len(set(ids)) == 2
     assert all(uuid.UUID(value).version == 4 for value in ids)
+
+
+def test_new_users_have_the_stored_user_shape(tmp_path: Path, clock: Any) -> None:
+    run(csv_file(tmp_path, "phone,first_name,password_hash", f"{PHONE},Somchai,{cost4_hash('Hashed-pass-1357')}"))
+    run(csv_file(tmp_path, "phone", OTHER, name="no_profile.csv"))
+
+    for item in scan():
+        record = UserRecord.from_item(item)
+        assert record.to_item() == item  # every stored attribute is a UserRecord field, nothing else
+        assert record.source == "import"
+    assert UserRecord.from_item(existing_user(OTHER)).profile == {}
+
+
+def test_the_importer_does_not_use_the_lambda_repository() -> None:
+    """The layer ships only what functions run: the importer's DynamoDB calls live in devtools."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, devtools.import_users; "
+        "print(sorted(m for m in sys.modules if m.startswith('phone_auth.repository')))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    environment = {**os.environ, "PYTHONPATH": f"{root / 'layers' / 'common'}{os.pathsep}{root}"}
+    done = subprocess.run(  # noqa: S603 (this interpreter, a fixed command)
+        [sys.executable, "-c", code], cwd=root, env=environment, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_second_run_of_the_same_file_changes_nothing(tmp_path: Path, clock: Any) -> None:
@@ -236,9 +265,7 @@ def test_a_user_who_registers_during_the_import_keeps_their_password(
 ) -> None:
     """The batch read says "no such user", but the user signs up before the write: the
     conditional create fails, the row is re-read and computed again, the password stays."""
-    from phone_auth import repository
-
-    real_batch_get = repository.batch_get_users
+    real_batch_get = store.batch_get_users
     calls: list[list[str]] = []
 
     def stale_then_real(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
@@ -248,7 +275,7 @@ def test_a_user_who_registers_during_the_import_keeps_their_password(
             return {}
         return real_batch_get(table_name, phones, **kwargs)
 
-    monkeypatch.setattr(repository, "batch_get_users", stale_then_real)
+    monkeypatch.setattr(store, "batch_get_users", stale_then_real)
 
     report, _ = run(csv_file(tmp_path, "phone,first_name,password", f"{PHONE},Somchai,From-the-file-99"))
 
@@ -264,10 +291,8 @@ def test_a_user_who_registers_during_the_import_keeps_their_password(
 def test_a_password_set_between_read_and_update_is_not_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from phone_auth import repository
-
     put_user(PHONE)
-    real_batch_get = repository.batch_get_users
+    real_batch_get = store.batch_get_users
     calls: list[int] = []
 
     def stale_then_real(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
@@ -277,7 +302,7 @@ def test_a_password_set_between_read_and_update_is_not_replaced(
             put_user(PHONE, password_hash=cost4_hash("Registered-meanwhile-1"))
         return found
 
-    monkeypatch.setattr(repository, "batch_get_users", stale_then_real)
+    monkeypatch.setattr(store, "batch_get_users", stale_then_real)
 
     report, _ = run(csv_file(tmp_path, "phone,password", f"{PHONE},From-the-file-99"))
 
@@ -399,7 +424,7 @@ def test_a_password_longer_than_72_bytes_is_rejected(tmp_path: Path) -> None:
 
 
 def test_progress_lines_every_thousand_rows_name_no_phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(import_users, "PROGRESS_EVERY", 50)
+    monkeypatch.setattr(writing, "PROGRESS_EVERY", 50)
     phones = [f"+668111{n:05d}" for n in range(120)]
     path = csv_file(tmp_path, "phone", *phones)
     progress: list[str] = []
@@ -416,16 +441,14 @@ def test_progress_lines_every_thousand_rows_name_no_phone(tmp_path: Path, monkey
 
 
 def test_batches_of_one_hundred_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from phone_auth import repository
-
     sizes: list[int] = []
-    real_batch_get = repository.batch_get_users
+    real_batch_get = store.batch_get_users
 
     def counting(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
         sizes.append(len(phones))
         return real_batch_get(table_name, phones, **kwargs)
 
-    monkeypatch.setattr(repository, "batch_get_users", counting)
+    monkeypatch.setattr(store, "batch_get_users", counting)
     path = csv_file(tmp_path, "phone", *[f"+668111{n:05d}" for n in range(250)])
 
     report, _ = run(path)

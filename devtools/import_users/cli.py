@@ -1,0 +1,108 @@
+"""The command line: find the table (--table, --stack, --local or $USERS_TABLE_NAME), run
+the import, print rejections and the summary on stdout, and exit 0, 2 or 1."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from devtools.import_users.report import ImportFailed
+from devtools.import_users.store import make_client
+from devtools.import_users.writing import import_file
+
+
+def _stack_table(stack: str, *, region: str | None, profile: str | None) -> str:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = boto3.session.Session(profile_name=profile, region_name=region)
+    try:
+        stacks = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    except (BotoCoreError, ClientError) as exc:
+        raise ImportFailed(f"stack {stack}: {exc}") from None
+    for output in (stacks[0].get("Outputs") or []) if stacks else []:
+        if output.get("OutputKey") == "UsersTableName":
+            return str(output["OutputValue"])
+    raise ImportFailed(f"stack {stack} has no UsersTableName output")
+
+
+def _use_local_stack(args: argparse.Namespace) -> None:
+    """Point this run at the running local stack: its moto endpoint, region, table and phone region."""
+    import json
+    import urllib.request
+
+    url = args.local.rstrip("/") + "/_local/info"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (a loopback URL the user chose)
+            info = json.load(response)
+    except OSError as exc:
+        raise ImportFailed(f"no local stack answers at {args.local} (start it with `make run`): {exc}") from None
+    args.table = info["tables"]["UsersTable"]
+    args.endpoint_url = info["moto_endpoint_url"]
+    args.region = args.region or info["region"]
+    if args.default_region == "TH":
+        args.default_region = info.get("environment", {}).get("DEFAULT_REGION", "TH")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(name, "local")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.import_users",
+        description="Import back-office users from a CSV file (phone[,password_hash|password][,profile columns...]).",
+    )
+    parser.add_argument("file", help="CSV file, UTF-8, header row required")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--table", help="users table name (default: $USERS_TABLE_NAME)")
+    where.add_argument("--stack", help="read the table from this CloudFormation stack's UsersTableName output")
+    where.add_argument(
+        "--local",
+        nargs="?",
+        const=f"http://127.0.0.1:{os.environ.get('PORT', '3000')}",
+        metavar="URL",
+        help="the running local stack (`make run`; default http://127.0.0.1:$PORT): its moto endpoint and table",
+    )
+    parser.add_argument("--region", help="AWS region of the table")
+    parser.add_argument("--profile", help="AWS named profile")
+    parser.add_argument("--endpoint-url", help="DynamoDB endpoint (e.g. a local emulator)")
+    parser.add_argument("--default-region", default="TH", help="phone region for national numbers (default TH)")
+    parser.add_argument("--bcrypt-rounds", type=int, default=12, help="bcrypt cost for plaintext passwords (4-16)")
+    parser.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+
+    def to_stderr(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        if args.local:
+            _use_local_stack(args)
+        if args.stack:
+            table = _stack_table(args.stack, region=args.region, profile=args.profile)
+        else:
+            table = args.table or os.environ.get("USERS_TABLE_NAME", "")
+        client = None
+        if Path(args.file).is_file() and table:
+            client = make_client(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
+        result = import_file(
+            args.file,
+            table,
+            default_region=args.default_region,
+            bcrypt_rounds=args.bcrypt_rounds,
+            dry_run=args.dry_run,
+            progress=to_stderr,
+            report=print,
+            client=client,
+        )
+    except ImportFailed as exc:
+        to_stderr(f"import_users: error: {exc}")
+        return 1
+    except Exception as exc:  # botocore profile/credential problems and the like
+        to_stderr(f"import_users: error: {type(exc).__name__}: {exc}")
+        return 1
+    return result.exit_code
