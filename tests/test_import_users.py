@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ PHONE = "+66812345678"
 OTHER = "+66891234567"
 THIRD = "+66620001111"
 HEADER = "phone,first_name,last_name,employee_id,password_hash,password"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 # ------------------------------------------------------------------ helpers
@@ -55,6 +58,14 @@ def scan() -> list[dict[str, Any]]:
 
 def cost4_hash(password: str) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+
+
+def python_from_the_repo_root(*args: str) -> subprocess.CompletedProcess[str]:
+    """This interpreter, from the repository root, with no PYTHONPATH (as a developer types it)."""
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    return subprocess.run(  # noqa: S603 (this interpreter, fixed arguments)
+        [sys.executable, *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def login(api: Any, phone: str, password: str) -> tuple[int, dict[str, Any]]:
@@ -138,18 +149,9 @@ def test_new_users_have_the_stored_user_shape(tmp_path: Path, clock: Any) -> Non
 
 def test_the_importer_does_not_use_the_lambda_repository() -> None:
     """The layer ships only what functions run: the importer's DynamoDB calls live in devtools."""
-    import subprocess
-    import sys
+    code = "import sys, devtools.import_users; print(sorted(m for m in sys.modules if m.startswith('phone_auth.repo')))"
 
-    code = (
-        "import sys, devtools.import_users; "
-        "print(sorted(m for m in sys.modules if m.startswith('phone_auth.repository')))"
-    )
-    root = Path(__file__).resolve().parent.parent
-    environment = {**os.environ, "PYTHONPATH": f"{root / 'layers' / 'common'}{os.pathsep}{root}"}
-    done = subprocess.run(  # noqa: S603 (this interpreter, a fixed command)
-        [sys.executable, "-c", code], cwd=root, env=environment, capture_output=True, text=True, timeout=60, check=False
-    )
+    done = python_from_the_repo_root("-c", code)
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -466,7 +468,7 @@ def test_local_stack_signature_path_and_table_only(tmp_path: Path, capsys: pytes
 
 
 def test_sample_file_imports_with_one_rejection(api: Any) -> None:
-    sample = Path(__file__).resolve().parent.parent / "devtools" / "sample_users.csv"
+    sample = ROOT / "devtools" / "sample_users.csv"
 
     report, lines = run(sample)
 
@@ -479,6 +481,14 @@ def test_sample_file_imports_with_one_rejection(api: Any) -> None:
 
 
 # ------------------------------------------------------------------ command line
+def test_help_works_from_the_repo_root_without_pythonpath() -> None:
+    done = python_from_the_repo_root("-m", "devtools.import_users", "--help")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m devtools.import_users")
+    assert "--dry-run" in done.stdout
+
+
 def test_cli_exit_code_0_and_one_summary_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = csv_file(tmp_path, "phone,first_name", f"{PHONE},Somchai")
 
