@@ -229,6 +229,66 @@ def test_a_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     assert user is not None and user["profile"] == {"first_name": "สมชาย"}
 
 
+# ------------------------------------------------------------------ header names, delimiters, encoding
+@pytest.mark.parametrize("name", ["phone", "PHONE", "mobile", "Mobile", "mobile_phone", "MobilePhone", "mobilePhone"])
+def test_phone_column_aliases_in_any_case(tmp_path: Path, name: str) -> None:
+    report, _ = run(csv_file(tmp_path, f"{name},first_name", f"{PHONE},Somchai"))
+
+    assert counts(report) == (1, 0, 0, 0)
+    assert existing_user(PHONE)["profile"] == {"first_name": "Somchai"}  # the phone is no profile field
+
+
+@pytest.mark.parametrize(("hash_name", "password_name"), [("password_hash", "password"), ("PasswordHash", "Password")])
+def test_password_column_aliases(tmp_path: Path, api: Any, hash_name: str, password_name: str) -> None:
+    given = cost4_hash("Hashed-pass-1357")
+    path = csv_file(
+        tmp_path, f"MobilePhone,{hash_name},{password_name}", f"{PHONE},{given},", f"{OTHER},,Plain-text-2468"
+    )
+
+    report, _ = run(path)
+
+    assert counts(report) == (2, 0, 0, 0)
+    assert existing_user(PHONE)["password_hash"] == given
+    assert login(api, PHONE, "Hashed-pass-1357")[0] == 200
+    assert login(api, OTHER, "Plain-text-2468")[0] == 200
+    assert all("profile" not in item for item in scan())  # no password ends up as a profile field
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"], ids=["semicolon", "tab"])
+def test_semicolon_and_tab_separated_files(tmp_path: Path, delimiter: str) -> None:
+    rows = [
+        ["phone", "first_name", "last_name", "password"],
+        ["081-234-5678", "Somchai", "Jaidee, Jr.", "Plain-text-2468"],  # a comma is data here
+        [OTHER, "Anan", "Srisuk", ""],
+        ["12345", "Bad", "Row", ""],
+    ]
+    path = csv_file(tmp_path, *(delimiter.join(row) for row in rows))
+
+    report, lines = run(path)
+
+    assert counts(report) == (2, 0, 0, 1)
+    assert lines[0] == "row 4: phone is not a valid phone number"
+    assert existing_user(PHONE)["profile"] == {"first_name": "Somchai", "last_name": "Jaidee, Jr."}
+    assert bcrypt.checkpw(b"Plain-text-2468", existing_user(PHONE)["password_hash"].encode())
+    assert existing_user(OTHER)["profile"] == {"first_name": "Anan", "last_name": "Srisuk"}
+
+
+def test_a_spreadsheet_export_with_bom_semicolons_and_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes("\ufeffMobilePhone;Name;Team\r\n0812345678;สมชาย;Sales\r\n".encode())
+
+    report, _ = run(path)
+
+    assert counts(report) == (1, 0, 0, 0)
+    assert existing_user(PHONE)["profile"] == {"Name": "สมชาย", "Team": "Sales"}
+
+
+def test_a_one_column_file_is_read_with_commas(tmp_path: Path) -> None:
+    report, _ = run(csv_file(tmp_path, "phone", PHONE, "0891234567"))
+
+    assert counts(report) == (2, 0, 0, 0)
+
+
 # ------------------------------------------------------------------ passwords
 def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: Path, api: Any, env: Any) -> None:
     env(SIGNUP_MODE="imported")
@@ -554,10 +614,18 @@ def test_cli_exit_code_1_for_a_table_with_another_key(tmp_path: Path, capsys: py
 
 
 def test_cli_exit_code_1_without_a_phone_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main([str(csv_file(tmp_path, "mobile,first_name", f"{PHONE},A")), "--table", table()])
+    code = main([str(csv_file(tmp_path, "tel,first_name", f"{PHONE},A")), "--table", table()])
 
     assert code == 1
-    assert "no 'phone' column" in capsys.readouterr().err
+    assert "no phone column (phone, mobile, mobile_phone, MobilePhone or mobilePhone" in capsys.readouterr().err
+    assert scan() == []
+
+
+def test_cli_exit_code_1_when_two_columns_are_the_phone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(csv_file(tmp_path, "phone,first_name,Mobile", f"{PHONE},A,{OTHER}")), "--table", table()])
+
+    assert code == 1
+    assert "the header names the phone column twice ('phone' and 'Mobile')" in capsys.readouterr().err
     assert scan() == []
 
 

@@ -8,11 +8,15 @@ Usage::
 The table is --table, else the ``UsersTableName`` output of CloudFormation stack --stack,
 else the running local stack's table with --local, else the USERS_TABLE_NAME environment variable.
 
-The file: UTF-8 (a BOM is fine), a header row, one user per row.
+The file: UTF-8 (a BOM is fine), a header row, one user per row, columns separated by
+commas, semicolons or tabs (whichever splits the header line). Header names are matched
+in any case, with aliases:
 
-- ``phone`` (required): any common format, read like the API reads it (national numbers
-  in --default-region, TH: 081-234-5678 -> +66812345678).
-- ``password_hash`` (optional): an existing bcrypt hash ($2a$/$2b$/$2y$), stored as is.
+- ``phone`` (required; or ``mobile``, ``mobile_phone``, ``MobilePhone``, ``mobilePhone``):
+  any common format, read like the API reads it (national numbers in --default-region,
+  TH: 081-234-5678 -> +66812345678).
+- ``password_hash`` (optional; or ``PasswordHash``): an existing bcrypt hash
+  ($2a$/$2b$/$2y$), stored as is.
 - ``password`` (optional): a plaintext password, checked against the API's password
   policy and stored only as a bcrypt hash (cost --bcrypt-rounds). Never printed.
   A row may not give both.

@@ -52,8 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.import_users",
         description="Import back-office users from a CSV file (phone[,password_hash|password][,profile columns...]).",
+        epilog=(
+            "Header names, any case: phone (or mobile, mobile_phone, MobilePhone, mobilePhone), "
+            "password_hash (or PasswordHash), password; every other column is a profile field. "
+            "Columns separated by commas, semicolons or tabs (read from the header line). "
+            "Exit code 0: all rows imported, 2: some rows rejected (listed), 1: nothing imported (error)."
+        ),
     )
-    parser.add_argument("file", help="CSV file, UTF-8, header row required")
+    parser.add_argument("file", help="CSV file, UTF-8 (a BOM is fine), header row required")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--table", help="users table name (default: $USERS_TABLE_NAME)")
     where.add_argument("--stack", help="read the table from this CloudFormation stack's UsersTableName output")

@@ -1,5 +1,8 @@
 """Reading the file: its records with their line numbers, the header, and each row's checks.
 
+The file is UTF-8 with or without a BOM; its delimiter (``,`` ``;`` or tab) is the one
+that splits the header line into the most columns. Header names are matched without
+regard to case, with the aliases spreadsheets and other systems use (``ALIASES``).
 A row that passes becomes a ``Row`` (phone in E.164, password policy checked, profile
 fields sized); one that does not raises ``RowRejected`` with the reason the operator sees.
 """
@@ -10,6 +13,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from devtools.import_users.report import ImportFailed
 from phone_auth import passwords
@@ -18,7 +22,14 @@ from phone_auth.messages import message
 from phone_auth.phones import normalize_phone
 
 PHONE, PASSWORD, PASSWORD_HASH = "phone", "password", "password_hash"
-RESERVED = (PHONE, PASSWORD, PASSWORD_HASH)
+# Header names (any case) -> the column they are; every other name is a profile field.
+ALIASES = {
+    PHONE: ("phone", "mobile", "mobile_phone", "MobilePhone", "mobilePhone"),
+    PASSWORD_HASH: ("password_hash", "PasswordHash"),
+    PASSWORD: ("password", "Password"),
+}
+_COLUMN_OF = {alias.lower(): column for column, aliases in ALIASES.items() for alias in aliases}
+DELIMITERS = (",", ";", "\t")  # the first wins a tie
 MAX_PROFILE_KEY = 64
 MAX_PROFILE_VALUE = 1024
 
@@ -40,17 +51,35 @@ class RowRejected(Exception):
     """The row is skipped; the message is the reason shown as ``row N: reason``."""
 
 
-def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number where the record starts, fields) for each non-blank record, the header
-    first (line 1 when the file starts with it)."""
+def _open(path: Path) -> TextIO:
     try:
-        handle = path.open("r", encoding="utf-8-sig", newline="")
+        return path.open("r", encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise ImportFailed(f"{path}: no such file") from None
     except OSError as exc:
         raise ImportFailed(f"{path}: {exc.strerror or exc}") from None
-    with handle:
-        reader = csv.reader(handle)
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The delimiter that splits the first line into the most fields (``,`` if none does)."""
+    with _open(path) as handle:
+        try:
+            first_line = handle.readline()
+        except UnicodeDecodeError:
+            raise ImportFailed(f"{path}: not UTF-8 text (near line 1)") from None
+    best, most = DELIMITERS[0], 1
+    for delimiter in DELIMITERS:
+        fields = next(csv.reader([first_line], delimiter=delimiter), [])
+        if len(fields) > most:
+            best, most = delimiter, len(fields)
+    return best
+
+
+def read_records(path: Path, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """(line number where the record starts, fields) for each non-blank record, the header
+    first (line 1 when the file starts with it)."""
+    with _open(path) as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
         next_line = 1
         try:
             for fields in reader:
@@ -65,17 +94,26 @@ def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:
 
 
 def header(fields: list[str]) -> list[str]:
-    """The column names; the reserved ones (phone, password, password_hash) in lower case."""
+    """The column names: phone, password and password_hash for those columns (whichever
+    alias the file uses), profile field names as written."""
     names = [name.strip() for name in fields]
-    seen: set[str] = set()
-    for name in names:
-        key = name.lower() if name.lower() in RESERVED else name
-        if name and key in seen:
-            raise ImportFailed(f"the header names column {name!r} twice")
-        seen.add(key)
-    if PHONE not in seen:
-        raise ImportFailed("the header has no 'phone' column (header row required: phone,...)")
-    return [name.lower() if name.lower() in RESERVED else name for name in names]
+    columns = [_COLUMN_OF.get(name.lower(), name) for name in names]
+    first_name_of: dict[str, str] = {}
+    for name, column in zip(names, columns, strict=True):
+        if not name:
+            continue
+        if column in first_name_of:
+            first = first_name_of[column]
+            twice = f"column {name!r} twice" if first == name else f"the {column} column twice ({first!r} and {name!r})"
+            raise ImportFailed(f"the header names {twice}")
+        first_name_of[column] = name
+    if PHONE not in first_name_of:
+        raise ImportFailed(f"the header has no phone column ({_either(ALIASES[PHONE])}; header row required)")
+    return columns
+
+
+def _either(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 class Validator:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.import_users import store
-from devtools.import_users.reading import Row, RowRejected, Validator, header, read_records
+from devtools.import_users.reading import Row, RowRejected, Validator, header, read_records, sniff_delimiter
 from devtools.import_users.report import ImportFailed, ImportReport
 from phone_auth import clock, passwords
 from phone_auth.store.records import UserRecord, UserSource
@@ -143,7 +143,7 @@ def import_file(
     result = ImportReport(dry_run=dry_run)
     try:
         store.probe_users_table(table_name, client=client)
-        records = read_records(file)
+        records = read_records(file, sniff_delimiter(file))
         header_record = next(records, None)
         if header_record is None or header_record[0] != 1:
             raise ImportFailed(f"{file}: the first line must be the header row (phone,...)")
