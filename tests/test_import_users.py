@@ -6,6 +6,7 @@ checks the table directly and through the handlers (registration, password login
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ import boto3
 import pytest
 from conftest import existing_user, last_code, put_user, stored_user
 
-from devtools.import_users import ImportReport, import_file, main, store, writing
+from devtools.import_users import ImportReport, import_file, main, progress, store
 from phone_auth.store.marshalling import from_item
 from phone_auth.store.records import UserRecord
 
@@ -485,21 +486,75 @@ def test_a_password_longer_than_72_bytes_is_rejected(tmp_path: Path) -> None:
     assert report.rejections == [(2, "password refused: The password must be at most 72 bytes (UTF-8).")]
 
 
-def test_progress_lines_every_thousand_rows_name_no_phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(writing, "PROGRESS_EVERY", 50)
-    phones = [f"+668111{n:05d}" for n in range(120)]
+class FakeClock:
+    """progress.monotonic: each reading is `step` seconds after the previous one."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_off_a_terminal_is_plain_lines_with_rate_and_eta(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(progress, "monotonic", FakeClock(6))  # batches end 6 s apart; plain lines every 10 s
+    phones = [f"+668111{n:05d}" for n in range(250)]
     path = csv_file(tmp_path, "phone", *phones)
-    progress: list[str] = []
-    report_lines: list[str] = []
 
-    report = import_file(path, table(), progress=progress.append, report=report_lines.append)
+    code = main([str(path), "--table", table()])
 
-    assert counts(report) == (120, 0, 0, 0)
-    assert len(progress) == 2
-    assert progress[0].startswith("... 50 rows done")
-    assert progress[1].startswith("... 100 rows done")
-    assert not any(phone[1:] in line or phone[-9:] in line for phone in phones for line in progress)
-    assert report_lines == ["created=120 updated=0 unchanged=0 rejected=0"]
+    captured = capsys.readouterr()
+    assert code == 0
+    assert captured.err.splitlines() == [
+        "... 200/250 rows (80 %), 16.7 rows/s, ETA 3 s | created=200 updated=0 unchanged=0 rejected=0",
+        "... 250 rows in 24 s, 10.4 rows/s",
+    ]
+    assert "\r" not in captured.err
+    assert not any(phone[1:] in captured.err or phone[-9:] in captured.err for phone in phones)
+    assert captured.out.splitlines() == ["created=250 updated=0 unchanged=0 rejected=0"]
+
+
+def test_progress_on_a_terminal_rewrites_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(progress, "monotonic", FakeClock(1))
+    monkeypatch.setenv("COLUMNS", "200")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    phones = [f"+668111{n:05d}" for n in range(250)]
+    path = csv_file(tmp_path, "phone", *phones[:150], "12345", *phones[150:])  # line 152 is bad
+
+    code = main([str(path), "--table", table()])
+
+    assert code == 2
+    text = terminal.getvalue()
+    assert text.count("\n") == 1 and text.endswith("\n")  # one line, ended once at the end
+    shown = [part.removesuffix("\x1b[K") for part in text.removesuffix("\n").split("\r") if part]
+    assert shown == [
+        "... 100/251 rows (39 %), 100.0 rows/s, ETA 2 s | created=100 updated=0 unchanged=0 rejected=0",
+        "",  # cleared for "row 152: ..." on stdout
+        "... 201/251 rows (80 %), 100.5 rows/s, ETA 0 s | created=200 updated=0 unchanged=0 rejected=1",
+        "... 251/251 rows (100 %), 83.7 rows/s, ETA 0 s | created=250 updated=0 unchanged=0 rejected=1",
+        "... 251 rows in 4 s, 62.8 rows/s",
+    ]
+    assert capsys.readouterr().out.splitlines() == [
+        "row 152: phone is not a valid phone number",
+        "created=250 updated=0 unchanged=0 rejected=1",
+    ]
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.4, "0 s"), (42, "42 s"), (185, "3 min 05 s"), (3725, "1 h 02 min")])
+def test_durations_read_like_a_person_writes_them(seconds: float, text: str) -> None:
+    assert progress.duration(seconds) == text
 
 
 def test_batches_of_one_hundred_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,8 +41,10 @@ Rules:
 - A bad row is skipped and reported as ``row N: reason`` (N = line in the file, the
   header is line 1); the run goes on. Phones never appear in full in the output.
 - Output: rejection lines and ONE summary line ``created=X updated=Y unchanged=Z
-  rejected=W`` on stdout, progress every 1000 rows on stderr. --dry-run reads the table,
-  validates and counts the same way but writes nothing.
+  rejected=W`` on stdout. Progress on stderr: rows done out of the file's rows, rows per
+  second and the time left (ETA), as one line rewritten in place on a terminal, as a plain
+  line every 10 seconds otherwise. --dry-run reads the table, validates and counts the
+  same way but writes nothing.
 - Exit code: 0 when no row was rejected, 2 when some were, 1 on a fatal error (missing
   file or table, no access, a malformed header).
 

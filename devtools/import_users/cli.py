@@ -1,5 +1,6 @@
 """The command line: find the table (--table, --stack, --local or $USERS_TABLE_NAME), run
-the import, print rejections and the summary on stdout, and exit 0, 2 or 1."""
+the import, print rejections and the summary on stdout and progress on stderr (a status
+line on a terminal), and exit 0, 2 or 1."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from devtools.import_users.progress import display_for
 from devtools.import_users.report import ImportFailed
 from devtools.import_users.store import make_client
 from devtools.import_users.writing import import_file
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             default_region=args.default_region,
             bcrypt_rounds=args.bcrypt_rounds,
             dry_run=args.dry_run,
-            progress=to_stderr,
+            progress=display_for(sys.stderr),
             report=print,
             client=client,
         )

@@ -93,6 +93,15 @@ def read_records(path: Path, delimiter: str = ",") -> Iterator[tuple[int, list[s
             raise ImportFailed(f"{path}: line {reader.line_num}: {exc}") from None
 
 
+def count_rows(path: Path, delimiter: str = ",") -> int | None:
+    """How many non-blank records follow the header (for the time left); None if the file
+    cannot be read to the end (the import itself then reports where and why)."""
+    try:
+        return max(0, sum(1 for _ in read_records(path, delimiter)) - 1)
+    except ImportFailed:
+        return None
+
+
 def header(fields: list[str]) -> list[str]:
     """The column names: phone, password and password_hash for those columns (whichever
     alias the file uses), profile field names as written."""

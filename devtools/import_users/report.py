@@ -22,9 +22,11 @@ class ImportReport:
     def rows(self) -> int:
         return self.created + self.updated + self.unchanged + self.rejected
 
+    def counts(self) -> str:
+        return f"created={self.created} updated={self.updated} unchanged={self.unchanged} rejected={self.rejected}"
+
     def summary(self) -> str:
-        line = f"created={self.created} updated={self.updated} unchanged={self.unchanged} rejected={self.rejected}"
-        return line + (" (dry run: nothing written)" if self.dry_run else "")
+        return self.counts() + (" (dry run: nothing written)" if self.dry_run else "")
 
     @property
     def exit_code(self) -> int:

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from devtools.import_users import store
-from devtools.import_users.reading import Row, RowRejected, Validator, header, read_records, sniff_delimiter
+from devtools.import_users.progress import Display, Lines, Meter
+from devtools.import_users.reading import Row, RowRejected, Validator, count_rows, header, read_records, sniff_delimiter
 from devtools.import_users.report import ImportFailed, ImportReport
 from phone_auth import clock, passwords
 from phone_auth.store.records import UserRecord, UserSource
 
 BATCH_SIZE = store.BATCH_GET_MAX_KEYS
-PROGRESS_EVERY = 1000
 SOURCE: UserSource = "import"
 
 Printer = Callable[[str], None]
@@ -121,14 +121,24 @@ def import_file(
     default_region: str = "TH",
     bcrypt_rounds: int = 12,
     dry_run: bool = False,
-    progress: Printer = print,
+    progress: Printer | Display = print,
     report: Printer | None = None,
     client: Any = None,
 ) -> ImportReport:
-    """Import one CSV file (see the package docstring). `progress` gets the progress lines,
-    `report` (default: `progress`) the `row N: reason` lines and the summary line.
+    """Import one CSV file (see the package docstring).
+
+    `progress` gets the progress lines (rows done, rows/s, time left): a printer gets a
+    plain line every few seconds, a ``progress.Display`` (e.g. ``StatusLine`` on a
+    terminal) whatever it asks for. `report` (default: `progress` when it is a printer,
+    else stdout) gets the `row N: reason` lines and the summary line.
     Raises ImportFailed on a fatal problem."""
-    say = report or progress
+    display = progress if isinstance(progress, Display) else Lines(progress)
+    to_report = report or (progress if not isinstance(progress, Display) else print)
+
+    def say(line: str) -> None:
+        display.clear()
+        to_report(line)
+
     if not 4 <= bcrypt_rounds <= 16:
         raise ImportFailed("--bcrypt-rounds must be between 4 and 16")
     region = default_region.strip().upper()
@@ -141,16 +151,18 @@ def import_file(
         raise ImportFailed("no users table: give --table or --stack, or set USERS_TABLE_NAME")
     client = client if client is not None else store.make_client()
     result = ImportReport(dry_run=dry_run)
+    meter: Meter | None = None
     try:
         store.probe_users_table(table_name, client=client)
-        records = read_records(file, sniff_delimiter(file))
+        delimiter = sniff_delimiter(file)
+        records = read_records(file, delimiter)
         header_record = next(records, None)
         if header_record is None or header_record[0] != 1:
             raise ImportFailed(f"{file}: the first line must be the header row (phone,...)")
         validator = Validator(header(header_record[1]), region)
         writer = Writer(table_name, client, bcrypt_rounds)
+        meter = run_meter = Meter(display, count_rows(file, delimiter))
         batch: list[Row] = []
-        next_progress = PROGRESS_EVERY
 
         def reject(line: int, reason: str) -> None:
             result.reject(line, reason)
@@ -161,6 +173,7 @@ def import_file(
             def flush() -> None:
                 _run_batch(batch, writer, pool, result, reject, dry_run=dry_run)
                 batch.clear()
+                run_meter.update(result.rows, result.counts())
 
             for line, fields in records:
                 try:
@@ -169,14 +182,14 @@ def import_file(
                     reject(line, str(exc))
                 if len(batch) >= BATCH_SIZE:
                     flush()
-                if result.rows + len(batch) >= next_progress:
-                    flush()
-                    progress(f"... {result.rows} rows done ({result.summary()})")
-                    next_progress += PROGRESS_EVERY
             flush()
     except store.ImportStoreError as exc:
         done = f" after {result.rows} rows (re-running the file is safe)" if result.rows else ""
         raise ImportFailed(f"DynamoDB: {exc}{done}") from None
+    finally:
+        if meter is not None:
+            meter.finish(result.rows)
+        display.close()
     say(result.summary())
     return result
 
