@@ -11,6 +11,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import boto3
 import pytest
 from conftest import existing_user, last_code, put_user, stored_user
 
-from devtools.import_users import ImportReport, import_file, main, progress, store
+from devtools.import_users import ImportReport, hashing, import_file, main, progress, store
 from phone_auth.store.marshalling import from_item
 from phone_auth.store.records import UserRecord
 
@@ -398,6 +400,69 @@ def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api:
     assert login(api, PHONE, "Plain-text-2468")[0] == 200
 
 
+def test_plaintext_passwords_are_hashed_in_parallel_one_thread_per_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from phone_auth import passwords
+
+    real_hash = passwords.hash_password
+    lock = threading.Lock()
+    running: list[str] = []
+    peak: list[int] = [0]
+    threads: set[str] = set()
+
+    def observed_hash(password: str, rounds: int) -> str:
+        with lock:
+            running.append(password)
+            peak[0] = max(peak[0], len(running))
+            threads.add(threading.current_thread().name)
+        time.sleep(0.2)  # long enough for every worker to be inside at once
+        try:
+            return real_hash(password, rounds)
+        finally:
+            with lock:
+                running.remove(password)
+
+    monkeypatch.setattr(hashing, "usable_cores", lambda: 4)
+    monkeypatch.setattr(passwords, "hash_password", observed_hash)
+    given = {f"+668111{n:05d}": f"Parallel-pass-{n:02d}" for n in range(8)}
+    path = csv_file(tmp_path, "phone,password", *(f"{phone},{password}" for phone, password in given.items()))
+
+    report, _ = run(path, bcrypt_rounds=5)
+
+    assert counts(report) == (8, 0, 0, 0)
+    assert peak[0] == 4  # four hashes at once: one per (pretended) core
+    assert all(name.startswith("bcrypt") for name in threads)
+    for phone, password in given.items():
+        stored = existing_user(phone)["password_hash"]
+        assert stored.startswith("$2b$05$")
+        assert bcrypt.checkpw(password.encode(), stored.encode())
+        assert not bcrypt.checkpw(b"Parallel-pass-99", stored.encode())
+    assert len({existing_user(phone)["password_hash"] for phone in given}) == 8  # one salt each
+
+
+def test_the_hash_pool_has_one_thread_per_usable_core() -> None:
+    hasher = hashing.Hasher(rounds=4)
+    try:
+        assert hasher.workers == len(os.sched_getaffinity(0))
+    finally:
+        hasher.close()
+
+
+def test_a_second_run_hashes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from phone_auth import passwords
+
+    path = csv_file(tmp_path, "phone,password", f"{PHONE},Plain-text-2468", f"{OTHER},Plain-text-1357")
+    run(path)
+    hashed: list[str] = []
+    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds: hashed.append(password) or "")
+
+    report, _ = run(path)
+
+    assert counts(report) == (0, 0, 2, 0)
+    assert hashed == []  # the users have a password: bcrypt's cost is not paid again
+
+
 # ------------------------------------------------------------------ profile through the API
 def test_profile_fields_are_returned_by_me_after_the_imported_user_signs_in(tmp_path: Path, api: Any, env: Any) -> None:
     env(SIGNUP_MODE="imported")
@@ -542,7 +607,7 @@ def test_progress_on_a_terminal_rewrites_one_line(
     assert shown == [
         "... 100/251 rows (39 %), 100.0 rows/s, ETA 2 s | created=100 updated=0 unchanged=0 rejected=0",
         "",  # cleared for "row 152: ..." on stdout
-        "... 201/251 rows (80 %), 100.5 rows/s, ETA 0 s | created=200 updated=0 unchanged=0 rejected=1",
+        "... 200/251 rows (79 %), 100.0 rows/s, ETA 1 s | created=199 updated=0 unchanged=0 rejected=1",
         "... 251/251 rows (100 %), 83.7 rows/s, ETA 0 s | created=250 updated=0 unchanged=0 rejected=1",
         "... 251 rows in 4 s, 62.8 rows/s",
     ]

@@ -37,7 +37,9 @@ Rules:
   there is none), so a user who signs up while the import runs is never overwritten; on a
   condition failure the row is re-read and computed once more.
 - Batches of 100 rows: one BatchGetItem (strongly consistent), then the batch's writes
-  on a small thread pool (DynamoDB has no conditional batch write).
+  on a small thread pool (DynamoDB has no conditional batch write). Plaintext passwords
+  are hashed on one thread per core (bcrypt releases the GIL), only for users who need a
+  password, while the next batch is read and written.
 - A bad row is skipped and reported as ``row N: reason`` (N = line in the file, the
   header is line 1); the run goes on. Phones never appear in full in the output.
 - Output: rejection lines and ONE summary line ``created=X updated=Y unchanged=Z
@@ -49,8 +51,9 @@ Rules:
   file or table, no access, a malformed header).
 
 The modules: ``reading`` (the file, its header and each row's checks), ``writing`` (what
-each row changes, and the run), ``store`` (the importer's DynamoDB calls and their
-errors), ``report`` (the counts and the fatal error), ``cli`` (the command line).
+each row changes, and the run), ``hashing`` (bcrypt on every core), ``store`` (the
+importer's DynamoDB calls and their errors), ``progress`` (rows/s and time left),
+``report`` (the counts and the fatal error), ``cli`` (the command line).
 
 devtools/sample_users.csv (for the local stack): six rows, five demo users and one bad row:
 

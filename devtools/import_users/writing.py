@@ -1,33 +1,42 @@
 """The run: rows in batches of 100, what each row changes, and the conditional writes.
 
 Each batch is read with one consistent BatchGetItem; each row then gets a ``Plan``
-(create, update some profile fields and/or a first password, or nothing) which is
-written on a thread pool. A write whose condition fails (the user changed since the
-read) is re-read and planned once more.
+(create, update some profile fields and/or a first password, or nothing). Rows that need
+a plaintext password hashed go to the bcrypt pool (one thread per core, see ``hashing``)
+and are written when their hash is ready; the others are written at once, on a pool of
+write threads. A write whose condition fails (the user changed since the read) is re-read
+and planned once more.
+
+The next batch is read and its hashes queued before the previous batch is waited for, so
+the cores keep hashing while DynamoDB answers. Batches finish in file order: the counts,
+the ``row N: reason`` lines and the progress follow the file.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devtools.import_users import store
+from devtools.import_users.hashing import Hasher
 from devtools.import_users.progress import Display, Lines, Meter
 from devtools.import_users.reading import Row, RowRejected, Validator, count_rows, header, read_records, sniff_delimiter
 from devtools.import_users.report import ImportFailed, ImportReport
-from phone_auth import clock, passwords
+from phone_auth import clock
 from phone_auth.store.records import UserRecord, UserSource
 
 BATCH_SIZE = store.BATCH_GET_MAX_KEYS
+BATCHES_AHEAD = 1  # batches already read and writing while the oldest one is waited for
 SOURCE: UserSource = "import"
 
 Printer = Callable[[str], None]
+Outcome = str | RowRejected  # "created" | "updated" | "unchanged", or why the row was skipped
 
 
 @dataclass(frozen=True)
@@ -54,24 +63,10 @@ def plan(row: Row, existing: dict[str, Any] | None) -> Plan:
 
 
 class Writer:
-    def __init__(self, table: str, client: Any, bcrypt_rounds: int) -> None:
+    def __init__(self, table: str, client: Any, hasher: Hasher) -> None:
         self.table = table
         self.client = client
-        self.bcrypt_rounds = bcrypt_rounds
-        self._hashes: dict[int, str] = {}
-        self._lock = threading.Lock()
-
-    def _hash(self, row: Row) -> str:
-        if row.password_hash is not None:
-            return row.password_hash
-        assert row.password is not None
-        with self._lock:
-            cached = self._hashes.get(row.line)
-        if cached is None:
-            cached = passwords.hash_password(row.password, self.bcrypt_rounds)
-            with self._lock:
-                self._hashes[row.line] = cached
-        return cached
+        self.hasher = hasher
 
     def apply(self, row: Row, existing: dict[str, Any] | None) -> str:
         """Write the row's plan; on a condition failure re-read the user and try once more."""
@@ -89,8 +84,8 @@ class Writer:
         raise AssertionError("unreachable")
 
     def _write(self, row: Row, row_plan: Plan) -> None:
+        password_hash = self.hasher.hash(row) if row_plan.set_password else None
         now_iso = clock.iso(clock.now())
-        password_hash = self._hash(row) if row_plan.set_password else None
         if row_plan.create:
             record = UserRecord(
                 phone=row.phone,
@@ -112,6 +107,136 @@ class Writer:
             password_hash=password_hash,
             client=self.client,
         )
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row the checks refused; it stays in its batch so the report keeps the file's order."""
+
+    line: int
+    reason: str
+
+
+Entry = Row | Rejected
+
+
+@dataclass
+class _Started:
+    """A batch read and planned: per row, its outcome or the write that will tell it."""
+
+    outcomes: list[tuple[int, Row | None, Outcome | Future[str]]]
+
+
+class Run:
+    """One import's batches: read, plan, hash and write, then finish in file order."""
+
+    def __init__(
+        self,
+        table: str,
+        client: Any,
+        *,
+        bcrypt_rounds: int,
+        dry_run: bool,
+        result: ImportReport,
+        say: Printer,
+        meter: Meter,
+    ) -> None:
+        self.table = table
+        self.client = client
+        self.dry_run = dry_run
+        self.result = result
+        self.say = say
+        self.meter = meter
+        self.hasher = Hasher(bcrypt_rounds)
+        self.writer = Writer(table, client, self.hasher)
+        self.pool = ThreadPoolExecutor(max_workers=store.WRITE_WORKERS, thread_name_prefix="import")
+        self.started: deque[_Started] = deque()
+
+    def add(self, batch: list[Entry]) -> None:
+        self.started.append(self._start(batch))
+        while len(self.started) > BATCHES_AHEAD:
+            self._finish(self.started.popleft())
+
+    def finish(self) -> None:
+        while self.started:
+            self._finish(self.started.popleft())
+
+    def close(self, *, failed: bool) -> None:
+        """Stop the pools; after a failure, hashes and writes not started yet are dropped."""
+        self.hasher.close(cancel=failed)
+        self.pool.shutdown(wait=True, cancel_futures=failed)
+
+    def _start(self, batch: list[Entry]) -> _Started:
+        rows = [entry for entry in batch if isinstance(entry, Row)]
+        existing = store.batch_get_users(self.table, [row.phone for row in rows], client=self.client) if rows else {}
+        outcomes: list[tuple[int, Row | None, Outcome | Future[str]]] = []
+        for entry in batch:
+            if isinstance(entry, Rejected):
+                outcomes.append((entry.line, None, RowRejected(entry.reason)))
+                continue
+            found = existing.get(entry.phone)
+            row_plan = plan(entry, found)
+            if self.dry_run or row_plan.outcome == "unchanged":
+                outcomes.append((entry.line, entry, row_plan.outcome))
+            elif row_plan.set_password and entry.password is not None:
+                outcomes.append((entry.line, entry, self._write_when_hashed(entry, found)))
+            else:
+                outcomes.append((entry.line, entry, self.pool.submit(self.writer.apply, entry, found)))
+        return _Started(outcomes)
+
+    def _write_when_hashed(self, row: Row, existing: dict[str, Any] | None) -> Future[str]:
+        """The row's write, submitted once its hash is ready: no write thread waits on bcrypt."""
+        outcome: Future[str] = Future()
+
+        def submit(hashed: Future[str]) -> None:
+            if hashed.cancelled():
+                outcome.cancel()
+                return
+            try:
+                write = self.pool.submit(self.writer.apply, row, existing)
+            except RuntimeError as exc:  # the run stopped: the pool takes no more work
+                outcome.set_exception(exc)
+                return
+            write.add_done_callback(lambda done: _copy(done, outcome))
+
+        self.hasher.start(row).add_done_callback(submit)
+        return outcome
+
+    def _finish(self, started: _Started) -> None:
+        fatal: store.ImportStoreError | None = None
+        for line, row, pending in started.outcomes:
+            outcome: Outcome
+            if isinstance(pending, Future):
+                try:
+                    outcome = pending.result()
+                except RowRejected as exc:
+                    outcome = exc
+                except store.ImportStoreError as exc:
+                    if exc.fatal:
+                        fatal = fatal or exc
+                        continue
+                    outcome = RowRejected(f"DynamoDB refused the item ({exc.code})")
+            else:
+                outcome = pending
+            if row is not None:
+                self.hasher.forget(row)
+            if isinstance(outcome, RowRejected):
+                self.result.reject(line, str(outcome))
+                self.say(f"row {line}: {outcome}")
+            else:
+                self.result.count(outcome)
+        if fatal is not None:
+            raise fatal
+        self.meter.update(self.result.rows, self.result.counts())
+
+
+def _copy(source: Future[str], target: Future[str]) -> None:
+    if source.cancelled():
+        target.cancel()
+    elif (error := source.exception()) is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.result())
 
 
 def import_file(
@@ -152,6 +277,8 @@ def import_file(
     client = client if client is not None else store.make_client()
     result = ImportReport(dry_run=dry_run)
     meter: Meter | None = None
+    run: Run | None = None
+    completed = False
     try:
         store.probe_users_table(table_name, client=client)
         delimiter = sniff_delimiter(file)
@@ -160,79 +287,29 @@ def import_file(
         if header_record is None or header_record[0] != 1:
             raise ImportFailed(f"{file}: the first line must be the header row (phone,...)")
         validator = Validator(header(header_record[1]), region)
-        writer = Writer(table_name, client, bcrypt_rounds)
-        meter = run_meter = Meter(display, count_rows(file, delimiter))
-        batch: list[Row] = []
-
-        def reject(line: int, reason: str) -> None:
-            result.reject(line, reason)
-            say(f"row {line}: {reason}")
-
-        with ThreadPoolExecutor(max_workers=store.WRITE_WORKERS, thread_name_prefix="import") as pool:
-
-            def flush() -> None:
-                _run_batch(batch, writer, pool, result, reject, dry_run=dry_run)
-                batch.clear()
-                run_meter.update(result.rows, result.counts())
-
-            for line, fields in records:
-                try:
-                    batch.append(validator.row(line, fields))
-                except RowRejected as exc:
-                    reject(line, str(exc))
-                if len(batch) >= BATCH_SIZE:
-                    flush()
-            flush()
+        meter = Meter(display, count_rows(file, delimiter))
+        run = Run(table_name, client, bcrypt_rounds=bcrypt_rounds, dry_run=dry_run, result=result, say=say, meter=meter)
+        batch: list[Entry] = []
+        for line, fields in records:
+            try:
+                batch.append(validator.row(line, fields))
+            except RowRejected as exc:
+                batch.append(Rejected(line, str(exc)))
+            if len(batch) >= BATCH_SIZE:
+                run.add(batch)
+                batch = []
+        if batch:
+            run.add(batch)
+        run.finish()
+        completed = True
     except store.ImportStoreError as exc:
         done = f" after {result.rows} rows (re-running the file is safe)" if result.rows else ""
         raise ImportFailed(f"DynamoDB: {exc}{done}") from None
     finally:
+        if run is not None:
+            run.close(failed=not completed)
         if meter is not None:
             meter.finish(result.rows)
         display.close()
     say(result.summary())
     return result
-
-
-def _run_batch(
-    batch: list[Row],
-    writer: Writer,
-    pool: ThreadPoolExecutor,
-    result: ImportReport,
-    reject: Callable[[int, str], None],
-    *,
-    dry_run: bool,
-) -> None:
-    if not batch:
-        return
-    existing = store.batch_get_users(writer.table, [row.phone for row in batch], client=writer.client)
-    outcomes: list[tuple[Row, str | RowRejected]] = []
-    if dry_run:
-        outcomes = [(row, plan(row, existing.get(row.phone)).outcome) for row in batch]
-    else:
-        futures = [(row, pool.submit(writer.apply, row, existing.get(row.phone))) for row in batch]
-        fatal: store.ImportStoreError | None = None
-        for row, future in futures:
-            try:
-                outcomes.append((row, future.result()))
-            except RowRejected as exc:
-                outcomes.append((row, exc))
-            except store.ImportStoreError as exc:
-                if exc.fatal:
-                    fatal = fatal or exc
-                else:
-                    outcomes.append((row, RowRejected(f"DynamoDB refused the item ({exc.code})")))
-        if fatal is not None:
-            _count(outcomes, result, reject)
-            raise fatal
-    _count(outcomes, result, reject)
-
-
-def _count(
-    outcomes: list[tuple[Row, str | RowRejected]], result: ImportReport, reject: Callable[[int, str], None]
-) -> None:
-    for row, outcome in sorted(outcomes, key=lambda pair: pair[0].line):
-        if isinstance(outcome, RowRejected):
-            reject(row.line, str(outcome))
-        else:
-            result.count(outcome)
