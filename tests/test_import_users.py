@@ -21,6 +21,7 @@ import boto3
 import pytest
 from conftest import existing_user, last_code, put_user, stored_user
 
+from devtools import import_users
 from devtools.import_users import ImportReport, hashing, import_file, main, progress, store
 from phone_auth.store.marshalling import from_item
 from phone_auth.store.records import UserRecord
@@ -46,7 +47,8 @@ def csv_file(tmp_path: Path, *lines: str, bom: bool = False, name: str = "users.
 def run(path: Path, **kwargs: Any) -> tuple[ImportReport, list[str]]:
     lines: list[str] = []
     kwargs.setdefault("bcrypt_rounds", 4)
-    report = import_file(path, table(), progress=lines.append, **kwargs)
+    table_name = kwargs.pop("table_name", table())
+    report = import_file(path, table_name, progress=lines.append, **kwargs)
     return report, lines
 
 
@@ -491,6 +493,98 @@ def test_dry_run_writes_nothing_and_counts_like_a_real_run(tmp_path: Path) -> No
     assert counts(dry) == counts(real) == (1, 1, 0, 1)
 
 
+def no_dynamodb(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record (and refuse) every DynamoDB call the importer makes."""
+    calls: list[str] = []
+
+    def refuse(client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
+        calls.append(operation)
+        raise AssertionError(f"a dry run without a table called {operation}")
+
+    monkeypatch.setattr(store, "_call", refuse)
+    monkeypatch.setattr(store, "make_client", lambda **kwargs: pytest.fail("a client was made"))
+    return calls
+
+
+def test_dry_run_without_a_table_checks_the_rows_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    put_user(OTHER)  # would be "unchanged" or "updated" if the table were read
+    calls = no_dynamodb(monkeypatch)
+    path = csv_file(tmp_path, "phone,first_name,password", f"{PHONE},A,Plain-text-2468", f"{OTHER},B,", "x,C,")
+
+    report, lines = run(path, dry_run=True, table_name=None)
+
+    assert (report.valid, report.rejected, report.rows) == (2, 1, 3)
+    assert counts(report) == (0, 0, 0, 1)
+    assert lines == [
+        "row 4: phone is not a valid phone number",
+        "valid=2 rejected=1 (dry run without a table: rows checked only, not compared with existing users)",
+    ]
+    assert calls == []
+
+
+def test_without_a_table_only_a_dry_run_goes_on(tmp_path: Path) -> None:
+    with pytest.raises(import_users.ImportFailed, match="no users table"):
+        import_file(csv_file(tmp_path, "phone", PHONE), None)
+
+
+def test_cli_dry_run_without_any_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("USERS_TABLE_NAME")
+    calls = no_dynamodb(monkeypatch)
+
+    code = main([str(csv_file(tmp_path, "phone", PHONE, OTHER)), "--dry-run"])
+
+    captured = capsys.readouterr()
+    assert code == 0
+    assert captured.out.splitlines() == [
+        "valid=2 rejected=0 (dry run without a table: rows checked only, not compared with existing users)"
+    ]
+    assert captured.err == ""
+    assert calls == []
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_cli_dry_run_with_no_local_stack_running_checks_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = no_dynamodb(monkeypatch)
+    url = f"http://127.0.0.1:{closed_port()}"
+    path = csv_file(tmp_path, "phone", PHONE, "12345", OTHER)
+
+    code = main([str(path), "--local", url, "--dry-run"])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out.splitlines() == [
+        "row 3: phone is not a valid phone number",
+        "valid=2 rejected=1 (dry run without a table: rows checked only, not compared with existing users)",
+    ]
+    assert captured.err.splitlines() == [
+        f"import_users: no local stack answers at {url}: checking the file only, without comparing it with "
+        "existing users",
+        "1 row is invalid (listed above); the other 2 rows are valid. The file was not compared with existing users.",
+    ]
+    assert calls == []
+
+
+def test_cli_import_with_no_local_stack_running_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+
+    code = main([str(csv_file(tmp_path, "phone", PHONE)), "--local", url])
+
+    assert code == 1
+    assert f"no local stack answers at {url} (start it with `make run`)" in capsys.readouterr().err
+    assert scan() == []
+
+
 # ------------------------------------------------------------------ bad rows
 def test_bad_rows_are_skipped_and_reported_by_line_number(tmp_path: Path) -> None:
     path = csv_file(
@@ -601,9 +695,9 @@ def test_progress_on_a_terminal_rewrites_one_line(
     code = main([str(path), "--table", table()])
 
     assert code == 2
-    text = terminal.getvalue()
-    assert text.count("\n") == 1 and text.endswith("\n")  # one line, ended once at the end
-    shown = [part.removesuffix("\x1b[K") for part in text.removesuffix("\n").split("\r") if part]
+    status, note = terminal.getvalue().split("\n", 1)  # the status line is ended once, at the end
+    assert note.startswith("1 row was rejected (listed above); the other 250 rows were imported.")
+    shown = [part.removesuffix("\x1b[K") for part in status.split("\r") if part]
     assert shown == [
         "... 100/251 rows (39 %), 100.0 rows/s, ETA 2 s | created=100 updated=0 unchanged=0 rejected=0",
         "",  # cleared for "row 152: ..." on stdout
@@ -689,6 +783,82 @@ def test_cli_exit_code_2_when_rows_are_rejected(tmp_path: Path, capsys: pytest.C
         "row 3: phone is not a valid phone number",
         "created=1 updated=0 unchanged=0 rejected=1",
     ]
+
+
+def test_cli_says_plainly_that_the_other_rows_were_imported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = csv_file(tmp_path, "phone", PHONE, "12345", OTHER, "", "not-a-phone", THIRD, "0812345678")
+
+    code = main([str(path), "--table", table()])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out.splitlines() == [
+        "row 3: phone is not a valid phone number",
+        "row 6: phone is not a valid phone number",
+        "row 8: duplicate phone: the same number as row 2",
+        "created=3 updated=0 unchanged=0 rejected=3",
+    ]
+    assert captured.err.splitlines() == [
+        "3 rows were rejected (listed above); the other 3 rows were imported. "
+        "Fix them and run the same file again: rows already imported stay unchanged."
+    ]
+    assert "Traceback" not in captured.err
+    assert len(scan()) == 3
+
+
+@pytest.mark.parametrize(
+    ("report", "note"),
+    [
+        (ImportReport(created=4), None),
+        (
+            ImportReport(created=3, unchanged=1, rejected=1),
+            "1 row was rejected (listed above); the other 4 rows were imported. "
+            "Fix it and run the same file again: rows already imported stay unchanged.",
+        ),
+        (
+            ImportReport(updated=1, rejected=2),
+            "2 rows were rejected (listed above); the other row was imported. "
+            "Fix them and run the same file again: rows already imported stay unchanged.",
+        ),
+        (
+            ImportReport(rejected=2),
+            "2 rows were rejected (listed above); no other row was imported. "
+            "Fix them and run the same file again: rows already imported stay unchanged.",
+        ),
+        (
+            ImportReport(created=2, rejected=1, dry_run=True),
+            "1 row would be rejected (listed above); the other 2 rows would be imported. "
+            "Nothing was written (dry run).",
+        ),
+        (
+            ImportReport(valid=1, rejected=2, dry_run=True, compared=False),
+            "2 rows are invalid (listed above); the other row is valid. The file was not compared with existing users.",
+        ),
+    ],
+)
+def test_the_closing_note_counts_the_rows(report: ImportReport, note: str | None) -> None:
+    assert report.closing_note() == note
+
+
+def test_make_import_uses_the_local_stack_on_port_and_dry_run() -> None:
+    def command(*variables: str) -> str:
+        done = subprocess.run(  # noqa: S603 (fixed arguments)
+            ["make", "-s", "-n", "import", *variables],  # noqa: S607 (make on PATH, as a developer runs it)
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.splitlines()[-1]
+
+    assert "-m devtools.import_users" in command("FILE=users.csv")
+    assert "--local http://127.0.0.1:3000" in command("FILE=users.csv")
+    assert "--local http://127.0.0.1:3123" in command("FILE=users.csv", "PORT=3123")
+    assert command("FILE=users.csv", "DRY_RUN=1").endswith("--dry-run")
+    assert "--dry-run" not in command("FILE=users.csv", "DRY_RUN=0")
+    staged = command("FILE=users.csv", "STACK=phone-auth-th-dev", "DRY_RUN=1")
+    assert "--stack phone-auth-th-dev" in staged and "--local" not in staged and staged.endswith("--dry-run")
 
 
 def test_cli_dry_run_says_so_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

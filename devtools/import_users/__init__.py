@@ -6,7 +6,9 @@ Usage::
         [--profile P] [--endpoint-url URL] [--default-region TH] [--bcrypt-rounds 12] [--dry-run]
 
 The table is --table, else the ``UsersTableName`` output of CloudFormation stack --stack,
-else the running local stack's table with --local, else the USERS_TABLE_NAME environment variable.
+else the running local stack's table with --local (found through its ``/_local/info``
+at http://127.0.0.1:$PORT, default port 3000), else the USERS_TABLE_NAME environment
+variable. ``make import FILE=...`` uses --stack STACK when given, else --local on PORT.
 
 The file: UTF-8 (a BOM is fine), a header row, one user per row, columns separated by
 commas, semicolons or tabs (whichever splits the header line). Header names are matched
@@ -45,10 +47,15 @@ Rules:
 - Output: rejection lines and ONE summary line ``created=X updated=Y unchanged=Z
   rejected=W`` on stdout. Progress on stderr: rows done out of the file's rows, rows per
   second and the time left (ETA), as one line rewritten in place on a terminal, as a plain
-  line every 10 seconds otherwise. --dry-run reads the table, validates and counts the
-  same way but writes nothing.
-- Exit code: 0 when no row was rejected, 2 when some were, 1 on a fatal error (missing
-  file or table, no access, a malformed header).
+  line every 10 seconds otherwise.
+- --dry-run reads the table, checks and counts the same way but writes nothing. Without
+  a table (none given, or --local with no local stack running) it checks the rows only
+  and says so: ``valid=X rejected=W (dry run without a table: rows checked only, not
+  compared with existing users)``.
+- Exit code: 0 when no row was rejected, 2 when some were (the run then ends with a
+  sentence on stderr: "2 rows were rejected (listed above); the other 4 rows were
+  imported. ..."), 1 on a fatal error (missing file or table, no access, a malformed
+  header).
 
 The modules: ``reading`` (the file, its header and each row's checks), ``writing`` (what
 each row changes, and the run), ``hashing`` (bcrypt on every core), ``store`` (the

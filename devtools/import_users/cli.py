@@ -1,6 +1,11 @@
 """The command line: find the table (--table, --stack, --local or $USERS_TABLE_NAME), run
 the import, print rejections and the summary on stdout and progress on stderr (a status
-line on a terminal), and exit 0, 2 or 1."""
+line on a terminal), and exit 0, 2 or 1.
+
+A dry run needs no table: without one (or with --local and no local stack running) it
+checks the file only. A run with rejected rows ends with a sentence saying the other rows
+were imported, so exit code 2 does not read like a crash.
+"""
 
 from __future__ import annotations
 
@@ -77,7 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint-url", help="DynamoDB endpoint (e.g. a local emulator)")
     parser.add_argument("--default-region", default="TH", help="phone region for national numbers (default TH)")
     parser.add_argument("--bcrypt-rounds", type=int, default=12, help="bcrypt cost for plaintext passwords (4-16)")
-    parser.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=(
+            "check and count, write nothing; without a table (or with --local and no local stack running) "
+            "the rows are only checked, not compared with existing users"
+        ),
+    )
     return parser
 
 
@@ -89,8 +101,18 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.local:
-            _use_local_stack(args)
-        if args.stack:
+            try:
+                _use_local_stack(args)
+                table = args.table
+            except ImportFailed:
+                if not args.dry_run:
+                    raise
+                to_stderr(
+                    f"import_users: no local stack answers at {args.local}: checking the file only, "
+                    "without comparing it with existing users"
+                )
+                table = ""
+        elif args.stack:
             table = _stack_table(args.stack, region=args.region, profile=args.profile)
         else:
             table = args.table or os.environ.get("USERS_TABLE_NAME", "")
@@ -113,4 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # botocore profile/credential problems and the like
         to_stderr(f"import_users: error: {type(exc).__name__}: {exc}")
         return 1
+    note = result.closing_note()
+    if note:
+        sys.stdout.flush()
+        to_stderr(note)
     return result.exit_code

@@ -128,11 +128,14 @@ class _Started:
 
 
 class Run:
-    """One import's batches: read, plan, hash and write, then finish in file order."""
+    """One import's batches: read, plan, hash and write, then finish in file order.
+
+    Without a table (a dry run that only checks the file) each valid row is just "valid".
+    """
 
     def __init__(
         self,
-        table: str,
+        table: str | None,
         client: Any,
         *,
         bcrypt_rounds: int,
@@ -148,7 +151,7 @@ class Run:
         self.say = say
         self.meter = meter
         self.hasher = Hasher(bcrypt_rounds)
-        self.writer = Writer(table, client, self.hasher)
+        self.writer = Writer(table or "", client, self.hasher)  # no write when checking only
         self.pool = ThreadPoolExecutor(max_workers=store.WRITE_WORKERS, thread_name_prefix="import")
         self.started: deque[_Started] = deque()
 
@@ -168,11 +171,16 @@ class Run:
 
     def _start(self, batch: list[Entry]) -> _Started:
         rows = [entry for entry in batch if isinstance(entry, Row)]
-        existing = store.batch_get_users(self.table, [row.phone for row in rows], client=self.client) if rows else {}
+        existing: dict[str, Any] = {}
+        if rows and self.table is not None:
+            existing = store.batch_get_users(self.table, [row.phone for row in rows], client=self.client)
         outcomes: list[tuple[int, Row | None, Outcome | Future[str]]] = []
         for entry in batch:
             if isinstance(entry, Rejected):
                 outcomes.append((entry.line, None, RowRejected(entry.reason)))
+                continue
+            if self.table is None:  # checking the file only
+                outcomes.append((entry.line, entry, "valid"))
                 continue
             found = existing.get(entry.phone)
             row_plan = plan(entry, found)
@@ -241,7 +249,7 @@ def _copy(source: Future[str], target: Future[str]) -> None:
 
 def import_file(
     path: str | os.PathLike[str],
-    table_name: str,
+    table_name: str | None,
     *,
     default_region: str = "TH",
     bcrypt_rounds: int = 12,
@@ -252,6 +260,8 @@ def import_file(
 ) -> ImportReport:
     """Import one CSV file (see the package docstring).
 
+    A dry run without a table (`table_name` empty or None) checks the rows and counts them
+    as valid or rejected, without comparing them with existing users.
     `progress` gets the progress lines (rows done, rows/s, time left): a printer gets a
     plain line every few seconds, a ``progress.Display`` (e.g. ``StatusLine`` on a
     terminal) whatever it asks for. `report` (default: `progress` when it is a printer,
@@ -272,15 +282,18 @@ def import_file(
     file = Path(path)
     if not file.is_file():
         raise ImportFailed(f"{file}: no such file")
-    if not table_name:
-        raise ImportFailed("no users table: give --table or --stack, or set USERS_TABLE_NAME")
-    client = client if client is not None else store.make_client()
-    result = ImportReport(dry_run=dry_run)
+    table = table_name or None
+    if table is None and not dry_run:
+        raise ImportFailed("no users table: give --table or --stack, or set USERS_TABLE_NAME (or --dry-run)")
+    if table is not None and client is None:
+        client = store.make_client()
+    result = ImportReport(dry_run=dry_run, compared=table is not None)
     meter: Meter | None = None
     run: Run | None = None
     completed = False
     try:
-        store.probe_users_table(table_name, client=client)
+        if table is not None:
+            store.probe_users_table(table, client=client)
         delimiter = sniff_delimiter(file)
         records = read_records(file, delimiter)
         header_record = next(records, None)
@@ -288,7 +301,7 @@ def import_file(
             raise ImportFailed(f"{file}: the first line must be the header row (phone,...)")
         validator = Validator(header(header_record[1]), region)
         meter = Meter(display, count_rows(file, delimiter))
-        run = Run(table_name, client, bcrypt_rounds=bcrypt_rounds, dry_run=dry_run, result=result, say=say, meter=meter)
+        run = Run(table, client, bcrypt_rounds=bcrypt_rounds, dry_run=dry_run, result=result, say=say, meter=meter)
         batch: list[Entry] = []
         for line, fields in records:
             try:
