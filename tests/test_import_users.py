@@ -734,6 +734,33 @@ def test_batches_of_one_hundred_rows(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert len(scan()) == 250
 
 
+def test_a_fatal_dynamodb_error_stops_the_run_and_says_how_far_it_got(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_batch_get = store.batch_get_users
+    calls: list[int] = []
+
+    def second_read_fails(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
+        calls.append(len(phones))
+        if len(calls) == 2:
+            raise store.ImportStoreError("AccessDeniedException", "not allowed", fatal=True)
+        return real_batch_get(table_name, phones, **kwargs)
+
+    monkeypatch.setattr(store, "batch_get_users", second_read_fails)
+    path = csv_file(tmp_path, "phone,password", *[f"+668111{n:05d},Plain-text-{n:04d}" for n in range(250)])
+
+    code = main([str(path), "--table", table(), "--bcrypt-rounds", "4"])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err.splitlines()[-1] == (
+        "import_users: error: DynamoDB: AccessDeniedException: not allowed after 100 rows (re-running the file is safe)"
+    )
+    assert calls == [100, 100]
+    assert len(scan()) == 100  # the first batch, written and counted before the run stopped
+    assert captured.out == ""
+
+
 def test_local_stack_signature_path_and_table_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = import_file(str(csv_file(tmp_path, "phone,first_name", f"{PHONE},Somchai")), table())
 

@@ -156,7 +156,12 @@ class Run:
         self.started: deque[_Started] = deque()
 
     def add(self, batch: list[Entry]) -> None:
-        self.started.append(self._start(batch))
+        try:
+            started = self._start(batch)
+        except store.ImportStoreError:
+            self.finish()  # count what the batches already writing did, then stop
+            raise
+        self.started.append(started)
         while len(self.started) > BATCHES_AHEAD:
             self._finish(self.started.popleft())
 
