@@ -29,22 +29,21 @@ _IMPORT_ENV = {
     "JWT_SECRET_PARAMETER_NAME": "/phone-auth/openapi/jwt-secret",
 }
 
-_ERRORS = {
-    "400": "Invalid input: INVALID_JSON, VALIDATION_ERROR, INVALID_PHONE, PHONE_NOT_MOBILE, OTP_*, PASSWORD_*",
-    "401": "TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED, INVALID_CREDENTIALS,"
-    " REGISTRATION_TOKEN_INVALID",
-    "403": "PHONE_NOT_ALLOWED, REGISTRATION_REQUIRED, OTP_LOGIN_DISABLED",
-    "409": "ALREADY_REGISTERED",
-    "413": "PAYLOAD_TOO_LARGE",
-    "429": "RATE_LIMITED, OTP_ATTEMPTS_EXCEEDED (with a Retry-After header)",
-    "500": "INTERNAL_ERROR",
-    "503": "SERVICE_UNAVAILABLE: a dependency failed and nothing was written; retry",
-}
+
+def _error_responses() -> dict[str, str]:
+    """Status -> the codes it may carry and what each means, from phone_auth.errors' classes."""
+    from phone_auth.errors import catalogue
+
+    by_status: dict[str, list[str]] = {}
+    for code, error in catalogue().items():
+        meaning = (error.__doc__ or "").strip().splitlines()[0]
+        by_status.setdefault(str(error.status), []).append(f"`{code}`: {meaning}")
+    return {status: "\n".join(lines) for status, lines in by_status.items()}
 
 
 def _routes() -> list[tuple[str, str, str, bool]]:
     """(method, path, function dir, behind the authorizer) for every API route of the template."""
-    from devtools.local_stack.template import load_template
+    from devtools.template import load_template
 
     routes = []
     for resource in load_template(ROOT / "template.yaml")["Resources"].values():
@@ -82,6 +81,7 @@ def build_document() -> dict[str, Any]:
         models.append((response_model, "serialization"))
     _, schemas = models_json_schema(list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}")
 
+    error_responses = _error_responses()
     paths: dict[str, dict[str, Any]] = {}
     for method, path, function_dir, secured, request_model, response_model in operations:
         responses: dict[str, Any] = {
@@ -90,7 +90,7 @@ def build_document() -> dict[str, Any]:
                 "content": {"application/json": {"schema": _ref(response_model)}},
             }
         }
-        for status, text in _ERRORS.items():
+        for status, text in error_responses.items():
             responses[status] = {
                 "description": text,
                 "content": {"application/json": {"schema": _ref(ErrorResponse)}},

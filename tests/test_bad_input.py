@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any
 
-from conftest import Context, last_code, load_event, load_handler, sms_outbox
+from helpers import Api, Context, FakeClock, SetEnv, last_code, load_event, load_handler, sms_outbox
 
 PHONE = "+66812345678"
 THAI = re.compile(r"[\u0e00-\u0e7f]")
@@ -92,13 +92,13 @@ MALFORMED = [
 ]
 
 
-def test_malformed_json_is_invalid_json(clock: Any) -> None:
+def test_malformed_json_is_invalid_json(clock: FakeClock) -> None:
     for function_dir in ("send_verification", "verify_code"):
         for raw in MALFORMED:
             assert_error(call(function_dir, raw), 400, "INVALID_JSON")
 
 
-def test_json_that_is_not_an_object_is_a_validation_error(clock: Any) -> None:
+def test_json_that_is_not_an_object_is_a_validation_error(clock: FakeClock) -> None:
     for raw in ["[]", '["+66812345678"]', '"+66812345678"', "66812345678", "null", "true", "1.5"]:
         body = assert_error(call("send_verification", raw), 400, "VALIDATION_ERROR")
         echoed = raw.strip('"[]')
@@ -106,17 +106,17 @@ def test_json_that_is_not_an_object_is_a_validation_error(clock: Any) -> None:
     assert sms_outbox() == []
 
 
-def test_a_body_that_is_not_text_is_invalid_json(clock: Any) -> None:
+def test_a_body_that_is_not_text_is_invalid_json(clock: FakeClock) -> None:
     assert_error(call("send_verification", {"phone": PHONE}), 400, "INVALID_JSON")
 
 
-def test_missing_body_is_a_validation_error_naming_the_field(clock: Any) -> None:
+def test_missing_body_is_a_validation_error_naming_the_field(clock: FakeClock) -> None:
     for raw in (None, "", "{}"):
         body = assert_error(call("send_verification", raw), 400, "VALIDATION_ERROR")
         assert [f["field"] for f in body["error"]["details"]["fields"]] == ["phone"]
 
 
-def test_missing_code_is_a_validation_error_naming_the_field(clock: Any) -> None:
+def test_missing_code_is_a_validation_error_naming_the_field(clock: FakeClock) -> None:
     body = assert_error(call("verify_code", json.dumps({"phone": PHONE})), 400, "VALIDATION_ERROR")
     assert [f["field"] for f in body["error"]["details"]["fields"]] == ["verification_code"]
     for problem in body["error"]["details"]["fields"]:
@@ -124,14 +124,14 @@ def test_missing_code_is_a_validation_error_naming_the_field(clock: Any) -> None
 
 
 # ------------------------------------------------------------------ wrong types
-def test_phone_of_the_wrong_type_is_a_validation_error(clock: Any) -> None:
+def test_phone_of_the_wrong_type_is_a_validation_error(clock: FakeClock) -> None:
     for phone in [66812345678, 812345678.0, ["+66812345678"], {"number": "+66812345678"}, True, None]:
         body = assert_error(call("send_verification", json.dumps({"phone": phone})), 400, "VALIDATION_ERROR")
         assert [f["field"] for f in body["error"]["details"]["fields"]] == ["phone"]
     assert sms_outbox() == []
 
 
-def test_code_as_a_number_is_a_validation_error(api: Any, clock: Any) -> None:
+def test_code_as_a_number_is_a_validation_error(api: Api, clock: FakeClock) -> None:
     api.call("send_verification", {"phone": PHONE})
     code = last_code(PHONE)
     if code.startswith("0"):  # a JSON number cannot keep the leading zero; the type is what matters here
@@ -140,7 +140,7 @@ def test_code_as_a_number_is_a_validation_error(api: Any, clock: Any) -> None:
     assert [f["field"] for f in body["error"]["details"]["fields"]] == ["verification_code"]
 
 
-def test_the_right_code_as_a_number_does_not_log_in(api: Any, clock: Any) -> None:
+def test_the_right_code_as_a_number_does_not_log_in(api: Api, clock: FakeClock) -> None:
     api.call("send_verification", {"phone": PHONE})
     code = last_code(PHONE)
     status, _, _ = call("verify_code", verify_body(int(code)))
@@ -167,7 +167,7 @@ NOT_SIX_DIGITS = [
 ]
 
 
-def test_codes_that_are_not_six_ascii_digits_are_validation_errors(api: Any, clock: Any) -> None:
+def test_codes_that_are_not_six_ascii_digits_are_validation_errors(api: Api, clock: FakeClock) -> None:
     api.call("send_verification", {"phone": PHONE})
     answers = {code: call("verify_code", verify_body(code))[:2] for code in NOT_SIX_DIGITS}
     refused = {code: (status, body["error"]["code"]) for code, (status, body) in answers.items()}
@@ -177,7 +177,7 @@ def test_codes_that_are_not_six_ascii_digits_are_validation_errors(api: Any, clo
     assert answer[1]["error"]["details"]["attempts_remaining"] == int(os.environ["OTP_MAX_ATTEMPTS"]) - 1
 
 
-def test_unicode_digits_in_the_phone_never_reach_another_number(clock: Any) -> None:
+def test_unicode_digits_in_the_phone_never_reach_another_number(clock: FakeClock) -> None:
     for typed in ("๐๘๑๒๓๔๕๖๗๘", "٠٨١٢٣٤٥٦٧٨", "０８１２３４５６７８"):
         status, body, _ = call("send_verification", json.dumps({"phone": typed}))
         assert status in (200, 400, 429), body
@@ -186,13 +186,13 @@ def test_unicode_digits_in_the_phone_never_reach_another_number(clock: Any) -> N
     assert {to for to, _ in sms_outbox()} <= {PHONE}
 
 
-def test_lone_surrogates_are_refused_cleanly(clock: Any) -> None:
+def test_lone_surrogates_are_refused_cleanly(clock: FakeClock) -> None:
     assert_error(call("send_verification", '{"phone": "\\ud800"}'), 400, "VALIDATION_ERROR")
     # Not even valid UTF-8 once encoded: a raw lone surrogate in the text.
     assert_client_error(call("send_verification", '{"phone": "\ud800"}'))
 
 
-def test_phone_noise_is_refused(clock: Any) -> None:
+def test_phone_noise_is_refused(clock: FakeClock) -> None:
     for phone in [
         "",
         " ",
@@ -210,23 +210,23 @@ def test_phone_noise_is_refused(clock: Any) -> None:
     assert sms_outbox() == []
 
 
-def test_phone_longer_than_the_model_allows_is_a_validation_error(clock: Any) -> None:
+def test_phone_longer_than_the_model_allows_is_a_validation_error(clock: FakeClock) -> None:
     assert_error(call("send_verification", json.dumps({"phone": "1" * 65})), 400, "VALIDATION_ERROR")
 
 
-def test_unknown_fields_are_ignored(clock: Any) -> None:
+def test_unknown_fields_are_ignored(clock: FakeClock) -> None:
     status, body, _ = call("send_verification", json.dumps({"phone": PHONE, "admin": True, "code": "000000"}))
     assert status == 200, body
 
 
-def test_camel_case_alias_is_accepted(api: Any, clock: Any) -> None:
+def test_camel_case_alias_is_accepted(api: Api, clock: FakeClock) -> None:
     api.call("send_verification", {"phone": PHONE})
     status, body, _ = call("verify_code", json.dumps({"mobilePhone": PHONE, "verificationCode": last_code(PHONE)}))
     assert status == 200, body
 
 
 # ------------------------------------------------------------------ validation details never echo the input
-def test_validation_details_never_echo_the_submitted_values(clock: Any) -> None:
+def test_validation_details_never_echo_the_submitted_values(clock: FakeClock) -> None:
     marker = "SECRET-9f4c2e"
     cases = [
         ("verify_code", {"phone": PHONE, "verification_code": marker}),
@@ -252,7 +252,7 @@ def _padded(size: int) -> str:
     return json.dumps({"phone": PHONE, "pad": "x" * (size - len(base))})
 
 
-def test_body_over_max_body_bytes_is_payload_too_large(clock: Any) -> None:
+def test_body_over_max_body_bytes_is_payload_too_large(clock: FakeClock) -> None:
     assert int(os.environ.get("MAX_BODY_BYTES", MAX_BODY_BYTES)) == MAX_BODY_BYTES
     raw = _padded(MAX_BODY_BYTES + 1)
     assert len(raw.encode()) == MAX_BODY_BYTES + 1
@@ -261,27 +261,27 @@ def test_body_over_max_body_bytes_is_payload_too_large(clock: Any) -> None:
     assert sms_outbox() == []
 
 
-def test_body_of_exactly_max_body_bytes_is_accepted(clock: Any) -> None:
+def test_body_of_exactly_max_body_bytes_is_accepted(clock: FakeClock) -> None:
     raw = _padded(MAX_BODY_BYTES)
     assert len(raw.encode()) == MAX_BODY_BYTES
     status, body, _ = call("send_verification", raw)
     assert status == 200, body
 
 
-def test_size_is_counted_in_bytes_not_characters(clock: Any) -> None:
+def test_size_is_counted_in_bytes_not_characters(clock: FakeClock) -> None:
     pad = "ก" * (MAX_BODY_BYTES // 3 + 10)  # 3 bytes each in UTF-8
     raw = json.dumps({"phone": PHONE, "pad": pad}, ensure_ascii=False)
     assert len(raw) < MAX_BODY_BYTES < len(raw.encode())
     assert_error(call("send_verification", raw), 413, "PAYLOAD_TOO_LARGE")
 
 
-def test_max_body_bytes_comes_from_the_environment(clock: Any, env: Any) -> None:
+def test_max_body_bytes_comes_from_the_environment(clock: FakeClock, env: SetEnv) -> None:
     env(MAX_BODY_BYTES="1024")
     assert_error(call("send_verification", _padded(1025)), 413, "PAYLOAD_TOO_LARGE")
     assert call("send_verification", _padded(1024))[0] == 200
 
 
-def test_deeply_nested_json_is_refused(clock: Any) -> None:
+def test_deeply_nested_json_is_refused(clock: FakeClock) -> None:
     # Over the size limit: refused before parsing.
     assert_error(call("send_verification", "[" * 100_000), 413, "PAYLOAD_TOO_LARGE")
     # Under the size limit but deeper than the parser's recursion limit.
@@ -297,13 +297,13 @@ def test_deeply_nested_json_is_refused(clock: Any) -> None:
 
 
 # ------------------------------------------------------------------ base64 bodies
-def test_base64_encoded_body_is_decoded(clock: Any) -> None:
+def test_base64_encoded_body_is_decoded(clock: FakeClock) -> None:
     status, body, _ = call("send_verification", json.dumps({"phone": PHONE}), encoded=True)
     assert status == 200, body
     assert [to for to, _ in sms_outbox()] == [PHONE]
 
 
-def test_base64_body_that_is_not_base64_is_invalid_json(clock: Any) -> None:
+def test_base64_body_that_is_not_base64_is_invalid_json(clock: FakeClock) -> None:
     event_body = "this is *not* base64!"
     event = load_event("send_verification")
     event["body"], event["isBase64Encoded"] = event_body, True
@@ -311,18 +311,18 @@ def test_base64_body_that_is_not_base64_is_invalid_json(clock: Any) -> None:
     assert_error((response["statusCode"], json.loads(response["body"]), response["headers"]), 400, "INVALID_JSON")
 
 
-def test_base64_of_invalid_utf8_is_invalid_json(clock: Any) -> None:
+def test_base64_of_invalid_utf8_is_invalid_json(clock: FakeClock) -> None:
     for data in [b"\xff\xfe\xfd", b'{"phone": "\xff\xfe"}', b"\xc3\x28", b"\xed\xa0\x80"]:
         assert_error(call("send_verification", data, encoded=True), 400, "INVALID_JSON")
 
 
-def test_base64_body_over_the_limit_is_payload_too_large(clock: Any) -> None:
+def test_base64_body_over_the_limit_is_payload_too_large(clock: FakeClock) -> None:
     assert_error(call("send_verification", _padded(MAX_BODY_BYTES + 1), encoded=True), 413, "PAYLOAD_TOO_LARGE")
     assert_error(call("send_verification", b"[" * 100_000, encoded=True), 413, "PAYLOAD_TOO_LARGE")
     assert call("send_verification", _padded(MAX_BODY_BYTES), encoded=True)[0] == 200
 
 
-def test_base64_of_a_json_array_is_a_validation_error(clock: Any) -> None:
+def test_base64_of_a_json_array_is_a_validation_error(clock: FakeClock) -> None:
     assert_error(call("send_verification", b"[1, 2, 3]", encoded=True), 400, "VALIDATION_ERROR")
 
 
@@ -345,7 +345,7 @@ BAD_BODIES: list[tuple[Any, bool]] = [
 ]
 
 
-def test_no_body_function_answers_bad_input_with_a_5xx(clock: Any) -> None:
+def test_no_body_function_answers_bad_input_with_a_5xx(clock: FakeClock) -> None:
     for function_dir, (raw, encoded) in ((f, bad) for f in BODY_FUNCTIONS for bad in BAD_BODIES):
         if raw == "%%%":  # not base64 at all
             event = load_event(function_dir)
@@ -372,7 +372,7 @@ LANGUAGES = {
 }
 
 
-def test_error_messages_follow_accept_language(clock: Any) -> None:
+def test_error_messages_follow_accept_language(clock: FakeClock) -> None:
     thai = {}
     for accept_language in LANGUAGES:
         headers = {"Accept-Language": accept_language}
@@ -382,7 +382,7 @@ def test_error_messages_follow_accept_language(clock: Any) -> None:
     assert thai == LANGUAGES
 
 
-def test_every_error_kind_has_a_thai_message(clock: Any) -> None:
+def test_every_error_kind_has_a_thai_message(clock: FakeClock) -> None:
     th = {"Accept-Language": "th"}
     answers = [
         call("send_verification", "{", headers=th),

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
-from conftest import last_code, load_handler, sms_outbox
+from helpers import Api, FakeClock, SetEnv, last_code, load_handler, sms_outbox
 
 PHONE = "+66812345678"
 THREADS = 20
@@ -60,7 +60,7 @@ def outcome(answer: tuple[int, dict[str, Any], dict[str, str]]) -> tuple[int, st
     return status, (body.get("error") or {}).get("code")
 
 
-def test_a_code_used_by_twenty_requests_at_once_logs_in_exactly_once(api: Any, clock: Any) -> None:
+def test_a_code_used_by_twenty_requests_at_once_logs_in_exactly_once(api: Api, clock: FakeClock) -> None:
     warm("send_verification", "verify_code", "me", "authorizer")
     assert api.call("send_verification", {"phone": PHONE})[0] == 200
     code = last_code(PHONE)
@@ -78,22 +78,32 @@ def test_a_code_used_by_twenty_requests_at_once_logs_in_exactly_once(api: Any, c
     assert api.call("me", token=winner["access_token"])[0] == 200
 
 
-def test_twenty_first_logins_at_once_create_one_user_with_one_first_login(clock: Any) -> None:
+def test_twenty_first_logins_at_once_create_one_user_with_one_first_login(clock: FakeClock) -> None:
     from phone_auth import clock as clock_module
-    from phone_auth import repository
+    from phone_auth import sessions
+    from phone_auth.http import ClientInfo
+    from phone_auth.store import users as user_store
 
     warm()
     proposed = [str(uuid.uuid4()) for _ in range(THREADS)]
 
     def first_login(index: int) -> dict[str, Any]:
-        update = repository.login_update(
+        session, _ = sessions.new_session("sms_code", ClientInfo(source_ip="203.0.113.9", user_agent="test"))
+        write = user_store.SignInWrite(
             PHONE,
             now_iso=clock_module.iso(clock_module.now()),
-            proposed_user_id=proposed[index],
-            must_exist=False,
+            create_user=True,
             verified=True,
+            session=session,
+            proposed_id=proposed[index],
         )
-        return repository.update_user(update)
+        sign_in = user_store.record_sign_in(write)
+        assert sign_in.is_new_user == (sign_in.user.first_login_id == proposed[index])
+        return {
+            "id": sign_in.user.id,
+            "first_login_id": sign_in.user.first_login_id,
+            "created_at": sign_in.user.created_at,
+        }
 
     items = together(first_login)
 
@@ -109,7 +119,7 @@ def test_twenty_first_logins_at_once_create_one_user_with_one_first_login(clock:
     assert int(rows[0]["session_epoch"]) == 0
 
 
-def test_twenty_wrong_guesses_at_once_never_count_past_the_limit(api: Any, clock: Any, env: Any) -> None:
+def test_twenty_wrong_guesses_at_once_never_count_past_the_limit(api: Api, clock: FakeClock, env: SetEnv) -> None:
     env(OTP_MAX_ATTEMPTS="3")
     warm("send_verification", "verify_code")
     assert api.call("send_verification", {"phone": PHONE})[0] == 200
@@ -131,7 +141,7 @@ def test_twenty_wrong_guesses_at_once_never_count_past_the_limit(api: Any, clock
     assert users() == []
 
 
-def test_twenty_sends_at_once_text_exactly_one_code(api: Any, clock: Any) -> None:
+def test_twenty_sends_at_once_text_exactly_one_code(api: Api, clock: FakeClock) -> None:
     warm("send_verification")
 
     answers = together(lambda _: api.call("send_verification", {"phone": PHONE}))
@@ -146,7 +156,7 @@ def test_twenty_sends_at_once_text_exactly_one_code(api: Any, clock: Any) -> Non
     assert api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[0] == 200
 
 
-def test_twenty_logouts_at_once_with_one_token_end_the_session_once(api: Any, clock: Any) -> None:
+def test_twenty_logouts_at_once_with_one_token_end_the_session_once(api: Api, clock: FakeClock) -> None:
     warm("send_verification", "verify_code", "logout", "authorizer")
     api.call("send_verification", {"phone": PHONE})
     token = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]["access_token"]

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import last_code, stored_user
+from helpers import Api, last_code, sms_outbox, stored_user
 
-from phone_auth import aws, repository
+from phone_auth import aws
+from phone_auth.store import calls
 
 PHONE = "+66812345678"
 
@@ -44,24 +45,24 @@ OUTAGE = {"Error": {"Code": "InternalServerError", "Message": "boom"}}
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(repository.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(calls.time, "sleep", lambda _seconds: None)
 
 
 def flaky(monkeypatch: pytest.MonkeyPatch, operation: str, failures: int, error: dict[str, Any]) -> FlakyDynamoDB:
     client = FlakyDynamoDB(aws.dynamodb(), operation, failures, error)
-    # Swap the module the repository calls through, not phone_auth.aws itself (whose cached
+    # Swap the module the store calls through, not phone_auth.aws itself (whose cached
     # functions the test teardown resets).
-    monkeypatch.setattr(repository, "aws", SimpleNamespace(dynamodb=lambda: client))
+    monkeypatch.setattr(calls, "aws", SimpleNamespace(dynamodb=lambda: client))
     return client
 
 
-def send_and_read_code(api: Any) -> str:
+def send_and_read_code(api: Api) -> str:
     status, _, _ = api.call("send_verification", {"phone": PHONE})
     assert status == 200
     return last_code(PHONE)
 
 
-def test_a_transaction_conflict_is_retried_and_the_login_succeeds(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_transaction_conflict_is_retried_and_the_login_succeeds(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     code = send_and_read_code(api)
     client = flaky(monkeypatch, "transact_write_items", failures=2, error=CONFLICT)
     status, body, _ = api.call("verify_code", {"phone": PHONE, "verification_code": code})
@@ -69,19 +70,18 @@ def test_a_transaction_conflict_is_retried_and_the_login_succeeds(api: Any, monk
     assert client.calls == 3
 
 
-def test_a_lasting_conflict_is_a_503_and_the_code_is_still_usable(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lasting_conflict_is_a_503_and_the_code_is_still_usable(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     code = send_and_read_code(api)
     flaky(monkeypatch, "transact_write_items", failures=99, error=CONFLICT)
     status, body, _ = api.call("verify_code", {"phone": PHONE, "verification_code": code})
     assert (status, body["error"]["code"]) == (503, "SERVICE_UNAVAILABLE")
     assert stored_user(PHONE) is None  # nothing half-done: no user, code not spent
-    monkeypatch.setattr(repository, "aws", aws)
+    monkeypatch.setattr(calls, "aws", aws)
     status, body, _ = api.call("verify_code", {"phone": PHONE, "verification_code": code})
     assert status == 200
 
 
-def test_a_dynamodb_outage_on_send_is_a_503_and_no_sms_goes_out(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from conftest import sms_outbox
+def test_a_dynamodb_outage_on_send_is_a_503_and_no_sms_goes_out(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
 
     flaky(monkeypatch, "put_item", failures=99, error=OUTAGE)
     status, body, _ = api.call("send_verification", {"phone": PHONE})

@@ -9,33 +9,28 @@ developer would, with a real token obtained through the handlers.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Context, last_code, load_event, load_handler, sms_outbox
+from helpers import (
+    ROOT,
+    Api,
+    Context,
+    FakeClock,
+    last_code,
+    load_event,
+    load_handler,
+    protected_functions,
+    response_keys,
+    sms_outbox,
+    user_keys,
+)
 
 EVENTS = ROOT / "events"
 FUNCTIONS = ROOT / "functions"
-
-SEND_KEYS = {"success", "message", "expires_in", "resend_after"}
-AUTH_KEYS = {"success", "access_token", "token_type", "expires_in", "user", "is_new_user"}
-USER_KEYS = {"id", "phone", "is_active", "is_verified", "last_login", "created_at", "updated_at"}
-
-SHAPES = {
-    "send_verification": SEND_KEYS,
-    "request_registration_otp": SEND_KEYS,
-    "request_password_reset_otp": SEND_KEYS,
-    "verify_code": AUTH_KEYS,
-    "complete_registration": AUTH_KEYS,
-    "login_mobile": AUTH_KEYS,
-    "me": {"success", "user"},
-    "logout": {"success", "message"},
-    "reset_password": {"success", "message"},
-    "check_mobile": {"success", "can_register", "message"},
-    "verify_registration_otp": {"success", "message", "registration_token", "expires_in"},
-}
 
 
 # ------------------------------------------------------------------ helpers
@@ -49,7 +44,7 @@ def event_files() -> list[Path]:
 
 def routes() -> dict[str, tuple[str, str, bool]]:
     """function dir -> (path, method, behind the authorizer), from template.yaml."""
-    from devtools.local_stack.template import load_template
+    from devtools.template import load_template
 
     found = {}
     for resource in load_template(ROOT / "template.yaml")["Resources"].values():
@@ -88,11 +83,13 @@ def e164(raw: str) -> str:
 
 def seed_code(phone: str, purpose: str, code: str) -> None:
     """Store a code as send_code would, so the event's own sample code is the right one."""
-    from phone_auth import clock, otp, repository
+    from phone_auth import clock, otp
     from phone_auth.settings import get_settings
+    from phone_auth.store import codes
+    from phone_auth.store.records import NewCode
 
     now = int(clock.now())
-    record = repository.NewCode(
+    record = NewCode(
         phone=phone,
         purpose=purpose,
         code_id=uuid.uuid4().hex,
@@ -100,7 +97,7 @@ def seed_code(phone: str, purpose: str, code: str) -> None:
         sent_at=now,
         expires_at=now + get_settings().otp_ttl_seconds,
     )
-    repository.put_code(repository.code_put(record, resend_cutoff=now))
+    codes.issue_code(record, recipient=codes.Recipient.ANYONE, resend_cutoff=now)
 
 
 def with_body(function_dir: str, **changes: Any) -> dict[str, Any]:
@@ -123,7 +120,7 @@ def register(phone: str, password: str) -> dict[str, Any]:
     return body
 
 
-def sms_login(api: Any, phone: str) -> dict[str, Any]:
+def sms_login(api: Api, phone: str) -> dict[str, Any]:
     api.call("send_verification", {"phone": phone})
     status, body, _ = api.call("verify_code", {"phone": phone, "verification_code": last_code(e164(phone))})
     assert status == 200, body
@@ -133,11 +130,11 @@ def sms_login(api: Any, phone: str) -> dict[str, Any]:
 def assert_shape(function_dir: str, answer: tuple[int, dict[str, Any], dict[str, str]]) -> dict[str, Any]:
     status, body, _ = answer
     assert status == 200, (function_dir, body)
-    assert set(body) == SHAPES[function_dir], (function_dir, sorted(body))
+    assert set(body) == response_keys(function_dir), (function_dir, sorted(body))
     assert body["success"] is True
     if "user" in body:
-        assert set(body["user"]) >= USER_KEYS
-    if SHAPES[function_dir] == AUTH_KEYS:
+        assert set(body["user"]) == user_keys()
+    if "access_token" in body:
         assert body["token_type"] == "Bearer"
     return body
 
@@ -162,7 +159,9 @@ def test_http_events_match_their_route_in_the_template() -> None:
     for function_dir, (path, method, guarded) in table.items():
         event = load_event(function_dir)
         assert event["resource"] == path, function_dir
-        assert event["path"].endswith(path), function_dir
+        assert re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", path), event["path"]), function_dir
+        for name in re.findall(r"\{(\w+)\}", path):
+            assert event["pathParameters"][name] in event["path"], function_dir
         assert event["httpMethod"] == method, function_dir
         context = event["requestContext"]
         assert context["resourcePath"] == path and context["httpMethod"] == method, function_dir
@@ -191,13 +190,13 @@ def test_authorizer_event_is_a_request_authorizer_event_for_a_guarded_route() ->
 
 
 # ------------------------------------------------------------------ invoking each handler with its event
-def test_send_verification_event(clock: Any) -> None:
+def test_send_verification_event(clock: FakeClock) -> None:
     body = assert_shape("send_verification", invoke("send_verification", load_event("send_verification")))
     assert body["expires_in"] > 0
     assert [to for to, _ in sms_outbox()] == [e164(body_of("send_verification")["phone"])]
 
 
-def test_verify_code_event(clock: Any) -> None:
+def test_verify_code_event(clock: FakeClock) -> None:
     sample = body_of("verify_code")
     seed_code(e164(sample["phone"]), "login", sample["verification_code"])
     body = assert_shape("verify_code", invoke("verify_code", load_event("verify_code")))
@@ -205,17 +204,38 @@ def test_verify_code_event(clock: Any) -> None:
     assert body["user"]["phone"] == e164(sample["phone"])
 
 
-@pytest.mark.parametrize("function_dir", ["me", "logout"])
-def test_guarded_events_with_a_fresh_token(api: Any, clock: Any, function_dir: str) -> None:
+@pytest.mark.parametrize("function_dir", sorted(protected_functions()))
+def test_guarded_events_with_a_fresh_token(api: Api, clock: FakeClock, function_dir: str) -> None:
     signed_in = sms_login(api, "+66812345678")
     # api.call sends events/<dir>.json through the authorizer first, as API Gateway does.
-    body = assert_shape(function_dir, api.call(function_dir, token=signed_in["access_token"]))
+    path_parameters = load_event(function_dir).get("pathParameters")
+    if path_parameters:  # the event's sample session id stands for one of the caller's sessions
+        path_parameters = {name: signed_in["session_id"] for name in path_parameters}
+    answer = api.call(function_dir, token=signed_in["access_token"], path_parameters=path_parameters)
+    body = assert_shape(function_dir, answer)
     if function_dir == "me":
         assert body["user"]["id"] == signed_in["user"]["id"]
+    if function_dir == "list_sessions":
+        assert [session["id"] for session in body["sessions"]] == [signed_in["session_id"]]
 
 
-@pytest.mark.parametrize("function_dir", ["me", "logout"])
-def test_guarded_events_with_their_placeholder_token_are_refused_not_errors(api: Any, function_dir: str) -> None:
+def test_refresh_event(api: Api, clock: FakeClock) -> None:
+    signed_in = sms_login(api, "+66812345678")
+    event = load_event("refresh")
+    assert "REPLACE_WITH_REFRESH_TOKEN" in event["body"]
+    event["body"] = event["body"].replace("REPLACE_WITH_REFRESH_TOKEN", signed_in["refresh_token"])
+    body = assert_shape("refresh", invoke("refresh", event))
+    assert body["session_id"] == signed_in["session_id"]
+    assert body["refresh_token"] != signed_in["refresh_token"]
+
+
+def test_refresh_event_as_shipped_is_refused_not_an_error() -> None:
+    status, body, _ = invoke("refresh", load_event("refresh"))
+    assert (status, body["error"]["code"]) == (401, "REFRESH_TOKEN_INVALID")
+
+
+@pytest.mark.parametrize("function_dir", sorted(protected_functions()))
+def test_guarded_events_with_their_placeholder_token_are_refused_not_errors(api: Api, function_dir: str) -> None:
     event = load_event(function_dir)
     placeholder = next(v for k, v in event["headers"].items() if k.lower() == "authorization")
     status, body, _ = api.call(function_dir, headers={"authorization": placeholder})
@@ -223,17 +243,17 @@ def test_guarded_events_with_their_placeholder_token_are_refused_not_errors(api:
     assert body["error"]["code"] == "TOKEN_INVALID"
 
 
-def test_check_mobile_event(clock: Any) -> None:
+def test_check_mobile_event(clock: FakeClock) -> None:
     body = assert_shape("check_mobile", invoke("check_mobile", load_event("check_mobile")))
     assert body["can_register"] is True
 
 
-def test_request_registration_otp_event(clock: Any) -> None:
+def test_request_registration_otp_event(clock: FakeClock) -> None:
     assert_shape("request_registration_otp", invoke("request_registration_otp", load_event("request_registration_otp")))
     assert [to for to, _ in sms_outbox()] == [e164(body_of("request_registration_otp")["phone"])]
 
 
-def test_verify_registration_otp_event(clock: Any) -> None:
+def test_verify_registration_otp_event(clock: FakeClock) -> None:
     sample = body_of("verify_registration_otp")
     seed_code(e164(sample["phone"]), "registration", sample["code"])
     body = assert_shape(
@@ -242,7 +262,7 @@ def test_verify_registration_otp_event(clock: Any) -> None:
     assert body["registration_token"] and body["expires_in"] > 0
 
 
-def test_complete_registration_event(clock: Any) -> None:
+def test_complete_registration_event(clock: FakeClock) -> None:
     sample = body_of("complete_registration")
     phone = sample["phone"]
     invoke("request_registration_otp", with_body("request_registration_otp", phone=phone))
@@ -257,7 +277,7 @@ def test_complete_registration_event(clock: Any) -> None:
     assert body["user"]["phone"] == e164(phone)
 
 
-def test_login_mobile_event(clock: Any) -> None:
+def test_login_mobile_event(clock: FakeClock) -> None:
     sample = body_of("login_mobile")
     registered = register(sample["phone"], sample["password"])
     clock.advance(1)
@@ -266,20 +286,20 @@ def test_login_mobile_event(clock: Any) -> None:
     assert body["is_new_user"] is False
 
 
-def test_request_password_reset_otp_event(clock: Any) -> None:
+def test_request_password_reset_otp_event(clock: FakeClock) -> None:
     assert_shape(
         "request_password_reset_otp", invoke("request_password_reset_otp", load_event("request_password_reset_otp"))
     )
 
 
-def test_reset_password_event(clock: Any) -> None:
+def test_reset_password_event(clock: FakeClock) -> None:
     sample = body_of("reset_password")
     register(sample["phone"], "Original-Password-" + uuid.uuid4().hex[:6])
     seed_code(e164(sample["phone"]), "password_reset", sample["code"])
     assert_shape("reset_password", invoke("reset_password", load_event("reset_password")))
 
 
-def test_authorizer_event_with_a_fresh_token_allows(api: Any, clock: Any) -> None:
+def test_authorizer_event_with_a_fresh_token_allows(api: Api, clock: FakeClock) -> None:
     signed_in = sms_login(api, "+66812345678")
     event = load_event("authorizer")
     for name in list(event["headers"]):
@@ -291,7 +311,7 @@ def test_authorizer_event_with_a_fresh_token_allows(api: Any, clock: Any) -> Non
     (statement,) = result["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "execute-api:Invoke"
-    assert set(result["context"]) == {"user_id", "phone", "market", "session_epoch", "token_id"}
+    assert set(result["context"]) == {"user_id", "phone", "market", "session_epoch", "session_id", "token_id"}
 
 
 def test_authorizer_event_as_shipped_returns_a_deny_policy() -> None:

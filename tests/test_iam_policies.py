@@ -9,6 +9,7 @@ only show up as AccessDenied in AWS.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -17,10 +18,11 @@ from typing import Any
 
 import bcrypt
 import pytest
-from conftest import ROOT, last_code, load_handler, put_user, sms_outbox
+from helpers import ROOT, Api, FakeClock, SetEnv, last_code, load_handler, put_user, sms_outbox
 
-from phone_auth import aws, otp, repository
+from phone_auth import aws, otp
 from phone_auth.errors import ServiceUnavailable
+from phone_auth.store import calls
 
 PHONE = "+66812345678"
 IMPORTED = "+66891234567"
@@ -61,6 +63,9 @@ class RecordingDynamoDB:
                 for item in kwargs["TransactItems"]:
                     ((kind, body),) = item.items()
                     self.recorder.note(f"dynamodb:{TRANSACT_ACTIONS[kind]}@{self.tables[body['TableName']]}")
+            elif name == "batch_get_item":
+                for table_name in kwargs["RequestItems"]:
+                    self.recorder.note(f"dynamodb:BatchGetItem@{self.tables[table_name]}")
             else:
                 self.recorder.note(f"dynamodb:{OPERATION_ACTIONS[name]}@{self.tables[kwargs['TableName']]}")
             return method(**kwargs)
@@ -70,7 +75,7 @@ class RecordingDynamoDB:
 
 def granted_actions() -> dict[str, set[str]]:
     """function dir -> {"dynamodb:Action@TableLogicalId", "ssm:jwt-secret", "sns:Publish"} from the template."""
-    from devtools.local_stack.template import load_template
+    from devtools.template import load_template
 
     resources = load_template(ROOT / "template.yaml")["Resources"]
     grants: dict[str, set[str]] = {}
@@ -83,8 +88,10 @@ def granted_actions() -> dict[str, set[str]]:
             if "Statement" in policy:
                 for statement in policy["Statement"]:
                     names = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                    table = statement["Resource"]["Fn::GetAtt"][0]
-                    actions |= {f"{name}@{table}" for name in names}
+                    resources = statement["Resource"]
+                    for resource in resources if isinstance(resources, list) else [resources]:
+                        table = resource["Fn::GetAtt"][0]
+                        actions |= {f"{name}@{table}" for name in names}
             elif policy == {"Ref": "JwtSecretReadPolicy"}:
                 actions.add("ssm:jwt-secret")
             elif "Fn::If" in policy and policy["Fn::If"][1] == {"Ref": "SmsPublishPolicy"}:
@@ -95,18 +102,26 @@ def granted_actions() -> dict[str, set[str]]:
 
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    from aws_lambda_powertools.utilities import parameters
+    from phone_auth import keys
 
     recorder = Recorder()
     client = RecordingDynamoDB(aws.dynamodb(), recorder)
-    monkeypatch.setattr(repository, "aws", SimpleNamespace(dynamodb=lambda: client))
-    real_get_parameter = parameters.get_parameter
+    monkeypatch.setattr(calls, "aws", SimpleNamespace(dynamodb=lambda: client))
+    real_ssm = aws.ssm()
 
-    def get_parameter(name: str, *args: Any, **kwargs: Any) -> Any:
-        recorder.note("ssm:jwt-secret")
-        return real_get_parameter(name, *args, **kwargs)
+    class RecordingSsm:
+        def __getattr__(self, name: str) -> Any:
+            if name == "get_parameter":
+                recorder.note("ssm:jwt-secret")
+            return getattr(real_ssm, name)
 
-    monkeypatch.setattr(parameters, "get_parameter", get_parameter)
+    @functools.cache
+    def recording_parameters() -> Any:
+        from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+        return SSMProvider(boto3_client=RecordingSsm())
+
+    monkeypatch.setattr(keys, "_parameters", recording_parameters)
     for function_dir in granted_actions():
         module = load_handler(function_dir)
         monkeypatch.setattr(module, "lambda_handler", _tracked(module.lambda_handler, function_dir, recorder))
@@ -128,14 +143,33 @@ def _tracked(handler: Any, function_dir: str, recorder: Recorder) -> Any:
 
 
 def test_every_action_the_code_takes_is_granted_to_that_function(
-    api: Any, recorder: Recorder, env: Any, monkeypatch: pytest.MonkeyPatch
+    api: Api, recorder: Recorder, env: SetEnv, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env(BCRYPT_ROUNDS="5")  # so the cost-4 hash below is upgraded at login
+    env(BCRYPT_ROUNDS="11")  # so the cost-10 hash below is upgraded at login
     # Passwordless login, wrong code first; me; logout.
     api.call("send_verification", {"phone": PHONE})
     api.call("verify_code", {"phone": PHONE, "verification_code": "000000"})
-    token = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]["access_token"]
+    signed_in = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    token = signed_in["access_token"]
     assert api.call("me", token=token)[0] == 200
+    # Sessions: list, refresh (then replay the spent token after the grace window: the session
+    # ends), end one session, log out of this one, log out everywhere.
+    assert api.call("list_sessions", token=token)[0] == 200
+    refreshed = api.call("refresh", {"refresh_token": signed_in["refresh_token"]})[1]
+    clock.advance(60)
+    assert api.call("refresh", {"refresh_token": signed_in["refresh_token"]})[0] == 401
+    api.call("send_verification", {"phone": PHONE})  # a second device, and a third
+    second = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    clock.advance(61)
+    api.call("send_verification", {"phone": PHONE})
+    third = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    ended = {"id": refreshed["session_id"]}
+    assert api.call("end_session", token=second["access_token"], path_parameters=ended)[1]["success"] is False
+    assert api.call("end_session", token=second["access_token"], path_parameters={"id": third["session_id"]})[0] == 200
+    assert api.call("logout", {"scope": "current"}, token=second["access_token"])[0] == 200
+    clock.advance(61)
+    api.call("send_verification", {"phone": PHONE})
+    token = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]["access_token"]
     assert api.call("logout", token=token)[0] == 200
 
     # A send whose SMS fails withdraws the code.
@@ -147,7 +181,7 @@ def test_every_action_the_code_takes_is_granted_to_that_function(
         patch.setattr(otp, "get_sender", lambda: BrokenSender())
         assert api.call("send_verification", {"phone": "+66812345679"})[0] == 503
         assert api.call("request_registration_otp", {"phone": "+66812345670"})[0] == 503
-    env(SIGNUP_MODE="imported", BCRYPT_ROUNDS="5")
+    env(SIGNUP_MODE="imported", BCRYPT_ROUNDS="11")
 
     # Registration of an imported user, wrong code first, then sign in with the password.
     put_user(IMPORTED)
@@ -163,8 +197,8 @@ def test_every_action_the_code_takes_is_granted_to_that_function(
     assert api.call("complete_registration", body)[0] == 200
     assert api.call("send_verification", {"phone": IMPORTED})[0] == 200  # imported mode: a transaction
 
-    # Password login that upgrades a cost-4 hash; then a reset, wrong code first, and a decoy.
-    put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(4)).decode())
+    # Password login that upgrades a cost-10 hash; then a reset, wrong code first, and a decoy.
+    put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(10)).decode())
     assert api.call("login_mobile", {"phone": PHONE, "password": "Suan-Luang-2468"})[0] == 200
     assert api.call("request_password_reset_otp", {"phone": PHONE})[0] == 200
     assert api.call("request_password_reset_otp", {"phone": "+66899999999"})[0] == 200

@@ -19,7 +19,7 @@ from typing import Any
 import bcrypt
 import boto3
 import pytest
-from conftest import existing_user, last_code, put_user, stored_user
+from helpers import Api, FakeClock, SetEnv, existing_user, last_code, put_user, stored_user
 
 from devtools import import_users
 from devtools.import_users import ImportReport, hashing, import_file, main, progress, store
@@ -73,12 +73,12 @@ def python_from_the_repo_root(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def login(api: Any, phone: str, password: str) -> tuple[int, dict[str, Any]]:
+def login(api: Api, phone: str, password: str) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("login_mobile", {"phone": phone, "password": password})
     return status, body
 
 
-def register(api: Any, phone: str, password: str) -> dict[str, Any]:
+def register(api: Api, phone: str, password: str) -> dict[str, Any]:
     status, body, _ = api.call("request_registration_otp", {"phone": phone})
     assert status == 200, body
     status, body, _ = api.call("verify_registration_otp", {"phone": phone, "code": last_code(phone)})
@@ -92,7 +92,7 @@ def register(api: Any, phone: str, password: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ counts and idempotency
-def test_reports_created_updated_unchanged_and_rejected_rows(tmp_path: Path, clock: Any) -> None:
+def test_reports_created_updated_unchanged_and_rejected_rows(tmp_path: Path, clock: FakeClock) -> None:
     put_user(OTHER)  # exists without a profile: the file adds one -> updated
     put_user(THIRD, profile={"first_name": "Suda", "last_name": "Rakthai", "employee_id": "E3"})  # same -> unchanged
     path = csv_file(
@@ -112,23 +112,23 @@ def test_reports_created_updated_unchanged_and_rejected_rows(tmp_path: Path, clo
     assert report.exit_code == 2
     created = stored_user(PHONE)
     assert created is not None
-    assert created["profile"] == {"first_name": "Somchai", "last_name": "Jaidee", "employee_id": "E1"}
-    assert (created["is_active"], created["is_verified"], created["session_epoch"], created["source"]) == (
+    assert created.profile == {"first_name": "Somchai", "last_name": "Jaidee", "employee_id": "E1"}
+    assert (created.is_active, created.is_verified, created.session_epoch, created.source) == (
         False,
         False,
         0,
         "import",
     )
-    assert created["created_at"] == created["updated_at"] == "2027-01-15T08:00:00.000Z"
-    assert "password_hash" not in created
+    assert created.created_at == created.updated_at == "2027-01-15T08:00:00.000Z"
+    assert created.password_hash is None
     updated = stored_user(OTHER)
     assert updated is not None
-    assert updated["profile"] == {"first_name": "Anan", "last_name": "Srisuk", "employee_id": "E2"}
-    assert updated["id"] == f"id-{OTHER}"  # an update never replaces who the user is
-    assert updated["updated_at"] == "2027-01-15T08:00:00.000Z"
+    assert updated.profile == {"first_name": "Anan", "last_name": "Srisuk", "employee_id": "E2"}
+    assert updated.id == f"id-{OTHER}"  # an update never replaces who the user is
+    assert updated.updated_at == "2027-01-15T08:00:00.000Z"
     unchanged = stored_user(THIRD)
     assert unchanged is not None
-    assert unchanged["updated_at"] == "2026-01-01T00:00:00.000Z"
+    assert unchanged.updated_at == "2026-01-01T00:00:00.000Z"
 
 
 def test_new_user_has_a_fresh_uuid_id(tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_new_user_has_a_fresh_uuid_id(tmp_path: Path) -> None:
     assert all(uuid.UUID(value).version == 4 for value in ids)
 
 
-def test_new_users_have_the_stored_user_shape(tmp_path: Path, clock: Any) -> None:
+def test_new_users_have_the_stored_user_shape(tmp_path: Path, clock: FakeClock) -> None:
     run(csv_file(tmp_path, "phone,first_name,password_hash", f"{PHONE},Somchai,{cost4_hash('Hashed-pass-1357')}"))
     run(csv_file(tmp_path, "phone", OTHER, name="no_profile.csv"))
 
@@ -149,7 +149,7 @@ def test_new_users_have_the_stored_user_shape(tmp_path: Path, clock: Any) -> Non
         record = UserRecord.from_item(item)
         assert record.to_item() == item  # every stored attribute is a UserRecord field, nothing else
         assert record.source == "import"
-    assert UserRecord.from_item(existing_user(OTHER)).profile == {}
+    assert existing_user(OTHER).profile == {}
 
 
 def test_the_importer_does_not_use_the_lambda_repository() -> None:
@@ -162,7 +162,7 @@ def test_the_importer_does_not_use_the_lambda_repository() -> None:
     assert done.stdout.strip() == "[]"
 
 
-def test_second_run_of_the_same_file_changes_nothing(tmp_path: Path, clock: Any) -> None:
+def test_second_run_of_the_same_file_changes_nothing(tmp_path: Path, clock: FakeClock) -> None:
     path = csv_file(
         tmp_path,
         HEADER,
@@ -182,7 +182,7 @@ def test_second_run_of_the_same_file_changes_nothing(tmp_path: Path, clock: Any)
     assert scan() == before  # not even updated_at or the plaintext's hash moved
 
 
-def test_a_changed_profile_updates_only_that_user_and_keeps_other_fields(tmp_path: Path, clock: Any) -> None:
+def test_a_changed_profile_updates_only_that_user_and_keeps_other_fields(tmp_path: Path, clock: FakeClock) -> None:
     run(csv_file(tmp_path, "phone,first_name,team", f"{PHONE},Somchai,Sales", f"{OTHER},Anan,Ops"))
     clock.advance(60)
 
@@ -191,10 +191,10 @@ def test_a_changed_profile_updates_only_that_user_and_keeps_other_fields(tmp_pat
     assert counts(report) == (0, 1, 1, 0)
     changed, same = stored_user(PHONE), stored_user(OTHER)
     assert changed is not None and same is not None
-    assert changed["profile"] == {"first_name": "Somchai", "team": "Sales", "nickname": "Chai"}
-    assert changed["updated_at"] == "2027-01-15T08:01:00.000Z"
-    assert same["profile"] == {"first_name": "Anan", "team": "Ops"}
-    assert same["updated_at"] == "2027-01-15T08:00:00.000Z"
+    assert changed.profile == {"first_name": "Somchai", "team": "Sales", "nickname": "Chai"}
+    assert changed.updated_at == "2027-01-15T08:01:00.000Z"
+    assert same.profile == {"first_name": "Anan", "team": "Ops"}
+    assert same.updated_at == "2027-01-15T08:00:00.000Z"
 
 
 # ------------------------------------------------------------------ phones
@@ -231,7 +231,7 @@ def test_a_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
 
     assert counts(report) == (1, 0, 0, 0)
     user = stored_user(PHONE)
-    assert user is not None and user["profile"] == {"first_name": "สมชาย"}
+    assert user is not None and user.profile == {"first_name": "สมชาย"}
 
 
 # ------------------------------------------------------------------ header names, delimiters, encoding
@@ -240,11 +240,11 @@ def test_phone_column_aliases_in_any_case(tmp_path: Path, name: str) -> None:
     report, _ = run(csv_file(tmp_path, f"{name},first_name", f"{PHONE},Somchai"))
 
     assert counts(report) == (1, 0, 0, 0)
-    assert existing_user(PHONE)["profile"] == {"first_name": "Somchai"}  # the phone is no profile field
+    assert existing_user(PHONE).profile == {"first_name": "Somchai"}  # the phone is no profile field
 
 
 @pytest.mark.parametrize(("hash_name", "password_name"), [("password_hash", "password"), ("PasswordHash", "Password")])
-def test_password_column_aliases(tmp_path: Path, api: Any, hash_name: str, password_name: str) -> None:
+def test_password_column_aliases(tmp_path: Path, api: Api, hash_name: str, password_name: str) -> None:
     given = cost4_hash("Hashed-pass-1357")
     path = csv_file(
         tmp_path, f"MobilePhone,{hash_name},{password_name}", f"{PHONE},{given},", f"{OTHER},,Plain-text-2468"
@@ -253,7 +253,7 @@ def test_password_column_aliases(tmp_path: Path, api: Any, hash_name: str, passw
     report, _ = run(path)
 
     assert counts(report) == (2, 0, 0, 0)
-    assert existing_user(PHONE)["password_hash"] == given
+    assert existing_user(PHONE).password_hash == given
     assert login(api, PHONE, "Hashed-pass-1357")[0] == 200
     assert login(api, OTHER, "Plain-text-2468")[0] == 200
     assert all("profile" not in item for item in scan())  # no password ends up as a profile field
@@ -273,9 +273,9 @@ def test_semicolon_and_tab_separated_files(tmp_path: Path, delimiter: str) -> No
 
     assert counts(report) == (2, 0, 0, 1)
     assert lines[0] == "row 4: phone is not a valid phone number"
-    assert existing_user(PHONE)["profile"] == {"first_name": "Somchai", "last_name": "Jaidee, Jr."}
-    assert bcrypt.checkpw(b"Plain-text-2468", existing_user(PHONE)["password_hash"].encode())
-    assert existing_user(OTHER)["profile"] == {"first_name": "Anan", "last_name": "Srisuk"}
+    assert existing_user(PHONE).profile == {"first_name": "Somchai", "last_name": "Jaidee, Jr."}
+    assert bcrypt.checkpw(b"Plain-text-2468", existing_user(PHONE).password_hash.encode())
+    assert existing_user(OTHER).profile == {"first_name": "Anan", "last_name": "Srisuk"}
 
 
 def test_a_spreadsheet_export_with_bom_semicolons_and_crlf(tmp_path: Path) -> None:
@@ -285,7 +285,7 @@ def test_a_spreadsheet_export_with_bom_semicolons_and_crlf(tmp_path: Path) -> No
     report, _ = run(path)
 
     assert counts(report) == (1, 0, 0, 0)
-    assert existing_user(PHONE)["profile"] == {"Name": "สมชาย", "Team": "Sales"}
+    assert existing_user(PHONE).profile == {"Name": "สมชาย", "Team": "Sales"}
 
 
 def test_a_one_column_file_is_read_with_commas(tmp_path: Path) -> None:
@@ -295,11 +295,11 @@ def test_a_one_column_file_is_read_with_commas(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ passwords
-def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: Path, api: Any, env: Any) -> None:
+def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: Path, api: Api, env: SetEnv) -> None:
     env(SIGNUP_MODE="imported")
     run(csv_file(tmp_path, "phone,first_name", f"{PHONE},Somchai", name="first.csv"))
     register(api, PHONE, "My-own-choice-42")
-    registered_hash = (stored_user(PHONE) or {})["password_hash"]
+    registered_hash = existing_user(PHONE).password_hash
 
     report, _ = run(
         csv_file(tmp_path, "phone,first_name,password", f"{PHONE},Somchai,From-the-file-99", name="again.csv")
@@ -312,13 +312,13 @@ def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: P
     )
     assert counts(report) == (0, 0, 1, 0)
 
-    assert (stored_user(PHONE) or {})["password_hash"] == registered_hash
+    assert existing_user(PHONE).password_hash == registered_hash
     assert login(api, PHONE, "My-own-choice-42")[0] == 200
     assert login(api, PHONE, "From-the-file-99")[1]["error"]["code"] == "INVALID_CREDENTIALS"
     assert login(api, PHONE, "Hash-file-77")[1]["error"]["code"] == "INVALID_CREDENTIALS"
 
 
-def test_a_password_is_set_for_an_existing_user_who_has_none(tmp_path: Path, api: Any) -> None:
+def test_a_password_is_set_for_an_existing_user_who_has_none(tmp_path: Path, api: Api) -> None:
     put_user(PHONE, profile={"first_name": "Somchai"})
 
     report, _ = run(csv_file(tmp_path, "phone,first_name,password", f"{PHONE},Somchai,Given-by-office-5"))
@@ -349,9 +349,9 @@ def test_a_user_who_registers_during_the_import_keeps_their_password(
     assert counts(report) == (0, 1, 0, 0)  # the profile was added, nothing else
     user = stored_user(PHONE)
     assert user is not None
-    assert bcrypt.checkpw(b"Registered-meanwhile-1", user["password_hash"].encode())
-    assert user["id"] == f"id-{PHONE}"
-    assert user["profile"] == {"first_name": "Somchai"}
+    assert bcrypt.checkpw(b"Registered-meanwhile-1", user.password_hash.encode())
+    assert user.id == f"id-{PHONE}"
+    assert user.profile == {"first_name": "Somchai"}
     assert calls == [[PHONE], [PHONE]]
 
 
@@ -374,19 +374,19 @@ def test_a_password_set_between_read_and_update_is_not_replaced(
     report, _ = run(csv_file(tmp_path, "phone,password", f"{PHONE},From-the-file-99"))
 
     assert counts(report) == (0, 0, 1, 0)
-    assert bcrypt.checkpw(b"Registered-meanwhile-1", (stored_user(PHONE) or {})["password_hash"].encode())
+    assert bcrypt.checkpw(b"Registered-meanwhile-1", existing_user(PHONE).password_hash.encode())
 
 
-def test_password_hash_is_stored_verbatim(tmp_path: Path, api: Any) -> None:
+def test_password_hash_is_stored_verbatim(tmp_path: Path, api: Api) -> None:
     given = cost4_hash("Hashed-pass-1357")
 
     run(csv_file(tmp_path, "phone,password_hash", f"{PHONE},{given}"))
 
-    assert (stored_user(PHONE) or {})["password_hash"] == given
+    assert existing_user(PHONE).password_hash == given
     assert login(api, PHONE, "Hashed-pass-1357")[0] == 200
 
 
-def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api: Any) -> None:
+def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api: Api) -> None:
     path = csv_file(tmp_path, "phone,password,first_name", f"{PHONE},Plain-text-2468,Somchai")
 
     report, lines = run(path, bcrypt_rounds=5)
@@ -395,10 +395,10 @@ def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api:
     dump = json.dumps(scan(), ensure_ascii=False)
     assert "Plain-text-2468" not in dump
     assert "Plain-text-2468" not in "\n".join(lines)
-    stored = (stored_user(PHONE) or {})["password_hash"]
+    stored = existing_user(PHONE).password_hash
     assert stored.startswith("$2b$05$")
     assert bcrypt.checkpw(b"Plain-text-2468", stored.encode())
-    assert "password" not in (stored_user(PHONE) or {})["profile"]
+    assert "password" not in existing_user(PHONE).profile
     assert login(api, PHONE, "Plain-text-2468")[0] == 200
 
 
@@ -436,11 +436,11 @@ def test_plaintext_passwords_are_hashed_in_parallel_one_thread_per_core(
     assert peak[0] == 4  # four hashes at once: one per (pretended) core
     assert all(name.startswith("bcrypt") for name in threads)
     for phone, password in given.items():
-        stored = existing_user(phone)["password_hash"]
+        stored = existing_user(phone).password_hash
         assert stored.startswith("$2b$05$")
         assert bcrypt.checkpw(password.encode(), stored.encode())
         assert not bcrypt.checkpw(b"Parallel-pass-99", stored.encode())
-    assert len({existing_user(phone)["password_hash"] for phone in given}) == 8  # one salt each
+    assert len({existing_user(phone).password_hash for phone in given}) == 8  # one salt each
 
 
 def test_the_hash_pool_has_one_thread_per_usable_core() -> None:
@@ -466,7 +466,9 @@ def test_a_second_run_hashes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 # ------------------------------------------------------------------ profile through the API
-def test_profile_fields_are_returned_by_me_after_the_imported_user_signs_in(tmp_path: Path, api: Any, env: Any) -> None:
+def test_profile_fields_are_returned_by_me_after_the_imported_user_signs_in(
+    tmp_path: Path, api: Api, env: SetEnv
+) -> None:
     env(SIGNUP_MODE="imported")
     run(csv_file(tmp_path, "phone,first_name,last_name,employee_id", "081-234-5678,สมชาย,ใจดี,E1001"))
 
@@ -486,8 +488,8 @@ def test_dry_run_writes_nothing_and_counts_like_a_real_run(tmp_path: Path) -> No
 
     dry, lines = run(path, dry_run=True)
 
-    assert scan() == [stored_user(OTHER)]
-    assert (stored_user(OTHER) or {}).get("profile") is None
+    assert [item["phone"] for item in scan()] == [OTHER]
+    assert existing_user(OTHER).profile == {}
     assert lines[-1] == "created=1 updated=1 unchanged=0 rejected=1 (dry run: nothing written)"
     real, _ = run(path)
     assert counts(dry) == counts(real) == (1, 1, 0, 1)
@@ -624,7 +626,7 @@ def test_bad_rows_are_skipped_and_reported_by_line_number(tmp_path: Path) -> Non
     for secret_or_phone in ("Plain-text-2468", "short", "password123", "0811112223", "6681111222", "123-4567"):
         assert secret_or_phone not in output
     assert [item["phone"] for item in scan()] == ["+66811112225", PHONE]
-    assert (stored_user("+66811112225") or {})["profile"]["first_name"] == "Multi\nline"
+    assert existing_user("+66811112225").profile["first_name"] == "Multi\nline"
 
 
 def test_a_bad_password_hash_is_rejected(tmp_path: Path) -> None:
@@ -645,7 +647,7 @@ def test_a_password_longer_than_72_bytes_is_rejected(tmp_path: Path) -> None:
     assert report.rejections == [(2, "password refused: The password must be at most 72 bytes (UTF-8).")]
 
 
-class FakeClock:
+class SteppingClock:
     """progress.monotonic: each reading is `step` seconds after the previous one."""
 
     def __init__(self, step: float) -> None:
@@ -665,7 +667,7 @@ class Terminal(io.StringIO):
 def test_progress_off_a_terminal_is_plain_lines_with_rate_and_eta(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(progress, "monotonic", FakeClock(6))  # batches end 6 s apart; plain lines every 10 s
+    monkeypatch.setattr(progress, "monotonic", SteppingClock(6))  # batches end 6 s apart; plain lines every 10 s
     phones = [f"+668111{n:05d}" for n in range(250)]
     path = csv_file(tmp_path, "phone", *phones)
 
@@ -685,7 +687,7 @@ def test_progress_off_a_terminal_is_plain_lines_with_rate_and_eta(
 def test_progress_on_a_terminal_rewrites_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(progress, "monotonic", FakeClock(1))
+    monkeypatch.setattr(progress, "monotonic", SteppingClock(1))
     monkeypatch.setenv("COLUMNS", "200")
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
@@ -768,7 +770,7 @@ def test_local_stack_signature_path_and_table_only(tmp_path: Path, capsys: pytes
     assert capsys.readouterr().out.strip().splitlines()[-1] == "created=1 updated=0 unchanged=0 rejected=0"
 
 
-def test_sample_file_imports_with_one_rejection(api: Any) -> None:
+def test_sample_file_imports_with_one_rejection(api: Api) -> None:
     sample = ROOT / "devtools" / "sample_users.csv"
 
     report, lines = run(sample)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
 
 import pytest
-from conftest import TEST_ENV
+from helpers import TEST_ENV, FakeClock
 
 THAI = re.compile(r"[\u0e00-\u0e7f]")
 
@@ -159,7 +158,7 @@ def test_normalize_phone_refuses() -> None:
 
 # ------------------------------------------------------------------ codes and hashes
 def test_new_code_is_six_digits_and_not_constant() -> None:
-    from phone_auth.codes import new_code
+    from phone_auth.crypto import new_code
 
     draws = [new_code() for _ in range(50)]
     for code in draws:
@@ -169,14 +168,14 @@ def test_new_code_is_six_digits_and_not_constant() -> None:
 
 
 def test_new_code_keeps_leading_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
-    from phone_auth import codes
+    from phone_auth import crypto
 
-    monkeypatch.setattr(codes.secrets, "randbelow", lambda n: 42)
-    assert codes.new_code() == "000042"
+    monkeypatch.setattr(crypto.secrets, "randbelow", lambda n: 42)
+    assert crypto.new_code() == "000042"
 
 
 def test_opaque_tokens_are_long_and_unique() -> None:
-    from phone_auth.codes import new_opaque_token
+    from phone_auth.crypto import new_opaque_token
 
     tokens = {new_opaque_token() for _ in range(50)}
     assert len(tokens) == 50
@@ -184,7 +183,7 @@ def test_opaque_tokens_are_long_and_unique() -> None:
 
 
 def test_keyed_hash_depends_on_key_and_on_part_boundaries() -> None:
-    from phone_auth.codes import keyed_hash
+    from phone_auth.crypto import keyed_hash
 
     key, other = b"k" * 32, b"o" * 32
     assert keyed_hash(key, "otp", "+66812345678", "login", "123456") == keyed_hash(
@@ -253,7 +252,7 @@ def test_a_missing_required_setting_is_named_in_the_error() -> None:
 def test_production_refuses_the_log_sms_sender() -> None:
     from phone_auth.settings import load_settings
 
-    for stage in ["prod", "production", "Prod-th"]:
+    for stage in ["prod", "production", "prod-th"]:
         assert "SMS_SENDER" in _settings_error({**TEST_ENV, "STAGE": stage, "SMS_SENDER": "log"})
         assert load_settings({**TEST_ENV, "STAGE": stage, "SMS_SENDER": "sns"}).is_production
 
@@ -282,24 +281,26 @@ def test_key_ring_derives_separate_keys_from_the_ssm_secret() -> None:
     ring = key_ring()
     master = boto3.client("ssm").get_parameter(Name=TEST_ENV["JWT_SECRET_PARAMETER_NAME"], WithDecryption=True)
     value = master["Parameter"]["Value"].encode()
-    assert len(ring.token_signing_key) == len(ring.otp_hash_key) == 32
-    assert ring.token_signing_key != ring.otp_hash_key
-    assert value not in (ring.token_signing_key, ring.otp_hash_key)
+    assert len(ring.token_signing_key) == len(ring.current.hash_key) == 32
+    assert ring.token_signing_key != ring.current.hash_key
+    assert value not in (ring.token_signing_key, ring.current.hash_key)
     assert ring.kid and ring.kid == key_ring().kid
 
 
-def test_access_token_round_trip(clock: Any) -> None:
+def test_access_token_round_trip(clock: FakeClock) -> None:
     from phone_auth.tokens import decode_access_token, issue_access_token
 
-    token, lifetime = issue_access_token("user-1", "+66812345678", 4)
+    token, lifetime = issue_access_token("user-1", "+66812345678", 4, "session-1")
     assert lifetime == int(TEST_ENV["ACCESS_TOKEN_TTL_SECONDS"])
     claims = decode_access_token(token)
     assert (claims.user_id, claims.phone, claims.session_epoch, claims.market) == ("user-1", "+66812345678", 4, "th")
+    assert claims.session_id == "session-1"
     assert claims.expires_at == int(clock()) + lifetime
-    assert decode_access_token(issue_access_token("user-1", "+66812345678", 4)[0]).token_id != claims.token_id
+    again = issue_access_token("user-1", "+66812345678", 4, "session-1")[0]
+    assert decode_access_token(again).token_id != claims.token_id
 
 
-def test_decode_refuses_empty_and_oversized_tokens(clock: Any) -> None:
+def test_decode_refuses_empty_and_oversized_tokens(clock: FakeClock) -> None:
     from phone_auth.errors import TokenInvalid
     from phone_auth.tokens import MAX_TOKEN_LENGTH, decode_access_token
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from conftest import existing_user, put_user
+from helpers import Api, FakeClock, SetEnv, existing_user, put_user
 
 PHONE = "+66812345678"
 UNKNOWN = "+66620001111"
@@ -15,11 +15,11 @@ PASSWORD = "Suan-Luang-2468"
 
 
 # ------------------------------------------------------------------ helpers
-def a_hash(password: str, rounds: int = 4) -> str:
+def a_hash(password: str, rounds: int = 10) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
-def login(api: Any, phone: str = PHONE, password: str = PASSWORD, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+def login(api: Api, phone: str = PHONE, password: str = PASSWORD, **kwargs: Any) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("login_mobile", {"phone": phone, "password": password}, **kwargs)
     return status, body
 
@@ -30,14 +30,14 @@ def error(body: dict[str, Any]) -> tuple[str, str]:
 
 
 # ------------------------------------------------------------------ success
-def test_login_returns_a_token_and_records_the_sign_in(api: Any, clock: Any) -> None:
+def test_login_returns_a_token_and_records_the_sign_in(api: Api, clock: FakeClock) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD), profile={"first_name": "Somchai"})
 
     status, body = login(api, "081-234-5678")
 
     assert status == 200, body
     assert body["token_type"] == "Bearer"
-    assert body["expires_in"] == 3600
+    assert body["expires_in"] == 900
     assert body["is_new_user"] is True  # the imported user's first sign-in
     user = body["user"]
     assert (user["id"], user["phone"], user["is_active"]) == (f"id-{PHONE}", PHONE, True)
@@ -45,13 +45,13 @@ def test_login_returns_a_token_and_records_the_sign_in(api: Any, clock: Any) -> 
     assert user["is_verified"] is False  # a password proves nothing about the SIM
     assert user["profile"] == {"first_name": "Somchai"}
     stored = existing_user(PHONE)
-    assert stored["is_active"] is True
-    assert stored["last_login"] == stored["updated_at"] == "2027-01-15T08:00:00.000Z"
+    assert stored.is_active is True
+    assert stored.last_login == stored.updated_at == "2027-01-15T08:00:00.000Z"
     status, me, _ = api.call("me", token=body["access_token"])
     assert (status, me["user"]["id"]) == (200, f"id-{PHONE}")
 
 
-def test_every_login_gives_a_new_token_and_moves_last_login(api: Any, clock: Any) -> None:
+def test_every_login_gives_a_new_token_and_moves_last_login(api: Api, clock: FakeClock) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
     _, first = login(api)
     clock.advance(90)
@@ -62,26 +62,26 @@ def test_every_login_gives_a_new_token_and_moves_last_login(api: Any, clock: Any
     assert second["access_token"] != first["access_token"]
     assert second["is_new_user"] is False
     assert second["user"]["last_login"] == "2027-01-15T08:01:30.000Z"
-    assert existing_user(PHONE)["last_login"] == "2027-01-15T08:01:30.000Z"
+    assert existing_user(PHONE).last_login == "2027-01-15T08:01:30.000Z"
     assert api.call("me", token=first["access_token"])[0] == 200  # logging in again ends no session
 
 
-def test_login_after_logout_reactivates_the_user(api: Any) -> None:
+def test_login_after_logout_reactivates_the_user(api: Api) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
     _, first = login(api)
     assert api.call("logout", token=first["access_token"])[0] == 200
-    assert existing_user(PHONE)["is_active"] is False
+    assert existing_user(PHONE).is_active is False
 
     status, second = login(api)
 
     assert status == 200
-    assert existing_user(PHONE)["is_active"] is True
+    assert existing_user(PHONE).is_active is True
     assert api.call("me", token=second["access_token"])[0] == 200
     assert api.call("me", token=first["access_token"])[1]["error"]["code"] == "TOKEN_REVOKED"
 
 
 # ------------------------------------------------------------------ refusals
-def test_wrong_password_and_unknown_phone_get_the_same_answer(api: Any) -> None:
+def test_wrong_password_and_unknown_phone_get_the_same_answer(api: Api) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
 
     english = {"Accept-Language": "en"}
@@ -92,21 +92,21 @@ def test_wrong_password_and_unknown_phone_get_the_same_answer(api: Any) -> None:
     assert wrong == unknown == not_a_phone
     assert wrong[0] == 401
     assert error(wrong[1]) == ("INVALID_CREDENTIALS", "The mobile number or password is incorrect.")
-    assert "last_login" not in existing_user(PHONE)
+    assert existing_user(PHONE).last_login is None
 
 
-def test_an_imported_user_without_a_password_must_register(api: Any) -> None:
+def test_an_imported_user_without_a_password_must_register(api: Api) -> None:
     put_user(PHONE)
 
     status, body = login(api)
 
     assert status == 403
     assert error(body)[0] == "REGISTRATION_REQUIRED"
-    assert existing_user(PHONE)["is_active"] is False
+    assert existing_user(PHONE).is_active is False
 
 
 @pytest.mark.parametrize("password", ["ก" * 30, "a" * 73, PASSWORD + "x" * 60])
-def test_a_password_over_72_bytes_is_invalid_credentials_not_an_error(api: Any, password: str) -> None:
+def test_a_password_over_72_bytes_is_invalid_credentials_not_an_error(api: Api, password: str) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
 
     status, body = login(api, PHONE, password)
@@ -115,7 +115,7 @@ def test_a_password_over_72_bytes_is_invalid_credentials_not_an_error(api: Any, 
     assert error(body)[0] == "INVALID_CREDENTIALS"
 
 
-def test_a_password_whose_first_72_bytes_match_is_still_refused(api: Any) -> None:
+def test_a_password_whose_first_72_bytes_match_is_still_refused(api: Api) -> None:
     """bcrypt reads 72 bytes only; a longer input must not log in on its prefix."""
     seventy_two = "k" * 72
     put_user(PHONE, password_hash=a_hash(seventy_two))
@@ -126,7 +126,7 @@ def test_a_password_whose_first_72_bytes_match_is_still_refused(api: Any) -> Non
     assert (status, error(body)[0]) == (401, "INVALID_CREDENTIALS")
 
 
-def test_a_corrupt_stored_hash_is_invalid_credentials_not_an_error(api: Any) -> None:
+def test_a_corrupt_stored_hash_is_invalid_credentials_not_an_error(api: Api) -> None:
     put_user(PHONE, password_hash="$2b$04$" + "!" * 53)
 
     status, body = login(api)
@@ -134,41 +134,41 @@ def test_a_corrupt_stored_hash_is_invalid_credentials_not_an_error(api: Any) -> 
     assert (status, error(body)[0]) == (401, "INVALID_CREDENTIALS")
 
 
-def test_missing_password_is_a_validation_error(api: Any) -> None:
+def test_missing_password_is_a_validation_error(api: Api) -> None:
     status, body, _ = api.call("login_mobile", {"phone": PHONE})
 
     assert (status, error(body)[0]) == (400, "VALIDATION_ERROR")
 
 
 # ------------------------------------------------------------------ bcrypt cost upgrade
-def test_a_hash_with_a_lower_cost_is_upgraded_on_the_next_login(api: Any, env: Any) -> None:
-    env(BCRYPT_ROUNDS="5")
-    old_hash = a_hash(PASSWORD, rounds=4)
+def test_a_hash_with_a_lower_cost_is_upgraded_on_the_next_login(api: Api, env: SetEnv) -> None:
+    env(BCRYPT_ROUNDS="11")
+    old_hash = a_hash(PASSWORD, rounds=10)
     put_user(PHONE, password_hash=old_hash)
 
     status, body = login(api)
 
     assert status == 200, body
-    upgraded = existing_user(PHONE)["password_hash"]
-    assert upgraded.startswith("$2b$05$")
+    upgraded = existing_user(PHONE).password_hash
+    assert upgraded.startswith("$2b$11$")
     assert upgraded != old_hash
     assert bcrypt.checkpw(PASSWORD.encode(), upgraded.encode())
     assert login(api)[0] == 200
-    assert existing_user(PHONE)["password_hash"] == upgraded  # upgraded once, not on every login
+    assert existing_user(PHONE).password_hash == upgraded  # upgraded once, not on every login
     assert error(login(api, PHONE, "Not-the-password-1")[1])[0] == "INVALID_CREDENTIALS"
 
 
-def test_a_hash_with_a_higher_cost_is_left_alone(api: Any) -> None:
-    stronger = a_hash(PASSWORD, rounds=6)
+def test_a_hash_with_a_higher_cost_is_left_alone(api: Api) -> None:
+    stronger = a_hash(PASSWORD, rounds=11)
     put_user(PHONE, password_hash=stronger)
 
     assert login(api)[0] == 200
 
-    assert existing_user(PHONE)["password_hash"] == stronger
+    assert existing_user(PHONE).password_hash == stronger
 
 
 # ------------------------------------------------------------------ Thai
-def test_messages_are_thai_with_accept_language_th(api: Any) -> None:
+def test_messages_are_thai_with_accept_language_th(api: Api) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
     put_user(UNKNOWN)
     thai = {"Accept-Language": "th"}
@@ -186,7 +186,7 @@ def test_messages_are_thai_with_accept_language_th(api: Any) -> None:
 
 
 # ------------------------------------------------------------------ market
-def test_me_shows_the_market(api: Any) -> None:
+def test_me_shows_the_market(api: Api) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
     _, body = login(api)
 
@@ -197,7 +197,7 @@ def test_me_shows_the_market(api: Any) -> None:
     assert body["user"]["market"] == "th"
 
 
-def test_a_token_of_another_market_is_refused(api: Any, env: Any) -> None:
+def test_a_token_of_another_market_is_refused(api: Api, env: SetEnv) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
     _, body = login(api)  # issued with MARKET=th
     env(MARKET="us")

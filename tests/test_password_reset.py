@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 import bcrypt
-from conftest import Context, existing_user, last_code, load_event, load_handler, put_user, sms_outbox
+from helpers import Api, Context, FakeClock, existing_user, last_code, load_event, load_handler, put_user, sms_outbox
 
 PHONE = "+66812345678"
 UNKNOWN = "+66620001111"
@@ -21,7 +21,7 @@ NEW = "Chao-Phraya-1357"
 
 # ------------------------------------------------------------------ helpers
 def registered(phone: str = PHONE, password: str = OLD) -> None:
-    put_user(phone, password_hash=bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode())
+    put_user(phone, password_hash=bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode())
 
 
 def raw_request(phone: str) -> tuple[int, str, dict[str, str]]:
@@ -32,16 +32,16 @@ def raw_request(phone: str) -> tuple[int, str, dict[str, str]]:
     return response["statusCode"], response["body"], response["headers"]
 
 
-def request(api: Any, phone: str = PHONE) -> tuple[int, dict[str, Any], dict[str, str]]:
+def request(api: Api, phone: str = PHONE) -> tuple[int, dict[str, Any], dict[str, str]]:
     return api.call("request_password_reset_otp", {"phone": phone})
 
 
-def reset(api: Any, code: str, phone: str = PHONE, new_password: str = NEW) -> tuple[int, dict[str, Any]]:
+def reset(api: Api, code: str, phone: str = PHONE, new_password: str = NEW) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("reset_password", {"phone": phone, "code": code, "new_password": new_password})
     return status, body
 
 
-def login(api: Any, password: str, phone: str = PHONE) -> tuple[int, dict[str, Any]]:
+def login(api: Api, password: str, phone: str = PHONE) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("login_mobile", {"phone": phone, "password": password})
     return status, body
 
@@ -56,7 +56,7 @@ def error_code(body: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------ the request
-def test_known_and_unknown_phones_get_byte_identical_answers(api: Any) -> None:
+def test_known_and_unknown_phones_get_byte_identical_answers(api: Api) -> None:
     registered()
 
     known = raw_request("081-234-5678")
@@ -68,7 +68,7 @@ def test_known_and_unknown_phones_get_byte_identical_answers(api: Any) -> None:
     assert json.loads(known[1])["success"] is True
 
 
-def test_an_unknown_phone_gets_no_sms(api: Any) -> None:
+def test_an_unknown_phone_gets_no_sms(api: Api) -> None:
     registered()
 
     request(api, UNKNOWN)
@@ -77,7 +77,7 @@ def test_an_unknown_phone_gets_no_sms(api: Any) -> None:
     assert [to for to, _ in sms_outbox()] == [PHONE]
 
 
-def test_an_imported_user_without_a_password_may_reset(api: Any) -> None:
+def test_an_imported_user_without_a_password_may_reset(api: Api) -> None:
     put_user(PHONE)
     request(api)
 
@@ -87,7 +87,7 @@ def test_an_imported_user_without_a_password_may_reset(api: Any) -> None:
     assert login(api, NEW)[0] == 200
 
 
-def test_the_request_message_is_thai_with_accept_language_th(api: Any) -> None:
+def test_the_request_message_is_thai_with_accept_language_th(api: Api) -> None:
     status, body, _ = api.call("request_password_reset_otp", {"phone": UNKNOWN}, headers={"Accept-Language": "th"})
 
     assert status == 200
@@ -95,7 +95,7 @@ def test_the_request_message_is_thai_with_accept_language_th(api: Any) -> None:
 
 
 # ------------------------------------------------------------------ the reset
-def test_reset_sets_the_new_password_and_the_old_one_stops_working(api: Any) -> None:
+def test_reset_sets_the_new_password_and_the_old_one_stops_working(api: Api) -> None:
     registered()
     request(api)
 
@@ -107,10 +107,10 @@ def test_reset_sets_the_new_password_and_the_old_one_stops_working(api: Any) -> 
     status, body = login(api, OLD)
     assert (status, error_code(body)) == (401, "INVALID_CREDENTIALS")
     stored = existing_user(PHONE)
-    assert stored["is_verified"] is True  # the code proved the SIM
+    assert stored.is_verified is True  # the code proved the SIM
 
 
-def test_reset_revokes_every_earlier_token(api: Any) -> None:
+def test_reset_revokes_every_earlier_token(api: Api) -> None:
     registered()
     tokens = [login(api, OLD)[1]["access_token"] for _ in range(2)]
     assert all(api.call("me", token=token)[0] == 200 for token in tokens)
@@ -126,7 +126,7 @@ def test_reset_revokes_every_earlier_token(api: Any) -> None:
     assert api.call("me", token=tokens[0])[0] == 401  # signing in again does not revive old tokens
 
 
-def test_a_reset_code_works_once(api: Any) -> None:
+def test_a_reset_code_works_once(api: Api) -> None:
     registered()
     request(api)
     code = last_code(PHONE)
@@ -138,7 +138,7 @@ def test_a_reset_code_works_once(api: Any) -> None:
     assert login(api, NEW)[0] == 200
 
 
-def test_a_wrong_code_counts_attempts_until_the_code_is_dead(api: Any) -> None:
+def test_a_wrong_code_counts_attempts_until_the_code_is_dead(api: Api) -> None:
     registered()
     request(api)
     code = last_code(PHONE)
@@ -157,7 +157,7 @@ def test_a_wrong_code_counts_attempts_until_the_code_is_dead(api: Any) -> None:
     assert login(api, OLD)[0] == 200
 
 
-def test_a_policy_error_does_not_spend_the_code(api: Any) -> None:
+def test_a_policy_error_does_not_spend_the_code(api: Api) -> None:
     registered()
     request(api)
     code = last_code(PHONE)
@@ -172,7 +172,7 @@ def test_a_policy_error_does_not_spend_the_code(api: Any) -> None:
     assert reset(api, code)[0] == 200
 
 
-def test_an_expired_code_is_refused(api: Any, clock: Any) -> None:
+def test_an_expired_code_is_refused(api: Api, clock: FakeClock) -> None:
     registered()
     request(api)
     clock.advance(int(os.environ["OTP_TTL_SECONDS"]))
@@ -183,7 +183,7 @@ def test_an_expired_code_is_refused(api: Any, clock: Any) -> None:
     assert login(api, OLD)[0] == 200
 
 
-def test_a_guessed_code_for_an_unknown_phone_answers_like_a_wrong_code_for_a_known_one(api: Any) -> None:
+def test_a_guessed_code_for_an_unknown_phone_answers_like_a_wrong_code_for_a_known_one(api: Api) -> None:
     """Otherwise the second step tells who has an account, which the first step hides."""
     registered()
     request(api, PHONE)
@@ -198,7 +198,7 @@ def test_a_guessed_code_for_an_unknown_phone_answers_like_a_wrong_code_for_a_kno
 
 
 # ------------------------------------------------------------------ resend limit
-def test_the_resend_limit_applies_to_unknown_phones_too(api: Any, clock: Any) -> None:
+def test_the_resend_limit_applies_to_unknown_phones_too(api: Api, clock: FakeClock) -> None:
     registered()
     for phone in (PHONE, UNKNOWN):
         assert request(api, phone)[0] == 200
@@ -217,7 +217,7 @@ def test_the_resend_limit_applies_to_unknown_phones_too(api: Any, clock: Any) ->
     assert [to for to, _ in sms_outbox()] == [PHONE, PHONE]
 
 
-def test_a_new_code_replaces_the_previous_one(api: Any, clock: Any) -> None:
+def test_a_new_code_replaces_the_previous_one(api: Api, clock: FakeClock) -> None:
     registered()
     request(api)
     first = last_code(PHONE)

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import last_code, put_user
+from helpers import Api, SetEnv, last_code, put_user
 
 PHONE = "+66812345678"
 OTHER = "+66891234567"
@@ -22,7 +22,7 @@ OTP_ERRORS = {"OTP_INVALID", "OTP_NOT_FOUND", "OTP_EXPIRED", "OTP_ATTEMPTS_EXCEE
 
 
 @pytest.fixture(autouse=True)
-def imported_mode(env: Any) -> None:
+def imported_mode(env: SetEnv) -> None:
     env(SIGNUP_MODE="imported")
 
 
@@ -32,40 +32,40 @@ def has_password(phone: str) -> bool:
 
 
 # ------------------------------------------------------------------ the three flows
-def send_login(api: Any, phone: str = PHONE) -> str:
+def send_login(api: Api, phone: str = PHONE) -> str:
     status, body, _ = api.call("send_verification", {"phone": phone})
     assert status == 200, body
     return last_code(phone)
 
 
-def send_registration(api: Any, phone: str = PHONE) -> str:
+def send_registration(api: Api, phone: str = PHONE) -> str:
     status, body, _ = api.call("request_registration_otp", {"phone": phone})
     assert status == 200, body
     return last_code(phone)
 
 
-def send_reset(api: Any, phone: str = PHONE) -> str:
+def send_reset(api: Api, phone: str = PHONE) -> str:
     status, body, _ = api.call("request_password_reset_otp", {"phone": phone})
     assert status == 200, body
     return last_code(phone)
 
 
-def use_login(api: Any, code: str, phone: str = PHONE) -> tuple[int, dict[str, Any]]:
+def use_login(api: Api, code: str, phone: str = PHONE) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("verify_code", {"phone": phone, "verification_code": code})
     return status, body
 
 
-def use_registration(api: Any, code: str, phone: str = PHONE) -> tuple[int, dict[str, Any]]:
+def use_registration(api: Api, code: str, phone: str = PHONE) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("verify_registration_otp", {"phone": phone, "code": code})
     return status, body
 
 
-def use_reset(api: Any, code: str, phone: str = PHONE) -> tuple[int, dict[str, Any]]:
+def use_reset(api: Api, code: str, phone: str = PHONE) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("reset_password", {"phone": phone, "code": code, "new_password": NEW})
     return status, body
 
 
-def complete(api: Any, token: str, phone: str = PHONE) -> tuple[int, dict[str, Any]]:
+def complete(api: Api, token: str, phone: str = PHONE) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call(
         "complete_registration", {"phone": phone, "password": PASSWORD, "registration_token": token}
     )
@@ -80,7 +80,7 @@ def assert_otp_refusal(response: tuple[int, dict[str, Any]]) -> None:
 
 
 # ------------------------------------------------------------------ one code at a time
-def test_a_login_code_cannot_verify_a_registration_or_reset_a_password(api: Any) -> None:
+def test_a_login_code_cannot_verify_a_registration_or_reset_a_password(api: Api) -> None:
     put_user(PHONE)
     code = send_login(api)
 
@@ -92,7 +92,7 @@ def test_a_login_code_cannot_verify_a_registration_or_reset_a_password(api: Any)
     assert status == 200, body
 
 
-def test_a_registration_code_cannot_log_in_or_reset_a_password(api: Any) -> None:
+def test_a_registration_code_cannot_log_in_or_reset_a_password(api: Api) -> None:
     put_user(PHONE)
     code = send_registration(api)
 
@@ -105,7 +105,7 @@ def test_a_registration_code_cannot_log_in_or_reset_a_password(api: Any) -> None
     assert complete(api, body["registration_token"])[0] == 200
 
 
-def test_a_reset_code_cannot_log_in_or_register(api: Any) -> None:
+def test_a_reset_code_cannot_log_in_or_register(api: Api) -> None:
     put_user(PHONE)
     code = send_reset(api)
 
@@ -119,7 +119,7 @@ def test_a_reset_code_cannot_log_in_or_register(api: Any) -> None:
 
 
 # ------------------------------------------------------------------ all three outstanding at once
-def test_codes_of_every_purpose_side_by_side_only_work_for_their_own_flow(api: Any) -> None:
+def test_codes_of_every_purpose_side_by_side_only_work_for_their_own_flow(api: Api) -> None:
     put_user(PHONE)
     login_code = send_login(api)
     registration_code = send_registration(api)
@@ -150,7 +150,7 @@ def test_codes_of_every_purpose_side_by_side_only_work_for_their_own_flow(api: A
     assert status == 200, body
 
 
-def test_a_cross_purpose_guess_counts_against_the_target_flow_only(api: Any) -> None:
+def test_a_cross_purpose_guess_counts_against_the_target_flow_only(api: Api) -> None:
     put_user(PHONE)
     login_code = send_login(api)
     registration_code = send_registration(api)
@@ -166,7 +166,7 @@ def test_a_cross_purpose_guess_counts_against_the_target_flow_only(api: Any) -> 
 
 
 # ------------------------------------------------------------------ registration tokens
-def test_a_registration_token_of_phone_a_cannot_complete_phone_b(api: Any) -> None:
+def test_a_registration_token_of_phone_a_cannot_complete_phone_b(api: Api) -> None:
     put_user(PHONE)
     put_user(OTHER)
     status, body = use_registration(api, send_registration(api, PHONE), PHONE)
@@ -183,7 +183,7 @@ def test_a_registration_token_of_phone_a_cannot_complete_phone_b(api: Any) -> No
     assert complete(api, body["registration_token"], phone=OTHER)[0] == 200
 
 
-def test_a_registration_token_is_not_an_access_token_and_vice_versa(api: Any) -> None:
+def test_a_registration_token_is_not_an_access_token_and_vice_versa(api: Api) -> None:
     put_user(PHONE)
     status, body = use_registration(api, send_registration(api))
     token = body["registration_token"]

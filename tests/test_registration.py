@@ -13,40 +13,39 @@ from typing import Any
 import bcrypt
 import boto3
 import pytest
-from conftest import last_code, put_user, sms_outbox, stored_user
+from helpers import Api, FakeClock, SetEnv, existing_user, last_code, put_user, response_keys, sms_outbox, stored_user
 
 PHONE = "+66812345678"
 OTHER = "+66891234567"
 UNKNOWN = "+66620001111"
 PASSWORD = "Suan-Luang-2468"
-SIGNIN_KEYS = {"success", "access_token", "token_type", "expires_in", "user", "is_new_user"}
 
 
 @pytest.fixture(autouse=True)
-def imported_mode(env: Any) -> None:
+def imported_mode(env: SetEnv) -> None:
     env(SIGNUP_MODE="imported")
 
 
 # ------------------------------------------------------------------ helpers
 def a_hash(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode()
 
 
-def check(api: Any, phone: str) -> tuple[int, dict[str, Any]]:
+def check(api: Api, phone: str) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("check_mobile", {"phone": phone})
     return status, body
 
 
-def request_code(api: Any, phone: str, **kwargs: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+def request_code(api: Api, phone: str, **kwargs: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
     return api.call("request_registration_otp", {"phone": phone}, **kwargs)
 
 
-def verify(api: Any, phone: str, code: str) -> tuple[int, dict[str, Any]]:
+def verify(api: Api, phone: str, code: str) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("verify_registration_otp", {"phone": phone, "code": code})
     return status, body
 
 
-def registration_token(api: Any, phone: str = PHONE) -> str:
+def registration_token(api: Api, phone: str = PHONE) -> str:
     status, body, _ = request_code(api, phone)
     assert status == 200, body
     status, body = verify(api, phone, last_code(phone))
@@ -55,7 +54,7 @@ def registration_token(api: Any, phone: str = PHONE) -> str:
 
 
 def complete(
-    api: Any, token: str | None, phone: str = PHONE, password: str = PASSWORD, **kwargs: Any
+    api: Api, token: str | None, phone: str = PHONE, password: str = PASSWORD, **kwargs: Any
 ) -> tuple[int, dict[str, Any]]:
     body: dict[str, Any] = {"phone": phone, "password": password}
     if token is not None:
@@ -70,7 +69,7 @@ def error_code(response: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------ check-mobile
-def test_check_mobile_is_true_for_an_imported_user_without_a_password(api: Any) -> None:
+def test_check_mobile_is_true_for_an_imported_user_without_a_password(api: Api) -> None:
     put_user(PHONE)
 
     status, body = check(api, "081-234-5678")
@@ -80,7 +79,7 @@ def test_check_mobile_is_true_for_an_imported_user_without_a_password(api: Any) 
     assert body["can_register"] is True
 
 
-def test_check_mobile_is_false_for_a_user_who_has_a_password(api: Any) -> None:
+def test_check_mobile_is_false_for_a_user_who_has_a_password(api: Api) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
 
     status, body = check(api, PHONE)
@@ -88,13 +87,13 @@ def test_check_mobile_is_false_for_a_user_who_has_a_password(api: Any) -> None:
     assert (status, body["can_register"]) == (200, False)
 
 
-def test_check_mobile_is_false_for_an_unknown_phone(api: Any) -> None:
+def test_check_mobile_is_false_for_an_unknown_phone(api: Api) -> None:
     status, body = check(api, UNKNOWN)
 
     assert (status, body["can_register"]) == (200, False)
 
 
-def test_check_mobile_answers_in_thai(api: Any) -> None:
+def test_check_mobile_answers_in_thai(api: Api) -> None:
     put_user(PHONE)
 
     _, body, _ = api.call("check_mobile", {"mobilePhone": "0812345678"}, headers={"Accept-Language": "th"})
@@ -103,7 +102,7 @@ def test_check_mobile_answers_in_thai(api: Any) -> None:
 
 
 # ------------------------------------------------------------------ request-registration-otp
-def test_request_code_for_an_unknown_phone_is_refused_without_sms(api: Any) -> None:
+def test_request_code_for_an_unknown_phone_is_refused_without_sms(api: Api) -> None:
     status, body, _ = request_code(api, UNKNOWN)
 
     assert status == 403
@@ -111,7 +110,7 @@ def test_request_code_for_an_unknown_phone_is_refused_without_sms(api: Any) -> N
     assert sms_outbox() == []
 
 
-def test_request_code_for_a_registered_phone_is_a_conflict(api: Any) -> None:
+def test_request_code_for_a_registered_phone_is_a_conflict(api: Api) -> None:
     put_user(PHONE, password_hash=a_hash(PASSWORD))
 
     status, body, _ = request_code(api, PHONE)
@@ -121,7 +120,7 @@ def test_request_code_for_a_registered_phone_is_a_conflict(api: Any) -> None:
     assert sms_outbox() == []
 
 
-def test_request_code_texts_an_imported_user(api: Any) -> None:
+def test_request_code_texts_an_imported_user(api: Api) -> None:
     put_user(PHONE)
 
     status, body, _ = request_code(api, "081-234-5678")
@@ -131,7 +130,7 @@ def test_request_code_texts_an_imported_user(api: Any) -> None:
     assert len(last_code(PHONE)) == 6
 
 
-def test_request_code_again_within_the_resend_window_is_rate_limited(api: Any, clock: Any) -> None:
+def test_request_code_again_within_the_resend_window_is_rate_limited(api: Api, clock: FakeClock) -> None:
     put_user(PHONE)
     assert request_code(api, PHONE)[0] == 200
 
@@ -145,7 +144,7 @@ def test_request_code_again_within_the_resend_window_is_rate_limited(api: Any, c
 
 
 # ------------------------------------------------------------------ verify-registration-otp
-def test_verify_returns_a_registration_token_and_its_lifetime(api: Any) -> None:
+def test_verify_returns_a_registration_token_and_its_lifetime(api: Api) -> None:
     put_user(PHONE)
     assert request_code(api, PHONE)[0] == 200
 
@@ -154,10 +153,10 @@ def test_verify_returns_a_registration_token_and_its_lifetime(api: Any) -> None:
     assert status == 200, body
     assert isinstance(body["registration_token"], str) and len(body["registration_token"]) >= 32
     assert body["expires_in"] == 600
-    assert "password_hash" not in (stored_user(PHONE) or {})  # verifying sets no password
+    assert existing_user(PHONE).password_hash is None  # verifying sets no password
 
 
-def test_verify_with_a_wrong_code_counts_the_attempt(api: Any) -> None:
+def test_verify_with_a_wrong_code_counts_the_attempt(api: Api) -> None:
     put_user(PHONE)
     request_code(api, PHONE)
     code = last_code(PHONE)
@@ -170,7 +169,7 @@ def test_verify_with_a_wrong_code_counts_the_attempt(api: Any) -> None:
     assert verify(api, PHONE, code)[0] == 200
 
 
-def test_a_registration_code_works_once(api: Any) -> None:
+def test_a_registration_code_works_once(api: Api) -> None:
     put_user(PHONE)
     request_code(api, PHONE)
     code = last_code(PHONE)
@@ -183,7 +182,7 @@ def test_a_registration_code_works_once(api: Any) -> None:
 
 
 # ------------------------------------------------------------------ complete-registration: the token
-def test_complete_without_a_token_field_is_refused_and_sets_no_password(api: Any) -> None:
+def test_complete_without_a_token_field_is_refused_and_sets_no_password(api: Api) -> None:
     put_user(PHONE)
     registration_token(api)
 
@@ -191,20 +190,20 @@ def test_complete_without_a_token_field_is_refused_and_sets_no_password(api: Any
 
     assert status == 400
     assert error_code(body) == "VALIDATION_ERROR"
-    assert "password_hash" not in (stored_user(PHONE) or {})
+    assert existing_user(PHONE).password_hash is None
 
 
-def test_complete_without_having_verified_a_code_is_refused(api: Any) -> None:
+def test_complete_without_having_verified_a_code_is_refused(api: Api) -> None:
     put_user(PHONE)
 
     status, body = complete(api, "a" * 43)
 
     assert status == 401
     assert error_code(body) == "REGISTRATION_TOKEN_INVALID"
-    assert "password_hash" not in (stored_user(PHONE) or {})
+    assert existing_user(PHONE).password_hash is None
 
 
-def test_complete_with_a_wrong_token_is_refused(api: Any) -> None:
+def test_complete_with_a_wrong_token_is_refused(api: Api) -> None:
     put_user(PHONE)
     token = registration_token(api)
 
@@ -215,7 +214,7 @@ def test_complete_with_a_wrong_token_is_refused(api: Any) -> None:
     assert complete(api, token)[0] == 200  # a wrong guess does not burn the real token
 
 
-def test_complete_with_a_reused_token_is_refused(api: Any) -> None:
+def test_complete_with_a_reused_token_is_refused(api: Api) -> None:
     put_user(PHONE)
     token = registration_token(api)
     assert complete(api, token)[0] == 200
@@ -226,7 +225,7 @@ def test_complete_with_a_reused_token_is_refused(api: Any) -> None:
     assert error_code(body) == "REGISTRATION_TOKEN_INVALID"
 
 
-def test_complete_with_an_expired_token_is_refused(api: Any, clock: Any) -> None:
+def test_complete_with_an_expired_token_is_refused(api: Api, clock: FakeClock) -> None:
     put_user(PHONE)
     token = registration_token(api)
     clock.advance(int(os.environ["REGISTRATION_TOKEN_TTL_SECONDS"]) + 1)
@@ -235,10 +234,10 @@ def test_complete_with_an_expired_token_is_refused(api: Any, clock: Any) -> None
 
     assert status == 401
     assert error_code(body) == "REGISTRATION_TOKEN_INVALID"
-    assert "password_hash" not in (stored_user(PHONE) or {})
+    assert existing_user(PHONE).password_hash is None
 
 
-def test_a_token_just_before_expiry_still_works(api: Any, clock: Any) -> None:
+def test_a_token_just_before_expiry_still_works(api: Api, clock: FakeClock) -> None:
     put_user(PHONE)
     token = registration_token(api)
     clock.advance(int(os.environ["REGISTRATION_TOKEN_TTL_SECONDS"]) - 1)
@@ -246,7 +245,7 @@ def test_a_token_just_before_expiry_still_works(api: Any, clock: Any) -> None:
     assert complete(api, token)[0] == 200
 
 
-def test_a_token_is_bound_to_its_phone(api: Any) -> None:
+def test_a_token_is_bound_to_its_phone(api: Api) -> None:
     put_user(PHONE)
     put_user(OTHER)
     token_a = registration_token(api, PHONE)
@@ -256,20 +255,20 @@ def test_a_token_is_bound_to_its_phone(api: Any) -> None:
 
     assert status == 401
     assert error_code(body) == "REGISTRATION_TOKEN_INVALID"
-    assert "password_hash" not in (stored_user(OTHER) or {})
+    assert existing_user(OTHER).password_hash is None
     assert complete(api, token_b, phone=OTHER)[0] == 200
     assert complete(api, token_a, phone=PHONE)[0] == 200
 
 
 # ------------------------------------------------------------------ complete-registration: success
-def test_complete_registration_signs_in_like_verify_code(api: Any, env: Any) -> None:
+def test_complete_registration_signs_in_like_verify_code(api: Api, env: SetEnv) -> None:
     put_user(PHONE, profile={"first_name": "Somchai"})
     token = registration_token(api)
 
     status, body = complete(api, token)
 
     assert status == 200, body
-    assert set(body) == SIGNIN_KEYS
+    assert set(body) == response_keys("complete_registration")
     assert body["token_type"] == "Bearer"
     assert body["is_new_user"] is True
     user = body["user"]
@@ -277,8 +276,9 @@ def test_complete_registration_signs_in_like_verify_code(api: Any, env: Any) -> 
     assert (user["phone"], user["id"]) == (PHONE, f"id-{PHONE}")
     assert user["is_active"] is True and user["is_verified"] is True
     assert user["profile"] == {"first_name": "Somchai"}
-    stored = stored_user(PHONE) or {}
-    assert bcrypt.checkpw(PASSWORD.encode(), stored["password_hash"].encode())
+    stored = existing_user(PHONE)
+    assert stored.password_hash is not None
+    assert bcrypt.checkpw(PASSWORD.encode(), stored.password_hash.encode())
 
     # The same body as passwordless login's verify-code.
     env(SIGNUP_MODE="open")
@@ -290,7 +290,7 @@ def test_complete_registration_signs_in_like_verify_code(api: Any, env: Any) -> 
     assert set(signed_in["user"]) == set(user)
 
 
-def test_the_token_from_complete_registration_works_for_me(api: Any) -> None:
+def test_the_token_from_complete_registration_works_for_me(api: Api) -> None:
     put_user(PHONE)
     _, signed_in = complete(api, registration_token(api))
 
@@ -301,7 +301,7 @@ def test_the_token_from_complete_registration_works_for_me(api: Any) -> None:
     assert body["user"]["has_password"] is True
 
 
-def test_after_registering_the_password_logs_in(api: Any) -> None:
+def test_after_registering_the_password_logs_in(api: Api) -> None:
     put_user(PHONE)
     complete(api, registration_token(api))
 
@@ -311,17 +311,17 @@ def test_after_registering_the_password_logs_in(api: Any) -> None:
     assert body["is_new_user"] is False
 
 
-def test_a_second_registration_is_refused(api: Any) -> None:
+def test_a_second_registration_is_refused(api: Api) -> None:
     put_user(PHONE)
     assert complete(api, registration_token(api))[0] == 200
 
     assert check(api, PHONE)[1]["can_register"] is False
     status, body, _ = request_code(api, PHONE)
     assert (status, error_code(body)) == (409, "ALREADY_REGISTERED")
-    assert bcrypt.checkpw(PASSWORD.encode(), (stored_user(PHONE) or {})["password_hash"].encode())
+    assert bcrypt.checkpw(PASSWORD.encode(), existing_user(PHONE).password_hash.encode())
 
 
-def test_complete_is_refused_when_a_password_was_set_meanwhile(api: Any) -> None:
+def test_complete_is_refused_when_a_password_was_set_meanwhile(api: Api) -> None:
     put_user(PHONE)
     token = registration_token(api)
     chosen_elsewhere = a_hash("Set-by-someone-else-1")
@@ -336,7 +336,7 @@ def test_complete_is_refused_when_a_password_was_set_meanwhile(api: Any) -> None
 
     assert status == 409
     assert error_code(body) == "ALREADY_REGISTERED"
-    assert (stored_user(PHONE) or {})["password_hash"] == chosen_elsewhere
+    assert existing_user(PHONE).password_hash == chosen_elsewhere
 
 
 # ------------------------------------------------------------------ password rules
@@ -356,7 +356,7 @@ def test_complete_is_refused_when_a_password_was_set_meanwhile(api: Any) -> None
         ("+66 81 234 5678", "PASSWORD_IS_PHONE"),
     ],
 )
-def test_password_rules(api: Any, password: str, code: str) -> None:
+def test_password_rules(api: Api, password: str, code: str) -> None:
     from phone_auth import passwords
 
     if code == "PASSWORD_TOO_COMMON":
@@ -368,11 +368,11 @@ def test_password_rules(api: Any, password: str, code: str) -> None:
 
     assert status == 400, body
     assert error_code(body) == code
-    assert "password_hash" not in (stored_user(PHONE) or {})
+    assert existing_user(PHONE).password_hash is None
     assert complete(api, token)[0] == 200  # a refused password does not spend the token
 
 
-def test_72_bytes_exactly_is_accepted(api: Any) -> None:
+def test_72_bytes_exactly_is_accepted(api: Api) -> None:
     put_user(PHONE)
 
     status, body = complete(api, registration_token(api), password="ก" * 24)  # 72 bytes
@@ -382,7 +382,7 @@ def test_72_bytes_exactly_is_accepted(api: Any) -> None:
     assert login[0] == 200
 
 
-def test_password_errors_have_thai_messages(api: Any) -> None:
+def test_password_errors_have_thai_messages(api: Api) -> None:
     put_user(PHONE)
     token = registration_token(api)
 
@@ -392,7 +392,7 @@ def test_password_errors_have_thai_messages(api: Any) -> None:
 
 
 # ------------------------------------------------------------------ seed 004's camelCase spellings
-def test_camel_case_field_names_are_accepted(api: Any) -> None:
+def test_camel_case_field_names_are_accepted(api: Api) -> None:
     put_user(PHONE)
 
     status, body, _ = api.call("check_mobile", {"mobilePhone": "0812345678"})
@@ -418,7 +418,7 @@ def test_camel_case_field_names_are_accepted(api: Any) -> None:
 
 
 # ------------------------------------------------------------------ open mode
-def test_open_mode_lets_a_new_phone_register(api: Any, env: Any) -> None:
+def test_open_mode_lets_a_new_phone_register(api: Api, env: SetEnv) -> None:
     env(SIGNUP_MODE="open")
     assert stored_user(UNKNOWN) is None
 
@@ -428,15 +428,14 @@ def test_open_mode_lets_a_new_phone_register(api: Any, env: Any) -> None:
     assert status == 200, body
     assert body["is_new_user"] is True
     assert body["user"]["has_password"] is True
-    stored = stored_user(UNKNOWN)
-    assert stored is not None
-    assert stored["id"] == body["user"]["id"]
-    assert stored["is_active"] is True
+    stored = existing_user(UNKNOWN)
+    assert stored.id == body["user"]["id"]
+    assert stored.is_active is True
     status, me, _ = api.call("me", token=body["access_token"])
-    assert (status, me["user"]["id"]) == (200, stored["id"])
+    assert (status, me["user"]["id"]) == (200, stored.id)
 
 
-def test_open_mode_still_refuses_a_registered_phone(api: Any, env: Any) -> None:
+def test_open_mode_still_refuses_a_registered_phone(api: Api, env: SetEnv) -> None:
     env(SIGNUP_MODE="open")
     put_user(PHONE, password_hash=a_hash(PASSWORD))
 

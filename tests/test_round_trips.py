@@ -9,9 +9,10 @@ from typing import Any
 
 import bcrypt
 import pytest
-from conftest import last_code, put_user
+from helpers import Api, SetEnv, last_code, put_user
 
-from phone_auth import aws, repository
+from phone_auth import aws
+from phone_auth.store import calls
 
 PHONE = "+66812345678"
 
@@ -34,12 +35,12 @@ class CountingDynamoDB:
 @pytest.fixture
 def dynamodb(monkeypatch: pytest.MonkeyPatch) -> CountingDynamoDB:
     client = CountingDynamoDB(aws.dynamodb())
-    # Swap what the repository calls through, not phone_auth.aws (the teardown resets its caches).
-    monkeypatch.setattr(repository, "aws", SimpleNamespace(dynamodb=lambda: client))
+    # Swap what the store calls through, not phone_auth.aws (the teardown resets its caches).
+    monkeypatch.setattr(calls, "aws", SimpleNamespace(dynamodb=lambda: client))
     return client
 
 
-def test_send_code_is_one_round_trip_in_each_signup_mode(api: Any, dynamodb: CountingDynamoDB, env: Any) -> None:
+def test_send_code_is_one_round_trip_in_each_signup_mode(api: Api, dynamodb: CountingDynamoDB, env: SetEnv) -> None:
     assert api.call("send_verification", {"phone": PHONE})[0] == 200
     assert dict(dynamodb.calls) == {"put_item": 1}
     env(SIGNUP_MODE="imported")
@@ -49,7 +50,7 @@ def test_send_code_is_one_round_trip_in_each_signup_mode(api: Any, dynamodb: Cou
     assert dict(dynamodb.calls) == {"transact_write_items": 1}
 
 
-def test_verify_code_is_two_round_trips(api: Any, dynamodb: CountingDynamoDB) -> None:
+def test_verify_code_is_two_round_trips(api: Api, dynamodb: CountingDynamoDB) -> None:
     api.call("send_verification", {"phone": PHONE})
     dynamodb.calls.clear()
     status, _, _ = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})
@@ -57,17 +58,36 @@ def test_verify_code_is_two_round_trips(api: Any, dynamodb: CountingDynamoDB) ->
     assert dict(dynamodb.calls) == {"transact_write_items": 1, "get_item": 1}
 
 
-def test_password_login_is_two_round_trips(api: Any, dynamodb: CountingDynamoDB) -> None:
-    put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(4)).decode())
+def test_password_login_is_two_round_trips(api: Api, dynamodb: CountingDynamoDB) -> None:
+    put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(10)).decode())
     status, _, _ = api.call("login_mobile", {"phone": PHONE, "password": "Suan-Luang-2468"})
     assert status == 200
     assert dict(dynamodb.calls) == {"get_item": 1, "update_item": 1}
 
 
-def test_the_authorizer_is_one_round_trip(api: Any, dynamodb: CountingDynamoDB) -> None:
+def test_the_authorizer_is_one_round_trip(api: Api, dynamodb: CountingDynamoDB) -> None:
     api.call("send_verification", {"phone": PHONE})
     token = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]["access_token"]
     dynamodb.calls.clear()
     status, _, _ = api.authorize({"headers": {"Authorization": f"Bearer {token}"}})
+    assert status == 200
+    assert dict(dynamodb.calls) == {"get_item": 1}
+
+
+def test_a_refresh_is_one_round_trip(api: Api, dynamodb: CountingDynamoDB) -> None:
+    api.call("send_verification", {"phone": PHONE})
+    body = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    dynamodb.calls.clear()
+    status, _, _ = api.call("refresh", {"refresh_token": body["refresh_token"]})
+    assert status == 200
+    assert dict(dynamodb.calls) == {"update_item": 1}
+
+
+def test_the_authorizer_stays_one_round_trip_with_sessions(api: Api, dynamodb: CountingDynamoDB) -> None:
+    api.call("send_verification", {"phone": PHONE})
+    body = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    refreshed = api.call("refresh", {"refresh_token": body["refresh_token"]})[1]
+    dynamodb.calls.clear()
+    status, _, _ = api.authorize({"headers": {"Authorization": f"Bearer {refreshed['access_token']}"}})
     assert status == 200
     assert dict(dynamodb.calls) == {"get_item": 1}

@@ -17,14 +17,14 @@ from typing import Any
 import boto3
 import jwt
 import pytest
-from conftest import Context, last_code, load_event, load_handler
+from helpers import Api, Context, FakeClock, last_code, load_event, load_handler, response_keys
 
 PHONE = "+66812345678"
 THAI = re.compile(r"[\u0e00-\u0e7f]")
 
 
 # ------------------------------------------------------------------ helpers
-def login(api: Any, phone: str = PHONE) -> dict[str, Any]:
+def login(api: Api, phone: str = PHONE) -> dict[str, Any]:
     status, body, _ = api.call("send_verification", {"phone": phone})
     assert status == 200, body
     status, body, _ = api.call("verify_code", {"phone": phone, "verification_code": last_code(phone)})
@@ -32,7 +32,7 @@ def login(api: Any, phone: str = PHONE) -> dict[str, Any]:
     return body
 
 
-def me(api: Any, token: str | None, **kwargs: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+def me(api: Api, token: str | None, **kwargs: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
     return api.call("me", token=token, **kwargs)
 
 
@@ -78,7 +78,7 @@ def user_row(phone: str = PHONE) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ revocation
-def test_old_token_is_refused_after_logout(api: Any, clock: Any) -> None:
+def test_old_token_is_refused_after_logout(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     assert me(api, token)[0] == 200
     clock.advance(30)
@@ -87,7 +87,7 @@ def test_old_token_is_refused_after_logout(api: Any, clock: Any) -> None:
     assert_refused(api.call("logout", token=token), "TOKEN_REVOKED")
 
 
-def test_old_token_stays_refused_after_logging_in_again(api: Any, clock: Any) -> None:
+def test_old_token_stays_refused_after_logging_in_again(api: Api, clock: FakeClock) -> None:
     old = login(api)["access_token"]
     clock.advance(30)
     assert api.call("logout", token=old)[0] == 200
@@ -107,7 +107,7 @@ def test_old_token_stays_refused_after_logging_in_again(api: Any, clock: Any) ->
     assert user_row()["is_active"] is True
 
 
-def test_logout_ends_every_session_of_the_user(api: Any, clock: Any) -> None:
+def test_logout_ends_every_session_of_the_user(api: Api, clock: FakeClock) -> None:
     phone_one = login(api)["access_token"]
     clock.advance(1)
     phone_two = login(api)["access_token"]
@@ -117,7 +117,7 @@ def test_logout_ends_every_session_of_the_user(api: Any, clock: Any) -> None:
     assert_refused(me(api, phone_two), "TOKEN_REVOKED")
 
 
-def test_logout_message_follows_accept_language(api: Any, clock: Any) -> None:
+def test_logout_message_follows_accept_language(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     status, body, _ = api.call("logout", token=token, headers={"Accept-Language": "en"})
     assert status == 200
@@ -128,7 +128,7 @@ def test_logout_message_follows_accept_language(api: Any, clock: Any) -> None:
     assert THAI.search(body["message"])
 
 
-def test_a_deactivated_user_is_refused(api: Any, clock: Any) -> None:
+def test_a_deactivated_user_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     table = boto3.resource("dynamodb").Table(os.environ["USERS_TABLE_NAME"])
     table.update_item(
@@ -138,13 +138,13 @@ def test_a_deactivated_user_is_refused(api: Any, clock: Any) -> None:
 
 
 # ------------------------------------------------------------------ expiry
-def test_token_works_until_its_lifetime_ends(api: Any, clock: Any) -> None:
+def test_token_works_until_its_lifetime_ends(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     clock.advance(int(os.environ["ACCESS_TOKEN_TTL_SECONDS"]) - 1)
     assert me(api, token)[0] == 200
 
 
-def test_expired_token_is_refused(api: Any, clock: Any) -> None:
+def test_expired_token_is_refused(api: Api, clock: FakeClock) -> None:
     from phone_auth.tokens import CLOCK_SKEW_SECONDS
 
     body = login(api)
@@ -157,7 +157,7 @@ def test_expired_token_is_refused(api: Any, clock: Any) -> None:
     assert user_row()["is_active"] is True
 
 
-def test_token_from_the_future_is_refused(api: Any, clock: Any) -> None:
+def test_token_from_the_future_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     _, claims = parts(token)
     claims["iat"] = claims["nbf"] = claims["iat"] + 3600
@@ -166,14 +166,14 @@ def test_token_from_the_future_is_refused(api: Any, clock: Any) -> None:
 
 
 # ------------------------------------------------------------------ forgeries
-def test_a_token_resigned_unchanged_is_accepted(api: Any, clock: Any) -> None:
+def test_a_token_resigned_unchanged_is_accepted(api: Api, clock: FakeClock) -> None:
     # The control for the forgeries below: the crafting itself is right.
     token = login(api)["access_token"]
     header, claims = parts(token)
     assert me(api, signed(claims, headers=header))[0] == 200
 
 
-def test_tampered_payload_is_refused(api: Any, clock: Any) -> None:
+def test_tampered_payload_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     header_part, _, signature = token.split(".")
     _, claims = parts(token)
@@ -182,7 +182,7 @@ def test_tampered_payload_is_refused(api: Any, clock: Any) -> None:
     assert_refused(me(api, forged), "TOKEN_INVALID")
 
 
-def test_tampered_signature_is_refused(api: Any, clock: Any) -> None:
+def test_tampered_signature_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     head, payload, signature = token.split(".")
     # Change a character in the middle: the last one may only carry padding bits.
@@ -193,7 +193,7 @@ def test_tampered_signature_is_refused(api: Any, clock: Any) -> None:
     assert_refused(me(api, f"{head}.{payload}."), "TOKEN_INVALID")
 
 
-def test_alg_none_token_is_refused(api: Any, clock: Any) -> None:
+def test_alg_none_token_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     header, claims = parts(token)
     unsigned = f"{b64({**header, 'alg': 'none'})}.{b64(claims)}."
@@ -203,7 +203,7 @@ def test_alg_none_token_is_refused(api: Any, clock: Any) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:The HMAC key")
-def test_token_with_another_algorithm_is_refused(api: Any, clock: Any) -> None:
+def test_token_with_another_algorithm_is_refused(api: Api, clock: FakeClock) -> None:
     from phone_auth.keys import key_ring
 
     token = login(api)["access_token"]
@@ -212,13 +212,13 @@ def test_token_with_another_algorithm_is_refused(api: Any, clock: Any) -> None:
     assert_refused(me(api, forged), "TOKEN_INVALID")
 
 
-def test_token_signed_with_another_secret_is_refused(api: Any, clock: Any) -> None:
+def test_token_signed_with_another_secret_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     header, claims = parts(token)
     assert_refused(me(api, signed(claims, key=secrets.token_bytes(32), headers=header)), "TOKEN_INVALID")
 
 
-def test_token_signed_with_the_raw_master_secret_is_refused(api: Any, clock: Any) -> None:
+def test_token_signed_with_the_raw_master_secret_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     header, claims = parts(token)
     value = boto3.client("ssm").get_parameter(Name=os.environ["JWT_SECRET_PARAMETER_NAME"], WithDecryption=True)
@@ -244,7 +244,7 @@ WRONG_CLAIMS: dict[str, Any] = {
 }
 
 
-def test_token_with_one_wrong_claim_is_refused(api: Any, clock: Any) -> None:
+def test_token_with_one_wrong_claim_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     header, claims = parts(token)
     answers = {
@@ -254,7 +254,7 @@ def test_token_with_one_wrong_claim_is_refused(api: Any, clock: Any) -> None:
     assert answers == dict.fromkeys(WRONG_CLAIMS, (401, "TOKEN_INVALID"))
 
 
-def test_token_missing_a_claim_is_refused(api: Any, clock: Any) -> None:
+def test_token_missing_a_claim_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     header, claims = parts(token)
     required = ["sub", "exp", "iat", "iss", "aud", "jti", "phone", "sep", "market"]
@@ -265,7 +265,7 @@ def test_token_missing_a_claim_is_refused(api: Any, clock: Any) -> None:
     assert answers == dict.fromkeys(required, (401, "TOKEN_INVALID"))
 
 
-def test_token_with_an_unknown_kid_is_refused(api: Any, clock: Any) -> None:
+def test_token_with_an_unknown_kid_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     header, claims = parts(token)
     assert_refused(me(api, signed(claims, headers={**header, "kid": "someone-elses-key"})), "TOKEN_INVALID")
@@ -273,14 +273,14 @@ def test_token_with_an_unknown_kid_is_refused(api: Any, clock: Any) -> None:
     assert_refused(me(api, signed(claims, headers=no_kid)), "TOKEN_INVALID")
 
 
-def test_token_of_another_user_id_for_the_phone_is_refused(api: Any, clock: Any) -> None:
+def test_token_of_another_user_id_for_the_phone_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     header, claims = parts(token)
     claims["sub"] = "not-" + claims["sub"]
     assert_refused(me(api, signed(claims, headers=header)), "TOKEN_REVOKED")
 
 
-def test_token_for_a_phone_without_a_user_is_refused(api: Any, clock: Any) -> None:
+def test_token_for_a_phone_without_a_user_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     header, claims = parts(token)
     claims["phone"] = "+66898765432"
@@ -290,7 +290,7 @@ def test_token_for_a_phone_without_a_user_is_refused(api: Any, clock: Any) -> No
 GARBAGE = ["abc", "a.b.c", "....", "eyJhbGciOiJIUzI1NiJ9", "ey." * 3000, "ñ.ñ.ñ", '{"alg":"none"}', "\x00", "🙂"]
 
 
-def test_garbage_tokens_are_invalid_not_errors(api: Any, clock: Any) -> None:
+def test_garbage_tokens_are_invalid_not_errors(api: Api, clock: FakeClock) -> None:
     login(api)
     answers = {garbage[:20]: outcome(me(api, garbage)) for garbage in GARBAGE}
     assert answers == dict.fromkeys(answers, (401, "TOKEN_INVALID"))
@@ -300,7 +300,7 @@ def test_garbage_tokens_are_invalid_not_errors(api: Any, clock: Any) -> None:
 NOT_BEARER = [None, "", "Basic x", "Bearer", "Bearer ", "Bearer    ", "Token abc", "bearer", "Bearerabc"]
 
 
-def test_missing_or_non_bearer_header_is_token_missing(api: Any, clock: Any) -> None:
+def test_missing_or_non_bearer_header_is_token_missing(api: Api, clock: FakeClock) -> None:
     login(api)
     # api.call drops "Authorization"; the lowercase spelling is how HTTP/2 clients send it.
     answers = {
@@ -310,13 +310,13 @@ def test_missing_or_non_bearer_header_is_token_missing(api: Any, clock: Any) -> 
     assert answers == dict.fromkeys(answers, (401, "TOKEN_MISSING"))
 
 
-def test_scheme_is_case_insensitive(api: Any, clock: Any) -> None:
+def test_scheme_is_case_insensitive(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     assert me(api, None, headers={"authorization": f"bearer {token}"})[0] == 200
     assert me(api, None, headers={"authorization": f"BEARER {token}"})[0] == 200
 
 
-def test_refusal_message_follows_accept_language(api: Any, clock: Any) -> None:
+def test_refusal_message_follows_accept_language(api: Api, clock: FakeClock) -> None:
     status, body, _ = me(api, None, headers={"Accept-Language": "th"})
     assert status == 401 and THAI.search(body["error"]["message"])
     status, body, _ = me(api, None, headers={"Accept-Language": "en"})
@@ -324,7 +324,7 @@ def test_refusal_message_follows_accept_language(api: Any, clock: Any) -> None:
 
 
 # ------------------------------------------------------------------ the authorizer itself
-def test_authorizer_allows_with_the_user_in_the_context(api: Any, clock: Any) -> None:
+def test_authorizer_allows_with_the_user_in_the_context(api: Api, clock: FakeClock) -> None:
     body = login(api)
     result = authorizer({"Authorization": f"Bearer {body['access_token']}"})
     statement = result["policyDocument"]["Statement"][0]
@@ -344,7 +344,7 @@ def test_authorizer_allows_with_the_user_in_the_context(api: Any, clock: Any) ->
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic eDp5"}])
-def test_authorizer_denies_with_our_error_code(clock: Any, headers: dict[str, str]) -> None:
+def test_authorizer_denies_with_our_error_code(clock: FakeClock, headers: dict[str, str]) -> None:
     result = authorizer(headers)
     statement = result["policyDocument"]["Statement"][0]
     assert statement["Effect"] == "Deny"
@@ -352,7 +352,7 @@ def test_authorizer_denies_with_our_error_code(clock: Any, headers: dict[str, st
     assert result["context"]["error_message"]
 
 
-def test_authorizer_survives_an_event_without_headers(clock: Any) -> None:
+def test_authorizer_survives_an_event_without_headers(clock: FakeClock) -> None:
     event = load_event("authorizer")
     event["headers"] = None
     event.pop("multiValueHeaders", None)
@@ -362,11 +362,11 @@ def test_authorizer_survives_an_event_without_headers(clock: Any) -> None:
 
 
 # ------------------------------------------------------------------ me
-def test_me_shows_the_current_state_of_the_user(api: Any, clock: Any) -> None:
+def test_me_shows_the_current_state_of_the_user(api: Api, clock: FakeClock) -> None:
     body = login(api)
     status, answer, _ = me(api, body["access_token"])
     assert status == 200
-    assert set(answer) == {"success", "user"}
+    assert set(answer) == response_keys("me")
     assert answer["user"]["id"] == body["user"]["id"]
     assert answer["user"]["phone"] == PHONE
     assert answer["user"]["is_active"] is True
@@ -374,7 +374,7 @@ def test_me_shows_the_current_state_of_the_user(api: Any, clock: Any) -> None:
 
 
 def test_me_and_logout_without_an_authorizer_context_are_refused_not_trusted() -> None:
-    from conftest import Context, load_event, load_handler
+    from helpers import Context, load_event, load_handler
 
     for function_dir in ("me", "logout"):
         event = load_event(function_dir)

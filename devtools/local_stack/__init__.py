@@ -1,35 +1,16 @@
 """Run phone-auth locally: API Gateway + Lambda + DynamoDB/SSM/SNS (moto), no Docker, no AWS.
 
-``python -m devtools.local_stack`` (from the repo root, ``PYTHONPATH=layers/common:.``) serves
-the routes of template.yaml on http://127.0.0.1:${PORT:-3000}, also under /api/v1.
-Tests start one in-process::
+``python -m devtools.local_stack`` serves the routes of template.yaml on
+http://127.0.0.1:${PORT:-3000}, also under /api/v1. Tests start one in-process with
+``stack = start(port=0, echo=False)``, call ``stack.url``, read ``stack.sms(phone)`` and
+``stack.stop()`` it.
 
-    from devtools.local_stack import start
-
-    stack = start(port=0, echo=False)
-    try:
-        ...  # urllib against stack.url; stack.sms("+66812345678") for the outbox
-    finally:
-        stack.stop()
-
-Modules: ``template`` (read template.yaml), ``backend`` (moto, tables, secret, SMS outbox),
-``events`` (API Gateway events, Lambda context), ``gateway`` (routing, authorizer, gateway
-responses), ``server`` (HTTP and the /_local routes), ``stack`` (start/stop), ``cli``.
+Modules: ``template`` (template.yaml through SAM CLI's providers), ``backend`` (moto, tables,
+secret, SMS outbox), ``gateway`` (routing, authorizer, gateway responses, the events and Lambda
+context handlers get), ``server`` (HTTP and the /_local routes), ``stack`` (start/stop).
 """
 
 from devtools.local_stack.backend import SmsMessage, SmsOutbox
-from devtools.local_stack.cli import main
 from devtools.local_stack.stack import DEFAULT_REGION, LocalStack, start
-from devtools.local_stack.template import CfnLoader, TemplateError, load_template
 
-__all__ = [
-    "DEFAULT_REGION",
-    "CfnLoader",
-    "LocalStack",
-    "SmsMessage",
-    "SmsOutbox",
-    "TemplateError",
-    "load_template",
-    "main",
-    "start",
-]
+__all__ = ["DEFAULT_REGION", "LocalStack", "SmsMessage", "SmsOutbox", "start"]

@@ -8,18 +8,17 @@ numbers, one-time codes, passwords and tokens, so they are never printed here.
 from __future__ import annotations
 
 import json
+import socket
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from devtools.local_stack.backend import SmsOutbox
-from devtools.local_stack.events import IncomingRequest
-from devtools.local_stack.gateway import Gateway, GatewayResult
+from devtools.local_stack.gateway import Gateway, GatewayResult, IncomingRequest
 
 __all__ = ["MAX_BODY_BYTES", "LocalHTTPServer"]
 
@@ -28,16 +27,12 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 LOCAL_PREFIX = "/_local"
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _BadRequest(Exception):
-    pass
+class _Unreadable(Exception):
+    """The body cannot be read; the argument is the gateway response type to answer with."""
 
 
 class LocalHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer carrying the gateway and outbox its handler threads use."""
+    """ThreadingHTTPServer carrying the gateway (and its outbox and log) and /_local/info for its handlers."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -45,153 +40,113 @@ class LocalHTTPServer(ThreadingHTTPServer):
     #: a page firing several calls) would see connection resets instead of answers.
     request_queue_size = 128
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        gateway: Gateway,
-        outbox: SmsOutbox | None,
-        *,
-        log: Callable[[str], None],
-        info: dict[str, Any] | None = None,
-    ) -> None:
-        self.gateway = gateway
-        self.outbox = outbox
-        self.log = log
-        self.info = info or {}
+    def __init__(self, address: tuple[str, int], gateway: Gateway, info: Any) -> None:
+        self.gateway, self.info = gateway, info
         super().__init__(address, _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: LocalHTTPServer
     protocol_version = "HTTP/1.1"
+    #: Each response leaves in one write (handle_one_request flushes after it): status line,
+    #: headers and body sent separately would meet Nagle's algorithm and the client's delayed
+    #: ACK on a kept-alive connection, ~40 ms per request. TCP_NODELAY covers larger bodies.
+    wbufsize = 64 * 1024
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def version_string(self) -> str:
         return "phone-auth-local"
 
-    # One method for every verb: the gateway decides what is allowed, as API Gateway does.
-    def do_GET(self) -> None:
-        self._serve()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
-
     def log_message(self, format: str, *args: Any) -> None:
         """Silence http.server's own log (it would print the raw request line, query included)."""
 
+    def __getattr__(self, name: str) -> Any:
+        """Every verb, known or not (TRACE, FOO...), goes to the gateway, which answers as API Gateway does.
+
+        Without this, http.server would answer a verb it has no ``do_<VERB>`` for with its own 501 page.
+        """
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _serve(self) -> None:
-        started = time.monotonic()
-        split = urlsplit(self.path)
+        started, split, gateway = time.monotonic(), urlsplit(self.path), self.server.gateway
         path = unquote(split.path) or "/"
-        status = 500
         try:
+            body = self._read_body()
             if path == LOCAL_PREFIX or path.startswith(LOCAL_PREFIX + "/"):
                 result = self._local_route(path, split.query)
             else:
-                result = self._gateway_route(path, split.query)
+                headers = self._gateway_headers()
+                query = parse_qsl(split.query, keep_blank_values=True)
+                request = IncomingRequest(self.command, path, headers, query, body, self.client_address[0])
+                result = gateway.handle(request)
+        except _Unreadable as refusal:
+            self.close_connection = True  # what is left of the body is still on the socket
+            result = gateway.gateway_response(str(refusal))
         except Exception:  # a bug in the emulator itself: answer like API Gateway's 5XX, keep serving
-            self.server.log(f"[gateway] internal error:\n{traceback.format_exc()}")
+            gateway.log(f"[gateway] internal error:\n{traceback.format_exc()}")
             self.close_connection = True
-            result = self.server.gateway.gateway_response("DEFAULT_5XX")
-        status = result.status
+            result = gateway.gateway_response("DEFAULT_5XX")
         try:
             self._write(result)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
             elapsed_ms = (time.monotonic() - started) * 1000
-            stamp = datetime.now().strftime("%H:%M:%S")
-            self.server.log(f"{stamp} {self.command} {path} {status} {elapsed_ms:.0f}ms")
-
-    def _gateway_route(self, path: str, query: str) -> GatewayResult:
-        gateway = self.server.gateway
-        try:
-            body = self._read_body()
-        except _BodyTooLarge:
-            self.close_connection = True  # the rest of the body is still on the socket
-            return gateway.gateway_response("REQUEST_TOO_LARGE")
-        except _BadRequest:
-            self.close_connection = True
-            return gateway.gateway_response("DEFAULT_4XX")
-        request = IncomingRequest(
-            method=self.command,
-            path=path,
-            headers=self._gateway_headers(),
-            query=parse_qsl(query, keep_blank_values=True),
-            body=body,
-            source_ip=self.client_address[0],
-        )
-        return gateway.handle(request)
+            gateway.log(f"{datetime.now():%H:%M:%S} {self.command} {path} {result.status} {elapsed_ms:.0f}ms")
 
     def _gateway_headers(self) -> list[tuple[str, str]]:
         """Client headers plus the X-Forwarded-* API Gateway adds in front of the integration."""
-        headers = [
-            (k, v) for k, v in self.headers.items() if k.lower() not in ("x-forwarded-proto", "x-forwarded-port")
+        added = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-port")
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in added]
+        forwarded = [v for k, v in self.headers.items() if k.lower() == "x-forwarded-for"]
+        return [
+            *headers,
+            ("X-Forwarded-For", ", ".join([*forwarded, self.client_address[0]])),
+            ("X-Forwarded-Proto", "http"),
+            ("X-Forwarded-Port", str(self.server.server_address[1])),
+            ("X-Amzn-Trace-Id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"),
         ]
-        client_ip = self.client_address[0]
-        forwarded = [v for k, v in headers if k.lower() == "x-forwarded-for"]
-        headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
-        headers.append(("X-Forwarded-For", ", ".join([*forwarded, client_ip])))
-        headers.append(("X-Forwarded-Proto", "http"))
-        headers.append(("X-Forwarded-Port", str(self.server.server_address[1])))
-        headers.append(("X-Amzn-Trace-Id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"))
-        return headers
 
     def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked()
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
-            return b""
-        try:
-            length = int(raw_length)
-        except ValueError:
-            raise _BadRequest from None
-        if length < 0:
-            raise _BadRequest
-        if length > MAX_BODY_BYTES:
-            raise _BodyTooLarge
-        return self.rfile.read(length)
-
-    def _read_chunked(self) -> bytes:
+        """The request body (plain or chunked), refused unread when it is over the limit."""
+        if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+            length = (self.headers.get("Content-Length") or "0").strip()
+            if not length.isdigit():
+                raise _Unreadable("DEFAULT_4XX")
+            if int(length) > MAX_BODY_BYTES:
+                raise _Unreadable("REQUEST_TOO_LARGE")
+            return self.rfile.read(int(length))
         parts: list[bytes] = []
-        total = 0
         while True:
-            line = self.rfile.readline(1024).strip()
             try:
-                size = int(line.split(b";", 1)[0], 16)
+                size = int(self.rfile.readline(1024).split(b";", 1)[0].strip(), 16)
             except ValueError:
-                raise _BadRequest from None
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers
-                    pass
-                return b"".join(parts)
-            total += size
-            if total > MAX_BODY_BYTES:
-                raise _BodyTooLarge
+                raise _Unreadable("DEFAULT_4XX") from None
+            if sum(map(len, parts)) + size > MAX_BODY_BYTES:
+                raise _Unreadable("REQUEST_TOO_LARGE")
             parts.append(self.rfile.read(size))
-            self.rfile.readline(4)
+            while self.rfile.readline(1024).strip() and size == 0:  # the CRLF after a chunk; trailers
+                pass
+            if size == 0:
+                return b"".join(parts)
 
     def _local_route(self, path: str, query: str) -> GatewayResult:
         """Development-only routes; they do not exist in the deployed API."""
-        try:
-            self._read_body()
-        except (_BodyTooLarge, _BadRequest):
-            self.close_connection = True
-            return self.server.gateway.gateway_response("REQUEST_TOO_LARGE")
-        outbox = self.server.outbox
         if path == f"{LOCAL_PREFIX}/health" and self.command == "GET":
             return _json(200, {"ok": True})
         if path == f"{LOCAL_PREFIX}/info" and self.command == "GET":
             return _json(200, self.server.info)
-        if path == f"{LOCAL_PREFIX}/sms" and outbox is not None:
-            if self.command == "GET":
-                params = dict(parse_qsl(query, keep_blank_values=True))
-                phone = params.get("phone") or None
-                if phone and phone.startswith(" "):
-                    phone = "+" + phone[1:]  # an unencoded "+" arrives as a space
-                return _json(200, [message.as_json() for message in outbox.messages(phone)])
-            if self.command == "DELETE":
-                outbox.clear()
-                return GatewayResult(204, [], b"")
+        if path == f"{LOCAL_PREFIX}/sms" and self.command == "GET":
+            phone = dict(parse_qsl(query.replace("+", "%2B"))).get("phone")  # an unencoded "+" stays a "+"
+            return _json(200, [asdict(message) for message in self.server.gateway.outbox.messages(phone or None)])
+        if path == f"{LOCAL_PREFIX}/sms" and self.command == "DELETE":
+            self.server.gateway.outbox.clear()
+            return GatewayResult(204, [], b"")
         return self.server.gateway.gateway_response("MISSING_AUTHENTICATION_TOKEN")
 
     def _write(self, result: GatewayResult) -> None:
@@ -203,8 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD" and result.body:
+        if self.command != "HEAD":
             self.wfile.write(result.body)
+        self.wfile.flush()
 
 
 def _json(status: int, payload: Any) -> GatewayResult:

@@ -1,18 +1,13 @@
 """Start and stop the whole local stack: moto, tables, secret, handlers, HTTP server.
 
-Everything runs in one process so a developer needs neither Docker nor an AWS account,
-and so tests can start a stack in-process and read its SMS outbox directly.
-
-One process means one ``os.environ``: the functions' variables are merged into it before
-any handler is imported (the template gives every function the same Globals anyway), and
-the previous environment is restored by :meth:`LocalStack.stop`. Only one stack can run
-per process at a time for the same reason.
+Everything runs in one process, so a developer needs neither Docker nor an AWS account and
+tests can start a stack in-process. One process means one ``os.environ``: the functions' shared
+variables go into it before any handler is imported, and :meth:`LocalStack.stop` restores the
+previous environment. Only one stack can run per process at a time for the same reason.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import os
 import sys
 import threading
@@ -21,24 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtools.local_stack.backend import (
-    MotoServer,
-    SmsMessage,
-    SmsOutbox,
-    apply_environment,
-    aws_environment,
-    create_ssm_parameters,
-    create_tables,
-)
+from devtools import import_users
+from devtools.local_stack import backend
 from devtools.local_stack.gateway import BASE_PATH_ALIASES, Gateway, Handler
 from devtools.local_stack.server import LocalHTTPServer
-from devtools.local_stack.template import (
-    ACCOUNT_ID,
-    StackModel,
-    build_model,
-    load_template,
-    read_samconfig_overrides,
-)
+from devtools.local_stack.template import ACCOUNT_ID, StackModel, local_name, read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 
 __all__ = ["DEFAULT_REGION", "REPO_ROOT", "LocalStack", "start"]
@@ -46,8 +28,6 @@ __all__ = ["DEFAULT_REGION", "REPO_ROOT", "LocalStack", "start"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REGION = "ap-southeast-1"
 SAMPLE_USERS_CSV = REPO_ROOT / "devtools" / "sample_users.csv"
-#: The layer package whose per-container caches a new stack must forget.
-SHARED_PACKAGE = "phone_auth"
 
 _ACTIVE_LOCK = threading.Lock()
 _active: LocalStack | None = None
@@ -55,19 +35,16 @@ _active: LocalStack | None = None
 
 @dataclass
 class LocalStack:
-    """A running local stack. Use :func:`start` to get one; ``stop()`` (or ``with``) to end it."""
+    """A running local stack. Use :func:`start` to get one and ``stop()`` to end it."""
 
     url: str
     moto_url: str
     region: str
     model: StackModel
-    outbox: SmsOutbox
     gateway: Gateway
     _http: LocalHTTPServer = field(repr=False)
-    _http_thread: threading.Thread = field(repr=False)
-    _moto: MotoServer = field(repr=False)
+    _moto: Any = field(repr=False)
     _restore_env: dict[str, str | None] = field(repr=False)
-    _stopped: bool = field(default=False, repr=False)
 
     @property
     def port(self) -> int:
@@ -76,39 +53,29 @@ class LocalStack:
     @property
     def table_names(self) -> dict[str, str]:
         """Logical id -> local table name, e.g. ``UsersTable -> phone-auth-local-UsersTable``."""
-        return {logical_id: table.name for logical_id, table in self.model.tables.items()}
+        return {logical_id: local_name(logical_id) for logical_id in self.model.tables}
 
-    def sms(self, phone: str | None = None) -> list[SmsMessage]:
+    def sms(self, phone: str | None = None) -> list[backend.SmsMessage]:
         """SMS sent so far (to ``phone`` only, when given), oldest first."""
-        return self.outbox.messages(phone)
+        return self.gateway.outbox.messages(phone)
 
     def stop(self) -> None:
         """Stop HTTP and moto, forget loaded handlers and restore os.environ (idempotent)."""
         global _active
-        if self._stopped:
-            return
-        self._stopped = True
+        with _ACTIVE_LOCK:
+            if _active is not self:
+                return
+            _active = None
         try:
             self._http.shutdown()
             self._http.server_close()
-            self._http_thread.join(timeout=5)
         finally:
             try:
                 self._moto.stop()
             finally:
-                for name in self.gateway.loaded_modules:
-                    sys.modules.pop(name, None)
-                apply_environment(self._restore_env)
+                self.gateway.forget_modules()
+                backend.apply_environment(self._restore_env)
                 _reset_process_caches()
-                with _ACTIVE_LOCK:
-                    if _active is self:
-                        _active = None
-
-    def __enter__(self) -> LocalStack:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start(
@@ -126,200 +93,103 @@ def start(
 ) -> LocalStack:
     """Start the local stack and return once it is serving on ``host:port`` (0 = a free port).
 
-    Parameters come from the template Defaults, then samconfig.toml's ``config_env``
-    (``global`` and ``local_start_api`` sections), then ``parameter_overrides``, then the
-    developer's env vars (see :func:`~devtools.local_stack.template.build_model`).
-
-    ``handlers`` replaces loaded handlers by function logical id or directory name (tests use
-    it to exercise the gateway without the real Lambda code). Every console line (banner,
-    access log, ``[sms]`` lines, handler tracebacks) goes to ``log`` when given, else to
-    stdout, or nowhere with ``echo=False``.
+    Parameters: template Defaults, samconfig.toml's ``config_env``, ``parameter_overrides``, then
+    the developer's env vars (see ``template.read_stack``). ``handlers`` replaces handlers by
+    logical id or directory (tests). Console lines go to ``log``, else stdout (none with ``echo=False``).
     """
     global _active
     with _ACTIVE_LOCK:
         if _active is not None:
             raise RuntimeError(f"a local stack is already running in this process at {_active.url}")
-    emit = log or (_print if echo else _discard)
+    emit = log or ((lambda line: print(line, flush=True)) if echo else (lambda line: None))
     developer_env = dict(os.environ)
     region = developer_env.get("AWS_DEFAULT_REGION") or developer_env.get("AWS_REGION") or DEFAULT_REGION
-    template_file = Path(template_path) if template_path else REPO_ROOT / "template.yaml"
-    template = load_template(template_file)
-    overrides = read_samconfig_overrides(template_file.parent / "samconfig.toml", config_env)
-    overrides.update(parameter_overrides or {})
-    model = build_model(
-        template,
-        template_dir=template_file.parent,
+    model = read_stack(
+        template_path or REPO_ROOT / "template.yaml",
         region=region,
         environ=developer_env,
-        parameter_overrides=overrides,
+        config_env=config_env,
+        parameter_overrides=parameter_overrides,
     )
-
     make_dynamodb_writes_atomic()
-    moto = MotoServer()
-    moto_url = moto.start()
+    moto, moto_url = backend.start_moto()
     restore: dict[str, str | None] = {}
     try:
-        restore = apply_environment({**aws_environment(region, moto_url, developer_env), **model.environment})
+        restore = backend.apply_environment(
+            backend.aws_environment(region, moto_url, developer_env) | model.environment
+        )
         _reset_process_caches()
-        create_tables(model.tables.values(), region=region, endpoint_url=moto_url)
-        create_ssm_parameters(
-            secure_name=model.jwt_secret_parameter_name,
-            strings=model.ssm_string_parameters,
-            region=region,
-            endpoint_url=moto_url,
-        )
-        outbox = SmsOutbox(region, emit=emit)
-        gateway = Gateway(
-            model,
-            region=region,
-            outbox=outbox,
-            handlers=handlers,
-            one_request_per_function=one_request_per_function,
-            log=emit,
-        )
-        load_errors = gateway.load_all()
+        backend.create_resources(model.tables, model.environment["JWT_SECRET_PARAMETER_NAME"])
+        outbox = backend.SmsOutbox(region, emit=emit)
+        gateway = Gateway(model, region, outbox, emit, handlers, one_request_per_function=one_request_per_function)
         if import_sample_users:
             _import_sample_users(model.environment, emit)
-        info = {
-            "region": region,
-            "moto_endpoint_url": moto_url,
-            "stage": model.stage_name,
-            "tables": {logical_id: table.name for logical_id, table in model.tables.items()},
-            "environment": model.environment,
-        }
-        http = LocalHTTPServer((host, port), gateway, outbox, log=emit, info=info)
+        tables = {logical_id: local_name(logical_id) for logical_id in model.tables}
+        info = {"region": region, "moto_endpoint_url": moto_url, "stage": model.stage_name, "tables": tables}
+        http = LocalHTTPServer((host, port), gateway, info | {"environment": model.environment})
     except BaseException:
         moto.stop()
-        apply_environment(restore)
+        backend.apply_environment(restore)
         raise
-    thread = threading.Thread(target=http.serve_forever, name="local-stack-http", daemon=True)
-    thread.start()
-    stack = LocalStack(
-        url=f"http://{host}:{http.server_address[1]}",
-        moto_url=moto_url,
-        region=region,
-        model=model,
-        outbox=outbox,
-        gateway=gateway,
-        _http=http,
-        _http_thread=thread,
-        _moto=moto,
-        _restore_env=restore,
-    )
+    threading.Thread(target=http.serve_forever, name="local-stack-http", daemon=True).start()
+    url = f"http://{host}:{http.server_address[1]}"
+    stack = LocalStack(url, moto_url, region, model, gateway, _http=http, _moto=moto, _restore_env=restore)
     with _ACTIVE_LOCK:
         _active = stack
-    emit(banner(stack, load_errors))
+    emit(banner(stack))
     return stack
 
 
-def banner(stack: LocalStack, load_errors: Mapping[str, str]) -> str:
+def banner(stack: LocalStack) -> str:
     """The start-up summary: where to call, what is served, where data and SMS go."""
-    model = stack.model
+    model, environment = stack.model, stack.model.environment
     width = max((len(route.path) for route in model.routes), default=10)
     lines = ["", "phone-auth local stack (no Docker, no AWS account)", f"  API     {stack.url}"]
     lines.append(f"          every route is also served under {', '.join(BASE_PATH_ALIASES)}")
     lines.append(f"  Routes  (stage {model.stage_name})")
     for route in model.routes:
-        auth = route.authorizer or "none"
-        missing = "  [not loadable yet]" if route.function_logical_id in load_errors else ""
-        lines.append(f"          {route.method:<6} {route.path:<{width}}  auth: {auth}{missing}")
-    lines.append("  Tables  " + ", ".join(f"{table.name}" for table in model.tables.values()))
-    if model.jwt_secret_parameter_name:
-        lines.append(f"  Secret  SSM SecureString {model.jwt_secret_parameter_name} (random per start)")
-    sms_sender = model.environment.get("SMS_SENDER", "sns")
-    if sms_sender == "sns":
-        lines.append(f"  SMS     moto SNS -> printed here as [sms] and GET {stack.url}/_local/sms?phone=%2B66812345678")
-    else:
-        lines.append(f"  SMS     SMS_SENDER={sms_sender}: the functions log codes; the /_local/sms outbox stays empty")
+        for method in route.methods:
+            lines.append(f"          {method:<6} {route.path:<{width}}  auth: {route.authorizer_name or 'none'}")
+    lines.append("  Tables  " + ", ".join(map(local_name, model.tables)))
+    lines.append(f"  Secret  SSM SecureString {environment['JWT_SECRET_PARAMETER_NAME']} (random per start)")
+    sms = f"moto SNS -> printed here as [sms] and GET {stack.url}/_local/sms?phone=%2B66812345678"
+    if environment.get("SMS_SENDER", "sns") != "sns":
+        sms = f"SMS_SENDER={environment['SMS_SENDER']}: the functions log codes; the /_local/sms outbox stays empty"
+    lines.append(f"  SMS     {sms}")
     lines.append(f"  AWS     moto {stack.moto_url} (region {stack.region}, account {ACCOUNT_ID}, fake credentials)")
-    for logical_id, error in load_errors.items():
-        lines.append(f"  Note    {logical_id}: {error}")
-    for warning in model.warnings:
-        lines.append(f"  Note    {warning}")
-    lines.extend(["Ctrl+C to stop", ""])
-    return "\n".join(lines)
+    lines.extend(f"  Note    {warning}" for warning in model.warnings)
+    return "\n".join([*lines, "Ctrl+C to stop", ""])
 
 
 def _import_sample_users(environment: Mapping[str, str], emit: Callable[[str], None]) -> None:
-    """Load demo users with ``devtools.import_users.import_file`` when both exist (else a note)."""
-    users_table = environment.get("USERS_TABLE_NAME")
-    if not SAMPLE_USERS_CSV.is_file():
-        emit("demo users: devtools/sample_users.csv not found; skipped")
-        return
-    if not users_table:
-        emit("demo users: the template has no USERS_TABLE_NAME; skipped")
-        return
+    """Import devtools/sample_users.csv with the stack's own phone region and bcrypt cost."""
     try:
-        module = importlib.import_module("devtools.import_users")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("devtools.import_users", "devtools"):
-            raise
-        emit("demo users: devtools/import_users.py is not there yet; skipped")
-        return
-    import_file = getattr(module, "import_file", None)
-    if not callable(import_file):
-        emit("demo users: devtools.import_users has no import_file(); skipped")
-        return
-    # Pass the stack's own settings where the importer accepts them, so imported users are
-    # read (national numbers) and hashed (bcrypt cost) exactly like the API would.
-    offered: dict[str, Any] = {
-        "default_region": environment.get("DEFAULT_REGION"),
-        "bcrypt_rounds": int(environment["BCRYPT_ROUNDS"]) if environment.get("BCRYPT_ROUNDS", "").isdigit() else None,
-        "progress": emit,
-        "report": emit,
-    }
-    accepted = inspect.signature(import_file).parameters
-    kwargs = {name: value for name, value in offered.items() if value is not None and name in accepted}
-    try:
-        result = import_file(SAMPLE_USERS_CSV, users_table, **kwargs)
+        report = import_users.import_file(
+            SAMPLE_USERS_CSV,
+            environment["USERS_TABLE_NAME"],
+            default_region=environment["DEFAULT_REGION"],
+            bcrypt_rounds=int(environment["BCRYPT_ROUNDS"]),
+            progress=emit,
+            report=emit,
+        )
     except Exception as exc:  # a broken CSV must not stop the stack from serving
         emit(f"demo users: import failed ({type(exc).__name__}: {exc}); continuing without them")
         return
-    shown = SAMPLE_USERS_CSV.relative_to(REPO_ROOT) if SAMPLE_USERS_CSV.is_relative_to(REPO_ROOT) else SAMPLE_USERS_CSV
-    emit(f"demo users: imported from {shown}{_summary(result)}")
-
-
-def _summary(result: Any) -> str:
-    """A short, PII-free summary of whatever the importer returned (counts only)."""
-    summary = getattr(result, "summary", None)
-    if callable(summary):
-        return f" ({summary()})"
-    if isinstance(result, int) and not isinstance(result, bool):
-        return f" ({result} rows)"
-    if isinstance(result, Mapping):
-        counts = {k: v for k, v in result.items() if isinstance(v, int) and not isinstance(v, bool)}
-        if counts:
-            return " (" + ", ".join(f"{k}={v}" for k, v in counts.items()) + ")"
-    return ""
+    emit(f"demo users: imported from {os.path.relpath(SAMPLE_USERS_CSV, REPO_ROOT)} ({report.summary()})")
 
 
 def _reset_process_caches() -> None:
     """Make the next invocation a cold start: forget cached clients, settings and secrets.
 
-    The shared code caches boto3 clients, settings and the SSM secret per container
-    (``functools.cache``). In one long-lived process those caches would keep pointing at a
-    previous stack's moto port, environment or secret, so start and stop clear every
-    ``functools`` cache in the ``phone_auth`` package and powertools' parameter cache. This
-    is generic on purpose: new caches in the package are covered without touching this file.
+    The shared code caches them per container (``functools.cache``); in one long-lived process
+    they would keep a previous stack's moto port, environment or secret. Every ``functools``
+    cache in ``phone_auth`` is cleared, so new caches there are covered without a change here.
     """
-    try:
-        from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities import parameters
 
-        parameters.clear_caches()  # type: ignore[no-untyped-call]
-    except ImportError:
-        pass
+    parameters.clear_caches()
     for name, module in list(sys.modules.items()):
-        if module is None or not (name == SHARED_PACKAGE or name.startswith(SHARED_PACKAGE + ".")):
-            continue
-        for value in list(vars(module).values()):
-            cache_clear = getattr(value, "cache_clear", None)
-            if callable(cache_clear) and hasattr(value, "cache_info"):
-                cache_clear()
-
-
-def _print(line: str) -> None:
-    print(line, flush=True)
-
-
-def _discard(line: str) -> None:
-    return None
+        if module is not None and (name == "phone_auth" or name.startswith("phone_auth.")):
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)) and hasattr(value, "cache_info"):
+                    value.cache_clear()

@@ -1,4 +1,4 @@
-"""POST /auth/check-mobile: may this phone register? (seed 004)"""
+"""POST /auth/check-mobile: may this phone register?"""
 
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -13,5 +13,5 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(PhoneRequest)
-def lambda_handler(request: Request) -> CheckMobileResponse:
+def lambda_handler(request: Request[PhoneRequest]) -> CheckMobileResponse:
     return check_mobile(request.body.phone, request.language)

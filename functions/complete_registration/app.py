@@ -1,4 +1,4 @@
-"""POST /auth/complete-registration: set the first password and sign in (seed 004)."""
+"""POST /auth/complete-registration: spend the registration token, set the first password, sign in."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -13,6 +13,6 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(CompleteRegistrationRequest)
-def lambda_handler(request: Request) -> AuthSuccessResponse:
+def lambda_handler(request: Request[CompleteRegistrationRequest]) -> AuthSuccessResponse:
     body = request.body
-    return complete_registration(body.phone, body.password, body.registration_token)
+    return complete_registration(body.phone, body.password, body.registration_token, request.client)

@@ -1,4 +1,4 @@
-"""POST /auth/login/mobile: sign in with mobile number and password (seed 004)."""
+"""POST /auth/login/mobile: sign in with mobile number and password."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -13,5 +13,5 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(LoginRequest)
-def lambda_handler(request: Request) -> AuthSuccessResponse:
-    return login_with_password(request.body.phone, request.body.password)
+def lambda_handler(request: Request[LoginRequest]) -> AuthSuccessResponse:
+    return login_with_password(request.body.phone, request.body.password, request.client)

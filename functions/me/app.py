@@ -13,5 +13,5 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(None)
-def lambda_handler(request: Request) -> MeResponse:
+def lambda_handler(request: Request[None]) -> MeResponse:
     return current_user(request.authorizer)

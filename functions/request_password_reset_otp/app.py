@@ -1,4 +1,4 @@
-"""POST /auth/request-password-reset-otp: text a reset code; same answer for unknown phones (seed 004)."""
+"""POST /auth/request-password-reset-otp: text a reset code; the same answer for phones without an account."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -13,5 +13,5 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(PhoneRequest)
-def lambda_handler(request: Request) -> SendCodeResponse:
+def lambda_handler(request: Request[PhoneRequest]) -> SendCodeResponse:
     return request_password_reset(request.body.phone, request.language)

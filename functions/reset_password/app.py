@@ -1,4 +1,4 @@
-"""POST /auth/reset-password: spend the reset code, set the new password, revoke every token (seed 004)."""
+"""POST /auth/reset-password: spend the reset code, set the new password, end every session."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -13,6 +13,6 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(ResetPasswordRequest)
-def lambda_handler(request: Request) -> MessageResponse:
+def lambda_handler(request: Request[ResetPasswordRequest]) -> MessageResponse:
     body = request.body
     return reset_password(body.phone, body.code, body.new_password, request.language)

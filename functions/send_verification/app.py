@@ -1,4 +1,4 @@
-"""POST /auth/send-verification: text a login code to the phone (seed 000)."""
+"""POST /auth/send-verification: text a login code to the phone."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -13,5 +13,5 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(PhoneRequest)
-def lambda_handler(request: Request) -> SendCodeResponse:
+def lambda_handler(request: Request[PhoneRequest]) -> SendCodeResponse:
     return send_login_code(request.body.phone, request.language)

@@ -1,4 +1,4 @@
-"""POST /auth/verify-code: spend the code, create the user on first login, return a token (seed 000)."""
+"""POST /auth/verify-code: spend the login code, create the user on first sign-in, start a session."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -13,5 +13,5 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(VerifyCodeRequest)
-def lambda_handler(request: Request) -> AuthSuccessResponse:
-    return verify_login_code(request.body.phone, request.body.verification_code)
+def lambda_handler(request: Request[VerifyCodeRequest]) -> AuthSuccessResponse:
+    return verify_login_code(request.body.phone, request.body.verification_code, request.client)

@@ -1,4 +1,4 @@
-"""POST /auth/verify-registration-otp: spend the code, get a single-use registration token (seed 004)."""
+"""POST /auth/verify-registration-otp: spend the registration code, get a single-use registration token."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -13,5 +13,5 @@ get_settings()  # an invalid configuration fails the cold start, not the first r
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(VerifyRegistrationOtpRequest)
-def lambda_handler(request: Request) -> RegistrationTokenResponse:
+def lambda_handler(request: Request[VerifyRegistrationOtpRequest]) -> RegistrationTokenResponse:
     return verify_registration_code(request.body.phone, request.body.code, request.language)

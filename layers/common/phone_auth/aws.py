@@ -35,8 +35,17 @@ def sns() -> Any:
     return _session().client("sns", config=config)
 
 
+@functools.cache
+def ssm() -> Any:
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
+    return _session().client("ssm", config=config)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests that switch moto on and off call this)."""
     _session.cache_clear()
     dynamodb.cache_clear()
     sns.cache_clear()
+    ssm.cache_clear()

@@ -1,5 +1,7 @@
-"""Domain errors: each has a stable machine code and an HTTP status.
+"""Every error a client may see: a class with a stable machine code and an HTTP status.
 
+These classes are the one source of the error codes: the OpenAPI document, the README's
+error table and the template's GatewayResponses are checked against ``catalogue()``.
 One mapper (phone_auth.http) turns them into responses; nothing matches on message strings.
 Human messages live in phone_auth.messages, keyed by the same code, in English and Thai.
 """
@@ -10,7 +12,10 @@ from typing import Any, ClassVar
 
 
 class AuthError(Exception):
-    """Base class of every error a client may see."""
+    """The request is not valid.
+
+    The base class of every error a client may see.
+    """
 
     code: ClassVar[str] = "BAD_REQUEST"
     status: ClassVar[int] = 400
@@ -22,23 +27,33 @@ class AuthError(Exception):
 
 
 class InvalidJson(AuthError):
+    """The body is not valid JSON (or not valid base64 when so flagged)."""
+
     code = "INVALID_JSON"
 
 
 class ValidationFailed(AuthError):
+    """Fields are missing or have the wrong type; details name the fields, never echo values."""
+
     code = "VALIDATION_ERROR"
 
 
 class PayloadTooLarge(AuthError):
+    """The body is larger than MAX_BODY_BYTES."""
+
     code = "PAYLOAD_TOO_LARGE"
     status = 413
 
 
 class InvalidPhone(AuthError):
+    """Not a valid phone number in E.164 or the market's national format."""
+
     code = "INVALID_PHONE"
 
 
 class NotAMobilePhone(AuthError):
+    """A valid number that cannot receive SMS (fixed line, toll-free ...)."""
+
     code = "PHONE_NOT_MOBILE"
 
 
@@ -49,6 +64,8 @@ class OtpInvalid(AuthError):
 
 
 class OtpExpired(AuthError):
+    """The code is past its lifetime; request a new one."""
+
     code = "OTP_EXPIRED"
 
 
@@ -59,6 +76,8 @@ class OtpNotFound(AuthError):
 
 
 class RateLimited(AuthError):
+    """Too many requests; Retry-After says when to try again."""
+
     code = "RATE_LIMITED"
     status = 429
 
@@ -74,74 +93,130 @@ class OtpAttemptsExceeded(RateLimited):
 
 
 class OtpLoginDisabled(AuthError):
+    """Passwordless login is turned off in this market (OTP_LOGIN_ENABLED=false)."""
+
     code = "OTP_LOGIN_DISABLED"
     status = 403
 
 
 class PhoneNotAllowed(AuthError):
-    """Imported-users mode: the phone is not in the back office's list."""
+    """This phone may not get this code or register (imported-users mode, or no account)."""
 
     code = "PHONE_NOT_ALLOWED"
     status = 403
 
 
 class RegistrationRequired(AuthError):
+    """The user exists but has no password yet; register first."""
+
     code = "REGISTRATION_REQUIRED"
     status = 403
 
 
 class AlreadyRegistered(AuthError):
+    """The user already has a password."""
+
     code = "ALREADY_REGISTERED"
     status = 409
 
 
 class RegistrationTokenInvalid(AuthError):
+    """The registration token is wrong, used or expired."""
+
     code = "REGISTRATION_TOKEN_INVALID"
     status = 401
 
 
 class InvalidCredentials(AuthError):
+    """Wrong phone or password (the same answer for both)."""
+
     code = "INVALID_CREDENTIALS"
     status = 401
 
 
 class PasswordTooShort(AuthError):
+    """The password has fewer than 8 characters."""
+
     code = "PASSWORD_TOO_SHORT"
 
 
 class PasswordTooLong(AuthError):
+    """The password is longer than 72 UTF-8 bytes (bcrypt's limit)."""
+
     code = "PASSWORD_TOO_LONG"
 
 
 class PasswordTooCommon(AuthError):
+    """The password is on the list of common passwords."""
+
     code = "PASSWORD_TOO_COMMON"
 
 
 class PasswordIsPhone(AuthError):
+    """The password is the phone number in some spelling."""
+
     code = "PASSWORD_IS_PHONE"
 
 
 class TokenMissing(AuthError):
+    """No bearer token, or the call did not pass the authorizer."""
+
     code = "TOKEN_MISSING"
     status = 401
 
 
 class TokenInvalid(AuthError):
+    """The access token is malformed, tampered, from another key, issuer, audience or market."""
+
     code = "TOKEN_INVALID"
     status = 401
 
 
 class TokenExpired(AuthError):
+    """The access token has expired."""
+
     code = "TOKEN_EXPIRED"
     status = 401
 
 
 class TokenRevoked(AuthError):
+    """The access token was ended by a logout or password reset."""
+
     code = "TOKEN_REVOKED"
     status = 401
 
 
+class RefreshTokenInvalid(AuthError):
+    """The refresh token is malformed, unknown, from another stack, or its session has ended."""
+
+    code = "REFRESH_TOKEN_INVALID"
+    status = 401
+
+
+class RefreshTokenReused(AuthError):
+    """An already spent refresh token was presented: its whole session has been ended."""
+
+    code = "REFRESH_TOKEN_REUSED"
+    status = 401
+
+
+class RefreshTokenExpired(AuthError):
+    """The session is past its idle or absolute lifetime; sign in again."""
+
+    code = "REFRESH_TOKEN_EXPIRED"
+    status = 401
+
+
+class SessionNotFound(AuthError):
+    """The user has no such live session."""
+
+    code = "SESSION_NOT_FOUND"
+    status = 404
+
+
 class UserNotFound(AuthError):
+    """The token's user no longer exists."""
+
     code = "USER_NOT_FOUND"
     status = 404
 
@@ -154,5 +229,33 @@ class ServiceUnavailable(AuthError):
 
 
 class InternalError(AuthError):
+    """An unexpected failure on our side; nothing about it is revealed."""
+
     code = "INTERNAL_ERROR"
     status = 500
+
+
+class Unauthorized(AuthError):
+    """A protected route was called without an Authorization header (answered by API Gateway)."""
+
+    code = "UNAUTHORIZED"
+    status = 401
+
+
+class RouteNotFound(AuthError):
+    """No such route or method (answered by API Gateway)."""
+
+    code = "NOT_FOUND"
+    status = 404
+
+
+def catalogue() -> dict[str, type[AuthError]]:
+    """Every error code a client may see -> its class (status, meaning in the docstring)."""
+    found: dict[str, type[AuthError]] = {}
+    pending: list[type[AuthError]] = [AuthError]
+    while pending:
+        error = pending.pop()
+        if found.setdefault(error.code, error) is not error:
+            raise RuntimeError(f"two error classes share the code {error.code}")
+        pending.extend(error.__subclasses__())
+    return dict(sorted(found.items(), key=lambda item: (item[1].status, item[0])))

@@ -16,7 +16,7 @@ import json
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,15 +27,32 @@ from phone_auth.models import ErrorDetail, ErrorResponse
 from phone_auth.settings import get_settings
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Result = tuple[int, BaseModel] | BaseModel
 
 
 @dataclass(frozen=True)
-class Request:
-    body: Any
+class ClientInfo:
+    """Who is calling, as API Gateway saw it: the source IP (never a client-sent header) and
+    the user agent. Shown to the user in their session list; the IP is masked there."""
+
+    source_ip: str | None
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class Request[BodyT]:
+    """A parsed request: ``body`` is the endpoint's validated model (None without a body model)."""
+
+    body: BodyT
     headers: dict[str, str]
     language: str
     source_ip: str | None
     authorizer: dict[str, Any] = field(default_factory=dict)
+    path_parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def client(self) -> ClientInfo:
+        return ClientInfo(source_ip=self.source_ip, user_agent=self.headers.get("user-agent", ""))
 
 
 def _headers(event: dict[str, Any]) -> dict[str, str]:
@@ -73,7 +90,7 @@ def error_response(error: AuthError, language: str) -> dict[str, Any]:
 
 
 def read_json_body(event: dict[str, Any], max_bytes: int) -> Any:
-    """The decoded JSON body; an empty body reads as {} (seed 000's logout sends none)."""
+    """The decoded JSON body; an empty body reads as {} (a logout, for one, may send none)."""
     raw = event.get("body")
     if raw is None or raw == "":
         return {}
@@ -112,12 +129,20 @@ def validate_body[BodyT: BaseModel](model: type[BodyT], data: Any) -> BodyT:
         raise ValidationFailed(details={"fields": problems}) from None
 
 
-def api_endpoint(
-    body_model: type[BaseModel] | None,
-) -> Callable[[Callable[[Request], tuple[int, BaseModel] | BaseModel]], LambdaHandler]:
+@overload
+def api_endpoint[BodyT: BaseModel](
+    body_model: type[BodyT],
+) -> Callable[[Callable[[Request[BodyT]], Result]], LambdaHandler]: ...
+
+
+@overload
+def api_endpoint(body_model: None) -> Callable[[Callable[[Request[None]], Result]], LambdaHandler]: ...
+
+
+def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Request[Any]], Result]], LambdaHandler]:
     """Decorate `handle(request) -> model` (200) or `-> (status, model)` into a Lambda handler."""
 
-    def decorator(handle: Callable[[Request], tuple[int, BaseModel] | BaseModel]) -> LambdaHandler:
+    def decorator(handle: Callable[[Request[Any]], Result]) -> LambdaHandler:
         @functools.wraps(handle)
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             headers = _headers(event)
@@ -128,12 +153,13 @@ def api_endpoint(
                 if body_model is not None:
                     body = validate_body(body_model, read_json_body(event, settings.max_body_bytes))
                 request_context = event.get("requestContext") or {}
-                request = Request(
+                request: Request[Any] = Request(
                     body=body,
                     headers=headers,
                     language=language,
                     source_ip=(request_context.get("identity") or {}).get("sourceIp"),
                     authorizer=request_context.get("authorizer") or {},
+                    path_parameters={str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()},
                 )
                 result = handle(request)
                 status, model = result if isinstance(result, tuple) else (200, result)

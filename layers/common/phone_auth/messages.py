@@ -72,11 +72,28 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "This session has ended. Log in again.",
         "th": "เซสชันนี้สิ้นสุดแล้ว กรุณาเข้าสู่ระบบใหม่",
     },
+    "REFRESH_TOKEN_INVALID": {
+        "en": "The session is no longer valid. Log in again.",
+        "th": "เซสชันไม่ถูกต้องหรือสิ้นสุดแล้ว กรุณาเข้าสู่ระบบใหม่",
+    },
+    "REFRESH_TOKEN_REUSED": {
+        "en": "This sign-in was used from somewhere else, so it has been ended. Log in again.",
+        "th": "มีการใช้การเข้าสู่ระบบนี้จากที่อื่น ระบบจึงยกเลิกเซสชันแล้ว กรุณาเข้าสู่ระบบใหม่",
+    },
+    "REFRESH_TOKEN_EXPIRED": {
+        "en": "The session has expired. Log in again.",
+        "th": "เซสชันหมดอายุ กรุณาเข้าสู่ระบบใหม่",
+    },
+    "SESSION_NOT_FOUND": {"en": "There is no such session.", "th": "ไม่พบเซสชันนี้"},
+    "SESSION_ENDED": {"en": "The session has been ended.", "th": "ยกเลิกเซสชันแล้ว"},
+    "LOGGED_OUT_HERE": {"en": "Logged out on this device.", "th": "ออกจากระบบบนอุปกรณ์นี้แล้ว"},
     "USER_NOT_FOUND": {"en": "The user does not exist.", "th": "ไม่พบผู้ใช้"},
     "SERVICE_UNAVAILABLE": {
         "en": "The service is temporarily unavailable. Try again.",
         "th": "ระบบไม่พร้อมให้บริการชั่วคราว กรุณาลองใหม่",
     },
+    "UNAUTHORIZED": {"en": "Authentication required.", "th": "กรุณาเข้าสู่ระบบ"},
+    "NOT_FOUND": {"en": "No such endpoint.", "th": "ไม่พบปลายทางนี้"},
     "INTERNAL_ERROR": {"en": "Something went wrong on our side.", "th": "เกิดข้อผิดพลาดในระบบ"},
     # Success messages.
     "CODE_SENT": {"en": "Verification code sent.", "th": "ส่งรหัส OTP เรียบร้อยแล้ว"},

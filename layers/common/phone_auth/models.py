@@ -1,15 +1,18 @@
 """Request and response models of every endpoint (the OpenAPI document is generated from these).
 
 Requests are strict (a number where a string belongs is an error, not a coercion) and
-accept seed 004's camelCase spellings as aliases. Unknown fields are ignored.
+accept the back office's camelCase spellings (mobilePhone, otpCode ...) as aliases. Unknown fields are ignored.
 `defer_build` keeps a cold start from building schemas a function never uses.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from phone_auth.store.records import UserRecord
 
 _REQUEST = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True, frozen=True)
 _RESPONSE = ConfigDict(defer_build=True)
@@ -92,6 +95,27 @@ class ResetPasswordRequest(BaseModel):
     ]
 
 
+class RefreshRequest(BaseModel):
+    model_config = _REQUEST
+    refresh_token: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=512,
+            validation_alias=AliasChoices("refresh_token", "refreshToken"),
+            description="The refresh token of the last sign-in or refresh; it is spent by this call.",
+        ),
+    ]
+
+
+class LogoutRequest(BaseModel):
+    model_config = _REQUEST
+    scope: Literal["all", "current"] = Field(
+        default="all",
+        description="all (the default, also with no body): end every session; current: only this one.",
+    )
+
+
 class UserView(BaseModel):
     model_config = _RESPONSE
     id: str
@@ -104,6 +128,21 @@ class UserView(BaseModel):
     market: str
     has_password: bool
     profile: dict[str, str] = Field(default_factory=dict, description="Fields imported from the back office.")
+
+    @classmethod
+    def of(cls, user: UserRecord, *, market: str) -> UserView:
+        return cls(
+            id=user.id,
+            phone=user.phone,
+            is_active=user.is_active,
+            is_verified=user.is_verified,
+            last_login=user.last_login,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+            market=market,
+            has_password=user.has_password,
+            profile=dict(user.profile),
+        )
 
 
 class SendCodeResponse(BaseModel):
@@ -119,9 +158,39 @@ class AuthSuccessResponse(BaseModel):
     success: Literal[True] = True
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
-    expires_in: int
+    expires_in: int = Field(description="Seconds the access token stays valid.")
     user: UserView
     is_new_user: bool = Field(description="True on the user's first sign-in.")
+    refresh_token: str = Field(description="Send to /auth/refresh for new tokens; single use, rotated each time.")
+    session_id: str = Field(description="This device's session (see /auth/sessions).")
+
+
+class RefreshResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
+    expires_in: int
+    refresh_token: str = Field(description="The successor: the presented refresh token is now spent.")
+    session_id: str
+    user: UserView
+
+
+class SessionView(BaseModel):
+    model_config = _RESPONSE
+    id: str
+    created_at: str = Field(description="ISO 8601 UTC: the sign-in that started it.")
+    last_used_at: str = Field(description="ISO 8601 UTC: the sign-in or the last refresh.")
+    method: str = Field(description="How the session started: sms_code, password or registration.")
+    user_agent: str
+    ip: str = Field(description="The network it was last used from, masked (e.g. 203.0.113.0/24).")
+    current: bool = Field(description="True for the session of the token making this call.")
+
+
+class SessionsResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    sessions: list[SessionView] = Field(description="Live sessions, most recently used first.")
 
 
 class MeResponse(BaseModel):

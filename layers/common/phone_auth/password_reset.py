@@ -1,34 +1,70 @@
-"""Seed 004: password reset by SMS code. Every earlier token of the user is revoked."""
+"""Password reset by SMS code. A reset ends every session of the user."""
 
 from __future__ import annotations
 
-from phone_auth import clock, otp, passwords, repository
-from phone_auth.errors import OtpNotFound
+from phone_auth import clock, otp, passwords
+from phone_auth.errors import OtpNotFound, ServiceUnavailable
 from phone_auth.messages import message
 from phone_auth.models import MessageResponse, SendCodeResponse
 from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
+from phone_auth.signup_policy import signup_policy
+from phone_auth.store import codes
+from phone_auth.store.refusals import CodeRejected, UserChanged, UserMissing
+
+_RETRIES = 3
 
 
 def request_password_reset(raw_phone: str, language: str) -> SendCodeResponse:
     """The same answer whether or not the phone has an account (no SMS when it has none)."""
     phone = normalize_phone(raw_phone, get_settings().default_region)
-    sent = otp.send_code(phone, "password_reset", language=language, user_requirement="exists", silent_if_unknown=True)
+    sent = otp.send_code(
+        phone,
+        "password_reset",
+        recipient=signup_policy().reset_code_recipient,
+        language=language,
+        decoy_if_refused=True,
+    )
     return SendCodeResponse(
         message=message("RESET_CODE_SENT", language), expires_in=sent.expires_in, resend_after=sent.resend_after
     )
 
 
 def reset_password(raw_phone: str, code: str, new_password: str, language: str) -> MessageResponse:
-    """One transaction: spend the code, set the new hash, end every session (epoch bump)."""
+    """Spend the code, set the new hash and end every session.
+
+    One read (the code and the user) first: a code that cannot be right is refused (and
+    counted as a wrong guess) before any bcrypt work. Then one transaction.
+    """
     settings = get_settings()
     phone = normalize_phone(raw_phone, settings.default_region)
     passwords.check_policy(new_password, phone)
-    password_hash = passwords.hash_password(new_password, settings.bcrypt_rounds)
-    now_iso = clock.iso(clock.now())
-    set_password = repository.password_reset_update(phone, password_hash=password_hash, now_iso=now_iso)
-    try:
-        otp.use_code(phone, "password_reset", code, together_with=[{"Update": set_password}])
-    except otp.CompanionFailed:
-        raise OtpNotFound() from None  # the account vanished; say no more than for a bad code
-    return MessageResponse(message=message("PASSWORD_RESET", language))
+    code_hashes = otp.code_hashes(phone, "password_reset", code)
+    password_hash: str | None = None
+    for _ in range(_RETRIES):
+        now = int(clock.now())
+        stored, user = codes.get_code_and_user(phone, "password_reset")
+        if (
+            stored is None
+            or user is None
+            or not stored.may_accept(code_hashes, now=now, max_attempts=settings.otp_max_attempts)
+        ):
+            otp.refuse(phone, "password_reset", stored, now)
+        password_hash = password_hash or passwords.hash_password(new_password, settings.bcrypt_rounds)
+        try:
+            codes.spend_code_and_replace_password(
+                user,
+                code_hashes=code_hashes,
+                now=now,
+                now_iso=clock.iso(now),
+                max_attempts=settings.otp_max_attempts,
+                password_hash=password_hash,
+            )
+        except CodeRejected as rejected:
+            otp.refuse(phone, "password_reset", rejected.state, now)
+        except UserMissing:
+            raise OtpNotFound() from None  # the account vanished; say no more than for a bad code
+        except UserChanged:
+            continue  # the user signed in meanwhile: read the sessions to end again
+        return MessageResponse(message=message("PASSWORD_RESET", language))
+    raise ServiceUnavailable(details={"dependency": "dynamodb"})

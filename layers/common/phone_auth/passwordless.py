@@ -1,50 +1,54 @@
-"""Seed 000: passwordless login by SMS code. The first verified login creates the user."""
+"""Passwordless login by SMS code: send a code, then verify it to sign in.
+
+The first verified sign-in of a phone creates the user (in open sign-up), exactly once
+whatever the concurrency, and returns `is_new_user: true`.
+"""
 
 from __future__ import annotations
 
-import uuid
-
-from phone_auth import clock, otp, repository
-from phone_auth.errors import OtpLoginDisabled, PhoneNotAllowed
+from phone_auth import clock, otp, sessions
+from phone_auth.errors import PhoneNotAllowed
+from phone_auth.http import ClientInfo
 from phone_auth.messages import message
 from phone_auth.models import AuthSuccessResponse, SendCodeResponse
 from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
-from phone_auth.signin import signed_in
-
-
-def _enabled_phone(raw_phone: str) -> str:
-    settings = get_settings()
-    if not settings.otp_login_enabled:
-        raise OtpLoginDisabled()
-    return normalize_phone(raw_phone, settings.default_region)
+from phone_auth.signup_policy import signup_policy
+from phone_auth.store import codes
+from phone_auth.store.refusals import CodeRejected, UserMissing
 
 
 def send_login_code(raw_phone: str, language: str) -> SendCodeResponse:
-    phone = _enabled_phone(raw_phone)
-    requirement: repository.UserRequirement = "exists" if get_settings().signup_mode == "imported" else "any"
-    sent = otp.send_code(phone, "login", language=language, user_requirement=requirement)
+    policy = signup_policy()
+    policy.require_otp_login()
+    phone = normalize_phone(raw_phone, get_settings().default_region)
+    sent = otp.send_code(phone, "login", recipient=policy.login_code_recipient, language=language)
     return SendCodeResponse(
         message=message("CODE_SENT", language), expires_in=sent.expires_in, resend_after=sent.resend_after
     )
 
 
-def verify_login_code(raw_phone: str, code: str) -> AuthSuccessResponse:
-    """Two DynamoDB round trips: one transaction (use the code + record the sign-in,
-    creating the user if absent) and one consistent read of the user."""
-    phone = _enabled_phone(raw_phone)
-    proposed_id = str(uuid.uuid4())
-    sign_in = repository.login_update(
-        phone,
-        now_iso=clock.iso(clock.now()),
-        proposed_user_id=proposed_id,
-        must_exist=get_settings().signup_mode == "imported",
-        verified=True,
-    )
+def verify_login_code(raw_phone: str, code: str, client: ClientInfo) -> AuthSuccessResponse:
+    """Spend the code, sign in and start a session (two DynamoDB round trips, see the store
+    operation)."""
+    policy = signup_policy()
+    policy.require_otp_login()
+    settings = get_settings()
+    phone = normalize_phone(raw_phone, settings.default_region)
+    now = clock.now()
+    session, refresh_secret = sessions.new_session("sms_code", client)
     try:
-        otp.use_code(phone, "login", code, together_with=[{"Update": sign_in}])
-    except otp.CompanionFailed:
+        sign_in = codes.spend_code_and_sign_in(
+            phone,
+            code_hashes=otp.code_hashes(phone, "login", code),
+            now=int(now),
+            now_iso=clock.iso(now),
+            max_attempts=settings.otp_max_attempts,
+            create_user=policy.sign_in_creates_users,
+            session=session,
+        )
+    except CodeRejected as rejected:
+        otp.refuse(phone, "login", rejected.state, int(now))
+    except UserMissing:
         raise PhoneNotAllowed() from None
-    item = repository.get_user(phone)
-    assert item is not None  # written by the transaction above; users are never deleted here
-    return signed_in(item, proposed_id=proposed_id, method="sms_code")
+    return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="sms_code")

@@ -1,27 +1,23 @@
-"""Seed 004: registration of back-office users (check -> code -> verify -> set password).
+"""Registration of back-office users: check the phone, send a code, verify it, set a password.
 
 verify-registration-otp spends the code and, in the same write, stores the hash of a
-short-lived single-use registration token bound to that phone; complete-registration is
-refused without it (seed 004 let anyone set an imported user's password).
+short-lived single-use registration token bound to that phone; complete-registration
+needs that token, so nobody can set a password for a phone they have not proved.
 """
 
 from __future__ import annotations
 
-import uuid
-
-from phone_auth import clock, codes, otp, passwords, repository
+from phone_auth import clock, crypto, otp, passwords, sessions
 from phone_auth.errors import AlreadyRegistered, PhoneNotAllowed, RegistrationTokenInvalid
+from phone_auth.http import ClientInfo
 from phone_auth.keys import key_ring
 from phone_auth.messages import message
-from phone_auth.models import (
-    AuthSuccessResponse,
-    CheckMobileResponse,
-    RegistrationTokenResponse,
-    SendCodeResponse,
-)
+from phone_auth.models import AuthSuccessResponse, CheckMobileResponse, RegistrationTokenResponse, SendCodeResponse
 from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
-from phone_auth.signin import signed_in
+from phone_auth.signup_policy import signup_policy
+from phone_auth.store import codes, users
+from phone_auth.store.refusals import CodeRejected, PasswordAlreadySet, RegistrationTokenRejected, UserMissing
 
 
 def _phone(raw_phone: str) -> str:
@@ -29,14 +25,19 @@ def _phone(raw_phone: str) -> str:
 
 
 def _token_hash(phone: str, token: str) -> str:
-    return codes.keyed_hash(key_ring().otp_hash_key, "registration-token", phone, token)
+    return key_ring().hash("registration-token", phone, token)
+
+
+def _token_hashes(phone: str, token: str) -> list[str]:
+    return key_ring().hashes("registration-token", phone, token)
 
 
 def check_mobile(raw_phone: str, language: str) -> CheckMobileResponse:
-    phone = _phone(raw_phone)
-    item = repository.get_user(phone)
-    # Open mode: a new phone registers too. Imported mode: only the back office's phones.
-    can_register = get_settings().signup_mode == "open" if item is None else "password_hash" not in item
+    """May this phone register? One read."""
+    user = users.get_user(_phone(raw_phone))
+    can_register = signup_policy().can_register(
+        exists=user is not None, has_password=user is not None and user.has_password
+    )
     return CheckMobileResponse(
         can_register=can_register, message=message("CAN_REGISTER" if can_register else "CANNOT_REGISTER", language)
     )
@@ -44,25 +45,31 @@ def check_mobile(raw_phone: str, language: str) -> CheckMobileResponse:
 
 def request_registration_code(raw_phone: str, language: str) -> SendCodeResponse:
     phone = _phone(raw_phone)
-    sent = otp.send_code(phone, "registration", language=language, user_requirement="can_register")
+    sent = otp.send_code(
+        phone, "registration", recipient=signup_policy().registration_code_recipient, language=language
+    )
     return SendCodeResponse(
         message=message("CODE_SENT", language), expires_in=sent.expires_in, resend_after=sent.resend_after
     )
 
 
 def verify_registration_code(raw_phone: str, code: str, language: str) -> RegistrationTokenResponse:
+    """Spend the code and issue the registration token (one conditional write)."""
     phone = _phone(raw_phone)
     settings = get_settings()
-    token = codes.new_opaque_token()
-    otp.use_code(
-        phone,
-        "registration",
-        code,
-        extra_set={
-            "registration_token_hash": _token_hash(phone, token),
-            "registration_token_expires_at": int(clock.now()) + settings.registration_token_ttl_seconds,
-        },
-    )
+    token = crypto.new_opaque_token()
+    now = int(clock.now())
+    try:
+        codes.spend_code_and_issue_registration_token(
+            phone,
+            code_hashes=otp.code_hashes(phone, "registration", code),
+            now=now,
+            max_attempts=settings.otp_max_attempts,
+            token_hash=_token_hash(phone, token),
+            token_expires_at=now + settings.registration_token_ttl_seconds,
+        )
+    except CodeRejected as rejected:
+        otp.refuse(phone, "registration", rejected.state, now)
     return RegistrationTokenResponse(
         message=message("OTP_VERIFIED", language),
         registration_token=token,
@@ -70,36 +77,38 @@ def verify_registration_code(raw_phone: str, code: str, language: str) -> Regist
     )
 
 
-def complete_registration(raw_phone: str, password: str, registration_token: str) -> AuthSuccessResponse:
-    """Set the first password and sign in: one transaction (spend the registration token +
-    set the password only if none is set) and one read."""
+def complete_registration(
+    raw_phone: str, password: str, registration_token: str, client: ClientInfo
+) -> AuthSuccessResponse:
+    """Set the first password, sign in and start a session.
+
+    A read of the registration token first: a token that cannot be right is refused before
+    any bcrypt work. Then two round trips (see the store operation).
+    """
     phone = _phone(raw_phone)
     settings = get_settings()
     passwords.check_policy(password, phone)
-    password_hash = passwords.hash_password(password, settings.bcrypt_rounds)
+    token_hashes = _token_hashes(phone, registration_token)
+    stored = codes.get_registration_token(phone)
     now = clock.now()
-    proposed_id = str(uuid.uuid4())
-    set_password = repository.login_update(
-        phone,
-        now_iso=clock.iso(now),
-        proposed_user_id=proposed_id,
-        must_exist=settings.signup_mode == "imported",
-        verified=True,
-        extra_set={"password_hash": password_hash, "password_changed_at": clock.iso(now)},
-        condition="attribute_not_exists(password_hash)",
-    )
-    spend_token = repository.registration_token_use(
-        phone, token_hash=_token_hash(phone, registration_token), now=int(now)
-    )
+    if stored is None or not stored.may_accept(token_hashes, now=int(now)):
+        raise RegistrationTokenInvalid()
+    password_hash = passwords.hash_password(password, settings.bcrypt_rounds)
+    session, refresh_secret = sessions.new_session("registration", client)
     try:
-        repository.transact([{"Update": spend_token}, {"Update": set_password}])
-    except repository.TransactionCancelled as cancelled:
-        (token_reason, _), (_, user_item) = cancelled.reasons
-        if token_reason:
-            raise RegistrationTokenInvalid() from None
-        if user_item is None:
-            raise PhoneNotAllowed() from None
+        sign_in = codes.set_first_password(
+            phone,
+            token_hashes=token_hashes,
+            password_hash=password_hash,
+            now=int(now),
+            now_iso=clock.iso(now),
+            create_user=signup_policy().sign_in_creates_users,
+            session=session,
+        )
+    except RegistrationTokenRejected:
+        raise RegistrationTokenInvalid() from None
+    except UserMissing:
+        raise PhoneNotAllowed() from None
+    except PasswordAlreadySet:
         raise AlreadyRegistered() from None
-    item = repository.get_user(phone)
-    assert item is not None
-    return signed_in(item, proposed_id=proposed_id, method="registration")
+    return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="registration")

@@ -1,10 +1,14 @@
-"""Access tokens: PyJWT, HS256 with a key derived from the SSM secret, `kid` in the header.
+"""Access tokens: PyJWT, HS256 with a key derived from the SSM key set, `kid` in the header.
 
 Claims: iss, aud, sub (user id), iat, nbf, exp, jti, plus
   phone   the user's E.164 number (the users table key, so the authorizer needs one read),
   market  the market of the issuing stack (a token of another market's stack is refused),
-  sep     the user's session epoch: logout and password reset bump it, revoking every
-          earlier token, including after the user logs in again.
+  sep     the user's session epoch: logout everywhere and password reset bump it, revoking
+          every earlier token, including after the user logs in again,
+  sid     the session (device) the token belongs to: ending it revokes its tokens at once.
+
+Verification picks the key by `kid` among our live keys only, requires `aud` to be exactly
+ours, checks `nbf`, and refuses a lifetime (`exp - iat`) longer than the configured one.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from phone_auth.keys import key_ring
 from phone_auth.settings import get_settings
 
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["sub", "iat", "exp", "jti", "iss", "aud"]
+REQUIRED_CLAIMS = ["sub", "iat", "exp", "jti", "iss", "aud", "sid"]
 MAX_TOKEN_LENGTH = 4096
 CLOCK_SKEW_SECONDS = 5
 
@@ -32,11 +36,12 @@ class AccessClaims:
     phone: str
     market: str
     session_epoch: int
+    session_id: str
     token_id: str
     expires_at: int
 
 
-def issue_access_token(user_id: str, phone: str, session_epoch: int) -> tuple[str, int]:
+def issue_access_token(user_id: str, phone: str, session_epoch: int, session_id: str) -> tuple[str, int]:
     """Return (token, lifetime in seconds)."""
     settings = get_settings()
     ring = key_ring()
@@ -53,6 +58,7 @@ def issue_access_token(user_id: str, phone: str, session_epoch: int) -> tuple[st
         "phone": phone,
         "market": settings.market,
         "sep": session_epoch,
+        "sid": session_id,
         "token_use": "access",
     }
     token = jwt.encode(claims, ring.token_signing_key, algorithm=ALGORITHM, headers={"kid": ring.kid})
@@ -72,13 +78,13 @@ def decode_access_token(token: str) -> AccessClaims:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
         raise TokenInvalid() from None
-    ring = key_ring()
-    if header.get("alg") != ALGORITHM or header.get("kid") != ring.kid:
+    key = key_ring().by_kid(header.get("kid"))
+    if header.get("alg") != ALGORITHM or key is None:
         raise TokenInvalid()
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            ring.token_signing_key,
+            key.token_signing_key,
             algorithms=[ALGORITHM],
             audience=settings.token_audience,
             issuer=settings.token_issuer,
@@ -89,16 +95,15 @@ def decode_access_token(token: str) -> AccessClaims:
         raise TokenInvalid() from None
     if claims.get("market") != settings.market or claims.get("token_use") != "access":
         raise TokenInvalid()
-    sub, phone, sep, jti = claims.get("sub"), claims.get("phone"), claims.get("sep"), claims.get("jti")
-    if not (isinstance(sub, str) and isinstance(phone, str) and isinstance(jti, str)):
+    if claims.get("aud") != settings.token_audience:  # exactly ours: not a list that contains it
         raise TokenInvalid()
-    if not isinstance(sep, int) or isinstance(sep, bool):
-        raise TokenInvalid()
-    issued_at, expires_at = claims.get("iat"), claims.get("exp")
-    if not isinstance(issued_at, int) or not isinstance(expires_at, int):
-        raise TokenInvalid()
+    sub, phone, jti, sid = (_text(claims, name) for name in ("sub", "phone", "jti", "sid"))
+    sep, issued_at, expires_at = (_number(claims, name) for name in ("sep", "iat", "exp"))
+    not_before = _number(claims, "nbf") if "nbf" in claims else issued_at
+    if expires_at - issued_at > settings.access_token_ttl_seconds:
+        raise TokenInvalid()  # a lifetime we never issue
     now = clock.now()
-    if issued_at > now + CLOCK_SKEW_SECONDS:
+    if issued_at > now + CLOCK_SKEW_SECONDS or not_before > now + CLOCK_SKEW_SECONDS:
         raise TokenInvalid()
     if expires_at <= now - CLOCK_SKEW_SECONDS:
         raise TokenExpired()
@@ -107,6 +112,21 @@ def decode_access_token(token: str) -> AccessClaims:
         phone=phone,
         market=claims["market"],
         session_epoch=sep,
+        session_id=sid,
         token_id=jti,
         expires_at=expires_at,
     )
+
+
+def _text(claims: dict[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value:
+        raise TokenInvalid()
+    return value
+
+
+def _number(claims: dict[str, Any], name: str) -> int:
+    value = claims.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TokenInvalid()
+    return value

@@ -20,7 +20,8 @@ _deserializer = TypeDeserializer()
 
 def to_attr(value: Any) -> AttributeValue:
     """One value as an attribute value ({"S": ...}, {"N": ...}, {"M": ...} ...)."""
-    return _serializer.serialize(value)  # type: ignore[no-any-return]
+    attr: AttributeValue = dict(_serializer.serialize(value))
+    return attr
 
 
 def _plain(value: Any) -> Any:
@@ -37,7 +38,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def from_attr(attr: AttributeValue) -> Any:
+def from_attr(attr: Any) -> Any:
     return _plain(_deserializer.deserialize(attr))
 
 
@@ -46,7 +47,8 @@ def to_item(values: Item) -> dict[str, AttributeValue]:
     return {key: to_attr(value) for key, value in values.items() if value is not None}
 
 
-def from_item(item: dict[str, AttributeValue] | None) -> Item | None:
+def from_item(item: Any) -> Item | None:
+    """A stored item (as boto3 returns it) as plain values; None for no item."""
     return None if not item else {key: from_attr(value) for key, value in item.items()}
 
 

@@ -1,8 +1,12 @@
-"""The stored shape of a user: one definition for the API, the importer and the tests.
+"""The stored shapes: a user (with their sessions) and a one-time code.
 
-An attribute that is absent means "not set" (no password, never signed in); conditions
-such as ``attribute_not_exists(password_hash)`` rely on that, so ``to_item`` leaves out
-what is None.
+One user shape serves the API, the importer and the tests. An attribute that is absent
+means "not set" (no password, never signed in); conditions such as
+``attribute_not_exists(password_hash)`` rely on that, so ``to_item`` leaves out what is None.
+
+Each live session is an attribute of its own on the user item, ``session#<id>``, so that the
+authorizer's one read of the user also says whether the token's session is still live, and
+a sign-in can add a session to a user that does not exist yet in the same write.
 """
 
 from __future__ import annotations
@@ -11,6 +15,56 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 UserSource = Literal["import", "signup"]
+SESSION_PREFIX = "session#"
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """One signed-in device: its refresh token (only as keyed hashes) and what the user sees."""
+
+    id: str
+    created_at: str  # ISO 8601 UTC
+    last_used_at: str
+    method: str  # sms_code | password | registration
+    user_agent: str
+    ip: str  # masked
+    expires_at: int  # epoch seconds: SESSION_MAX_AGE_SECONDS after the sign-in, never extended
+    idle_expires_at: int  # epoch seconds: REFRESH_TOKEN_TTL_SECONDS after the last refresh
+    refresh_hash: str
+    previous_refresh_hash: str | None = None
+    rotated_at: int | None = None  # epoch seconds of the last refresh
+
+    @property
+    def attribute(self) -> str:
+        return self.attribute_of(self.id)
+
+    @staticmethod
+    def attribute_of(session_id: str) -> str:
+        return SESSION_PREFIX + session_id
+
+    def is_live(self, now: float) -> bool:
+        return self.expires_at > now and self.idle_expires_at > now
+
+    @classmethod
+    def from_value(cls, session_id: str, value: dict[str, Any]) -> SessionRecord:
+        return cls(
+            id=session_id,
+            created_at=str(value["created_at"]),
+            last_used_at=str(value["last_used_at"]),
+            method=str(value["method"]),
+            user_agent=str(value.get("user_agent", "")),
+            ip=str(value.get("ip", "")),
+            expires_at=int(value["expires_at"]),
+            idle_expires_at=int(value["idle_expires_at"]),
+            refresh_hash=str(value["refresh_hash"]),
+            previous_refresh_hash=value.get("previous_refresh_hash"),
+            rotated_at=None if value.get("rotated_at") is None else int(value["rotated_at"]),
+        )
+
+    def to_value(self) -> dict[str, Any]:
+        values = asdict(self)
+        del values["id"]
+        return {key: value for key, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -28,6 +82,8 @@ class UserRecord:
     first_login_id: str | None = None  # the id proposed by the sign-in that created the user
     source: UserSource | None = None
     profile: dict[str, str] = field(default_factory=dict)  # the back office's extra columns
+    sign_in_count: int = 0  # every sign-in adds one: a write that must not miss a new session checks it
+    sessions: dict[str, SessionRecord] = field(default_factory=dict)  # by session id
 
     @property
     def has_password(self) -> bool:
@@ -51,11 +107,98 @@ class UserRecord:
             first_login_id=item.get("first_login_id"),
             source=item.get("source"),
             profile={str(key): str(value) for key, value in profile.items()},
+            sign_in_count=int(item.get("sign_in_count", 0)),
+            sessions={
+                name[len(SESSION_PREFIX) :]: SessionRecord.from_value(name[len(SESSION_PREFIX) :], value)
+                for name, value in item.items()
+                if name.startswith(SESSION_PREFIX)
+            },
         )
 
     def to_item(self) -> dict[str, Any]:
         """The item to store (plain values; ``marshalling.to_item`` makes attribute values)."""
         values = asdict(self)
+        del values["sessions"]
         if not values["profile"]:
             del values["profile"]
-        return {key: value for key, value in values.items() if value is not None}
+        item = {key: value for key, value in values.items() if value is not None}
+        item.update({session.attribute: session.to_value() for session in self.sessions.values()})
+        return item
+
+    def live_sessions(self, now: float) -> list[SessionRecord]:
+        """Sessions whose refresh token may still be used, most recently used first."""
+        live = [session for session in self.sessions.values() if session.is_live(now)]
+        # Ties broken by id, so concurrent writers agree on which session is least recently used.
+        return sorted(live, key=lambda session: (session.last_used_at, session.id), reverse=True)
+
+    def sessions_to_end(self, *, keep: str, cap: int, now: float) -> tuple[list[str], list[SessionRecord]]:
+        """(dead session ids, live sessions past ``cap`` counting ``keep``, least recently used)."""
+        dead = [session.id for session in self.sessions.values() if not session.is_live(now)]
+        others = [session for session in self.live_sessions(now) if session.id != keep]
+        return dead, others[max(cap - 1, 0) :]
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A recorded sign-in: the user as now stored, whether it was their first, its session."""
+
+    user: UserRecord
+    is_new_user: bool
+    session: SessionRecord
+
+
+@dataclass(frozen=True)
+class NewCode:
+    """A one-time code about to be stored (only its keyed hash, never the code)."""
+
+    phone: str
+    purpose: str
+    code_id: str
+    code_hash: str
+    sent_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class StoredCode:
+    """What the codes table says about a phone's code for one purpose."""
+
+    code_id: str
+    sent_at: int
+    expires_at: int
+    attempts: int
+    used: bool
+    code_hash: str | None  # None for a decoy (no code was ever sent)
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> StoredCode:
+        return cls(
+            code_id=str(item["code_id"]),
+            sent_at=int(item["sent_at"]),
+            expires_at=int(item["expires_at"]),
+            attempts=int(item.get("attempts", 0)),
+            used="used_at" in item,
+            code_hash=item.get("code_hash"),
+        )
+
+    def may_accept(self, code_hashes: list[str], *, now: int, max_attempts: int) -> bool:
+        """Whether spending it with a code of these hashes could succeed (a cheap pre-check)."""
+        return (
+            self.code_hash in code_hashes and not self.used and self.expires_at > now and self.attempts < max_attempts
+        )
+
+
+@dataclass(frozen=True)
+class RegistrationToken:
+    """The single-use token a verified registration code leads to (only its keyed hash)."""
+
+    token_hash: str
+    expires_at: int
+    used: bool
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> RegistrationToken:
+        return cls(token_hash=str(item["token_hash"]), expires_at=int(item["expires_at"]), used="used_at" in item)
+
+    def may_accept(self, token_hashes: list[str], *, now: int) -> bool:
+        return self.token_hash in token_hashes and not self.used and self.expires_at > now

@@ -1,4 +1,4 @@
-"""One-time codes and opaque tokens: generated with `secrets`, stored only as keyed hashes."""
+"""Random one-time codes and opaque tokens from `secrets`, and the keyed hashes they are stored as."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ def new_code() -> str:
 def new_opaque_token() -> str:
     """256 random bits, URL-safe: used for registration tokens."""
     return secrets.token_urlsafe(32)
+
+
+def new_session_id() -> str:
+    """128 random bits as hex: names a session (not a secret: it is in the access token)."""
+    return secrets.token_hex(16)
 
 
 def keyed_hash(key: bytes, *parts: str) -> str:

@@ -1,0 +1,360 @@
+"""The codes table: issue one-time codes, count wrong guesses, and spend a code together with
+what it authorises (a sign-in, a registration token, a new password).
+
+One item per phone and purpose (login, registration, password_reset): a new code replaces
+the previous one. Only the code's keyed hash is stored. A code is spent by one conditional
+write that holds only if its hash is one the presented code has under a live key and the
+code is unused, unexpired and has attempts left; when it authorises a change to the user,
+both happen in one transaction.
+
+A verified registration code leads to a registration token, kept in an item of its own
+(purpose ``registration_token``), so a resend of the code never destroys an issued token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from enum import StrEnum
+from typing import Any
+
+from phone_auth.settings import get_settings
+from phone_auth.store import users
+from phone_auth.store.calls import Cancelled, ConditionFailed, call, transact
+from phone_auth.store.marshalling import Item, from_item, to_item, to_values
+from phone_auth.store.records import NewCode, RegistrationToken, SessionRecord, SignIn, StoredCode, UserRecord
+from phone_auth.store.refusals import (
+    CodeRejected,
+    PasswordAlreadySet,
+    RecipientRefused,
+    RegistrationTokenRejected,
+    ResendTooSoon,
+    UserChanged,
+    UserMissing,
+)
+
+REGISTRATION_TOKEN = "registration_token"  # noqa: S105 (an item's purpose, not a secret)
+
+
+class Recipient(StrEnum):
+    """Who may be sent a code (decided by phone_auth.signup_policy, enforced here)."""
+
+    ANYONE = "anyone"
+    EXISTING_USER = "existing_user"
+    ANYONE_WITHOUT_PASSWORD = "anyone_without_password"  # noqa: S105 (a rule, not a secret)
+    USER_WITHOUT_PASSWORD = "user_without_password"  # noqa: S105
+
+
+_RECIPIENT_CONDITIONS = {
+    Recipient.EXISTING_USER: "attribute_exists(phone)",
+    Recipient.ANYONE_WITHOUT_PASSWORD: "attribute_not_exists(password_hash)",
+    Recipient.USER_WITHOUT_PASSWORD: "attribute_exists(phone) AND attribute_not_exists(password_hash)",
+}
+
+
+def table() -> str:
+    return get_settings().otp_table_name
+
+
+def key(phone: str, purpose: str) -> dict[str, Any]:
+    return {"phone": {"S": phone}, "purpose": {"S": purpose}}
+
+
+def _state(item: Item | None) -> StoredCode | None:
+    return None if item is None else StoredCode.from_item(item)
+
+
+def get_code_and_user(phone: str, purpose: str) -> tuple[StoredCode | None, UserRecord | None]:
+    """The phone's code for ``purpose`` and its user: one strongly consistent BatchGetItem."""
+    codes_table, users_table = table(), users.table()
+    request = {
+        codes_table: {"Keys": [key(phone, purpose)], "ConsistentRead": True},
+        users_table: {"Keys": [users.key(phone)], "ConsistentRead": True},
+    }
+    found: dict[str, Item] = {}
+    for _ in range(3):
+        response = call("batch_get_item", RequestItems=request)
+        for name, items in response.get("Responses", {}).items():
+            for raw in items:
+                item = from_item(raw)
+                if item is not None:
+                    found[name] = item
+        request = response.get("UnprocessedKeys") or {}
+        if not request:
+            break
+    code, user = found.get(codes_table), found.get(users_table)
+    return _state(code), None if user is None else UserRecord.from_item(user)
+
+
+def get_registration_token(phone: str) -> RegistrationToken | None:
+    """One strongly consistent read of the phone's registration token."""
+    item = from_item(
+        call("get_item", TableName=table(), Key=key(phone, REGISTRATION_TOKEN), ConsistentRead=True).get("Item")
+    )
+    return None if item is None else RegistrationToken.from_item(item)
+
+
+# ---------------------------------------------------------------- issuing
+def _code_put(code: NewCode | None, *, decoy_of: NewCode | None = None, resend_cutoff: int) -> dict[str, Any]:
+    record = code or decoy_of
+    assert record is not None
+    values: dict[str, Any] = {
+        "phone": record.phone,
+        "purpose": record.purpose,
+        "code_id": record.code_id,
+        "sent_at": record.sent_at,
+        "expires_at": record.expires_at,
+        "attempts": 0,
+        "code_hash": code.code_hash if code else None,
+    }
+    return {
+        "TableName": table(),
+        "Item": to_item(values),
+        "ConditionExpression": "attribute_not_exists(phone) OR sent_at <= :cutoff OR attribute_exists(used_at)",
+        "ExpressionAttributeValues": to_values({":cutoff": resend_cutoff}),
+    }
+
+
+def issue_code(code: NewCode, *, recipient: Recipient, resend_cutoff: int) -> None:
+    """Store a new code, replacing the phone's previous one for that purpose.
+
+    Preconditions: no unused code of that phone and purpose was sent after
+    ``resend_cutoff`` (else ResendTooSoon), and the phone is a valid ``recipient`` (else
+    RecipientRefused with the user as found). One round trip: a PutItem, or a transaction
+    with a ConditionCheck on the user when the recipient rule needs one.
+    """
+    put = _code_put(code, resend_cutoff=resend_cutoff)
+    if recipient is Recipient.ANYONE:
+        try:
+            call("put_item", **put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ConditionFailed as failed:
+            raise ResendTooSoon(_state(failed.item)) from None
+        return
+    user_check = {
+        "TableName": users.table(),
+        "Key": users.key(code.phone),
+        "ConditionExpression": _RECIPIENT_CONDITIONS[recipient],
+    }
+    try:
+        transact({"code": {"Put": put}, "user": {"ConditionCheck": user_check}})
+    except Cancelled as cancelled:
+        if "code" in cancelled.failed:
+            raise ResendTooSoon(_state(cancelled.failed["code"])) from None
+        user = cancelled.failed["user"]
+        raise RecipientRefused(None if user is None else UserRecord.from_item(user)) from None
+
+
+def issue_decoy(code: NewCode, *, resend_cutoff: int) -> None:
+    """Store a record with no code at all, under the same resend rule (one PutItem).
+
+    Used where the answer must not tell whether a phone has an account: the phone gets
+    the same resend limit and the same refusals as a real code, and no SMS.
+    """
+    put = _code_put(None, decoy_of=code, resend_cutoff=resend_cutoff)
+    try:
+        call("put_item", **put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    except ConditionFailed as failed:
+        raise ResendTooSoon(_state(failed.item)) from None
+
+
+def withdraw_code(code: NewCode) -> None:
+    """Delete a code whose SMS could not be sent, so the user may ask again at once.
+
+    Precondition: it is still that code (a newer one is left alone). One DeleteItem.
+    """
+    with contextlib.suppress(ConditionFailed):
+        call(
+            "delete_item",
+            TableName=table(),
+            Key=key(code.phone, code.purpose),
+            ConditionExpression="code_id = :cid",
+            ExpressionAttributeValues=to_values({":cid": code.code_id}),
+        )
+
+
+# ---------------------------------------------------------------- wrong guesses
+def count_wrong_guess(phone: str, purpose: str, *, code_id: str, max_attempts: int, now: int) -> int:
+    """Count one wrong guess against this very code (not a newer one); return attempts so far.
+
+    One conditional UpdateItem. Precondition: the code is still that one, unused,
+    unexpired and below ``max_attempts``, so no guess is ever counted past the limit;
+    otherwise CodeRejected with the code's state as it now is.
+    """
+    try:
+        response = call(
+            "update_item",
+            TableName=table(),
+            Key=key(phone, purpose),
+            UpdateExpression="ADD attempts :one",
+            ConditionExpression=(
+                "code_id = :cid AND attempts < :max AND attribute_not_exists(used_at) AND expires_at > :now"
+            ),
+            ExpressionAttributeValues=to_values({":one": 1, ":cid": code_id, ":max": max_attempts, ":now": now}),
+            ReturnValues="UPDATED_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ConditionFailed as failed:
+        raise CodeRejected(_state(failed.item)) from None
+    return int((from_item(response.get("Attributes")) or {}).get("attempts", max_attempts))
+
+
+# ---------------------------------------------------------------- spending
+def _one_of(name: str, prefix: str, candidates: list[str], values: dict[str, Any]) -> str:
+    """``name IN (:prefix0, :prefix1 ...)``: a hash made under any live key."""
+    placeholders = []
+    for index, candidate in enumerate(candidates):
+        values[f":{prefix}{index}"] = candidate
+        placeholders.append(f":{prefix}{index}")
+    return f"{name} IN ({', '.join(placeholders)})"
+
+
+def _spend(
+    phone: str,
+    purpose: str,
+    *,
+    code_hashes: list[str],
+    now: int,
+    max_attempts: int,
+    also_set: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    sets = ["used_at = :now"]
+    values: dict[str, Any] = {":now": now, ":max": max_attempts}
+    matches = _one_of("code_hash", "h", code_hashes, values)
+    for index, (name, value) in enumerate((also_set or {}).items()):
+        sets.append(f"{name} = :s{index}")
+        values[f":s{index}"] = value
+    return {
+        "TableName": table(),
+        "Key": key(phone, purpose),
+        "UpdateExpression": "SET " + ", ".join(sets),
+        "ConditionExpression": (
+            f"{matches} AND attribute_not_exists(used_at) AND expires_at > :now AND attempts < :max"
+        ),
+        "ExpressionAttributeValues": to_values(values),
+    }
+
+
+def spend_code_and_sign_in(
+    phone: str,
+    *,
+    code_hashes: list[str],
+    now: int,
+    now_iso: str,
+    max_attempts: int,
+    create_user: bool,
+    session: SessionRecord,
+) -> SignIn:
+    """Spend a login code, record the sign-in (creating the user if ``create_user``) and start
+    ``session``.
+
+    Two round trips: one transaction (spend the code + the sign-in write) and one
+    consistent read of the user. Raises CodeRejected, or UserMissing when the user must
+    exist and does not.
+    """
+    sign_in = users.SignInWrite(phone, now_iso=now_iso, create_user=create_user, verified=True, session=session)
+    spend = _spend(phone, "login", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
+    try:
+        transact({"code": {"Update": spend}, "user": {"Update": sign_in.update()}})
+    except Cancelled as cancelled:
+        if "code" in cancelled.failed:
+            raise CodeRejected(_state(cancelled.failed["code"])) from None
+        raise UserMissing() from None
+    user = users.get_user(phone)
+    assert user is not None  # written by the transaction above; users are never deleted here
+    return sign_in.result(user)
+
+
+def spend_code_and_issue_registration_token(
+    phone: str, *, code_hashes: list[str], now: int, max_attempts: int, token_hash: str, token_expires_at: int
+) -> None:
+    """Spend a registration code and store the hash of the single-use registration token that
+    complete-registration must present, replacing an earlier token of the phone.
+
+    One transaction (the code's conditional update + the token's put). Raises CodeRejected.
+    """
+    spend = _spend(phone, "registration", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
+    token = {
+        "TableName": table(),
+        "Item": to_item(
+            {
+                "phone": phone,
+                "purpose": REGISTRATION_TOKEN,
+                "token_hash": token_hash,
+                "expires_at": token_expires_at,
+                "issued_at": now,
+            }
+        ),
+    }
+    try:
+        transact({"code": {"Update": spend}, "token": {"Put": token}})
+    except Cancelled as cancelled:
+        raise CodeRejected(_state(cancelled.failed.get("code"))) from None
+
+
+def set_first_password(
+    phone: str,
+    *,
+    token_hashes: list[str],
+    password_hash: str,
+    now: int,
+    now_iso: str,
+    create_user: bool,
+    session: SessionRecord,
+) -> SignIn:
+    """Spend the registration token, set the user's first password, sign them in and start
+    ``session``.
+
+    Two round trips: one transaction (spend the token + the sign-in write that sets the
+    password only while the user has none) and one consistent read. The token is bound to
+    the phone by its key and is single use by its condition. Raises
+    RegistrationTokenRejected, UserMissing or PasswordAlreadySet.
+    """
+    values: dict[str, Any] = {":now": now}
+    matches = _one_of("token_hash", "h", token_hashes, values)
+    spend_token = {
+        "TableName": table(),
+        "Key": key(phone, REGISTRATION_TOKEN),
+        "UpdateExpression": "SET used_at = :now",
+        "ConditionExpression": f"{matches} AND expires_at > :now AND attribute_not_exists(used_at)",
+        "ExpressionAttributeValues": to_values(values),
+    }
+    sign_in = users.SignInWrite(
+        phone,
+        now_iso=now_iso,
+        create_user=create_user,
+        verified=True,
+        session=session,
+        also_set={"password_hash": password_hash, "password_changed_at": now_iso},
+        conditions=["attribute_not_exists(password_hash)"],
+    )
+    try:
+        transact({"token": {"Update": spend_token}, "user": {"Update": sign_in.update()}})
+    except Cancelled as cancelled:
+        if "token" in cancelled.failed:
+            raise RegistrationTokenRejected() from None
+        if cancelled.failed["user"] is None:
+            raise UserMissing() from None
+        raise PasswordAlreadySet() from None
+    user = users.get_user(phone)
+    assert user is not None
+    return sign_in.result(user)
+
+
+def spend_code_and_replace_password(
+    user: UserRecord, *, code_hashes: list[str], now: int, now_iso: str, max_attempts: int, password_hash: str
+) -> None:
+    """Spend a password-reset code, set the new password and end every session of ``user``
+    (as read just before: each of its sessions is removed and the epoch bumped).
+
+    One transaction. Raises CodeRejected, UserMissing when the account is gone, or
+    UserChanged when the user signed in since it was read (read again and retry).
+    """
+    spend = _spend(user.phone, "password_reset", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
+    replace = users.password_replacement(user, password_hash=password_hash, now_iso=now_iso)
+    try:
+        transact({"code": {"Update": spend}, "user": {"Update": replace}})
+    except Cancelled as cancelled:
+        if "code" in cancelled.failed:
+            raise CodeRejected(_state(cancelled.failed["code"])) from None
+        if cancelled.failed["user"] is None:
+            raise UserMissing() from None
+        raise UserChanged() from None

@@ -1,0 +1,361 @@
+"""The users table: read a user, record sign-ins, rotate refresh tokens, end sessions.
+
+Every write states its precondition and its round trips. A sign-in never reads and then
+writes: ``id``, ``first_login_id`` and ``created_at`` are set with ``if_not_exists``, so the
+first writer's values stick whatever the concurrency, and a caller learns that its sign-in
+created the user by finding its own proposed id as ``first_login_id`` afterwards.
+
+Sessions are attributes of the user item (``session#<id>``, see records.py). A write that
+ends every session must know them all, so it reads the user first and then holds only if
+``sign_in_count`` (bumped by every sign-in) is unchanged: a session started in between makes
+it read again instead of surviving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from phone_auth.settings import get_settings
+from phone_auth.store.calls import ConditionFailed, call
+from phone_auth.store.marshalling import from_item, to_values
+from phone_auth.store.records import SessionRecord, SignIn, UserRecord
+from phone_auth.store.refusals import PasswordChanged, RefreshRejected, SessionMissing, SessionsAlreadyEnded
+
+_RETRIES = 3
+
+
+def table() -> str:
+    return get_settings().users_table_name
+
+
+def key(phone: str) -> dict[str, Any]:
+    return {"phone": {"S": phone}}
+
+
+def _user(item: dict[str, Any] | None) -> UserRecord | None:
+    return None if item is None else UserRecord.from_item(item)
+
+
+def get_user(phone: str) -> UserRecord | None:
+    """One strongly consistent read."""
+    return _user(from_item(call("get_item", TableName=table(), Key=key(phone), ConsistentRead=True).get("Item")))
+
+
+def _update(phone: str, **kwargs: Any) -> UserRecord:
+    """One UpdateItem returning the user as it now is (ConditionFailed carries the old item)."""
+    response = call(
+        "update_item",
+        TableName=table(),
+        Key=key(phone),
+        ReturnValues="ALL_NEW",
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        **kwargs,
+    )
+    user = _user(from_item(response.get("Attributes")))
+    assert user is not None
+    return user
+
+
+def _unchanged_sign_ins(user: UserRecord, values: dict[str, Any]) -> str:
+    """A condition that no sign-in (so no new session) happened since ``user`` was read."""
+    values[":seen_sign_ins"] = user.sign_in_count
+    if user.sign_in_count == 0:
+        return "(attribute_not_exists(sign_in_count) OR sign_in_count = :seen_sign_ins)"
+    return "sign_in_count = :seen_sign_ins"
+
+
+# ---------------------------------------------------------------- signing in
+@dataclass
+class SignInWrite:
+    """The UpdateItem that records a sign-in and starts its session (package-internal).
+
+    ``create_user``: the user may be created by this write (open sign-up); otherwise it must
+    exist. ``verified``: the sign-in proved possession of the phone (an SMS code).
+    ``also_set`` and ``conditions`` let an operation set more attributes (a password) and
+    add preconditions in the same atomic write; ``end_sessions`` are removed in it too.
+    """
+
+    phone: str
+    now_iso: str
+    create_user: bool
+    verified: bool
+    session: SessionRecord
+    also_set: dict[str, Any] = field(default_factory=dict)
+    conditions: list[str] = field(default_factory=list)
+    condition_values: dict[str, Any] = field(default_factory=dict)
+    end_sessions: list[str] = field(default_factory=list)
+    proposed_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def update(self) -> dict[str, Any]:
+        names = {"#id": "id", "#session": self.session.attribute}
+        values: dict[str, Any] = {
+            ":id": self.proposed_id,
+            ":now": self.now_iso,
+            ":true": True,
+            ":zero": 0,
+            ":one": 1,
+            ":session": self.session.to_value(),
+        }
+        sets = [
+            "#id = if_not_exists(#id, :id)",
+            "first_login_id = if_not_exists(first_login_id, :id)",
+            "created_at = if_not_exists(created_at, :now)",
+            "session_epoch = if_not_exists(session_epoch, :zero)",
+            "is_active = :true",
+            "last_login = :now",
+            "updated_at = :now",
+            "#session = :session",
+        ]
+        if self.verified:
+            sets.append("is_verified = :true")
+        else:
+            values[":false"] = False
+            sets.append("is_verified = if_not_exists(is_verified, :false)")
+        for index, (name, value) in enumerate(self.also_set.items()):
+            names[f"#s{index}"] = name
+            values[f":s{index}"] = value
+            sets.append(f"#s{index} = :s{index}")
+        expression = "SET " + ", ".join(sets) + " ADD sign_in_count :one"
+        removed = [session_id for session_id in self.end_sessions if session_id != self.session.id]
+        if removed:
+            for index, session_id in enumerate(removed):
+                names[f"#r{index}"] = SessionRecord.attribute_of(session_id)
+            expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(removed)))
+        conditions = list(self.conditions)
+        if not self.create_user:
+            conditions.insert(0, "attribute_exists(phone)")
+        values.update(self.condition_values)
+        update: dict[str, Any] = {
+            "TableName": table(),
+            "Key": key(self.phone),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_values(values),
+        }
+        if conditions:
+            update["ConditionExpression"] = " AND ".join(f"({condition})" for condition in conditions)
+        return update
+
+    def result(self, user: UserRecord) -> SignIn:
+        return SignIn(user=user, is_new_user=user.first_login_id == self.proposed_id, session=self.session)
+
+
+def record_sign_in(write: SignInWrite) -> SignIn:
+    """Run a sign-in write on its own: one conditional UpdateItem returning the new item.
+
+    Raises ConditionFailed (package-internal) when a precondition of the write fails.
+    """
+    response = call("update_item", **write.update(), ReturnValues="ALL_NEW")
+    user = _user(from_item(response.get("Attributes")))
+    assert user is not None
+    return write.result(user)
+
+
+def record_password_sign_in(
+    user: UserRecord,
+    *,
+    checked_hash: str,
+    upgraded_hash: str | None,
+    now_iso: str,
+    session: SessionRecord,
+    end_sessions: list[str],
+) -> SignIn:
+    """Record a password sign-in and start its session: one conditional UpdateItem.
+
+    Precondition: the user exists and its password hash is still ``checked_hash`` (the one
+    the caller just verified against ``user``, as read). ``upgraded_hash`` replaces a hash
+    made with a lower bcrypt cost, and ``end_sessions`` (dead ones, and the least recently
+    used past the cap) are removed, in the same write. Raises PasswordChanged.
+    """
+    write = SignInWrite(
+        user.phone,
+        now_iso=now_iso,
+        create_user=False,
+        verified=False,
+        session=session,
+        also_set={"password_hash": upgraded_hash} if upgraded_hash else {},
+        conditions=["password_hash = :checked_hash"],
+        condition_values={":checked_hash": checked_hash},
+        end_sessions=end_sessions,
+    )
+    try:
+        return record_sign_in(write)
+    except ConditionFailed:
+        raise PasswordChanged() from None
+
+
+def end_sessions_past_the_cap(user: UserRecord, *, keep: str, cap: int, now: float) -> UserRecord:
+    """Remove ``user``'s dead sessions and, past ``cap`` live ones, the least recently used.
+
+    One conditional UpdateItem when there is anything to remove (nothing otherwise). Each
+    session removed for the cap must still be unused since ``user`` was read, so a session
+    refreshed meanwhile is kept (the next sign-in removes one again). ``keep`` (the session
+    just started) is never removed.
+    """
+    dead, surplus = user.sessions_to_end(keep=keep, cap=cap, now=now)
+    if not dead and not surplus:
+        return user
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    conditions = []
+    for index, session_id in enumerate([*dead, *(session.id for session in surplus)]):
+        names[f"#r{index}"] = SessionRecord.attribute_of(session_id)
+    for index, session in enumerate(surplus, start=len(dead)):
+        values[f":used{index}"] = session.last_used_at
+        conditions.append(f"#r{index}.last_used_at = :used{index}")
+    kwargs: dict[str, Any] = {
+        "UpdateExpression": "REMOVE " + ", ".join(names),
+        "ExpressionAttributeNames": names,
+    }
+    if conditions:
+        kwargs["ConditionExpression"] = " AND ".join(conditions)
+        kwargs["ExpressionAttributeValues"] = to_values(values)
+    try:
+        return _update(user.phone, **kwargs)
+    except ConditionFailed:
+        return user
+
+
+# ---------------------------------------------------------------- refresh tokens
+def rotate_refresh_token(
+    phone: str,
+    session_id: str,
+    *,
+    presented_hashes: list[str],
+    new_hash: str,
+    now: int,
+    now_iso: str,
+    idle_expires_at: int,
+) -> UserRecord:
+    """Spend a refresh token and store its successor: one conditional UpdateItem.
+
+    Precondition: the session exists, is live (both lifetimes) and its current refresh hash
+    is one of ``presented_hashes`` (the presented token under each live key). The old hash
+    is kept as ``previous_refresh_hash`` with ``rotated_at`` for the reuse grace window.
+    Concurrent refreshes with one token leave exactly one successor. Raises RefreshRejected
+    carrying the user and session as they were.
+    """
+    names = {"#s": SessionRecord.attribute_of(session_id)}
+    values: dict[str, Any] = {":now": now, ":iso": now_iso, ":new": new_hash, ":idle": idle_expires_at}
+    matches = []
+    for index, presented in enumerate(presented_hashes):
+        values[f":h{index}"] = presented
+        matches.append(f":h{index}")
+    try:
+        return _update(
+            phone,
+            UpdateExpression=(
+                "SET #s.previous_refresh_hash = #s.refresh_hash, #s.refresh_hash = :new, #s.rotated_at = :now,"
+                " #s.last_used_at = :iso, #s.idle_expires_at = :idle"
+            ),
+            ConditionExpression=(
+                f"#s.refresh_hash IN ({', '.join(matches)}) AND #s.expires_at > :now AND #s.idle_expires_at > :now"
+            ),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_values(values),
+        )
+    except ConditionFailed as failed:
+        user = _user(failed.item)
+        raise RefreshRejected(user, None if user is None else user.sessions.get(session_id)) from None
+
+
+# ---------------------------------------------------------------- ending sessions
+def end_session(phone: str, session_id: str, *, only_if_refresh_hash: str | None = None) -> UserRecord:
+    """End one session: one conditional UpdateItem removing it; returns the user as now stored.
+
+    Precondition: the session exists (and, with ``only_if_refresh_hash``, its refresh hash is
+    still that one, so a reuse alarm cannot end a session that moved on). Raises SessionMissing.
+    """
+    names = {"#s": SessionRecord.attribute_of(session_id)}
+    condition = "attribute_exists(#s)"
+    extra: dict[str, Any] = {}
+    if only_if_refresh_hash is not None:
+        condition += " AND #s.refresh_hash = :current"
+        extra["ExpressionAttributeValues"] = to_values({":current": only_if_refresh_hash})
+    try:
+        return _update(
+            phone, UpdateExpression="REMOVE #s", ConditionExpression=condition, ExpressionAttributeNames=names, **extra
+        )
+    except ConditionFailed:
+        raise SessionMissing() from None
+
+
+def mark_inactive_if_no_session(user: UserRecord, *, now: float, now_iso: str) -> None:
+    """Set ``is_active`` false when ``user`` (as just stored) has no live session left.
+
+    One conditional UpdateItem, only then; it holds only if no sign-in happened since, so a
+    session started meanwhile keeps the user active.
+    """
+    if user.live_sessions(now) or not user.is_active:
+        return
+    values: dict[str, Any] = {":false": False, ":now": now_iso}
+    condition = _unchanged_sign_ins(user, values)
+    with contextlib.suppress(ConditionFailed):
+        _update(
+            user.phone,
+            UpdateExpression="SET is_active = :false, updated_at = :now",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=to_values(values),
+        )
+
+
+def end_all_sessions(phone: str, *, expected_epoch: int, now_iso: str) -> None:
+    """Logout everywhere: remove every session, mark the user inactive and bump the session
+    epoch, which also revokes every access token issued before.
+
+    A read and one conditional UpdateItem (again only if a sign-in raced it). Precondition:
+    the epoch is still the one the caller's token carries, so a token revoked a moment ago
+    cannot end the sessions that started after it (SessionsAlreadyEnded).
+    """
+    for _ in range(_RETRIES):
+        user = get_user(phone)
+        if user is None or user.session_epoch != expected_epoch:
+            raise SessionsAlreadyEnded()
+        values: dict[str, Any] = {":false": False, ":now": now_iso, ":one": 1, ":epoch": expected_epoch}
+        condition = "session_epoch = :epoch AND " + _unchanged_sign_ins(user, values)
+        names = {f"#r{index}": session.attribute for index, session in enumerate(user.sessions.values())}
+        expression = "SET is_active = :false, updated_at = :now ADD session_epoch :one"
+        if names:
+            expression += " REMOVE " + ", ".join(names)
+        try:
+            _update(
+                phone,
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=to_values(values),
+                **({"ExpressionAttributeNames": names} if names else {}),
+            )
+            return
+        except ConditionFailed:
+            continue
+    raise SessionsAlreadyEnded()
+
+
+def password_replacement(user: UserRecord, *, password_hash: str, now_iso: str) -> dict[str, Any]:
+    """The UpdateItem of a password reset (package-internal): set the new hash, end every
+    session (remove them all, bump the epoch) and mark the phone verified.
+
+    Precondition: the user exists and signed in no more since ``user`` was read.
+    """
+    values: dict[str, Any] = {":hash": password_hash, ":now": now_iso, ":false": False, ":true": True, ":one": 1}
+    condition = "attribute_exists(phone) AND " + _unchanged_sign_ins(user, values)
+    names = {f"#r{index}": session.attribute for index, session in enumerate(user.sessions.values())}
+    expression = (
+        "SET password_hash = :hash, password_changed_at = :now, updated_at = :now,"
+        " is_active = :false, is_verified = :true ADD session_epoch :one"
+    )
+    if names:
+        expression += " REMOVE " + ", ".join(names)
+    update: dict[str, Any] = {
+        "TableName": table(),
+        "Key": key(user.phone),
+        "UpdateExpression": expression,
+        "ConditionExpression": condition,
+        "ExpressionAttributeValues": to_values(values),
+    }
+    if names:
+        update["ExpressionAttributeNames"] = names
+    return update
