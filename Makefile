@@ -74,9 +74,11 @@ rotate-secret: setup
 		$(if $(or $(PARAM),$(filter-out file,$(origin STAGE))),--stage $(STAGE),--local http://127.0.0.1:$(PORT)) \
 		$(if $(PARAM),--parameter-name $(PARAM)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION))
 
+# Into the local stack on PORT, or STACK's table. DRY_RUN=1 writes nothing; with no local
+# stack running (and no STACK) it checks the file only.
 import: setup
-	@test -n "$(FILE)" || { echo "usage: make import FILE=users.csv [STACK=phone-auth-th-dev PROFILE=... REGION=...] [DRY_RUN=1]"; exit 1; }
-	$(BIN)/python -m devtools.import_users $(FILE) $(if $(STACK),--stack $(STACK),--local) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION)) $(if $(DRY_RUN),--dry-run)
+	@test -n "$(FILE)" || { echo "usage: make import FILE=users.csv [PORT=3000 | STACK=phone-auth-th-dev PROFILE=... REGION=...] [DRY_RUN=1]"; exit 1; }
+	$(BIN)/python -m devtools.import_users "$(FILE)" $(if $(STACK),--stack $(STACK),--local http://127.0.0.1:$(PORT)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION)) $(if $(filter-out 0 no false,$(DRY_RUN)),--dry-run)
 
 openapi: setup
 	$(BIN)/python -m devtools.openapi

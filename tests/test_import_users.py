@@ -6,8 +6,13 @@ checks the table directly and through the handlers (registration, password login
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +22,15 @@ import pytest
 from helpers import Api, FakeClock, SetEnv, existing_user, last_code, put_user, stored_user
 
 from devtools import import_users
-from devtools.import_users import ImportReport, import_file, main
+from devtools.import_users import ImportReport, hashing, import_file, main, progress, store
+from phone_auth.store.marshalling import from_item
+from phone_auth.store.records import UserRecord
 
 PHONE = "+66812345678"
 OTHER = "+66891234567"
 THIRD = "+66620001111"
 HEADER = "phone,first_name,last_name,employee_id,password_hash,password"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 # ------------------------------------------------------------------ helpers
@@ -39,7 +47,8 @@ def csv_file(tmp_path: Path, *lines: str, bom: bool = False, name: str = "users.
 def run(path: Path, **kwargs: Any) -> tuple[ImportReport, list[str]]:
     lines: list[str] = []
     kwargs.setdefault("bcrypt_rounds", 4)
-    report = import_file(path, table(), progress=lines.append, **kwargs)
+    table_name = kwargs.pop("table_name", table())
+    report = import_file(path, table_name, progress=lines.append, **kwargs)
     return report, lines
 
 
@@ -48,14 +57,20 @@ def counts(report: ImportReport) -> tuple[int, int, int, int]:
 
 
 def scan() -> list[dict[str, Any]]:
-    from phone_auth.store.marshalling import from_item
-
     items = boto3.client("dynamodb").scan(TableName=table())["Items"]
     return sorted((from_item(item) or {} for item in items), key=lambda item: item["phone"])
 
 
 def cost4_hash(password: str) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+
+
+def python_from_the_repo_root(*args: str) -> subprocess.CompletedProcess[str]:
+    """This interpreter, from the repository root, with no PYTHONPATH (as a developer types it)."""
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    return subprocess.run(  # noqa: S603 (this interpreter, fixed arguments)
+        [sys.executable, *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def login(api: Api, phone: str, password: str) -> tuple[int, dict[str, Any]]:
@@ -124,6 +139,27 @@ def test_new_user_has_a_fresh_uuid_id(tmp_path: Path) -> None:
     ids = [item["id"] for item in scan()]
     assert len(set(ids)) == 2
     assert all(uuid.UUID(value).version == 4 for value in ids)
+
+
+def test_new_users_have_the_stored_user_shape(tmp_path: Path, clock: FakeClock) -> None:
+    run(csv_file(tmp_path, "phone,first_name,password_hash", f"{PHONE},Somchai,{cost4_hash('Hashed-pass-1357')}"))
+    run(csv_file(tmp_path, "phone", OTHER, name="no_profile.csv"))
+
+    for item in scan():
+        record = UserRecord.from_item(item)
+        assert record.to_item() == item  # every stored attribute is a UserRecord field, nothing else
+        assert record.source == "import"
+    assert existing_user(OTHER).profile == {}
+
+
+def test_the_importer_does_not_use_the_lambda_repository() -> None:
+    """The layer ships only what functions run: the importer's DynamoDB calls live in devtools."""
+    code = "import sys, devtools.import_users; print(sorted(m for m in sys.modules if m.startswith('phone_auth.repo')))"
+
+    done = python_from_the_repo_root("-c", code)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_second_run_of_the_same_file_changes_nothing(tmp_path: Path, clock: FakeClock) -> None:
@@ -198,6 +234,66 @@ def test_a_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     assert user is not None and user.profile == {"first_name": "สมชาย"}
 
 
+# ------------------------------------------------------------------ header names, delimiters, encoding
+@pytest.mark.parametrize("name", ["phone", "PHONE", "mobile", "Mobile", "mobile_phone", "MobilePhone", "mobilePhone"])
+def test_phone_column_aliases_in_any_case(tmp_path: Path, name: str) -> None:
+    report, _ = run(csv_file(tmp_path, f"{name},first_name", f"{PHONE},Somchai"))
+
+    assert counts(report) == (1, 0, 0, 0)
+    assert existing_user(PHONE).profile == {"first_name": "Somchai"}  # the phone is no profile field
+
+
+@pytest.mark.parametrize(("hash_name", "password_name"), [("password_hash", "password"), ("PasswordHash", "Password")])
+def test_password_column_aliases(tmp_path: Path, api: Api, hash_name: str, password_name: str) -> None:
+    given = cost4_hash("Hashed-pass-1357")
+    path = csv_file(
+        tmp_path, f"MobilePhone,{hash_name},{password_name}", f"{PHONE},{given},", f"{OTHER},,Plain-text-2468"
+    )
+
+    report, _ = run(path)
+
+    assert counts(report) == (2, 0, 0, 0)
+    assert existing_user(PHONE).password_hash == given
+    assert login(api, PHONE, "Hashed-pass-1357")[0] == 200
+    assert login(api, OTHER, "Plain-text-2468")[0] == 200
+    assert all("profile" not in item for item in scan())  # no password ends up as a profile field
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"], ids=["semicolon", "tab"])
+def test_semicolon_and_tab_separated_files(tmp_path: Path, delimiter: str) -> None:
+    rows = [
+        ["phone", "first_name", "last_name", "password"],
+        ["081-234-5678", "Somchai", "Jaidee, Jr.", "Plain-text-2468"],  # a comma is data here
+        [OTHER, "Anan", "Srisuk", ""],
+        ["12345", "Bad", "Row", ""],
+    ]
+    path = csv_file(tmp_path, *(delimiter.join(row) for row in rows))
+
+    report, lines = run(path)
+
+    assert counts(report) == (2, 0, 0, 1)
+    assert lines[0] == "row 4: phone is not a valid phone number"
+    assert existing_user(PHONE).profile == {"first_name": "Somchai", "last_name": "Jaidee, Jr."}
+    assert bcrypt.checkpw(b"Plain-text-2468", existing_user(PHONE).password_hash.encode())
+    assert existing_user(OTHER).profile == {"first_name": "Anan", "last_name": "Srisuk"}
+
+
+def test_a_spreadsheet_export_with_bom_semicolons_and_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes("\ufeffMobilePhone;Name;Team\r\n0812345678;สมชาย;Sales\r\n".encode())
+
+    report, _ = run(path)
+
+    assert counts(report) == (1, 0, 0, 0)
+    assert existing_user(PHONE).profile == {"Name": "สมชาย", "Team": "Sales"}
+
+
+def test_a_one_column_file_is_read_with_commas(tmp_path: Path) -> None:
+    report, _ = run(csv_file(tmp_path, "phone", PHONE, "0891234567"))
+
+    assert counts(report) == (2, 0, 0, 0)
+
+
 # ------------------------------------------------------------------ passwords
 def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: Path, api: Api, env: SetEnv) -> None:
     env(SIGNUP_MODE="imported")
@@ -236,9 +332,7 @@ def test_a_user_who_registers_during_the_import_keeps_their_password(
 ) -> None:
     """The batch read says "no such user", but the user signs up before the write: the
     conditional create fails, the row is re-read and computed again, the password stays."""
-    from phone_auth import repository
-
-    real_batch_get = repository.batch_get_users
+    real_batch_get = store.batch_get_users
     calls: list[list[str]] = []
 
     def stale_then_real(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
@@ -248,7 +342,7 @@ def test_a_user_who_registers_during_the_import_keeps_their_password(
             return {}
         return real_batch_get(table_name, phones, **kwargs)
 
-    monkeypatch.setattr(repository, "batch_get_users", stale_then_real)
+    monkeypatch.setattr(store, "batch_get_users", stale_then_real)
 
     report, _ = run(csv_file(tmp_path, "phone,first_name,password", f"{PHONE},Somchai,From-the-file-99"))
 
@@ -264,10 +358,8 @@ def test_a_user_who_registers_during_the_import_keeps_their_password(
 def test_a_password_set_between_read_and_update_is_not_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from phone_auth import repository
-
     put_user(PHONE)
-    real_batch_get = repository.batch_get_users
+    real_batch_get = store.batch_get_users
     calls: list[int] = []
 
     def stale_then_real(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
@@ -277,7 +369,7 @@ def test_a_password_set_between_read_and_update_is_not_replaced(
             put_user(PHONE, password_hash=cost4_hash("Registered-meanwhile-1"))
         return found
 
-    monkeypatch.setattr(repository, "batch_get_users", stale_then_real)
+    monkeypatch.setattr(store, "batch_get_users", stale_then_real)
 
     report, _ = run(csv_file(tmp_path, "phone,password", f"{PHONE},From-the-file-99"))
 
@@ -310,6 +402,69 @@ def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api:
     assert login(api, PHONE, "Plain-text-2468")[0] == 200
 
 
+def test_plaintext_passwords_are_hashed_in_parallel_one_thread_per_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from phone_auth import passwords
+
+    real_hash = passwords.hash_password
+    lock = threading.Lock()
+    running: list[str] = []
+    peak: list[int] = [0]
+    threads: set[str] = set()
+
+    def observed_hash(password: str, rounds: int) -> str:
+        with lock:
+            running.append(password)
+            peak[0] = max(peak[0], len(running))
+            threads.add(threading.current_thread().name)
+        time.sleep(0.2)  # long enough for every worker to be inside at once
+        try:
+            return real_hash(password, rounds)
+        finally:
+            with lock:
+                running.remove(password)
+
+    monkeypatch.setattr(hashing, "usable_cores", lambda: 4)
+    monkeypatch.setattr(passwords, "hash_password", observed_hash)
+    given = {f"+668111{n:05d}": f"Parallel-pass-{n:02d}" for n in range(8)}
+    path = csv_file(tmp_path, "phone,password", *(f"{phone},{password}" for phone, password in given.items()))
+
+    report, _ = run(path, bcrypt_rounds=5)
+
+    assert counts(report) == (8, 0, 0, 0)
+    assert peak[0] == 4  # four hashes at once: one per (pretended) core
+    assert all(name.startswith("bcrypt") for name in threads)
+    for phone, password in given.items():
+        stored = existing_user(phone).password_hash
+        assert stored.startswith("$2b$05$")
+        assert bcrypt.checkpw(password.encode(), stored.encode())
+        assert not bcrypt.checkpw(b"Parallel-pass-99", stored.encode())
+    assert len({existing_user(phone).password_hash for phone in given}) == 8  # one salt each
+
+
+def test_the_hash_pool_has_one_thread_per_usable_core() -> None:
+    hasher = hashing.Hasher(rounds=4)
+    try:
+        assert hasher.workers == len(os.sched_getaffinity(0))
+    finally:
+        hasher.close()
+
+
+def test_a_second_run_hashes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from phone_auth import passwords
+
+    path = csv_file(tmp_path, "phone,password", f"{PHONE},Plain-text-2468", f"{OTHER},Plain-text-1357")
+    run(path)
+    hashed: list[str] = []
+    monkeypatch.setattr(passwords, "hash_password", lambda password, rounds: hashed.append(password) or "")
+
+    report, _ = run(path)
+
+    assert counts(report) == (0, 0, 2, 0)
+    assert hashed == []  # the users have a password: bcrypt's cost is not paid again
+
+
 # ------------------------------------------------------------------ profile through the API
 def test_profile_fields_are_returned_by_me_after_the_imported_user_signs_in(
     tmp_path: Path, api: Api, env: SetEnv
@@ -338,6 +493,98 @@ def test_dry_run_writes_nothing_and_counts_like_a_real_run(tmp_path: Path) -> No
     assert lines[-1] == "created=1 updated=1 unchanged=0 rejected=1 (dry run: nothing written)"
     real, _ = run(path)
     assert counts(dry) == counts(real) == (1, 1, 0, 1)
+
+
+def no_dynamodb(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record (and refuse) every DynamoDB call the importer makes."""
+    calls: list[str] = []
+
+    def refuse(client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
+        calls.append(operation)
+        raise AssertionError(f"a dry run without a table called {operation}")
+
+    monkeypatch.setattr(store, "_call", refuse)
+    monkeypatch.setattr(store, "make_client", lambda **kwargs: pytest.fail("a client was made"))
+    return calls
+
+
+def test_dry_run_without_a_table_checks_the_rows_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    put_user(OTHER)  # would be "unchanged" or "updated" if the table were read
+    calls = no_dynamodb(monkeypatch)
+    path = csv_file(tmp_path, "phone,first_name,password", f"{PHONE},A,Plain-text-2468", f"{OTHER},B,", "x,C,")
+
+    report, lines = run(path, dry_run=True, table_name=None)
+
+    assert (report.valid, report.rejected, report.rows) == (2, 1, 3)
+    assert counts(report) == (0, 0, 0, 1)
+    assert lines == [
+        "row 4: phone is not a valid phone number",
+        "valid=2 rejected=1 (dry run without a table: rows checked only, not compared with existing users)",
+    ]
+    assert calls == []
+
+
+def test_without_a_table_only_a_dry_run_goes_on(tmp_path: Path) -> None:
+    with pytest.raises(import_users.ImportFailed, match="no users table"):
+        import_file(csv_file(tmp_path, "phone", PHONE), None)
+
+
+def test_cli_dry_run_without_any_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("USERS_TABLE_NAME")
+    calls = no_dynamodb(monkeypatch)
+
+    code = main([str(csv_file(tmp_path, "phone", PHONE, OTHER)), "--dry-run"])
+
+    captured = capsys.readouterr()
+    assert code == 0
+    assert captured.out.splitlines() == [
+        "valid=2 rejected=0 (dry run without a table: rows checked only, not compared with existing users)"
+    ]
+    assert captured.err == ""
+    assert calls == []
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_cli_dry_run_with_no_local_stack_running_checks_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = no_dynamodb(monkeypatch)
+    url = f"http://127.0.0.1:{closed_port()}"
+    path = csv_file(tmp_path, "phone", PHONE, "12345", OTHER)
+
+    code = main([str(path), "--local", url, "--dry-run"])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out.splitlines() == [
+        "row 3: phone is not a valid phone number",
+        "valid=2 rejected=1 (dry run without a table: rows checked only, not compared with existing users)",
+    ]
+    assert captured.err.splitlines() == [
+        f"import_users: no local stack answers at {url}: checking the file only, without comparing it with "
+        "existing users",
+        "1 row is invalid (listed above); the other 2 rows are valid. The file was not compared with existing users.",
+    ]
+    assert calls == []
+
+
+def test_cli_import_with_no_local_stack_running_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+
+    code = main([str(csv_file(tmp_path, "phone", PHONE)), "--local", url])
+
+    assert code == 1
+    assert f"no local stack answers at {url} (start it with `make run`)" in capsys.readouterr().err
+    assert scan() == []
 
 
 # ------------------------------------------------------------------ bad rows
@@ -400,34 +647,86 @@ def test_a_password_longer_than_72_bytes_is_rejected(tmp_path: Path) -> None:
     assert report.rejections == [(2, "password refused: The password must be at most 72 bytes (UTF-8).")]
 
 
-def test_progress_lines_every_thousand_rows_name_no_phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(import_users, "PROGRESS_EVERY", 50)
-    phones = [f"+668111{n:05d}" for n in range(120)]
+class SteppingClock:
+    """progress.monotonic: each reading is `step` seconds after the previous one."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_off_a_terminal_is_plain_lines_with_rate_and_eta(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(progress, "monotonic", SteppingClock(6))  # batches end 6 s apart; plain lines every 10 s
+    phones = [f"+668111{n:05d}" for n in range(250)]
     path = csv_file(tmp_path, "phone", *phones)
-    progress: list[str] = []
-    report_lines: list[str] = []
 
-    report = import_file(path, table(), progress=progress.append, report=report_lines.append)
+    code = main([str(path), "--table", table()])
 
-    assert counts(report) == (120, 0, 0, 0)
-    assert len(progress) == 2
-    assert progress[0].startswith("... 50 rows done")
-    assert progress[1].startswith("... 100 rows done")
-    assert not any(phone[1:] in line or phone[-9:] in line for phone in phones for line in progress)
-    assert report_lines == ["created=120 updated=0 unchanged=0 rejected=0"]
+    captured = capsys.readouterr()
+    assert code == 0
+    assert captured.err.splitlines() == [
+        "... 200/250 rows (80 %), 16.7 rows/s, ETA 3 s | created=200 updated=0 unchanged=0 rejected=0",
+        "... 250 rows in 24 s, 10.4 rows/s",
+    ]
+    assert "\r" not in captured.err
+    assert not any(phone[1:] in captured.err or phone[-9:] in captured.err for phone in phones)
+    assert captured.out.splitlines() == ["created=250 updated=0 unchanged=0 rejected=0"]
+
+
+def test_progress_on_a_terminal_rewrites_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(progress, "monotonic", SteppingClock(1))
+    monkeypatch.setenv("COLUMNS", "200")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    phones = [f"+668111{n:05d}" for n in range(250)]
+    path = csv_file(tmp_path, "phone", *phones[:150], "12345", *phones[150:])  # line 152 is bad
+
+    code = main([str(path), "--table", table()])
+
+    assert code == 2
+    status, note = terminal.getvalue().split("\n", 1)  # the status line is ended once, at the end
+    assert note.startswith("1 row was rejected (listed above); the other 250 rows were imported.")
+    shown = [part.removesuffix("\x1b[K") for part in status.split("\r") if part]
+    assert shown == [
+        "... 100/251 rows (39 %), 100.0 rows/s, ETA 2 s | created=100 updated=0 unchanged=0 rejected=0",
+        "",  # cleared for "row 152: ..." on stdout
+        "... 200/251 rows (79 %), 100.0 rows/s, ETA 1 s | created=199 updated=0 unchanged=0 rejected=1",
+        "... 251/251 rows (100 %), 83.7 rows/s, ETA 0 s | created=250 updated=0 unchanged=0 rejected=1",
+        "... 251 rows in 4 s, 62.8 rows/s",
+    ]
+    assert capsys.readouterr().out.splitlines() == [
+        "row 152: phone is not a valid phone number",
+        "created=250 updated=0 unchanged=0 rejected=1",
+    ]
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.4, "0 s"), (42, "42 s"), (185, "3 min 05 s"), (3725, "1 h 02 min")])
+def test_durations_read_like_a_person_writes_them(seconds: float, text: str) -> None:
+    assert progress.duration(seconds) == text
 
 
 def test_batches_of_one_hundred_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from phone_auth import repository
-
     sizes: list[int] = []
-    real_batch_get = repository.batch_get_users
+    real_batch_get = store.batch_get_users
 
     def counting(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
         sizes.append(len(phones))
         return real_batch_get(table_name, phones, **kwargs)
 
-    monkeypatch.setattr(repository, "batch_get_users", counting)
+    monkeypatch.setattr(store, "batch_get_users", counting)
     path = csv_file(tmp_path, "phone", *[f"+668111{n:05d}" for n in range(250)])
 
     report, _ = run(path)
@@ -435,6 +734,33 @@ def test_batches_of_one_hundred_rows(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert counts(report) == (250, 0, 0, 0)
     assert sizes == [100, 100, 50]
     assert len(scan()) == 250
+
+
+def test_a_fatal_dynamodb_error_stops_the_run_and_says_how_far_it_got(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_batch_get = store.batch_get_users
+    calls: list[int] = []
+
+    def second_read_fails(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
+        calls.append(len(phones))
+        if len(calls) == 2:
+            raise store.ImportStoreError("AccessDeniedException", "not allowed", fatal=True)
+        return real_batch_get(table_name, phones, **kwargs)
+
+    monkeypatch.setattr(store, "batch_get_users", second_read_fails)
+    path = csv_file(tmp_path, "phone,password", *[f"+668111{n:05d},Plain-text-{n:04d}" for n in range(250)])
+
+    code = main([str(path), "--table", table(), "--bcrypt-rounds", "4"])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err.splitlines()[-1] == (
+        "import_users: error: DynamoDB: AccessDeniedException: not allowed after 100 rows (re-running the file is safe)"
+    )
+    assert calls == [100, 100]
+    assert len(scan()) == 100  # the first batch, written and counted before the run stopped
+    assert captured.out == ""
 
 
 def test_local_stack_signature_path_and_table_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -445,7 +771,7 @@ def test_local_stack_signature_path_and_table_only(tmp_path: Path, capsys: pytes
 
 
 def test_sample_file_imports_with_one_rejection(api: Api) -> None:
-    sample = Path(__file__).resolve().parent.parent / "devtools" / "sample_users.csv"
+    sample = ROOT / "devtools" / "sample_users.csv"
 
     report, lines = run(sample)
 
@@ -458,6 +784,14 @@ def test_sample_file_imports_with_one_rejection(api: Api) -> None:
 
 
 # ------------------------------------------------------------------ command line
+def test_help_works_from_the_repo_root_without_pythonpath() -> None:
+    done = python_from_the_repo_root("-m", "devtools.import_users", "--help")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m devtools.import_users")
+    assert "--dry-run" in done.stdout
+
+
 def test_cli_exit_code_0_and_one_summary_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = csv_file(tmp_path, "phone,first_name", f"{PHONE},Somchai")
 
@@ -478,6 +812,82 @@ def test_cli_exit_code_2_when_rows_are_rejected(tmp_path: Path, capsys: pytest.C
         "row 3: phone is not a valid phone number",
         "created=1 updated=0 unchanged=0 rejected=1",
     ]
+
+
+def test_cli_says_plainly_that_the_other_rows_were_imported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = csv_file(tmp_path, "phone", PHONE, "12345", OTHER, "", "not-a-phone", THIRD, "0812345678")
+
+    code = main([str(path), "--table", table()])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out.splitlines() == [
+        "row 3: phone is not a valid phone number",
+        "row 6: phone is not a valid phone number",
+        "row 8: duplicate phone: the same number as row 2",
+        "created=3 updated=0 unchanged=0 rejected=3",
+    ]
+    assert captured.err.splitlines() == [
+        "3 rows were rejected (listed above); the other 3 rows were imported. "
+        "Fix them and run the same file again: rows already imported stay unchanged."
+    ]
+    assert "Traceback" not in captured.err
+    assert len(scan()) == 3
+
+
+@pytest.mark.parametrize(
+    ("report", "note"),
+    [
+        (ImportReport(created=4), None),
+        (
+            ImportReport(created=3, unchanged=1, rejected=1),
+            "1 row was rejected (listed above); the other 4 rows were imported. "
+            "Fix it and run the same file again: rows already imported stay unchanged.",
+        ),
+        (
+            ImportReport(updated=1, rejected=2),
+            "2 rows were rejected (listed above); the other row was imported. "
+            "Fix them and run the same file again: rows already imported stay unchanged.",
+        ),
+        (
+            ImportReport(rejected=2),
+            "2 rows were rejected (listed above); no other row was imported. "
+            "Fix them and run the same file again: rows already imported stay unchanged.",
+        ),
+        (
+            ImportReport(created=2, rejected=1, dry_run=True),
+            "1 row would be rejected (listed above); the other 2 rows would be imported. "
+            "Nothing was written (dry run).",
+        ),
+        (
+            ImportReport(valid=1, rejected=2, dry_run=True, compared=False),
+            "2 rows are invalid (listed above); the other row is valid. The file was not compared with existing users.",
+        ),
+    ],
+)
+def test_the_closing_note_counts_the_rows(report: ImportReport, note: str | None) -> None:
+    assert report.closing_note() == note
+
+
+def test_make_import_uses_the_local_stack_on_port_and_dry_run() -> None:
+    def command(*variables: str) -> str:
+        done = subprocess.run(  # noqa: S603 (fixed arguments)
+            ["make", "-s", "-n", "import", *variables],  # noqa: S607 (make on PATH, as a developer runs it)
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.splitlines()[-1]
+
+    assert "-m devtools.import_users" in command("FILE=users.csv")
+    assert "--local http://127.0.0.1:3000" in command("FILE=users.csv")
+    assert "--local http://127.0.0.1:3123" in command("FILE=users.csv", "PORT=3123")
+    assert command("FILE=users.csv", "DRY_RUN=1").endswith("--dry-run")
+    assert "--dry-run" not in command("FILE=users.csv", "DRY_RUN=0")
+    staged = command("FILE=users.csv", "STACK=phone-auth-th-dev", "DRY_RUN=1")
+    assert "--stack phone-auth-th-dev" in staged and "--local" not in staged and staged.endswith("--dry-run")
 
 
 def test_cli_dry_run_says_so_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -523,10 +933,18 @@ def test_cli_exit_code_1_for_a_table_with_another_key(tmp_path: Path, capsys: py
 
 
 def test_cli_exit_code_1_without_a_phone_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main([str(csv_file(tmp_path, "mobile,first_name", f"{PHONE},A")), "--table", table()])
+    code = main([str(csv_file(tmp_path, "tel,first_name", f"{PHONE},A")), "--table", table()])
 
     assert code == 1
-    assert "no 'phone' column" in capsys.readouterr().err
+    assert "no phone column (phone, mobile, mobile_phone, MobilePhone or mobilePhone" in capsys.readouterr().err
+    assert scan() == []
+
+
+def test_cli_exit_code_1_when_two_columns_are_the_phone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(csv_file(tmp_path, "phone,first_name,Mobile", f"{PHONE},A,{OTHER}")), "--table", table()])
+
+    assert code == 1
+    assert "the header names the phone column twice ('phone' and 'Mobile')" in capsys.readouterr().err
     assert scan() == []
 
 

@@ -1,24 +1,35 @@
-"""The back-office importer's DynamoDB calls (devtools/import_users.py); to move to devtools.
+"""The importer's DynamoDB calls, on the operator's own client and table.
 
-The Lambda functions do not use this module: their DynamoDB calls are in phone_auth.store.
+An import names its table and brings its own client (profile, region, endpoint and the
+patient retries of an operator's run), so nothing here reads the Lambda settings.
+Attribute values are made by ``phone_auth.store.marshalling``, new users are
+``UserRecord``s: the importer stores exactly the shape sign-in reads.
+
+Errors: ``ConditionFailed`` (a conditional write's precondition no longer holds: re-read
+the user and compute the row again) and ``ImportStoreError`` (``fatal`` stops the run,
+otherwise it concerns one row).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from phone_auth.store.calls import ConditionFailed
-from phone_auth.store.marshalling import Item, from_item, to_item, to_values
+from phone_auth.store.marshalling import Item, from_item, to_attr, to_item, to_values
+from phone_auth.store.records import UserRecord
 
-_values = to_values
+BATCH_GET_MAX_KEYS = 100
+WRITE_WORKERS = 8  # the write pool's threads; the client keeps twice as many connections
+_ROW_ERRORS = frozenset({"ValidationException", "ItemCollectionSizeLimitExceededException"})
 
 
-# ---------------------------------------------------------------- back-office import (devtools/import_users.py)
-# The importer names its table and brings its own client (profile, region, endpoint and
-# patient retries of an operator's run), so these take both instead of using the settings.
+class ConditionFailed(Exception):
+    """A conditional write found the user changed since it was read."""
+
+
 class ImportStoreError(Exception):
     """A DynamoDB failure during an import. `fatal` ones (no table, no access, no network)
     stop the run; the others (e.g. an item DynamoDB refuses) concern one row only."""
@@ -30,11 +41,23 @@ class ImportStoreError(Exception):
         self.fatal = fatal
 
 
-_IMPORT_ROW_ERRORS = frozenset({"ValidationException", "ItemCollectionSizeLimitExceededException"})
-BATCH_GET_MAX_KEYS = 100
+def make_client(*, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None) -> Any:
+    """A DynamoDB client for an operator's run: patient (adaptive) retries, enough connections
+    for the write pool. AWS_ENDPOINT_URL in the environment (the local stack) is honoured."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(profile_name=profile, region_name=region)
+    config = Config(
+        retries={"mode": "adaptive", "max_attempts": 10},
+        max_pool_connections=WRITE_WORKERS * 2,
+        connect_timeout=5,
+        read_timeout=30,
+    )
+    return session.client("dynamodb", endpoint_url=endpoint_url, config=config)
 
 
-def _import_call(client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
+def _call(client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
     try:
         response: dict[str, Any] = getattr(client, operation)(**kwargs)
         return response
@@ -42,12 +65,16 @@ def _import_call(client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "ClientError"))
         if code == "ConditionalCheckFailedException":
-            raise ConditionFailed(from_item(exc.response.get("Item"))) from None
+            raise ConditionFailed() from None
         if code == "ResourceNotFoundException":
             raise ImportStoreError(code, f"table {kwargs.get('TableName', '')!s} does not exist", fatal=True) from None
-        raise ImportStoreError(code, str(error.get("Message", "")), fatal=code not in _IMPORT_ROW_ERRORS) from None
+        raise ImportStoreError(code, str(error.get("Message", "")), fatal=code not in _ROW_ERRORS) from None
     except BotoCoreError as exc:
         raise ImportStoreError(type(exc).__name__, str(exc), fatal=True) from None
+
+
+def _key(phone: str) -> dict[str, Any]:
+    return {"phone": to_attr(phone)}
 
 
 def probe_users_table(table_name: str, *, client: Any) -> None:
@@ -55,7 +82,7 @@ def probe_users_table(table_name: str, *, client: Any) -> None:
     (another key schema) or not readable, before any row is read: one GetItem of a key no
     user can have."""
     try:
-        _import_call(client, "get_item", TableName=table_name, Key={"phone": {"S": "+0"}})
+        _call(client, "get_item", TableName=table_name, Key=_key("+0"))
     except ImportStoreError as exc:
         raise ImportStoreError(exc.code, exc.detail, fatal=True) from None
 
@@ -66,7 +93,7 @@ def batch_get_users(
     *,
     client: Any,
     max_rounds: int = 8,
-    sleep: Any = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> dict[str, Item]:
     """Strongly consistent BatchGetItem of up to 100 users; {phone: item} for those that exist.
 
@@ -76,13 +103,11 @@ def batch_get_users(
         raise ValueError(f"at most {BATCH_GET_MAX_KEYS} keys per BatchGetItem")
     pause = sleep or time.sleep
     found: dict[str, Item] = {}
-    keys = [{"phone": {"S": phone}} for phone in dict.fromkeys(phones)]
+    keys = [_key(phone) for phone in dict.fromkeys(phones)]
     for attempt in range(max_rounds):
         if not keys:
             return found
-        response = _import_call(
-            client, "batch_get_item", RequestItems={table_name: {"Keys": keys, "ConsistentRead": True}}
-        )
+        response = _call(client, "batch_get_item", RequestItems={table_name: {"Keys": keys, "ConsistentRead": True}})
         for raw in response.get("Responses", {}).get(table_name, []):
             item = from_item(raw)
             if item is not None:
@@ -95,19 +120,19 @@ def batch_get_users(
     return found
 
 
-def create_imported_user(table_name: str, item: Item, *, client: Any) -> None:
+def create_user(table_name: str, record: UserRecord, *, client: Any) -> None:
     """Put a new user only if the phone is still free (ConditionFailed if someone signed
     up or was imported meanwhile)."""
-    _import_call(
+    _call(
         client,
         "put_item",
         TableName=table_name,
-        Item=to_item(item),
+        Item=to_item(record.to_item()),
         ConditionExpression="attribute_not_exists(phone)",
     )
 
 
-def update_imported_user(
+def update_user(
     table_name: str,
     phone: str,
     *,
@@ -125,7 +150,7 @@ def update_imported_user(
     - `profile_fields` are set one by one inside the existing profile map (concurrent
       imports never drop each other's fields) or, if the caller saw no profile, as a new map
       only if there still is none.
-    ConditionFailed tells the caller to re-read the user and recompute the row.
+    ConditionFailed tells the caller to re-read the user and compute the row again.
     """
     names: dict[str, str] = {}
     values: dict[str, Any] = {":now": now_iso}
@@ -151,11 +176,11 @@ def update_imported_user(
         raise ValueError("nothing to update")
     update: dict[str, Any] = {
         "TableName": table_name,
-        "Key": {"phone": {"S": phone}},
+        "Key": _key(phone),
         "UpdateExpression": "SET " + ", ".join(sets),
         "ConditionExpression": " AND ".join(conditions),
-        "ExpressionAttributeValues": _values(values),
+        "ExpressionAttributeValues": to_values(values),
     }
     if names:
         update["ExpressionAttributeNames"] = names
-    _import_call(client, "update_item", **update)
+    _call(client, "update_item", **update)
