@@ -1,5 +1,6 @@
-"""``python -m devtools.local_stack [--port N] [--parameter-overrides 'K=V ...'] [--config-env ENV]``.
+"""``python -m devtools.dev_server`` (``make run``): the local stack with the web client, docs and kept data.
 
+``[--port N] [--parameter-overrides 'K=V ...'] [--config-env ENV] [--static-dir PATH] [--fresh]``.
 Runs until Ctrl+C (SIGINT) or SIGTERM, then stops the HTTP server and moto cleanly.
 """
 
@@ -10,17 +11,21 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import click
 
-from devtools.local_stack.stack import start
+from devtools.dev_server import DevServer, LocalData
+from devtools.local_stack.stack import REPO_ROOT, start
 from devtools.local_stack.template import parse_overrides
 from devtools.template import TemplateError
+
+DATA_DIR = REPO_ROOT / "local-data"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Start the stack, wait for SIGINT/SIGTERM, stop it. Returns the process exit code."""
-    parser = argparse.ArgumentParser("python -m devtools.local_stack", description="Serve template.yaml's API locally.")
+    parser = argparse.ArgumentParser("python -m devtools.dev_server", description="Serve template.yaml's API locally.")
     add = parser.add_argument
     add("--host", default=os.environ.get("HOST", "127.0.0.1"), help="bind address (default 127.0.0.1)")
     add("--port", type=int, default=int(os.environ.get("PORT", "3000")), help="port (default $PORT or 3000)")
@@ -34,7 +39,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="let one function serve several requests at once (default: one at a time, like one Lambda container)",
     )
-    args = vars(parser.parse_args(argv))  # named like start()'s keyword arguments
+    add("--static-dir", type=Path, default=os.environ.get("STATIC_DIR") or None, help="serve this build at /")
+    add("--data-dir", type=Path, default=DATA_DIR, help="where data is kept across restarts (default local-data/)")
+    add("--fresh", action="store_true", help="start empty: delete the config env's kept data first")
+    add("--no-data", dest="keep_data", action="store_false", help="keep nothing on disk")
+    args = vars(parser.parse_args(argv))  # named like start()'s keyword arguments, plus the extension's
+    static_dir, data_dir, fresh, keep = (args.pop(name) for name in ("static_dir", "data_dir", "fresh", "keep_data"))
+    if static_dir is not None and not static_dir.is_dir():
+        print(f"--static-dir {static_dir}: not a directory", file=sys.stderr)
+        return 2
+    data = LocalData(data_dir / args["config_env"], fresh=fresh) if keep else None
+    args |= {"extension": DevServer(static_dir=static_dir, data=data)}
     try:
         stack = start(**args | {"parameter_overrides": parse_overrides(args["parameter_overrides"])})
     except click.BadParameter as exc:

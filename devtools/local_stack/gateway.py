@@ -43,10 +43,12 @@ from typing import Any
 
 from samcli.lib.providers.provider import Cors, Function
 from samcli.local.apigw.authorizers.lambda_authorizer import InvalidLambdaAuthorizerResponse, LambdaAuthorizer
+from samcli.local.apigw.route import Route
 
 from devtools.handlers import handler_module_name, load_handler
 from devtools.local_stack.backend import SmsOutbox
 from devtools.local_stack.template import ACCOUNT_ID, StackModel, as_text, local_name
+from phone_auth.settings import cors_origin
 
 __all__ = ["BASE_PATH_ALIASES", "Gateway", "GatewayResult", "Handler", "IncomingRequest", "proxy_event"]
 
@@ -239,17 +241,17 @@ class Gateway:
         for name in self.loaded_modules:
             sys.modules.pop(name, None)
 
+    def routes_for(self, path: str) -> tuple[str, list[Route]]:
+        """The API path ``path`` names (without a base path alias) and its routes; no routes: not an API path."""
+        path = "/" + "/".join(part for part in path.split("/") if part)
+        candidates = [path] + [path[len(p) :] for p in BASE_PATH_ALIASES if path.startswith(p + "/")]
+        routes = [(api_path, [r for r in self.model.routes if r.path == api_path]) for api_path in candidates]
+        return next(((api_path, found) for api_path, found in routes if found), (path, []))
+
     def handle(self, request: IncomingRequest) -> GatewayResult:
         """Answer one request (the body is already read and within limits)."""
-        path = "/" + "/".join(part for part in request.path.split("/") if part)
-        candidates = [path] + [path[len(p) :] for p in BASE_PATH_ALIASES if path.startswith(p + "/")]
-        for api_path in candidates:
-            routes = [route for route in self.model.routes if route.path == api_path]
-            if routes:
-                break
-        else:
-            return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
-        if request.method == "OPTIONS" and self.model.cors is not None:
+        api_path, routes = self.routes_for(request.path)
+        if routes and request.method == "OPTIONS" and self.model.cors is not None:
             return self.preflight()
         route = next((route for route in routes if request.method in route.methods), None)
         if route is None:
@@ -259,6 +261,20 @@ class Gateway:
         if isinstance(context, GatewayResult):
             return context
         return self.invoke_function(self.model.functions[route.function_name], request, context)
+
+    def echo_origin(self, origin: str | None, result: GatewayResult) -> GatewayResult:
+        """Access-Control-Allow-Origin as the functions set it (phone_auth.settings.cors_origin), on any answer.
+
+        A local deviation: API Gateway's preflight and gateway responses carry one static origin,
+        the first listed; here they answer any listed origin, so every localhost port works.
+        """
+        if "ALLOWED_ORIGINS" not in self.model.environment:
+            return result
+        allowed = cors_origin(origin, self.model.environment["ALLOWED_ORIGINS"].split(","))
+        headers = [(name, value) for name, value in result.headers if name.lower() != "access-control-allow-origin"]
+        if allowed and len(headers) < len(result.headers):
+            headers.append(("Access-Control-Allow-Origin", allowed))
+        return GatewayResult(result.status, headers, result.body)
 
     def authorize(self, authorizer: LambdaAuthorizer, request: IncomingRequest) -> dict[str, Any] | GatewayResult:
         """Run the authorizer; the ``requestContext.authorizer`` map, or the gateway's refusal.
