@@ -50,7 +50,7 @@ export const tokens = {
 
 export class Api {
   /**
-   * @param {string} baseUrl  the part before /auth/..., e.g. "/api/v1"
+   * @param {string} baseUrl  the part before /auth/... (config.js)
    * @param {{language?: () => string, onTokens?: () => void}} options
    *   language: "en" or "th", sent as Accept-Language; onTokens: called whenever the stored tokens change
    */

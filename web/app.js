@@ -31,6 +31,7 @@ function showError(error) {
 async function step(work, notice = (answer) => answer?.message ?? "") {
   $("#notice").textContent = t("working");
   $("#error").hidden = true;
+  $("#answer").textContent = "";
   try {
     const answer = await work();
     showAnswer(answer);
@@ -67,8 +68,9 @@ function renderSession() {
   state.textContent = `${t("signedInAs")} ${user?.phone ?? "?"}${expires}`;
 }
 
-async function showSessions() {
-  const answer = await step(() => api.sessions(), "");
+/** List the user's sessions; ``quiet`` keeps the last answer on screen (after ending one). */
+async function showSessions({ quiet = false } = {}) {
+  const answer = quiet ? await api.sessions().catch(() => null) : await step(() => api.sessions(), "");
   const list = $("#session-list");
   const body = list.querySelector("tbody");
   body.replaceChildren();
@@ -83,11 +85,10 @@ async function showSessions() {
     end.className = "small";
     end.textContent = t("endSession");
     end.addEventListener("click", async () => {
-      if (await step(() => api.endSession(session.id))) {
-        if (session.current) tokens.clear();
-        renderSession();
-        if (tokens.access) showSessions();
-      }
+      if (!(await step(() => api.endSession(session.id)))) return;
+      if (session.current) tokens.clear();
+      renderSession();
+      if (tokens.access) showSessions({ quiet: true });
     });
     row.insertCell().append(end);
   }
@@ -101,7 +102,7 @@ $("#refresh").addEventListener("click", () => {
   }
   step(() => api.refresh(), "");
 });
-$("#sessions").addEventListener("click", showSessions);
+$("#sessions").addEventListener("click", () => showSessions());
 $("#logout").addEventListener("click", () => step(() => api.logout()));
 $("#logout-everywhere").addEventListener("click", () => step(() => api.logout({ everywhere: true })));
 

@@ -99,7 +99,7 @@ class LocalData:
                 while requests:
                     requests = dynamodb.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
             if items:
-                kept.append(f"{len(items)} {logical_id} items")
+                kept.append(f"{logical_id} ({len(items)})")
         secret = self._read(SECRET_FILE, parse=False)
         if secret:
             ssm = boto3.session.Session().client("ssm")
