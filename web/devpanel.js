@@ -95,7 +95,7 @@ function renderUsers(users, local, refresh) {
     row.dataset.phone = user.phone;
     const name = [user.profile?.first_name, user.profile?.last_name].filter(Boolean).join(" ");
     const flags = [user.has_password ? t("hasPassword") : "", user.is_active ? t("active") : ""].filter(Boolean);
-    for (const text of [user.phone, name, flags.join(", "), user.last_login ?? ""]) row.insertCell().textContent = text;
+    for (const text of [user.phone, name, flags.join(", ")]) row.insertCell().textContent = text;
     const remove = document.createElement("button");
     remove.type = "button";
     remove.className = "small";

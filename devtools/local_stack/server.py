@@ -1,8 +1,8 @@
 """The HTTP front door: turns raw HTTP into gateway requests and serves the /_local routes.
 
-Logging rule: one access line per request (time, method, path without the query string,
-status, duration) and nothing else about the request. Bodies and headers carry phone
-numbers, one-time codes, passwords and tokens, so they are never printed here.
+Logging rule: one access line per request (time, method, path without the query string, status,
+duration; none for a successful GET of /_local, which pages poll) and nothing else about it.
+Bodies and headers carry phone numbers, one-time codes, passwords and tokens: never printed here.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             elapsed_ms = (time.monotonic() - started) * 1000
-            gateway.log(f"{datetime.now():%H:%M:%S} {self.command} {path} {result.status} {elapsed_ms:.0f}ms")
+            if not (self.command == "GET" and path.startswith(LOCAL_PREFIX + "/") and result.status < 400):  # polls
+                gateway.log(f"{datetime.now():%H:%M:%S} {self.command} {path} {result.status} {elapsed_ms:.0f}ms")
 
     def _gateway_headers(self) -> list[tuple[str, str]]:
         """Client headers plus the X-Forwarded-* API Gateway adds in front of the integration."""
