@@ -157,7 +157,7 @@ def test_unknown_parameters_and_config_envs_are_refused() -> None:
         ("caching (ReauthorizeEvery", "ReauthorizeEvery: !Ref AuthorizerCacheTtlSeconds", "ReauthorizeEvery: 300"),
         ("AWS::Serverless::HttpApi", "Resources:\n", "Resources:\n  OtherApi:\n    Type: AWS::Serverless::HttpApi\n"),
         ("implicit API", "RestApiId: !Ref PhoneAuthApi\n            Path: /auth/me", "Path: /auth/me"),
-        ("path parameters", "Path: /auth/me", "Path: /auth/{id}"),
+        ("a greedy path parameter", "Path: /auth/me", "Path: /auth/{proxy+}"),
         (
             "GlobalSecondaryIndexes",
             "BillingMode: PAY_PER_REQUEST",
@@ -567,6 +567,53 @@ def test_stop_restores_the_environment() -> None:
     stack.stop()  # idempotent
     assert dict(os.environ) == before
     assert not set(stack.gateway.loaded_modules) & set(sys.modules)  # the next start is a cold start
+
+
+def test_path_parameters_reach_the_function_and_a_literal_route_wins(tmp_path: Path) -> None:
+    text = (ROOT / "template.yaml").read_text()
+    for old, new in [
+        ("Path: /auth/me\n", "Path: /auth/sessions/{id}\n"),
+        ("Path: /auth/check-mobile\n", "Path: /auth/sessions/current\n"),
+    ]:
+        assert old in text
+        text = text.replace(old, new)
+    (tmp_path / "template.yaml").write_text(text)
+    recorder = Recorder()
+    functions = [
+        lid
+        for lid, r in load_template(tmp_path / "template.yaml")["Resources"].items()
+        if r["Type"] == "AWS::Serverless::Function"
+    ]
+    handlers = dict.fromkeys(functions, Recorder.echo) | {"AuthorizerFunction": recorder.authorizer}
+    stack = start(
+        port=0, echo=False, import_sample_users=False, template_path=tmp_path / "template.yaml", handlers=handlers
+    )
+    try:
+        status, headers, event = call(
+            stack, "GET", "/api/v1/auth/sessions/s-42", headers={"Authorization": "Bearer allow"}
+        )
+        assert (status, headers["x-function"]) == (200, "phone-auth-local-MeFunction")
+        assert event["resource"] == "/auth/sessions/{id}"
+        assert event["pathParameters"] == {"id": "s-42"}
+        assert event["requestContext"]["resourcePath"] == "/auth/sessions/{id}"
+        assert recorder.authorizer_events[-1]["methodArn"].endswith("/GET/auth/sessions/s-42")
+        assert recorder.authorizer_events[-1]["pathParameters"] == {"id": "s-42"}
+        status, headers, event = call(stack, "POST", "/auth/sessions/current", {})
+        assert (status, headers["x-function"], event["pathParameters"]) == (
+            200,
+            "phone-auth-local-CheckMobileFunction",
+            None,
+        )
+        # API Gateway picks the literal resource, which has no GET: it does not fall back to {id}.
+        assert_gateway_error(
+            *call(stack, "GET", "/auth/sessions/current", headers={"Authorization": "Bearer allow"}), 404, "NOT_FOUND"
+        )
+        assert_gateway_error(
+            *call(stack, "GET", "/auth/sessions/a/b", headers={"Authorization": "Bearer allow"}), 404, "NOT_FOUND"
+        )
+        assert call(stack, "OPTIONS", "/auth/sessions/s-42")[0] == 204
+    finally:
+        stack.stop()
 
 
 def test_demo_users_are_imported_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

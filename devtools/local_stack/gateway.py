@@ -89,8 +89,9 @@ class IncomingRequest:
     query: Sequence[tuple[str, str]]
     body: bytes
     source_ip: str
-    #: The route's resource path (without a base-path-mapping prefix such as /api/v1), once matched.
+    #: Once matched: the route's resource path (``/auth/sessions/{id}``, no /api/v1) and the path's values.
     resource: str = ""
+    path_parameters: dict[str, str] = field(default_factory=dict)
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time_epoch_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
@@ -162,7 +163,7 @@ def proxy_event(request: IncomingRequest, *, stage: str, authorizer: Any = None)
         body, is_base64 = base64.b64encode(request.body).decode("ascii"), True
     return {
         **_request_fields(request),
-        "pathParameters": None,
+        "pathParameters": request.path_parameters or None,
         "requestContext": request_context(request, stage=stage, authorizer=authorizer),
         "body": body,
         "isBase64Encoded": is_base64,
@@ -175,7 +176,7 @@ def authorizer_event(request: IncomingRequest, *, method_arn: str, stage: str) -
         "type": "REQUEST",
         "methodArn": method_arn,
         **_request_fields(request),
-        "pathParameters": {},
+        "pathParameters": request.path_parameters,
         "requestContext": request_context(request, stage=stage),
     }
 
@@ -242,11 +243,14 @@ class Gateway:
             sys.modules.pop(name, None)
 
     def routes_for(self, path: str) -> tuple[str, list[Route]]:
-        """The API path ``path`` names (without a base path alias) and its routes; no routes: not an API path."""
+        """The API path ``path`` names (no base path alias) and its routes, literal ones first; none: not the API."""
         path = "/" + "/".join(part for part in path.split("/") if part)
-        candidates = [path] + [path[len(p) :] for p in BASE_PATH_ALIASES if path.startswith(p + "/")]
-        routes = [(api_path, [r for r in self.model.routes if r.path == api_path]) for api_path in candidates]
-        return next(((api_path, found) for api_path, found in routes if found), (path, []))
+        for api_path in [path] + [path[len(p) :] for p in BASE_PATH_ALIASES if path.startswith(p + "/")]:
+            found = [r for r in self.model.routes if path_parameters(r.path, api_path) is not None]
+            found.sort(key=lambda route: route.path.count("{"))
+            if found:
+                return api_path, [route for route in found if route.path == found[0].path]
+        return path, []
 
     def handle(self, request: IncomingRequest) -> GatewayResult:
         """Answer one request (the body is already read and within limits)."""
@@ -256,18 +260,15 @@ class Gateway:
         route = next((route for route in routes if request.method in route.methods), None)
         if route is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
-        request.resource = api_path
+        request.resource, request.path_parameters = route.path, path_parameters(route.path, api_path) or {}
         context = self.authorize(route.authorizer_object, request) if route.authorizer_name else None
         if isinstance(context, GatewayResult):
             return context
         return self.invoke_function(self.model.functions[route.function_name], request, context)
 
     def echo_origin(self, origin: str | None, result: GatewayResult) -> GatewayResult:
-        """Access-Control-Allow-Origin as the functions set it (phone_auth.settings.cors_origin), on any answer.
-
-        A local deviation: API Gateway's preflight and gateway responses carry one static origin,
-        the first listed; here they answer any listed origin, so every localhost port works.
-        """
+        """Access-Control-Allow-Origin as the functions set it, on any answer: a local deviation so that every
+        localhost port works (API Gateway's preflight and gateway responses carry the first origin only)."""
         if "ALLOWED_ORIGINS" not in self.model.environment:
             return result
         allowed = cors_origin(origin, self.model.environment["ALLOWED_ORIGINS"].split(","))
@@ -285,9 +286,9 @@ class Gateway:
         sources = authorizer.identity_sources
         if not all((request.header(source.identity_source) or "").strip() for source in sources):
             return self.gateway_response("UNAUTHORIZED")
-        started = time.monotonic()
-        stage, path = self.model.stage_name, request.resource.lstrip("/")
-        arn = f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{API_ID}/{stage}/{request.method}/{path}"
+        started, stage = time.monotonic(), self.model.stage_name
+        path = re.sub(r"\{(\w+)\}", lambda m: request.path_parameters[m[1]], request.resource)
+        arn = f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{API_ID}/{stage}/{request.method}{path}"
         try:
             event = authorizer_event(request, method_arn=arn, stage=stage)
             answer = json.dumps(self._run(self.model.functions[authorizer.lambda_name], event))
@@ -356,6 +357,13 @@ class Gateway:
         # VTL renders $context.x and ${context.x}; variables it does not know become empty.
         body = re.sub(r"\$\{?context\.([A-Za-z0-9_.]+)\}?", lambda m: values.get(m.group(1), ""), template)
         return GatewayResult(int(spec.get("StatusCode") or status), list(headers.items()), body.encode())
+
+
+def path_parameters(resource: str, path: str) -> dict[str, str] | None:
+    """The values of ``resource``'s ``{name}`` segments (one segment each) in ``path``; None if it does not match."""
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
+    match = re.fullmatch(pattern, path)
+    return match.groupdict() if match else None
 
 
 def _to_result(result: Any, request_id: str) -> GatewayResult:

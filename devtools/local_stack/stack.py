@@ -34,16 +34,13 @@ _active: LocalStack | None = None
 
 
 class Extension(Protocol):
-    """Local-only features around the emulated API, such as devtools.dev_server's web client and saved data."""
+    """Local-only features around the API (devtools.dev_server). ``setup`` runs before the first request
+    and returns banner lines; ``handle`` answers every request first, ``default()`` being the stack's own
+    answer; ``stop`` runs once the HTTP server has stopped, while moto still serves."""
 
-    def setup(self, stack: LocalStack) -> list[str]:
-        """Runs once resources and handlers exist, before the first request; returns lines for the banner."""
-
-    def handle(self, request: IncomingRequest, default: Callable[[], GatewayResult]) -> GatewayResult:
-        """Answers every request first; ``default()`` is the stack's own answer (/_local routes or the API)."""
-
-    def stop(self) -> None:
-        """Runs once the HTTP server has stopped, while moto still serves."""
+    def setup(self, stack: LocalStack) -> list[str]: ...
+    def handle(self, request: IncomingRequest, default: Callable[[], GatewayResult]) -> GatewayResult: ...
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -174,8 +171,6 @@ def banner(stack: LocalStack, extra: list[str]) -> str:
     mode += [f"SMS-code login {on_off}", f"phone region {environment.get('DEFAULT_REGION')}"]
     mode += [f"{name}={value}" for name, value in sorted(environment.items()) if name.endswith("COUNTRIES")]
     lines.append("  Mode    " + ", ".join(mode))
-    if test_numbers := environment.get("TEST_PHONE_NUMBERS") or os.environ.get("TEST_PHONE_NUMBERS"):
-        lines.append("  Test    fixed codes for " + ", ".join(pair.split("=")[0] for pair in test_numbers.split(",")))
     lines.append(f"  Routes  (stage {model.stage_name})")
     for route in model.routes:
         for method in route.methods:

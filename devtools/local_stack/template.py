@@ -181,8 +181,8 @@ def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
                 raise _refused(f"{lid}.{name}: {event.get('Type')} events")
             if "RestApiId" not in event.get("Properties", {}):
                 raise _refused(f"{lid}.{name}: an implicit API (no RestApiId)")
-            if "{" in str(event["Properties"].get("Path")):
-                raise _refused(f"{lid}.{name}: path parameters")
+            if "+}" in str(event["Properties"].get("Path")):
+                raise _refused(f"{lid}.{name}: a greedy path parameter")
 
 
 def _parameter_values(
