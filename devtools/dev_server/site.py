@@ -29,6 +29,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from devtools.local_stack.gateway import GatewayResult, IncomingRequest
 from devtools.local_stack.stack import REPO_ROOT
+from devtools.local_stack.template import local_name
 from phone_auth.settings import cors_origin
 
 if TYPE_CHECKING:
@@ -128,19 +129,25 @@ class Site:
         users = []
         for item in self._scan():
             user = {name: _plain(value) for name, value in item.items() if not any(m in name for m in _SECRET_MARKERS)}
-            users.append(user | {"has_password": "password_hash" in item})
+            users.append(user | {"has_password": any("password" in name and "hash" in name for name in item)})
         return sorted(users, key=lambda user: (str(user.get("created_at", "")), str(user.get("phone", ""))))
 
     def delete_users(self, phone: str | None = None) -> None:
         """Delete one user (E.164 ``phone``) or all of them."""
-        table = self._users_table()
-        keys = [{"phone": {"S": phone}}] if phone else [{"phone": item["phone"]} for item in self._scan()]
-        for key in keys:
-            self._dynamodb.delete_item(TableName=table, Key=key)
+        table, key_names = self._users_table(), self._users_key()
+        items = [{"phone": {"S": phone}}] if phone else self._scan()
+        for item in items:
+            self._dynamodb.delete_item(TableName=table, Key={name: item[name] for name in key_names})
 
     def _users_table(self) -> str:
         assert self.stack is not None
         return self.stack.model.environment["USERS_TABLE_NAME"]
+
+    def _users_key(self) -> list[str]:
+        """The users table's key attributes, as the template defines them."""
+        assert self.stack is not None
+        (props,) = [t for lid, t in self.stack.model.tables.items() if local_name(lid) == self._users_table()]
+        return [key["AttributeName"] for key in props["KeySchema"]]
 
     def _scan(self) -> list[dict[str, Any]]:
         pages = self._dynamodb.get_paginator("scan").paginate(TableName=self._users_table(), ConsistentRead=True)
@@ -185,7 +192,7 @@ def _answer(status: int, content_type: str, body: bytes) -> GatewayResult:
     return GatewayResult(status, [("Content-Type", content_type), ("Cache-Control", "no-cache")], body)
 
 
-def _plain(value: dict[str, Any]) -> Any:
+def _plain(value: Any) -> Any:
     """A DynamoDB attribute value as JSON: numbers as int or float, sets as sorted lists."""
     python = TypeDeserializer().deserialize(value)
 
