@@ -12,12 +12,18 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 ENV ?= default
 STAGE ?= dev
 PORT ?= 3000
+# The browser test (tests/test_browser.py) drives this Chromium; `make test` installs Debian's.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
 
-.PHONY: help setup run test lint build deploy secret rotate-secret import openapi bench clean
+.PHONY: help setup chromium run test lint build deploy secret rotate-secret import invoke sam-invoke openapi bench clean
 
 help:
-	@echo "make run      start the local stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account)"
-	@echo "make test     run the test suite"
+	@echo "make run      the local stack, web client and API docs on http://127.0.0.1:$(PORT) (no Docker, no AWS account)"
+	@echo "              ENV=th-dev, STATIC_DIR=path/to/your/build, FRESH=1 (start without the kept local-data/)"
+	@echo "make test     run the test suite (installs Debian's chromium for the browser test)"
+	@echo "make invoke   FN=<functions/ folder> [EVENT=file.json]: one handler with its event on the emulator, no Docker"
+	@echo "make sam-invoke FN=...  the same through sam local invoke (needs Docker and AWS credentials)"
 	@echo "make lint     ruff, mypy, sam validate --lint and checkov (skips and reasons: .checkov.yaml)"
 	@echo "make build    sam build (arm64, no Docker)"
 	@echo "make deploy   sam build + sam deploy --config-env ENV (default, prod, th-dev, us-dev)"
@@ -45,10 +51,23 @@ $(TOOLS_VENV)/.installed: pyproject.toml constraints-tools.txt
 	@touch $@
 
 run: setup
-	PORT=$(PORT) $(BIN)/python -m devtools.local_stack --config-env $(ENV)
+	PORT=$(PORT) $(BIN)/python -m devtools.dev_server --config-env $(ENV) $(if $(STATIC_DIR),--static-dir $(STATIC_DIR)) $(if $(FRESH),--fresh)
 
-test: setup
+test: setup chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Debian's chromium, never a browser download: as root (CI, containers) apt-get installs it.
+chromium:
+	@test -x "$(CHROMIUM)" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser test (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	      && test -x "$(CHROMIUM)" || { echo "still no Chromium at $(CHROMIUM)"; exit 1; }; \
+	  else \
+	    echo "The browser test needs Chromium at $(CHROMIUM). Install it with: sudo apt-get install chromium"; \
+	    echo "(or point CHROMIUM=/path/to/chromium at another build), then run make test again."; \
+	    exit 1; \
+	  fi; }
 
 lint: setup $(TOOLS_VENV)/.installed
 	$(BIN)/ruff check .
@@ -79,6 +98,18 @@ rotate-secret: setup
 import: setup
 	@test -n "$(FILE)" || { echo "usage: make import FILE=users.csv [PORT=3000 | STACK=phone-auth-th-dev PROFILE=... REGION=...] [DRY_RUN=1]"; exit 1; }
 	$(BIN)/python -m devtools.import_users "$(FILE)" $(if $(STACK),--stack $(STACK),--local http://127.0.0.1:$(PORT)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION)) $(if $(filter-out 0 no false,$(DRY_RUN)),--dry-run)
+
+invoke: setup
+	@test -n "$(FN)" || { echo "usage: make invoke FN=send_verification [EVENT=events/send_verification.json] [ENV=th-dev]"; exit 1; }
+	$(BIN)/python -m devtools.dev_server.invoke $(FN) $(EVENT) --config-env $(ENV)
+
+# sam local invoke runs the built function in Docker's Lambda image, against real AWS (your
+# credentials): give it a deployed stack's table names with ENV_VARS=env.json (--env-vars).
+sam-invoke: build
+	@test -n "$(FN)" || { echo "usage: make sam-invoke FN=send_verification [EVENT=...] [ENV_VARS=env.json]"; exit 1; }
+	@command -v docker >/dev/null || { echo "sam local invoke needs Docker; make invoke FN=$(FN) needs none"; exit 1; }
+	$(BIN)/sam local invoke $$($(BIN)/python -m devtools.dev_server.invoke $(FN) --logical-id) \
+	  -e $(or $(EVENT),events/$(FN).json) --config-env $(ENV) $(if $(ENV_VARS),--env-vars $(ENV_VARS))
 
 openapi: setup
 	$(BIN)/python -m devtools.openapi

@@ -38,7 +38,6 @@ TEST_ENV = {
     "LIMITS_TABLE_NAME": "phone-auth-test-limits",
     "JWT_SECRET_PARAMETER_NAME": "/phone-auth/test/jwt-secret",
     "DEFAULT_REGION": "TH",
-    "ALLOWED_ORIGIN": "http://localhost:5173",
     "OTP_TTL_SECONDS": "300",
     "OTP_MAX_ATTEMPTS": "3",
     "OTP_RESEND_SECONDS": "60",
@@ -54,6 +53,9 @@ TEST_ENV = {
 }
 
 #: Template table logical id -> the environment variable naming it.
+#: ALLOWED_ORIGINS is left at its default, so the local stack's own default applies in its tests.
+DEFAULT_ORIGIN = "http://localhost:5173"
+
 TABLE_ENV = {"UsersTable": "USERS_TABLE_NAME", "OtpTable": "OTP_TABLE_NAME", "LimitsTable": "LIMITS_TABLE_NAME"}
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]

@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any
 
-from helpers import Api, Context, FakeClock, SetEnv, last_code, load_event, load_handler, sms_outbox
+from helpers import DEFAULT_ORIGIN, Api, Context, FakeClock, SetEnv, last_code, load_event, load_handler, sms_outbox
 
 PHONE = "+66812345678"
 THAI = re.compile(r"[\u0e00-\u0e7f]")
@@ -64,7 +64,7 @@ def assert_error(answer: tuple[int, dict[str, Any], dict[str, str]], status: int
     assert body["success"] is False
     message = body["error"]["message"]
     assert isinstance(message, str) and message.strip()
-    assert headers["Access-Control-Allow-Origin"] == os.environ["ALLOWED_ORIGIN"]
+    assert headers["Access-Control-Allow-Origin"] == DEFAULT_ORIGIN
     return body
 
 

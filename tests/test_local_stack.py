@@ -41,6 +41,8 @@ from devtools.template import TemplateError, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE = "+66812345678"
+#: The page's origin in every request, as a browser sends it (the local default allows any localhost port).
+ORIGIN = "http://localhost:5173"
 ALLOW_CONTEXT = {
     "user_id": "3f6c2b9e-8d4a-4c1e-9b7f-2a5d6e8c1f04",
     "phone": PHONE,
@@ -68,7 +70,7 @@ def call(
 ) -> tuple[int, dict[str, str], Any]:
     """One HTTP request to the stack: (status, lower-cased headers, parsed JSON body or None)."""
     data = None if body is None else json.dumps(body).encode()
-    all_headers = {"Content-Type": "application/json"} if data is not None else {}
+    all_headers = {"Origin": ORIGIN} | ({"Content-Type": "application/json"} if data is not None else {})
     all_headers.update(headers or {})
     url = stack.url + path  # always http://127.0.0.1:<port>/...
     request = urllib.request.Request(url, data=data, method=method, headers=all_headers)  # noqa: S310
@@ -156,6 +158,7 @@ def test_unknown_parameters_and_config_envs_are_refused() -> None:
         ("caching (ReauthorizeEvery", "ReauthorizeEvery: !Ref AuthorizerCacheTtlSeconds", "ReauthorizeEvery: 300"),
         ("AWS::Serverless::HttpApi", "Resources:\n", "Resources:\n  OtherApi:\n    Type: AWS::Serverless::HttpApi\n"),
         ("implicit API", "RestApiId: !Ref PhoneAuthApi\n            Path: /auth/me", "Path: /auth/me"),
+        ("a greedy path parameter", "Path: /auth/me", "Path: /auth/{proxy+}"),
         (
             "GlobalSecondaryIndexes",
             "BillingMode: PAY_PER_REQUEST",
@@ -334,10 +337,24 @@ class TestGateway:
         status, headers, body = call(stub_stack, "OPTIONS", "/auth/send-verification")
         assert status == 204
         assert body is None
-        assert headers["access-control-allow-origin"] == stub_stack.model.parameters["AllowedOrigin"]
+        assert headers["access-control-allow-origin"] == ORIGIN
         assert "Authorization" in headers["access-control-allow-headers"]
         assert "POST" in headers["access-control-allow-methods"]
         assert headers["access-control-max-age"] == "600"
+
+    @pytest.mark.parametrize("origin", ["http://127.0.0.1:5173", "http://localhost:8080", "http://localhost"])
+    def test_every_localhost_port_is_an_allowed_origin_by_default(self, stub_stack: LocalStack, origin: str) -> None:
+        for method, path in [("OPTIONS", "/api/v1/auth/me"), ("GET", "/auth/me"), ("GET", "/auth/nope")]:
+            headers = call(stub_stack, method, path, headers={"Origin": origin})[1]
+            assert headers["access-control-allow-origin"] == origin, (method, path)
+
+    def test_an_origin_not_listed_gets_no_cors_header(self, stub_stack: LocalStack) -> None:
+        """The local default lists only host:* patterns, so there is no exact origin to answer instead."""
+        for method, path in [("OPTIONS", "/auth/me"), ("POST", "/auth/check-mobile"), ("GET", "/auth/nope")]:
+            headers = call(stub_stack, method, path, {} if method == "POST" else None, {"Origin": "https://evil.test"})[
+                1
+            ]
+            assert "access-control-allow-origin" not in headers, (method, path)
 
     def test_preflight_under_the_alias(self, stub_stack: LocalStack) -> None:
         assert call(stub_stack, "OPTIONS", "/api/v1/auth/me")[0] == 204
@@ -354,7 +371,7 @@ class TestGateway:
         for path in ("/auth/me", "/api/v1/auth/check-mobile", "/auth/nope", "/_local/health"):
             connection = http.client.HTTPConnection("127.0.0.1", stub_stack.port, timeout=10)
             try:
-                connection.request(method, path)
+                connection.request(method, path, headers={"Origin": ORIGIN})
                 response = connection.getresponse()
                 headers = {name.lower(): value for name, value in response.getheaders()}
                 body = json.loads(response.read())
@@ -556,6 +573,53 @@ def test_stop_restores_the_environment() -> None:
     assert not set(stack.gateway.loaded_modules) & set(sys.modules)  # the next start is a cold start
 
 
+def test_path_parameters_reach_the_function_and_a_literal_route_wins(tmp_path: Path) -> None:
+    text = (ROOT / "template.yaml").read_text()
+    for old, new in [
+        ("Path: /auth/me\n", "Path: /auth/sessions/{id}\n"),
+        ("Path: /auth/check-mobile\n", "Path: /auth/sessions/current\n"),
+    ]:
+        assert old in text
+        text = text.replace(old, new)
+    (tmp_path / "template.yaml").write_text(text)
+    recorder = Recorder()
+    functions = [
+        lid
+        for lid, r in load_template(tmp_path / "template.yaml")["Resources"].items()
+        if r["Type"] == "AWS::Serverless::Function"
+    ]
+    handlers = dict.fromkeys(functions, Recorder.echo) | {"AuthorizerFunction": recorder.authorizer}
+    stack = start(
+        port=0, echo=False, import_sample_users=False, template_path=tmp_path / "template.yaml", handlers=handlers
+    )
+    try:
+        status, headers, event = call(
+            stack, "GET", "/api/v1/auth/sessions/s-42", headers={"Authorization": "Bearer allow"}
+        )
+        assert (status, headers["x-function"]) == (200, "phone-auth-local-MeFunction")
+        assert event["resource"] == "/auth/sessions/{id}"
+        assert event["pathParameters"] == {"id": "s-42"}
+        assert event["requestContext"]["resourcePath"] == "/auth/sessions/{id}"
+        assert recorder.authorizer_events[-1]["methodArn"].endswith("/GET/auth/sessions/s-42")
+        assert recorder.authorizer_events[-1]["pathParameters"] == {"id": "s-42"}
+        status, headers, event = call(stack, "POST", "/auth/sessions/current", {})
+        assert (status, headers["x-function"], event["pathParameters"]) == (
+            200,
+            "phone-auth-local-CheckMobileFunction",
+            None,
+        )
+        # API Gateway picks the literal resource, which has no GET: it does not fall back to {id}.
+        assert_gateway_error(
+            *call(stack, "GET", "/auth/sessions/current", headers={"Authorization": "Bearer allow"}), 404, "NOT_FOUND"
+        )
+        assert_gateway_error(
+            *call(stack, "GET", "/auth/sessions/a/b", headers={"Authorization": "Bearer allow"}), 404, "NOT_FOUND"
+        )
+        assert call(stack, "OPTIONS", "/auth/sessions/s-42")[0] == 204
+    finally:
+        stack.stop()
+
+
 def test_demo_users_are_imported_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from devtools import import_users
     from devtools.local_stack import stack as stack_module
@@ -615,7 +679,7 @@ class TestWithLambdaCode:
         status, headers, body = call(real_stack, "POST", "/auth/send-verification", {"phone": "081-234-5678"})
         assert status == 200, body
         assert body["success"] is True
-        assert headers["access-control-allow-origin"] == real_stack.model.parameters["AllowedOrigin"]
+        assert headers["access-control-allow-origin"] == ORIGIN
         status, _, messages = call(real_stack, "GET", "/_local/sms?phone=%2B66812345678")
         assert status == 200
         assert len(messages) == 1

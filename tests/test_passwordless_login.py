@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from helpers import (
+    DEFAULT_ORIGIN,
     SEED_000_SIGN_IN_FIELDS,
     SEED_000_USER_FIELDS,
     Api,
@@ -93,7 +94,7 @@ def test_send_verification_answers_with_the_documented_shape(api: Api, clock: Fa
     assert isinstance(body["message"], str) and body["message"]
     assert body["expires_in"] == setting("OTP_TTL_SECONDS")
     assert body["resend_after"] == setting("OTP_RESEND_SECONDS")
-    assert headers["Access-Control-Allow-Origin"] == os.environ["ALLOWED_ORIGIN"]
+    assert headers["Access-Control-Allow-Origin"] == DEFAULT_ORIGIN
     assert [to for to, _ in sms_outbox()] == [PHONE]
 
 
@@ -103,7 +104,7 @@ def test_first_login_creates_an_active_verified_user(api: Api, clock: FakeClock)
     status, body, headers = verify(api, last_code(PHONE))
 
     assert status == 200
-    assert headers["Access-Control-Allow-Origin"] == os.environ["ALLOWED_ORIGIN"]
+    assert headers["Access-Control-Allow-Origin"] == DEFAULT_ORIGIN
     assert set(body) >= SEED_000_SIGN_IN_FIELDS  # what seed 000's frontend reads
     assert set(body) == response_keys("verify_code")
     assert body["success"] is True
@@ -135,7 +136,7 @@ def test_me_returns_the_signed_in_user(api: Api, clock: FakeClock) -> None:
     assert status == 200
     assert set(body) == response_keys("me")
     assert body["success"] is True
-    assert headers["Access-Control-Allow-Origin"] == os.environ["ALLOWED_ORIGIN"]
+    assert headers["Access-Control-Allow-Origin"] == DEFAULT_ORIGIN
     assert body["user"] == signed_in["user"]
 
 
@@ -150,7 +151,7 @@ def test_logout_marks_the_user_inactive_and_moves_updated_at(api: Api, clock: Fa
     assert set(body) == response_keys("logout")
     assert body["success"] is True
     assert isinstance(body["message"], str) and body["message"]
-    assert headers["Access-Control-Allow-Origin"] == os.environ["ALLOWED_ORIGIN"]
+    assert headers["Access-Control-Allow-Origin"] == DEFAULT_ORIGIN
 
     row = user_row()
     assert row["is_active"] is False
@@ -356,7 +357,7 @@ def test_resend_within_the_window_is_rate_limited(api: Api, clock: FakeClock) ->
     assert_error(status, body, 429, "RATE_LIMITED")
     assert headers["Retry-After"] == str(setting("OTP_RESEND_SECONDS") - 10)
     assert body["error"]["details"]["retry_after"] == setting("OTP_RESEND_SECONDS") - 10
-    assert headers["Access-Control-Allow-Origin"] == os.environ["ALLOWED_ORIGIN"]
+    assert headers["Access-Control-Allow-Origin"] == DEFAULT_ORIGIN
     assert len(sms_outbox()) == 1
 
 
@@ -500,7 +501,7 @@ def test_sns_failure_is_503_and_the_code_is_withdrawn(
         monkeypatch.setattr(aws, "sns", real_sns)  # before conftest's teardown clears the client caches
     assert failing.calls >= 1
     assert_error(status, body, 503, "SERVICE_UNAVAILABLE")
-    assert headers["Access-Control-Allow-Origin"] == os.environ["ALLOWED_ORIGIN"]
+    assert headers["Access-Control-Allow-Origin"] == DEFAULT_ORIGIN
     assert otp_rows() == []
 
     # An immediate retry is a new send, not a 429: the withdrawn code does not hold the window.

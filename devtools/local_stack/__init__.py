@@ -1,16 +1,15 @@
 """Run phone-auth locally: API Gateway + Lambda + DynamoDB/SSM/SNS (moto), no Docker, no AWS.
 
-``python -m devtools.local_stack`` serves the routes of template.yaml on
-http://127.0.0.1:${PORT:-3000}, also under /api/v1. Tests start one in-process with
+``start()`` serves the routes of template.yaml, also under /api/v1; ``make run`` adds the web client, docs
+and kept data (devtools.dev_server, an :class:`Extension`). Tests start one in-process with
 ``stack = start(port=0, echo=False)``, call ``stack.url``, read ``stack.sms(phone)`` and
 ``stack.stop()`` it.
 
-Modules: ``template`` (template.yaml through SAM CLI's providers), ``backend`` (moto, tables,
-secret, SMS outbox), ``gateway`` (routing, authorizer, gateway responses, the events and Lambda
-context handlers get), ``server`` (HTTP and the /_local routes), ``stack`` (start/stop).
+Modules: ``template`` (SAM CLI's providers), ``backend`` (moto, SMS outbox), ``gateway`` (routing,
+authorizer, gateway responses, events), ``server`` (HTTP, /_local), ``stack`` (start/stop).
 """
 
 from devtools.local_stack.backend import SmsMessage, SmsOutbox
-from devtools.local_stack.stack import DEFAULT_REGION, LocalStack, start
+from devtools.local_stack.stack import DEFAULT_REGION, Extension, LocalStack, start
 
-__all__ = ["DEFAULT_REGION", "LocalStack", "SmsMessage", "SmsOutbox", "start"]
+__all__ = ["DEFAULT_REGION", "Extension", "LocalStack", "SmsMessage", "SmsOutbox", "start"]

@@ -66,8 +66,8 @@ def create_resources(tables: Mapping[str, Mapping[str, Any]], secret_name: str) 
     """Create the template's tables fresh, and the JWT key set: a random SecureString, never printed.
 
     Call it once os.environ points at moto. A leftover table of an earlier start in this process
-    is dropped first. A new secret per start means tokens from a previous run are rejected, just
-    as they would be after a secret rotation; nothing persists between runs anyway.
+    is dropped first. A new secret means tokens of an earlier run are rejected, as after a secret
+    rotation, unless an extension (devtools.dev_server's local-data/) puts the earlier one back.
     """
     dynamodb = boto3.session.Session().client("dynamodb")
     existing = set(dynamodb.list_tables().get("TableNames", []))
@@ -127,3 +127,8 @@ class SmsOutbox:
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()
+
+    def restore(self, messages: list[SmsMessage]) -> None:
+        """Put back the messages of an earlier run, before any of this one."""
+        with self._lock:
+            self._messages[:0] = messages

@@ -39,10 +39,12 @@ from typing import Any
 
 from samcli.lib.providers.provider import Cors, Function
 from samcli.local.apigw.authorizers.lambda_authorizer import InvalidLambdaAuthorizerResponse, LambdaAuthorizer
+from samcli.local.apigw.route import Route
 
 from devtools.handlers import handler_module_name, load_handler
 from devtools.local_stack.backend import SmsOutbox
 from devtools.local_stack.template import ACCOUNT_ID, StackModel, as_text, local_name
+from phone_auth.settings import cors_origin
 
 __all__ = ["BASE_PATH_ALIASES", "Gateway", "GatewayResult", "Handler", "IncomingRequest", "proxy_event"]
 
@@ -83,9 +85,8 @@ class IncomingRequest:
     query: Sequence[tuple[str, str]]
     body: bytes
     source_ip: str
-    #: Once matched: the resource (/auth/sessions/{id}), the path without /api/v1, its parameters.
+    #: Once matched: the route's resource path (``/auth/sessions/{id}``, no /api/v1) and the path's values.
     resource: str = ""
-    api_path: str = ""
     path_parameters: dict[str, str] = field(default_factory=dict)
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time_epoch_ms: int = field(default_factory=lambda: int(time.time() * 1000))
@@ -171,7 +172,7 @@ def authorizer_event(request: IncomingRequest, *, method_arn: str, stage: str) -
         "type": "REQUEST",
         "methodArn": method_arn,
         **_request_fields(request),
-        "pathParameters": dict(request.path_parameters),
+        "pathParameters": request.path_parameters,
         "requestContext": request_context(request, stage=stage),
     }
 
@@ -237,26 +238,40 @@ class Gateway:
         for name in self.loaded_modules:
             sys.modules.pop(name, None)
 
+    def routes_for(self, path: str) -> tuple[str, list[Route]]:
+        """The API path ``path`` names (no base path alias) and its routes, literal ones first; none: not the API."""
+        path = "/" + "/".join(part for part in path.split("/") if part)
+        for api_path in [path] + [path[len(p) :] for p in BASE_PATH_ALIASES if path.startswith(p + "/")]:
+            found = [r for r in self.model.routes if path_parameters(r.path, api_path) is not None]
+            found.sort(key=lambda route: route.path.count("{"))
+            if found:
+                return api_path, [route for route in found if route.path == found[0].path]
+        return path, []
+
     def handle(self, request: IncomingRequest) -> GatewayResult:
         """Answer one request (the body is already read and within limits)."""
-        path = "/" + "/".join(part for part in request.path.split("/") if part)
-        candidates = [path] + [path[len(p) :] for p in BASE_PATH_ALIASES if path.startswith(p + "/")]
-        for api_path in candidates:
-            routes, parameters = _matching_routes(self.model.routes, api_path)
-            if routes:
-                break
-        else:
-            return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
-        if request.method == "OPTIONS" and self.model.cors is not None:
+        api_path, routes = self.routes_for(request.path)
+        if routes and request.method == "OPTIONS" and self.model.cors is not None:
             return self.preflight()
         route = next((route for route in routes if request.method in route.methods), None)
         if route is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
-        request.resource, request.api_path, request.path_parameters = route.path, api_path, parameters
+        request.resource, request.path_parameters = route.path, path_parameters(route.path, api_path) or {}
         context = self.authorize(route.authorizer_object, request) if route.authorizer_name else None
         if isinstance(context, GatewayResult):
             return context
         return self.invoke_function(self.model.functions[route.function_name], request, context)
+
+    def echo_origin(self, origin: str | None, result: GatewayResult) -> GatewayResult:
+        """Access-Control-Allow-Origin as the functions set it, on any answer: a local deviation so that every
+        localhost port works (API Gateway's preflight and gateway responses carry the first origin only)."""
+        if "ALLOWED_ORIGINS" not in self.model.environment:
+            return result
+        allowed = cors_origin(origin, self.model.environment["ALLOWED_ORIGINS"].split(","))
+        headers = [(name, value) for name, value in result.headers if name.lower() != "access-control-allow-origin"]
+        if allowed and len(headers) < len(result.headers):
+            headers.append(("Access-Control-Allow-Origin", allowed))
+        return GatewayResult(result.status, headers, result.body)
 
     def authorize(self, authorizer: LambdaAuthorizer, request: IncomingRequest) -> dict[str, Any] | GatewayResult:
         """Run the authorizer; the ``requestContext.authorizer`` map, or the gateway's refusal.
@@ -267,9 +282,9 @@ class Gateway:
         sources = authorizer.identity_sources
         if not all((request.header(source.identity_source) or "").strip() for source in sources):
             return self.gateway_response("UNAUTHORIZED")
-        started = time.monotonic()
-        stage, path = self.model.stage_name, request.api_path.lstrip("/")
-        arn = f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{API_ID}/{stage}/{request.method}/{path}"
+        started, stage = time.monotonic(), self.model.stage_name
+        path = re.sub(r"\{(\w+)\}", lambda m: request.path_parameters[m[1]], request.resource)
+        arn = f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{API_ID}/{stage}/{request.method}{path}"
         try:
             event = authorizer_event(request, method_arn=arn, stage=stage)
             answer = json.dumps(self._run(self.model.functions[authorizer.lambda_name], event))
@@ -340,12 +355,11 @@ class Gateway:
         return GatewayResult(int(spec.get("StatusCode") or status), list(headers.items()), body.encode())
 
 
-def _matching_routes(routes: list[Any], path: str) -> tuple[list[Any], dict[str, str]]:
-    """The routes of ``path`` and its path parameters; a literal resource wins over ``{name}``."""
-    for route in sorted(routes, key=lambda route: "{" in route.path):
-        if match := re.fullmatch(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path), path):
-            return [other for other in routes if other.path == route.path], match.groupdict()
-    return [], {}
+def path_parameters(resource: str, path: str) -> dict[str, str] | None:
+    """The values of ``resource``'s ``{name}`` segments (one segment each) in ``path``; None if it does not match."""
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
+    match = re.fullmatch(pattern, path)
+    return match.groupdict() if match else None
 
 
 def _to_result(result: Any, request_id: str) -> GatewayResult:

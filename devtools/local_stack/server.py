@@ -1,12 +1,13 @@
 """The HTTP front door: turns raw HTTP into gateway requests and serves the /_local routes.
 
-Logging rule: one access line per request (time, method, path without the query string,
-status, duration) and nothing else about the request. Bodies and headers carry phone
-numbers, one-time codes, passwords and tokens, so they are never printed here.
+Logging rule: one access line per request (time, method, path without the query string, status,
+duration; none for a successful GET of /_local, which pages poll) and nothing else about it.
+Bodies and headers carry phone numbers, one-time codes, passwords and tokens: never printed here.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import time
@@ -15,10 +16,13 @@ import uuid
 from dataclasses import asdict
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devtools.local_stack.gateway import Gateway, GatewayResult, IncomingRequest
+
+if TYPE_CHECKING:
+    from devtools.local_stack.stack import Extension
 
 __all__ = ["MAX_BODY_BYTES", "LocalHTTPServer"]
 
@@ -32,7 +36,7 @@ class _Unreadable(Exception):
 
 
 class LocalHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer carrying the gateway (and its outbox and log) and /_local/info for its handlers."""
+    """ThreadingHTTPServer carrying the gateway (and its outbox and log), /_local/info and the extension."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -40,8 +44,8 @@ class LocalHTTPServer(ThreadingHTTPServer):
     #: a page firing several calls) would see connection resets instead of answers.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], gateway: Gateway, info: Any) -> None:
-        self.gateway, self.info = gateway, info
+    def __init__(self, address: tuple[str, int], gateway: Gateway, info: Any, extension: Extension | None) -> None:
+        self.gateway, self.info, self.extension = gateway, info, extension
         super().__init__(address, _Handler)
 
 
@@ -76,14 +80,10 @@ class _Handler(BaseHTTPRequestHandler):
         started, split, gateway = time.monotonic(), urlsplit(self.path), self.server.gateway
         path = unquote(split.path) or "/"
         try:
-            body = self._read_body()
-            if path == LOCAL_PREFIX or path.startswith(LOCAL_PREFIX + "/"):
-                result = self._local_route(path, split.query)
-            else:
-                headers = self._gateway_headers()
-                query = parse_qsl(split.query, keep_blank_values=True)
-                request = IncomingRequest(self.command, path, headers, query, body, self.client_address[0])
-                result = gateway.handle(request)
+            query, body = parse_qsl(split.query, keep_blank_values=True), self._read_body()
+            request = IncomingRequest(self.command, path, self._gateway_headers(), query, body, self.client_address[0])
+            route = functools.partial(self._route, request, split.query)
+            result = self.server.extension.handle(request, route) if self.server.extension else route()
         except _Unreadable as refusal:
             self.close_connection = True  # what is left of the body is still on the socket
             result = gateway.gateway_response(str(refusal))
@@ -92,12 +92,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             result = gateway.gateway_response("DEFAULT_5XX")
         try:
-            self._write(result)
+            self._write(gateway.echo_origin(self.headers.get("Origin"), result))
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
             elapsed_ms = (time.monotonic() - started) * 1000
-            gateway.log(f"{datetime.now():%H:%M:%S} {self.command} {path} {result.status} {elapsed_ms:.0f}ms")
+            if not (self.command == "GET" and path.startswith(LOCAL_PREFIX + "/") and result.status < 400):  # polls
+                gateway.log(f"{datetime.now():%H:%M:%S} {self.command} {path} {result.status} {elapsed_ms:.0f}ms")
 
     def _gateway_headers(self) -> list[tuple[str, str]]:
         """Client headers plus the X-Forwarded-* API Gateway adds in front of the integration."""
@@ -134,6 +135,11 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             if size == 0:
                 return b"".join(parts)
+
+    def _route(self, request: IncomingRequest, query: str) -> GatewayResult:
+        if request.path == LOCAL_PREFIX or request.path.startswith(LOCAL_PREFIX + "/"):
+            return self._local_route(request.path, query)
+        return self.server.gateway.handle(request)
 
     def _local_route(self, path: str, query: str) -> GatewayResult:
         """Development-only routes; they do not exist in the deployed API."""

@@ -14,16 +14,16 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from devtools import import_users
 from devtools.local_stack import backend
-from devtools.local_stack.gateway import BASE_PATH_ALIASES, Gateway, Handler
+from devtools.local_stack.gateway import BASE_PATH_ALIASES, Gateway, GatewayResult, Handler, IncomingRequest
 from devtools.local_stack.server import LocalHTTPServer
 from devtools.local_stack.template import ACCOUNT_ID, StackModel, local_name, read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 
-__all__ = ["DEFAULT_REGION", "REPO_ROOT", "LocalStack", "start"]
+__all__ = ["DEFAULT_REGION", "REPO_ROOT", "Extension", "LocalStack", "start"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REGION = "ap-southeast-1"
@@ -31,6 +31,16 @@ SAMPLE_USERS_CSV = REPO_ROOT / "devtools" / "sample_users.csv"
 
 _ACTIVE_LOCK = threading.Lock()
 _active: LocalStack | None = None
+
+
+class Extension(Protocol):
+    """Local-only features around the API (devtools.dev_server). ``setup`` runs before the first request
+    and returns banner lines; ``handle`` answers every request first, ``default()`` being the stack's own
+    answer; ``stop`` runs once the HTTP server has stopped, while moto still serves."""
+
+    def setup(self, stack: LocalStack) -> list[str]: ...
+    def handle(self, request: IncomingRequest, default: Callable[[], GatewayResult]) -> GatewayResult: ...
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -45,6 +55,7 @@ class LocalStack:
     _http: LocalHTTPServer = field(repr=False)
     _moto: Any = field(repr=False)
     _restore_env: dict[str, str | None] = field(repr=False)
+    extension: Extension | None = None
 
     @property
     def port(self) -> int:
@@ -69,6 +80,8 @@ class LocalStack:
         try:
             self._http.shutdown()
             self._http.server_close()
+            if self.extension is not None:
+                self.extension.stop()
         finally:
             try:
                 self._moto.stop()
@@ -90,12 +103,14 @@ def start(
     one_request_per_function: bool = True,
     echo: bool = True,
     log: Callable[[str], None] | None = None,
+    extension: Extension | None = None,
 ) -> LocalStack:
     """Start the local stack and return once it is serving on ``host:port`` (0 = a free port).
 
     Parameters: template Defaults, samconfig.toml's ``config_env``, ``parameter_overrides``, then
     the developer's env vars (see ``template.read_stack``). ``handlers`` replaces handlers by
-    logical id or directory (tests). Console lines go to ``log``, else stdout (none with ``echo=False``).
+    logical id or directory (tests). Console lines go to ``log``, else stdout (none with
+    ``echo=False``). ``extension`` adds local-only features (:class:`Extension`).
     """
     global _active
     with _ACTIVE_LOCK:
@@ -126,38 +141,45 @@ def start(
             _import_sample_users(model.environment, emit)
         tables = {logical_id: local_name(logical_id) for logical_id in model.tables}
         info = {"region": region, "moto_endpoint_url": moto_url, "stage": model.stage_name, "tables": tables}
-        http = LocalHTTPServer((host, port), gateway, info | {"environment": model.environment})
+        http = LocalHTTPServer((host, port), gateway, info | {"environment": model.environment}, extension)
+        url = f"http://{host}:{http.server_address[1]}"
+        stack = LocalStack(url, moto_url, region, model, gateway, http, moto, restore, extension)
+        extra = extension.setup(stack) if extension is not None else []
     except BaseException:
         moto.stop()
         backend.apply_environment(restore)
         raise
     threading.Thread(target=http.serve_forever, name="local-stack-http", daemon=True).start()
-    url = f"http://{host}:{http.server_address[1]}"
-    stack = LocalStack(url, moto_url, region, model, gateway, _http=http, _moto=moto, _restore_env=restore)
     with _ACTIVE_LOCK:
         _active = stack
-    emit(banner(stack))
+    emit(banner(stack, extra))
     return stack
 
 
-def banner(stack: LocalStack) -> str:
-    """The start-up summary: where to call, what is served, where data and SMS go."""
+def banner(stack: LocalStack, extra: list[str]) -> str:
+    """The start-up summary: where to call, what is served, in which mode, where data and SMS go."""
     model, environment = stack.model, stack.model.environment
     width = max((len(route.path) for route in model.routes), default=10)
     lines = ["", "phone-auth local stack (no Docker, no AWS account)", f"  API     {stack.url}"]
     lines.append(f"          every route is also served under {', '.join(BASE_PATH_ALIASES)}")
+    on_off = {"true": "on", "false": "off"}.get(environment.get("OTP_LOGIN_ENABLED", "").lower(), "?")
+    mode = [f"market {environment.get('MARKET')}", f"sign-up {environment.get('SIGNUP_MODE')}"]
+    mode += [f"SMS-code login {on_off}", f"phone region {environment.get('DEFAULT_REGION')}"]
+    mode += [f"{name}={value}" for name, value in sorted(environment.items()) if name.endswith("COUNTRIES")]
+    lines.append("  Mode    " + ", ".join(mode))
     lines.append(f"  Routes  (stage {model.stage_name})")
     for route in model.routes:
         for method in route.methods:
             lines.append(f"          {method:<6} {route.path:<{width}}  auth: {route.authorizer_name or 'none'}")
     lines.append("  Tables  " + ", ".join(map(local_name, model.tables)))
     secret = environment["JWT_SECRET_PARAMETER_NAME"]
-    lines.append(f"  Secret  SSM SecureString {secret} (a random key set per start; make rotate-secret rotates it)")
+    lines.append(f"  Secret  SSM SecureString {secret} (a key set, random unless kept; make rotate-secret rotates it)")
     sms = f"moto SNS -> printed here as [sms] and GET {stack.url}/_local/sms?phone=%2B66812345678"
     if environment.get("SMS_SENDER", "sns") != "sns":
         sms = f"SMS_SENDER={environment['SMS_SENDER']}: the functions log codes; the /_local/sms outbox stays empty"
     lines.append(f"  SMS     {sms}")
     lines.append(f"  AWS     moto {stack.moto_url} (region {stack.region}, account {ACCOUNT_ID}, fake credentials)")
+    lines.extend(extra)
     lines.extend(f"  Note    {warning}" for warning in model.warnings)
     return "\n".join([*lines, "Ctrl+C to stop", ""])
 

@@ -38,9 +38,10 @@ __all__ = ["ACCOUNT_ID", "STACK_NAME", "StackModel", "as_text", "local_name", "p
 STACK_NAME = "phone-auth-local"
 #: The local stack's AWS account: moto's default one, which the fake credentials map to.
 ACCOUNT_ID: str = DEFAULT_ACCOUNT_ID
-#: Env vars that get a local value unless the developer sets them: the stage is "local", and
-#: SMS go to moto SNS, where the outbox reads them.
-LOCAL_ENV_DEFAULTS = {"STAGE": "local", "SMS_SENDER": "sns"}
+#: Env vars that get a local value unless the developer sets them: the stage is "local", SMS go to
+#: moto SNS (the outbox reads them), CORS allows every localhost port, codes go to TH and US numbers.
+LOCAL_ENV_DEFAULTS = {"STAGE": "local", "SMS_SENDER": "sns", "ALLOWED_ORIGINS": "http://localhost:*,http://127.0.0.1:*"}
+LOCAL_ENV_DEFAULTS |= {"ALLOWED_COUNTRIES": "TH,US"}
 SERVED_TYPES = {"AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::DynamoDB::Table"}
 #: Resources whose effect does not exist locally (permissions, log retention, the layer: its
 #: code is on PYTHONPATH; alarms and their topic, AWS WAF, API Gateway's logging role).
@@ -101,9 +102,9 @@ def read_stack(
     Parameter values, lowest to highest precedence: the template's Default, samconfig.toml's
     ``config_env`` (its ``parameter_overrides`` for ``sam local start-api``), ``parameter_overrides``,
     then the developer's environment: when a function variable ``X`` is ``!Ref P`` and ``X`` is set,
-    ``P`` takes that value everywhere (``ALLOWED_ORIGIN=...`` also changes the CORS headers).
-    ``STAGE`` and ``SMS_SENDER`` are ``local`` and ``sns`` unless set. Values a deploy would reject
-    (``OTP_TTL_SECONDS=5``) are used, with a warning.
+    ``P`` takes that value everywhere (``ALLOWED_ORIGINS=...`` also changes the CORS headers).
+    Unset, the variables of :data:`LOCAL_ENV_DEFAULTS` take those. Values a deploy would reject
+    (``OTP_TTL_SECONDS=5``) get a warning; the functions' settings refuse them at start.
     """
     path = Path(template_path)
     template = load_template(path)
@@ -185,6 +186,8 @@ def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
                 raise _refused(f"{lid}.{name}: {event.get('Type')} events")
             if "RestApiId" not in event.get("Properties", {}):
                 raise _refused(f"{lid}.{name}: an implicit API (no RestApiId)")
+            if "+}" in str(event["Properties"].get("Path")):
+                raise _refused(f"{lid}.{name}: a greedy path parameter")
 
 
 def _parameter_values(

@@ -25,7 +25,7 @@ from phone_auth.log import logger
 from phone_auth.messages import message, preferred_language
 from phone_auth.models import ErrorDetail, ErrorResponse
 from phone_auth.observability import metrics
-from phone_auth.settings import get_settings
+from phone_auth.settings import cors_origin, get_settings
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 Result = tuple[int, BaseModel] | BaseModel
@@ -61,33 +61,38 @@ def _headers(event: dict[str, Any]) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in raw.items() if v is not None}
 
 
-def _response_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
+def _response_headers(extra: dict[str, str] | None = None, origin: str | None = None) -> dict[str, str]:
+    """``origin`` is the request's Origin header: echoed when ALLOWED_ORIGINS lists it (hence Vary: Origin)."""
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
-        "Access-Control-Allow-Origin": get_settings().allowed_origin,
         "Access-Control-Expose-Headers": "Retry-After",  # so a browser app can read it on a 429
         "Vary": "Origin, Accept-Language",
     }
+    allowed = cors_origin(origin, get_settings().allowed_origins)
+    if allowed is not None:
+        headers["Access-Control-Allow-Origin"] = allowed
     headers.update(extra or {})
     return headers
 
 
-def json_response(status: int, model: BaseModel, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def json_response(
+    status: int, model: BaseModel, headers: dict[str, str] | None = None, origin: str | None = None
+) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": _response_headers(headers),
+        "headers": _response_headers(headers, origin),
         "body": model.model_dump_json(exclude_none=True),
         "isBase64Encoded": False,
     }
 
 
-def error_response(error: AuthError, language: str) -> dict[str, Any]:
+def error_response(error: AuthError, language: str, origin: str | None = None) -> dict[str, Any]:
     body = ErrorResponse(
         error=ErrorDetail(code=error.code, message=message(error.code, language), details=error.details or None)
     )
-    return json_response(error.status, body, error.headers)
+    return json_response(error.status, body, error.headers, origin)
 
 
 def read_json_body(event: dict[str, Any], max_bytes: int) -> Any:
@@ -164,13 +169,13 @@ def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Requ
                 )
                 result = handle(request)
                 status, model = result if isinstance(result, tuple) else (200, result)
-                return json_response(status, model)
+                return json_response(status, model, origin=headers.get("origin"))
             except AuthError as error:
                 logger.info("request refused", extra={"error_code": error.code, "status": error.status})
-                return error_response(error, language)
+                return error_response(error, language, headers.get("origin"))
             except Exception:
                 logger.exception("unhandled error")
-                return error_response(InternalError(), language)
+                return error_response(InternalError(), language, headers.get("origin"))
             finally:
                 metrics.flush()  # once per invocation, whatever the answer
 

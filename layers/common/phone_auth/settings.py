@@ -8,13 +8,51 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationError, model_validator
+from pydantic_core import core_schema
+
+#: ALLOWED_ORIGINS: comma-separated origins without paths, quotes or spaces; ``scheme://host:*`` is any
+#: port of that host (local development only). The same text as template.yaml's AllowedPattern.
+ORIGINS_PATTERN = "^https?://[^\\s,'\"*/]+(:\\*)?(,https?://[^\\s,'\"*/]+(:\\*)?)*$"
 
 
 class SettingsError(RuntimeError):
     """Raised at start-up when the environment does not describe a usable configuration."""
+
+
+@dataclass(frozen=True)
+class CommaSeparated:
+    """A comma-separated setting: the whole text must match ``pattern``, then it becomes a tuple."""
+
+    pattern: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        split = core_schema.no_info_plain_validator_function(lambda text: tuple(text.split(",")))
+        return core_schema.chain_schema([core_schema.str_schema(pattern=self.pattern), split])
+
+
+def origin_matches(origin: str, allowed: str) -> bool:
+    """``origin`` is ``allowed``, or ``allowed`` is ``scheme://host:*`` and ``origin`` is that host on any port."""
+    if not allowed.endswith(":*"):
+        return origin == allowed
+    host = allowed.removesuffix(":*")
+    return origin == host or (origin.startswith(host + ":") and origin[len(host) + 1 :].isdigit())
+
+
+def cors_origin(request_origin: str | None, allowed: Sequence[str]) -> str | None:
+    """The Access-Control-Allow-Origin answer to a request from ``request_origin``.
+
+    The request's own origin when it is allowed; otherwise the first exact origin of the list,
+    the value API Gateway's static preflight and gateway responses carry (a browser elsewhere
+    is refused either way); None when the list has only ``host:*`` patterns.
+    """
+    if request_origin and any(origin_matches(request_origin, pattern) for pattern in allowed):
+        return request_origin
+    return next((origin for origin in allowed if not origin.endswith(":*")), None)
 
 
 class Settings(BaseModel):
@@ -28,8 +66,9 @@ class Settings(BaseModel):
     limits_table_name: str = Field(alias="LIMITS_TABLE_NAME", min_length=3)
     jwt_secret_parameter_name: str = Field(alias="JWT_SECRET_PARAMETER_NAME", pattern=r"^/[A-Za-z0-9_.\-/]+$")
     default_region: str = Field(default="TH", alias="DEFAULT_REGION", pattern=r"^[A-Z]{2}$")
-    allowed_origin: str = Field(
-        default="http://localhost:5173", alias="ALLOWED_ORIGIN", pattern="^https?://[^\\s,'\"]+$"
+    # The default is the template's text; validate_default makes it a tuple like any value read.
+    allowed_origins: Annotated[tuple[str, ...], CommaSeparated(ORIGINS_PATTERN)] = Field(
+        default="http://localhost:5173", alias="ALLOWED_ORIGINS", validate_default=True
     )
     otp_ttl_seconds: int = Field(default=300, alias="OTP_TTL_SECONDS", ge=60, le=1800)
     otp_max_attempts: int = Field(default=3, alias="OTP_MAX_ATTEMPTS", ge=1, le=10)
@@ -76,6 +115,12 @@ class Settings(BaseModel):
             raise ValueError("SMS_SENDER=log sends no SMS at all; a production stage must use SMS_SENDER=sns")
         if self.is_production and self.test_phone_numbers:
             raise ValueError("TEST_PHONE_NUMBERS lets anyone sign in as those numbers; a production stage refuses it")
+        return self
+
+    @model_validator(mode="after")
+    def _production_names_exact_origins(self) -> Settings:
+        if self.is_production and any(origin.endswith(":*") for origin in self.allowed_origins):
+            raise ValueError("ALLOWED_ORIGINS: a production stage lists exact origins, not host:* patterns")
         return self
 
     @property

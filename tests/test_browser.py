@@ -1,0 +1,330 @@
+"""The reference client (web/) in a real browser: Debian's chromium driven by Playwright.
+
+One local stack runs in-process with the web client and the demo users; each test gets a fresh
+browser context (an empty localStorage). Codes are read the way a developer reads them: from
+the page's SMS outbox panel, checked against the stack's own outbox.
+
+Covered against the real functions: seed 000's passwordless login, logout and login again;
+seed 004's registration of an imported user, password login and password reset; error codes
+and messages in English and Thai. The refresh and sessions screens are driven against the
+contract of the coming endpoints with the browser's network mocked (page.route), so they pass
+whether or not /auth/refresh exists in this stack yet.
+
+On a failure the screenshot, the page's HTML, the browser console and the stack's log go to
+test-artifacts/<test>/ (ignored by git). ``make test`` installs chromium (the Makefile); set
+CHROMIUM=/path/to/chromium to use another build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+
+from devtools.dev_server import DevServer
+from devtools.local_stack import LocalStack, start
+from phone_auth.messages import MESSAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SEED_000_PHONE = "+13128059851"
+SUDA = "+66620001111"  # devtools/sample_users.csv: imported, no password yet
+
+expect.set_options(timeout=15_000)
+
+
+@pytest.fixture(autouse=True)
+def aws() -> Iterator[None]:
+    """Replaces conftest's per-test ``mock_aws``: it would wipe the running stack's tables."""
+    yield
+
+
+@pytest.fixture(scope="module")
+def stack_log() -> list[str]:
+    return []
+
+
+@pytest.fixture(scope="module")
+def stack(stack_log: list[str]) -> Iterator[LocalStack]:
+    running = start(port=0, log=stack_log.append, extension=DevServer())  # demo users imported
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, stack: LocalStack, stack_log: list[str], request: pytest.FixtureRequest) -> Iterator[Page]:
+    """The reference client, opened; artifacts are saved when the test fails."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    opened = context.new_page()
+    console: list[str] = []
+    opened.on("console", lambda message: console.append(f"[{message.type}] {message.text}"))
+    opened.on("pageerror", lambda error: console.append(f"[pageerror] {error}"))
+    opened.on("requestfailed", lambda req: console.append(f"[requestfailed] {req.method} {req.url} {req.failure}"))
+    failures_before, log_start = request.session.testsfailed, len(stack_log)
+    opened.goto(stack.url + "/")
+    expect(opened.get_by_test_id("devpanel")).to_be_visible()
+    try:
+        yield opened
+    finally:
+        if request.session.testsfailed > failures_before:
+            folder = ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name)
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            opened.screenshot(path=str(folder / "screenshot.png"), full_page=True)
+            (folder / "page.html").write_text(opened.content(), encoding="utf-8")
+            (folder / "console.txt").write_text("\n".join(console) + "\n", encoding="utf-8")
+            (folder / "stack.log").write_text("\n".join(stack_log[log_start:]) + "\n", encoding="utf-8")
+        context.close()
+
+
+# ---------------------------------------------------------------------------- helpers
+def use_code(page: Page, stack: LocalStack, phone: str, count: int) -> str:
+    """Wait for the ``count``-th SMS to ``phone`` in the outbox panel and press its Use button."""
+    messages = page.locator(f'#outbox li[data-to="{phone}"]')
+    expect(messages).to_have_count(count)
+    code = re.search(r"\b(\d{6})\b", stack.sms(phone)[-1].body)
+    assert code, "the SMS has no code"
+    messages.first.locator("button[data-code]").click()  # the panel lists the newest first
+    assert messages.first.locator("button[data-code]").get_attribute("data-code") == code.group(1)
+    return code.group(1)
+
+
+def stored(page: Page, key: str) -> Any:
+    return page.evaluate("(key) => localStorage.getItem(key)", key)
+
+
+def expect_signed_in(page: Page, phone: str, notice: str) -> None:
+    expect(page.get_by_test_id("session-state")).to_contain_text(f"Signed in as {phone}")
+    expect(page.get_by_test_id("notice")).to_have_text(notice)
+    assert json.loads(stored(page, "user"))["phone"] == phone
+
+
+def expect_error(page: Page, code: str, message: str) -> None:
+    expect(page.get_by_test_id("error-code")).to_have_text(code)
+    expect(page.get_by_test_id("error-message")).to_have_text(message)
+
+
+def me_status(page: Page, token: str) -> tuple[int, str]:
+    """GET /auth/me with ``token`` from the page, as its own code would call it."""
+    answer = page.evaluate(
+        """async (token) => {
+            const response = await fetch("/api/v1/auth/me", {headers: {Authorization: `Bearer ${token}`}});
+            const body = await response.json();
+            return [response.status, body.success ? "" : body.error.code];
+        }""",
+        token,
+    )
+    return int(answer[0]), str(answer[1])
+
+
+# ---------------------------------------------------------------------------- seed 000
+def test_passwordless_login_logout_and_login_again(page: Page, stack: LocalStack) -> None:
+    expect(page.get_by_test_id("session-state")).to_have_text("Not signed in.")
+    page.get_by_test_id("otp-phone").fill(SEED_000_PHONE)
+    page.get_by_role("button", name="Send code").click()
+    code = use_code(page, stack, SEED_000_PHONE, 1)
+    expect(page.get_by_test_id("otp-code")).to_have_value(code)
+    page.get_by_role("button", name="Verify and sign in").click()
+    expect_signed_in(page, SEED_000_PHONE, "New user: this was the first sign-in.")
+    first_token = stored(page, "access_token")
+
+    page.get_by_role("button", name="Who am I").click()
+    expect(page.get_by_test_id("answer")).to_contain_text(f'"phone": "{SEED_000_PHONE}"')
+    page.get_by_role("button", name="Log out", exact=True).click()
+    expect(page.get_by_test_id("session-state")).to_have_text("Not signed in.")
+    assert stored(page, "access_token") is None and stored(page, "user") is None
+
+    page.get_by_role("button", name="Send code").click()
+    use_code(page, stack, SEED_000_PHONE, 2)
+    page.get_by_role("button", name="Verify and sign in").click()
+    expect_signed_in(page, SEED_000_PHONE, "Welcome back.")
+    second_token = stored(page, "access_token")
+    assert second_token != first_token
+    assert me_status(page, first_token) == (401, "TOKEN_REVOKED")  # dead since the logout, even now
+    assert me_status(page, second_token) == (200, "")
+
+
+# ---------------------------------------------------------------------------- seed 004
+def test_registration_of_an_imported_user_password_login_and_reset(page: Page, stack: LocalStack) -> None:
+    page.get_by_role("tab", name="Register").click()
+    page.get_by_test_id("register-phone").fill("062-000-1111")
+    page.get_by_role("button", name="Check number").click()
+    expect(page.get_by_test_id("answer")).to_contain_text('"can_register": true')
+    page.get_by_role("button", name="Send registration code").click()
+    use_code(page, stack, SUDA, 1)
+    page.get_by_role("button", name="Verify code").click()
+    expect(page.get_by_test_id("notice")).to_have_text("Registration token received; now set a password.")
+    page.get_by_test_id("register-password").fill("mango sticky rice 42")
+    page.get_by_role("button", name="Set password and sign in").click()
+    expect_signed_in(page, SUDA, "New user: this was the first sign-in.")
+    expect(page.locator(f'#users tr[data-phone="{SUDA}"]')).to_contain_text("password")
+    page.get_by_role("button", name="Log out", exact=True).click()
+    expect(page.get_by_test_id("session-state")).to_have_text("Not signed in.")
+
+    page.get_by_role("tab", name="Password login").click()
+    page.get_by_test_id("login-phone").fill("0620001111")
+    page.get_by_test_id("login-password").fill("mango sticky rice 42")
+    page.get_by_role("button", name="Log in").click()
+    expect_signed_in(page, SUDA, "Welcome back.")
+    before_reset = stored(page, "access_token")
+
+    page.get_by_role("tab", name="Reset password").click()
+    page.get_by_test_id("reset-phone").fill("+66 62 000 1111")
+    page.get_by_role("button", name="Send reset code").click()
+    use_code(page, stack, SUDA, 2)
+    page.get_by_test_id("reset-password").fill("durian season 2026")
+    page.get_by_role("button", name="Reset password").click()
+    expect(page.get_by_test_id("notice")).to_have_text(MESSAGES["PASSWORD_RESET"]["en"])
+    page.get_by_role("button", name="Who am I").click()  # the page still holds the token from before the reset
+    expect_error(page, "TOKEN_REVOKED", MESSAGES["TOKEN_REVOKED"]["en"])
+    assert me_status(page, before_reset) == (401, "TOKEN_REVOKED")
+
+    page.get_by_role("tab", name="Password login").click()
+    page.get_by_role("button", name="Log in").click()  # the old password
+    expect_error(page, "INVALID_CREDENTIALS", MESSAGES["INVALID_CREDENTIALS"]["en"])
+    page.get_by_test_id("login-password").fill("durian season 2026")
+    page.get_by_role("button", name="Log in").click()
+    expect_signed_in(page, SUDA, "Welcome back.")
+
+
+# ---------------------------------------------------------------------------- errors and languages
+def test_errors_show_their_code_and_message_in_english_and_thai(page: Page) -> None:
+    page.get_by_test_id("otp-phone").fill("0898765432")
+    page.get_by_test_id("otp-code").fill("123456")
+    page.get_by_role("button", name="Verify and sign in").click()
+    expect_error(page, "OTP_NOT_FOUND", MESSAGES["OTP_NOT_FOUND"]["en"])
+
+    page.get_by_role("button", name="ไทย").click()
+    expect(page.get_by_role("button", name="ยืนยันและเข้าสู่ระบบ")).to_be_visible()
+    page.get_by_role("button", name="ยืนยันและเข้าสู่ระบบ").click()
+    expect_error(page, "OTP_NOT_FOUND", MESSAGES["OTP_NOT_FOUND"]["th"])
+    page.reload()  # the choice is kept
+    expect(page.get_by_test_id("session-state")).to_have_text("ยังไม่ได้เข้าสู่ระบบ")
+    page.get_by_test_id("otp-phone").fill("12")
+    page.get_by_role("button", name="ส่งรหัส").click()
+    expect_error(page, "INVALID_PHONE", MESSAGES["INVALID_PHONE"]["th"])
+
+
+# ---------------------------------------------------------------------------- the coming endpoints (mocked)
+USER = {"id": "u1", "phone": "+66812345678", "is_active": True, "is_verified": True, "market": "th"}
+
+
+def fulfil(route: Route, status: int, body: dict[str, Any]) -> None:
+    route.fulfill(status=status, content_type="application/json", body=json.dumps(body))
+
+
+def error(code: str) -> dict[str, Any]:
+    return {"success": False, "error": {"code": code, "message": code.lower()}}
+
+
+def sign_in_as(page: Page, **stored_tokens: str) -> None:
+    page.evaluate(
+        "(items) => { for (const [k, v] of Object.entries(items)) localStorage.setItem(k, v); }",
+        {"user": json.dumps(USER), **stored_tokens},
+    )
+    page.reload()
+
+
+def test_an_expired_access_token_is_refreshed_once_and_the_new_tokens_kept(page: Page) -> None:
+    refreshes: list[dict[str, Any]] = []
+
+    def me(route: Route) -> None:
+        if route.request.headers.get("authorization") == "Bearer new-access":
+            fulfil(route, 200, {"success": True, "user": USER})
+        else:
+            fulfil(route, 401, error("TOKEN_EXPIRED"))
+
+    def refresh(route: Route) -> None:
+        refreshes.append(json.loads(route.request.post_data or "{}"))
+        answer = {"access_token": "new-access", "token_type": "Bearer", "expires_in": 900, "refresh_token": "r2"}
+        fulfil(route, 200, {"success": True, **answer, "session_id": "s1", "user": USER})
+
+    page.route("**/api/v1/auth/me", me)
+    page.route("**/api/v1/auth/refresh", refresh)
+    sign_in_as(page, access_token="old-access", refresh_token="r1")
+    page.get_by_role("button", name="Who am I").click()
+    expect(page.get_by_test_id("answer")).to_contain_text('"phone": "+66812345678"')
+    assert refreshes == [{"refresh_token": "r1"}]
+    assert (stored(page, "access_token"), stored(page, "refresh_token"), stored(page, "session_id")) == (
+        "new-access",
+        "r2",
+        "s1",
+    )
+
+
+def test_a_refused_refresh_ends_the_sign_in_and_shows_the_first_error(page: Page) -> None:
+    page.route("**/api/v1/auth/me", lambda route: fulfil(route, 401, error("TOKEN_EXPIRED")))
+    page.route("**/api/v1/auth/refresh", lambda route: fulfil(route, 401, error("REFRESH_TOKEN_REUSED")))
+    sign_in_as(page, access_token="old-access", refresh_token="r1")
+    page.get_by_role("button", name="Who am I").click()
+    expect(page.get_by_test_id("error-code")).to_have_text("TOKEN_EXPIRED")
+    expect(page.get_by_test_id("session-state")).to_have_text("Not signed in.")
+    assert stored(page, "refresh_token") is None
+
+
+def test_sessions_are_listed_and_one_can_be_ended(page: Page) -> None:
+    ended: list[str] = []
+    sessions = [
+        {
+            "id": "s1",
+            "created_at": "2026-11-21T10:00:00Z",
+            "last_used_at": "2026-11-21T10:05:00Z",
+            "method": "sms_code",
+        },
+        {
+            "id": "s2",
+            "created_at": "2026-11-20T09:00:00Z",
+            "last_used_at": "2026-11-20T09:00:00Z",
+            "method": "password",
+        },
+    ]
+    sessions[0] |= {"user_agent": "this browser", "ip": "127.0.0.1", "current": True}
+    sessions[1] |= {"user_agent": "a phone", "ip": "203.0.113.7", "current": False}
+
+    def one_session(route: Route) -> None:
+        ended.append(route.request.url.rsplit("/", 1)[1])
+        fulfil(route, 200, {"success": True, "message": "Session ended."})
+
+    page.route("**/api/v1/auth/sessions", lambda route: fulfil(route, 200, {"success": True, "sessions": sessions}))
+    page.route("**/api/v1/auth/sessions/*", one_session)
+    sign_in_as(page, access_token="access", refresh_token="r1", session_id="s1")
+    page.get_by_role("button", name="Sessions").click()
+    rows = page.locator('[data-testid="session-list"] tr')
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("this device")
+    rows.nth(1).get_by_role("button", name="End").click()
+    expect(page.get_by_test_id("answer")).to_contain_text("Session ended.")
+    assert ended == ["s2"]
+    expect(page.get_by_test_id("session-state")).to_contain_text("Signed in as +66812345678")
