@@ -51,9 +51,6 @@ def test_counts_are_summed_and_written_with_and_without_their_extra_dimension(mo
     collected.count("Logins", method="password")
     collected.count("Logins", method="sms_code")
     collected.count("Logouts")
-    collected.gauge("SmsBudgetUsedPercent", 40)
-    collected.gauge("SmsBudgetUsedPercent", 81.5)
-    collected.gauge("SmsBudgetUsedPercent", 60)
     collected.flush()
 
     docs = documents(written)
@@ -63,7 +60,7 @@ def test_counts_are_summed_and_written_with_and_without_their_extra_dimension(mo
     by_method = {doc["Method"]: doc["Logins"] for doc in docs if "Method" in doc}
     assert by_method == {"password": 2, "sms_code": 1}
     (total,) = [doc for doc in docs if "Method" not in doc]
-    assert (total["Logins"], total["Logouts"], total["SmsBudgetUsedPercent"]) == (3, 1, 81.5)
+    assert (total["Logins"], total["Logouts"]) == (3, 1)
 
     written.clear()
     collected.flush()
@@ -82,8 +79,6 @@ def test_counts_are_summed_and_written_with_and_without_their_extra_dimension(mo
         (lambda m: m.count("Refusals", limit="123456"), "lower-case word"),
         (lambda m: m.count("Refusals", limit="x" * 40), "lower-case word"),
         (lambda m: m.count("Logouts", -1), "cannot go down"),
-        (lambda m: m.gauge("Logins", 1), "use count"),
-        (lambda m: m.count("SmsBudgetUsedPercent"), "use gauge"),
     ],
 )
 def test_unknown_names_and_values_that_could_carry_data_are_refused(call: Any, problem: str) -> None:
@@ -164,10 +159,11 @@ def metric_stats(alarm: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_alarms_on_our_metrics_name_metrics_the_code_writes_with_its_dimensions() -> None:
     ours = [m for alarm in alarms().values() for m in metric_stats(alarm) if m["Namespace"] == NAMESPACE]
-    assert {m["MetricName"] for m in ours} == {"CodesSent", "SmsBudgetUsedPercent", "WrongCodes", "CodesVerified"}
+    assert {m["MetricName"] for m in ours} == {"CodesSent", "Refusals", "WrongCodes", "CodesVerified"}
     for metric in ours:
         assert metric["MetricName"] in CATALOGUE
-        assert [d["Name"] for d in metric["Dimensions"]] == list(BASE_DIMENSIONS)
+        names = [d["Name"] for d in metric["Dimensions"]]
+        assert names[:2] == list(BASE_DIMENSIONS) and names[2:] in ([], [CATALOGUE[metric["MetricName"]][1]])
         assert metric["Dimensions"][0]["Value"] == {"Ref": "Stage"}
         assert metric["Dimensions"][1]["Value"] == {"Ref": "AWS::StackName"}
 
@@ -202,7 +198,7 @@ def test_the_alarms_asked_for_exist() -> None:
     found = {(m["Namespace"], m["MetricName"]) for alarm in alarms().values() for m in metric_stats(alarm)}
     assert {
         (NAMESPACE, "CodesSent"),
-        (NAMESPACE, "SmsBudgetUsedPercent"),
+        (NAMESPACE, "Refusals"),
         (NAMESPACE, "WrongCodes"),
         ("AWS/ApiGateway", "5XXError"),
         ("AWS/Lambda", "Errors"),
@@ -213,4 +209,47 @@ def test_the_alarms_asked_for_exist() -> None:
     assert resources["CodesSentAlarm"]["Properties"]["Threshold"] == {"Ref": "CodesSentAlarmThreshold"}
     assert resources["SmsSpendAlarm"]["Properties"]["Threshold"] == {"Ref": "SmsSpendAlarmThresholdUsd"}
     assert resources["SmsBudgetAlarm"]["Properties"]["Threshold"] == 80
+    assert resources["SmsBudgetAlarm"]["Condition"] == "HasSmsBudget"
     assert resources["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
+
+
+def split_totals(lines: list[str]) -> dict[str, float]:
+    """Metric name or Name/value -> the sum over every line written."""
+    found: dict[str, float] = {}
+    for doc in documents(lines):
+        (directive,) = doc["_aws"]["CloudWatchMetrics"]
+        (dimensions,) = directive["Dimensions"]
+        extra = doc[dimensions[2]] if len(dimensions) == 3 else None
+        for metric in directive["Metrics"]:
+            key = metric["Name"] if extra is None else f"{metric['Name']}/{extra}"
+            found[key] = found.get(key, 0) + doc[metric["Name"]]
+    return found
+
+
+def test_the_flows_count_what_the_alarms_and_dashboards_read(api: Api, lines: list[str], clock: Any) -> None:
+    api.call("send_verification", {"phone": PHONE})
+    api.call("send_verification", {"phone": PHONE})  # too soon: a refusal by the resend wait
+    api.call("verify_code", {"phone": PHONE, "verification_code": "000000"})
+    signed_in = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    api.call("logout", token=signed_in["access_token"])
+    api.call("send_verification", {"phone": "+61412345678"})  # a country the market does not text
+
+    totals = split_totals(lines)
+    assert totals["CodesSent/login"] == totals["CodesSent"] == 1
+    assert totals["WrongCodes/login"] == 1
+    assert totals["CodesVerified/login"] == 1
+    assert totals["Logins/sms_code"] == 1
+    assert totals["Logouts"] == 1
+    assert totals["Refusals/otp_resend_seconds"] == 1
+    assert "Refusals/country" not in totals  # refused before any write: not a limit's refusal
+
+
+def test_a_limit_refusal_and_a_lock_are_counted_by_name(api: Api, lines: list[str], env: Any) -> None:
+    env(OTP_FAILURES_PER_PHONE="1")
+    api.call("send_verification", {"phone": PHONE})
+    api.call("verify_code", {"phone": PHONE, "verification_code": "000000"})  # locks the phone
+    api.call("send_verification", {"phone": PHONE})  # refused: locked
+
+    totals = split_totals(lines)
+    assert totals["Locks/otp_lock"] == 1
+    assert totals["Refusals/otp_lock"] == 1

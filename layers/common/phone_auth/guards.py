@@ -27,6 +27,7 @@ import contextlib
 
 from phone_auth.errors import AuthError, CountryNotAllowed, LoginLocked, PhoneLocked, RateLimited, SmsBudgetExhausted
 from phone_auth.http import ClientInfo
+from phone_auth.observability import metrics
 from phone_auth.phones import region_of
 from phone_auth.settings import get_settings
 from phone_auth.store.limits import DAY, HOUR, Counter, Guards, LimitRefusal, Lock, count, lock_until
@@ -102,7 +103,9 @@ def password_ip_failures(client: ClientInfo) -> Counter | None:
 
 
 def refusal_error(refusal: LimitRefusal, now: int) -> AuthError:
-    """The answer for a guard's refusal: a lock, the stack's spent budget, or a named limit."""
+    """The answer for a guard's refusal: a lock, the stack's spent budget, or a named limit.
+    Every refusal by a limit passes here, and is counted here."""
+    metrics.count("Refusals", limit=refusal.name)
     retry_after = refusal.until - now
     if refusal.name == "otp_lock":
         return PhoneLocked(retry_after)
@@ -130,6 +133,7 @@ def record_code_failure(phone: str, now: int) -> PhoneLocked | None:
         return None
     until = now + _lock_length(failures, limit, OTP_LOCK_BASE, OTP_LOCK_MAX)
     lock_until(otp_lock(phone), until)
+    metrics.count("Locks", limit="otp_lock")
     return PhoneLocked(until - now)
 
 
@@ -153,4 +157,5 @@ def record_password_failure(phone: str, client: ClientInfo, now: int) -> LoginLo
         return None
     until = now + _lock_length(failures, limit, PASSWORD_LOCK_BASE, PASSWORD_LOCK_MAX)
     lock_until(password_lock(phone), until)
+    metrics.count("Locks", limit="password_lock")
     return LoginLocked(until - now)

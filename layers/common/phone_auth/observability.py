@@ -43,9 +43,8 @@ CATALOGUE: dict[str, tuple[str, str | None]] = {
     "Refusals": ("Count", "Limit"),  # an abuse or cost limit refused a request
     "Locks": ("Count", "Limit"),  # a limit locked a phone, code or account out for a while
     "SmsFailures": ("Count", None),  # SNS did not take an SMS (the code was withdrawn)
-    "SmsBudgetUsedPercent": ("Percent", None),  # the stack's SMS budget used in its window
 }
-_VALUE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_VALUE = re.compile(r"^[a-z][a-z0-9_]{0,35}$")
 
 Writer = Callable[[str], Any]
 
@@ -62,31 +61,24 @@ class Metrics:
         self.write = write
         # (name, extra dimension value or None) -> value
         self._counts: dict[tuple[str, str | None], float] = {}
-        self._gauges: dict[str, float] = {}
 
     def count(self, name: str, value: int = 1, **dimension: str) -> None:
         """Add ``value`` to a count, e.g. ``count("Logins", method="password")``."""
-        extra = _extra_value(name, count=True, dimension=dimension)
+        extra = _extra_value(name, dimension=dimension)
         if value < 0:
             raise ValueError(f"metric {name}: a count cannot go down ({value})")
         key = (name, extra)
         self._counts[key] = self._counts.get(key, 0) + value
 
-    def gauge(self, name: str, value: float) -> None:
-        """Record a level, e.g. ``gauge("SmsBudgetUsedPercent", 42.5)``; the highest of an invocation is kept."""
-        _extra_value(name, count=False, dimension={})
-        self._gauges[name] = max(float(value), self._gauges.get(name, float("-inf")))
-
     def pending(self) -> dict[str, float]:
         """What the next flush would write, by ``Name`` or ``Name/value`` (for tests and debugging)."""
         found = {name if extra is None else f"{name}/{extra}": value for (name, extra), value in self._counts.items()}
-        return found | self._gauges
+        return found
 
     def flush(self) -> None:
         """Write what was collected as EMF lines (none when nothing was) and forget it."""
-        counts, gauges = self._counts, self._gauges
-        self._counts, self._gauges = {}, {}
-        if not counts and not gauges:
+        counts, self._counts = self._counts, {}
+        if not counts:
             return
         base = {"Stage": os.environ.get("STAGE", "unknown"), "Stack": os.environ.get("STACK_NAME", "local")}
         groups: dict[tuple[str, str] | None, dict[str, float]] = {}
@@ -96,7 +88,6 @@ class Metrics:
             if extra is not None:  # the total too, so alarms need not know every value
                 totals = groups.setdefault(None, {})
                 totals[name] = totals.get(name, 0) + value
-        groups.setdefault(None, {}).update(gauges)
         timestamp = int(time.time() * 1000)
         for group, values in groups.items():
             if not values:
@@ -120,13 +111,11 @@ class Metrics:
             self.write(json.dumps(document, separators=(",", ":"), sort_keys=True))
 
 
-def _extra_value(name: str, *, count: bool, dimension: dict[str, str]) -> str | None:
-    """The extra dimension's value (None without one), after checking name, kind and value."""
+def _extra_value(name: str, *, dimension: dict[str, str]) -> str | None:
+    """The extra dimension's value (None without one), after checking name and value."""
     if name not in CATALOGUE:
         raise ValueError(f"unknown metric {name!r}: add it to phone_auth.observability.CATALOGUE")
-    unit, extra = CATALOGUE[name]
-    if count != (unit == "Count"):
-        raise ValueError(f"metric {name} is in {unit}: use {'count' if unit == 'Count' else 'gauge'}()")
+    _, extra = CATALOGUE[name]
     if not dimension:
         return None
     wanted = extra.lower() if extra else None

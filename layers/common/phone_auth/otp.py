@@ -28,6 +28,7 @@ from phone_auth.http import ClientInfo
 from phone_auth.keys import key_ring
 from phone_auth.log import logger
 from phone_auth.messages import message
+from phone_auth.observability import metrics
 from phone_auth.phones import mask_phone
 from phone_auth.settings import get_settings
 from phone_auth.sms import get_sender
@@ -111,6 +112,7 @@ def send_code(
         logger.info("code refused by a limit", extra={"phone": mask_phone(phone), "limit": refusal.name})
         raise guards.refusal_error(refusal, now) from None
     except ResendTooSoon as too_soon:
+        metrics.count("Refusals", limit="otp_resend_seconds")
         raise RateLimited(_retry_after(too_soon.state, now), limit="otp_resend_seconds") from None
 
     if guards.is_test_number(phone):
@@ -123,6 +125,7 @@ def send_code(
         codes.withdraw_code(record)
         raise
     logger.info("code sent", extra={"phone": mask_phone(phone), "purpose": purpose})
+    metrics.count("CodesSent", purpose=purpose)
     return sent
 
 
@@ -140,6 +143,7 @@ def refuse(
     if state is None or state.used:
         raise OtpNotFound()
     if state.attempts >= settings.otp_max_attempts:
+        metrics.count("Refusals", limit="otp_max_attempts")
         raise OtpAttemptsExceeded(_retry_after(state, now))
     if state.expires_at <= now:
         raise OtpExpired()
@@ -160,11 +164,13 @@ def refuse(
         refuse(phone, purpose, rejected.state, now, client, count=False)
     remaining = settings.otp_max_attempts - attempts
     logger.info("wrong code", extra={"phone": mask_phone(phone), "purpose": purpose, "remaining": remaining})
+    metrics.count("WrongCodes", purpose=purpose)
     locked = guards.record_code_failure(phone, now)
     if locked is not None:
         logger.info("phone locked: too many wrong codes", extra={"phone": mask_phone(phone)})
         raise locked
     if remaining <= 0:
+        metrics.count("Locks", limit="otp_max_attempts")  # this code is dead
         raise OtpAttemptsExceeded(_retry_after(state, now))
     raise OtpInvalid(details={"attempts_remaining": remaining})
 

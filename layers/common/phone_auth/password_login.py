@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from phone_auth import clock, guards, passwords, sessions
-from phone_auth.errors import (
-    InvalidCredentials,
-    InvalidPhone,
-    LoginLocked,
-    NotAMobilePhone,
-    RateLimited,
-    RegistrationRequired,
-)
+from phone_auth.errors import InvalidCredentials, InvalidPhone, NotAMobilePhone, RegistrationRequired
 from phone_auth.http import ClientInfo
 from phone_auth.log import logger
 from phone_auth.models import AuthSuccessResponse
 from phone_auth.phones import mask_phone, normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.store import users
+from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.refusals import PasswordChanged
 
 
@@ -42,9 +36,9 @@ def login_with_password(raw_phone: str, password: str, client: ClientInfo) -> Au
         phone, counters=[ip_failures] if ip_failures else [], locks=[lock], now=now
     )
     if locked_until[lock.name] > now:
-        raise LoginLocked(locked_until[lock.name] - now)
+        raise guards.refusal_error(LimitRefusal(lock.name, locked_until[lock.name]), now)
     if ip_failures is not None and hits[ip_failures.name] >= ip_failures.limit:
-        raise RateLimited(ip_failures.window_end(now) - now, limit=ip_failures.name)
+        raise guards.refusal_error(LimitRefusal(ip_failures.name, ip_failures.window_end(now)), now)
     if user is not None and user.password_hash is None:
         guards.count_lookup(client, now)  # this answer tells that the phone has an account
         raise RegistrationRequired()

@@ -7,6 +7,7 @@ from phone_auth.errors import OtpNotFound, ServiceUnavailable
 from phone_auth.http import ClientInfo
 from phone_auth.messages import message
 from phone_auth.models import MessageResponse, SendCodeResponse
+from phone_auth.observability import metrics
 from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
@@ -70,5 +71,6 @@ def reset_password(raw_phone: str, code: str, new_password: str, language: str, 
             raise OtpNotFound() from None  # the account vanished; say no more than for a bad code
         except UserChanged:
             continue  # the user signed in meanwhile: read the sessions to end again
+        metrics.count("CodesVerified", purpose="password_reset")
         return MessageResponse(message=message("PASSWORD_RESET", language))
     raise ServiceUnavailable(details={"dependency": "dynamodb"})

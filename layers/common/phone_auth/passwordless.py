@@ -11,6 +11,7 @@ from phone_auth.errors import PhoneNotAllowed
 from phone_auth.http import ClientInfo
 from phone_auth.messages import message
 from phone_auth.models import AuthSuccessResponse, SendCodeResponse
+from phone_auth.observability import metrics
 from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
@@ -57,4 +58,5 @@ def verify_login_code(raw_phone: str, code: str, client: ClientInfo) -> AuthSucc
         otp.spend_refused(phone, "login", refusal, int(now), client)
     except UserMissing:
         raise PhoneNotAllowed() from None
+    metrics.count("CodesVerified", purpose="login")
     return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="sms_code")

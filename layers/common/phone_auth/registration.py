@@ -13,6 +13,7 @@ from phone_auth.http import ClientInfo
 from phone_auth.keys import key_ring
 from phone_auth.messages import message
 from phone_auth.models import AuthSuccessResponse, CheckMobileResponse, RegistrationTokenResponse, SendCodeResponse
+from phone_auth.observability import metrics
 from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
@@ -82,6 +83,7 @@ def verify_registration_code(raw_phone: str, code: str, language: str, client: C
         )
     except (LimitRefusal, CodeRejected) as refusal:
         otp.spend_refused(phone, "registration", refusal, now, client)
+    metrics.count("CodesVerified", purpose="registration")
     return RegistrationTokenResponse(
         message=message("OTP_VERIFIED", language),
         registration_token=token,

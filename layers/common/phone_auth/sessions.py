@@ -49,6 +49,7 @@ from phone_auth.models import (
     SessionView,
     UserView,
 )
+from phone_auth.observability import metrics
 from phone_auth.settings import get_settings
 from phone_auth.store import users
 from phone_auth.store.records import SessionRecord, SignIn, UserRecord
@@ -118,6 +119,7 @@ def signed_in(sign_in: SignIn, *, refresh_secret: str, method: str, cap_enforced
         )
     access_token, lifetime = _access_token(user, session.id)
     logger.info("signed in", extra={"user_id": user.id, "method": method, "is_new_user": sign_in.is_new_user})
+    metrics.count("Logins", method=method)
     return AuthSuccessResponse(
         access_token=access_token,
         expires_in=lifetime,
@@ -204,6 +206,7 @@ def _answer_rejected_refresh(rejected: RefreshRejected, *, successor_hash: str, 
     except SessionMissing:
         pass
     logger.warning("refresh token reused: session ended", extra={"user_id": user.id, "session_id": session.id})
+    metrics.count("Locks", limit="refresh_token_reuse")
     raise RefreshTokenReused()
 
 
@@ -280,10 +283,12 @@ def logout(authorizer_context: dict[str, Any], scope: str, language: str) -> Mes
         except SessionNotFound:
             raise TokenRevoked() from None
         logger.info("logged out here", extra={"user_id": user_id})
+        metrics.count("Logouts")
         return MessageResponse(message=message("LOGGED_OUT_HERE", language))
     try:
         users.end_all_sessions(phone, expected_epoch=epoch, now_iso=clock.iso(clock.now()))
     except SessionsAlreadyEnded:
         raise TokenRevoked() from None
     logger.info("logged out", extra={"user_id": user_id})
+    metrics.count("Logouts")
     return MessageResponse(message=message("LOGGED_OUT", language))
