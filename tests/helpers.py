@@ -204,6 +204,13 @@ def last_code(phone: str) -> str:
 
 
 # ------------------------------------------------------------------ users
+def user_id_of(phone: str) -> str:
+    """The id put_user gives a phone's user: a UUID like the API's, fixed per phone."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"phone-auth-test:{phone}"))
+
+
 def put_user(phone: str, **attributes: Any) -> UserRecord:
     """Store a user as the back office's import would (no password unless given)."""
     import boto3
@@ -212,7 +219,7 @@ def put_user(phone: str, **attributes: Any) -> UserRecord:
     from phone_auth.store.records import UserRecord
 
     values: dict[str, Any] = {
-        "id": f"id-{phone}",
+        "id": user_id_of(phone),
         "created_at": "2026-01-01T00:00:00.000Z",
         "updated_at": "2026-01-01T00:00:00.000Z",
         "source": "import",

@@ -19,7 +19,7 @@ from typing import Any
 import bcrypt
 import boto3
 import pytest
-from helpers import Api, FakeClock, SetEnv, existing_user, last_code, put_user, stored_user
+from helpers import Api, FakeClock, SetEnv, existing_user, last_code, put_user, stored_user, user_id_of
 
 from devtools import import_users
 from devtools.import_users import ImportReport, hashing, import_file, main, progress, store
@@ -124,7 +124,7 @@ def test_reports_created_updated_unchanged_and_rejected_rows(tmp_path: Path, clo
     updated = stored_user(OTHER)
     assert updated is not None
     assert updated.profile == {"first_name": "Anan", "last_name": "Srisuk", "employee_id": "E2"}
-    assert updated.id == f"id-{OTHER}"  # an update never replaces who the user is
+    assert updated.id == user_id_of(OTHER)  # an update never replaces who the user is
     assert updated.updated_at == "2027-01-15T08:00:00.000Z"
     unchanged = stored_user(THIRD)
     assert unchanged is not None
@@ -350,7 +350,7 @@ def test_a_user_who_registers_during_the_import_keeps_their_password(
     user = stored_user(PHONE)
     assert user is not None
     assert bcrypt.checkpw(b"Registered-meanwhile-1", user.password_hash.encode())
-    assert user.id == f"id-{PHONE}"
+    assert user.id == user_id_of(PHONE)
     assert user.profile == {"first_name": "Somchai"}
     assert calls == [[PHONE], [PHONE]]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from helpers import Api, FakeClock, SetEnv, existing_user, put_user
+from helpers import Api, FakeClock, SetEnv, existing_user, put_user, user_id_of
 
 PHONE = "+66812345678"
 UNKNOWN = "+66620001111"
@@ -40,7 +40,7 @@ def test_login_returns_a_token_and_records_the_sign_in(api: Api, clock: FakeCloc
     assert body["expires_in"] == 900
     assert body["is_new_user"] is True  # the imported user's first sign-in
     user = body["user"]
-    assert (user["id"], user["phone"], user["is_active"]) == (f"id-{PHONE}", PHONE, True)
+    assert (user["id"], user["phone"], user["is_active"]) == (user_id_of(PHONE), PHONE, True)
     assert user["last_login"] == "2027-01-15T08:00:00.000Z"
     assert user["is_verified"] is False  # a password proves nothing about the SIM
     assert user["profile"] == {"first_name": "Somchai"}
@@ -48,7 +48,7 @@ def test_login_returns_a_token_and_records_the_sign_in(api: Api, clock: FakeCloc
     assert stored.is_active is True
     assert stored.last_login == stored.updated_at == "2027-01-15T08:00:00.000Z"
     status, me, _ = api.call("me", token=body["access_token"])
-    assert (status, me["user"]["id"]) == (200, f"id-{PHONE}")
+    assert (status, me["user"]["id"]) == (200, user_id_of(PHONE))
 
 
 def test_every_login_gives_a_new_token_and_moves_last_login(api: Api, clock: FakeClock) -> None:

@@ -13,7 +13,18 @@ from typing import Any
 import bcrypt
 import boto3
 import pytest
-from helpers import Api, FakeClock, SetEnv, existing_user, last_code, put_user, response_keys, sms_outbox, stored_user
+from helpers import (
+    Api,
+    FakeClock,
+    SetEnv,
+    existing_user,
+    last_code,
+    put_user,
+    response_keys,
+    sms_outbox,
+    stored_user,
+    user_id_of,
+)
 
 PHONE = "+66812345678"
 OTHER = "+66891234567"
@@ -273,7 +284,7 @@ def test_complete_registration_signs_in_like_verify_code(api: Api, env: SetEnv) 
     assert body["is_new_user"] is True
     user = body["user"]
     assert user["has_password"] is True
-    assert (user["phone"], user["id"]) == (PHONE, f"id-{PHONE}")
+    assert (user["phone"], user["id"]) == (PHONE, user_id_of(PHONE))
     assert user["is_active"] is True and user["is_verified"] is True
     assert user["profile"] == {"first_name": "Somchai"}
     stored = existing_user(PHONE)
