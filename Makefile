@@ -16,7 +16,7 @@ PORT ?= 3000
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: help setup chromium run test lint build deploy secret rotate-secret import invoke sam-invoke openapi bench clean
+.PHONY: help setup chromium run test lint build deploy secret rotate-secret import invoke sam-invoke probe openapi bench clean
 
 help:
 	@echo "make run      the local stack, web client and API docs on http://127.0.0.1:$(PORT) (no Docker, no AWS account)"
@@ -30,6 +30,7 @@ help:
 	@echo "make secret   create the JWT key set in SSM for STAGE (or PARAM=/name)"
 	@echo "make rotate-secret  add a new current JWT key: the running local stack's, or STAGE=/PARAM= for a deployed one;"
 	@echo "              RETIRE=1 removes the keys older than the current one (FORCE=1: even if it is young)"
+	@echo "make probe    what an attacker gets through the default limits, measured over HTTP"
 	@echo "make openapi  regenerate openapi.json from the pydantic models"
 	@echo "make bench    cold-import and bcrypt figures (prints, asserts nothing)"
 	@echo "make import   FILE=users.csv: into the running local stack, or STACK=name for a deployed one"
@@ -110,6 +111,10 @@ sam-invoke: build
 	@command -v docker >/dev/null || { echo "sam local invoke needs Docker; make invoke FN=$(FN) needs none"; exit 1; }
 	$(BIN)/sam local invoke $$($(BIN)/python -m devtools.dev_server.invoke $(FN) --logical-id) \
 	  -e $(or $(EVENT),events/$(FN).json) --config-env $(ENV) $(if $(ENV_VARS),--env-vars $(ENV_VARS))
+
+# What an attacker with any number of IPs gets through the default limits, over HTTP (prints figures).
+probe: setup
+	$(BIN)/python -m devtools.abuse_probe
 
 openapi: setup
 	$(BIN)/python -m devtools.openapi
