@@ -75,7 +75,7 @@ METRICS_POWERTOOLS = (
     "metrics = Metrics(namespace='PhoneAuth', service='phone-auth')\n"
     "metrics.add_dimension(name='Stage', value='dev')\n"
     "metrics.add_metric(name='CodesSent', unit=MetricUnit.Count, value=1)\n"
-    "metrics.flush_metrics()"
+    "metrics.lambda_invocation()"
 )
 
 #: This service's own module, which writes plain EMF lines.

@@ -115,7 +115,22 @@ def load_handler(function_dir: str) -> ModuleType:
     return load_function_module(function_dir)
 
 
+@functools.cache
+def function_timeouts() -> dict[str, int]:
+    """Function directory -> its Timeout in seconds, as template.yaml sets it (Globals included)."""
+    doc = template()
+    default = int(doc["Globals"]["Function"]["Timeout"])
+    return {
+        Path(r["Properties"]["CodeUri"]).name: int(r["Properties"].get("Timeout", default))
+        for r in doc["Resources"].values()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+
+
 class Context:
+    """Lambda's context for one function: at the start, its whole Timeout remains (the longest
+    Timeout of the template when no function is named)."""
+
     function_name = "phone-auth-test"
     function_version = "$LATEST"
     invoked_function_arn = "arn:aws:lambda:ap-southeast-1:123456789012:function:phone-auth-test"
@@ -124,8 +139,12 @@ class Context:
     log_group_name = "/aws/lambda/phone-auth-test"
     log_stream_name = "2026/11/21/[$LATEST]test"
 
+    def __init__(self, function_dir: str | None = None) -> None:
+        timeouts = function_timeouts()
+        self.timeout_seconds = timeouts[function_dir] if function_dir else max(timeouts.values())
+
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return self.timeout_seconds * 1000
 
 
 def load_event(function_dir: str) -> dict[str, Any]:
@@ -171,13 +190,13 @@ class Api:
             if status != 200:
                 return status, result, {}
             event["requestContext"]["authorizer"] = auth_context
-        response = load_handler(function_dir).lambda_handler(event, Context())
+        response = load_handler(function_dir).lambda_handler(event, Context(function_dir))
         return response["statusCode"], json.loads(response["body"]), response["headers"]
 
     def authorize(self, event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, Any]]:
         auth_event = load_event("authorizer")
         auth_event["headers"] = dict(event["headers"])
-        result = load_handler("authorizer").lambda_handler(auth_event, Context())
+        result = load_handler("authorizer").lambda_handler(auth_event, Context("authorizer"))
         statement = result["policyDocument"]["Statement"][0]
         if statement["Effect"] != "Allow":
             context = result.get("context", {})

@@ -13,7 +13,7 @@ from helpers import Api, Context, last_code, load_event, load_handler, template
 
 from phone_auth import aws
 from phone_auth.errors import ServiceUnavailable
-from phone_auth.observability import BASE_DIMENSIONS, CATALOGUE, NAMESPACE, Metrics, flush_metrics, metrics
+from phone_auth.observability import BASE_DIMENSIONS, CATALOGUE, NAMESPACE, Metrics, lambda_invocation, metrics
 
 PHONE = "+66812345678"
 
@@ -106,7 +106,7 @@ def test_a_handler_writes_its_metrics_once_even_when_it_fails(
 
 
 def test_the_authorizer_flushes_when_it_raises(lines: list[str]) -> None:
-    @flush_metrics
+    @lambda_invocation
     def handler() -> None:
         metrics.count("Refusals", limit="ip_per_hour")
         raise ServiceUnavailable()

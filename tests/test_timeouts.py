@@ -17,11 +17,20 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Api, Context, SetEnv, last_code, load_event, load_handler, put_user, sms_outbox, template
+from helpers import (
+    Api,
+    Context,
+    SetEnv,
+    function_timeouts,
+    last_code,
+    load_event,
+    load_handler,
+    put_user,
+    sms_outbox,
+)
 
 from phone_auth import aws
 from phone_auth.aws import CallLimits
@@ -59,17 +68,6 @@ CHAINS: dict[str, tuple[tuple[str, ...], float]] = {
     "request_registration_otp": (("ssm", "dynamodb", "sns", "dynamodb"), 1),
     "request_password_reset_otp": (("ssm", "dynamodb", "sns", "dynamodb"), 1),
 }
-
-
-def function_timeouts() -> dict[str, int]:
-    """Function directory -> Timeout in seconds, as template.yaml sets it (Globals included)."""
-    doc = template()
-    default = int(doc["Globals"]["Function"]["Timeout"])
-    return {
-        Path(r["Properties"]["CodeUri"]).name: int(r["Properties"].get("Timeout", default))
-        for r in doc["Resources"].values()
-        if r["Type"] == "AWS::Serverless::Function"
-    }
 
 
 def worst_case(function_dir: str) -> float:
@@ -262,7 +260,7 @@ def test_the_authorizer_raises_within_its_timeout_when_dynamodb_never_answers(
 
     started = time.monotonic()
     with pytest.raises(ServiceUnavailable):  # API Gateway: AUTHORIZER_FAILURE, our 503
-        handler(_authorizer_event(token), Context())
+        handler(_authorizer_event(token), Context("authorizer"))
     took = time.monotonic() - started
     print(f"took {took:.2f} s")
 
@@ -302,4 +300,47 @@ def test_the_authorizer_raises_rather_than_denying_when_ssm_is_unreachable(api: 
     token = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]["access_token"]
     env(AWS_ENDPOINT_URL_SSM=closed_port_url())
     with pytest.raises(ServiceUnavailable):
-        load_handler("authorizer").lambda_handler(_authorizer_event(token), Context())
+        load_handler("authorizer").lambda_handler(_authorizer_event(token), Context("authorizer"))
+
+
+# ------------------------------------------------------------------ the invocation's deadline
+class ShortContext(Context):
+    """A Lambda context with little time left."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds * 1000)
+
+
+def invoke(function_dir: str, body: dict[str, Any], seconds: float) -> tuple[int, dict[str, Any], dict[str, str]]:
+    event = load_event(function_dir)
+    event["body"] = json.dumps(body)
+    response = load_handler(function_dir).lambda_handler(event, ShortContext(seconds))
+    return response["statusCode"], json.loads(response["body"]), response["headers"]
+
+
+def test_a_call_that_could_outlast_the_invocation_is_not_made(api: Api) -> None:
+    """Past the Timeout's usual chain (a lock to set, a cap to enforce), each call still checks
+    that its worst case fits in the time left: a 503 rather than a Lambda timeout."""
+    assert api.call("send_verification", {"phone": PHONE})[0] == 200
+    code = last_code(PHONE)
+    dynamodb_bound = aws.DYNAMODB.worst_case_seconds()
+
+    status, answer, headers = invoke(
+        "verify_code", {"phone": PHONE, "verification_code": code}, dynamodb_bound + aws.DEADLINE_MARGIN_SECONDS - 0.5
+    )
+    assert_503(status, answer, headers, "dynamodb")
+    # Nothing was done: the code is still there to spend, with time enough.
+    status, answer, _ = invoke("verify_code", {"phone": PHONE, "verification_code": code}, 30)
+    assert status == 200, answer
+
+
+def test_a_code_is_stored_only_with_time_to_text_it_and_to_withdraw_it(api: Api) -> None:
+    needed = 2 * aws.DYNAMODB.worst_case_seconds() + aws.SNS.worst_case_seconds() + aws.DEADLINE_MARGIN_SECONDS
+    status, answer, headers = invoke("send_verification", {"phone": PHONE}, needed - 0.5)
+    assert_503(status, answer, headers, "dynamodb")
+    assert sms_outbox() == []
+    assert invoke("send_verification", {"phone": PHONE}, needed + 1)[0] == 200  # no code was left behind

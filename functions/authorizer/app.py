@@ -8,13 +8,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from phone_auth.authorizer import authorize
 from phone_auth.log import logger
-from phone_auth.observability import flush_metrics
+from phone_auth.observability import lambda_invocation
 from phone_auth.settings import get_settings
 
 get_settings()  # an invalid configuration fails the cold start, not the first request
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-@flush_metrics
+@lambda_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return authorize(event)

@@ -13,7 +13,9 @@ timeout that leaves, say, a code stored whose SMS never went out.
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +87,32 @@ def ssm_parameters() -> Any:
     from aws_lambda_powertools.utilities.parameters import SSMProvider
 
     return SSMProvider(boto3_client=_session().client("ssm", config=SSM.config()))
+
+
+#: Seconds kept back from Lambda's remaining time: the answer still has to be written.
+DEADLINE_MARGIN_SECONDS = 1.0
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("phone_auth_deadline", default=None)
+
+
+def start_invocation(context: Any) -> None:
+    """Note when this invocation must have answered: Lambda's remaining time, less a margin."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    deadline = None if remaining is None else time.monotonic() + remaining() / 1000 - DEADLINE_MARGIN_SECONDS
+    _deadline.set(deadline)
+
+
+def ensure_time_for(seconds: float, dependency: str) -> None:
+    """Refuse (503, nothing done) a call that could outlast the invocation's deadline.
+
+    Each function's Timeout covers its usual chain of calls (template.yaml); this covers the
+    rarer, longer ones (a wrong guess that locks a phone, a session cap to enforce), so even
+    those end in our 503 and never in a Lambda timeout.
+    """
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() + seconds > deadline:
+        from phone_auth.errors import ServiceUnavailable
+
+        raise ServiceUnavailable(details={"dependency": dependency})
 
 
 def reset_clients() -> None:

@@ -20,6 +20,7 @@ from typing import Any, overload
 
 from pydantic import BaseModel, ValidationError
 
+from phone_auth import aws
 from phone_auth.errors import AuthError, InternalError, InvalidJson, PayloadTooLarge, ValidationFailed
 from phone_auth.log import logger
 from phone_auth.messages import message, preferred_language
@@ -151,6 +152,7 @@ def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Requ
     def decorator(handle: Callable[[Request[Any]], Result]) -> LambdaHandler:
         @functools.wraps(handle)
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            aws.start_invocation(context)
             headers = _headers(event)
             language = preferred_language(headers.get("accept-language"))
             try:

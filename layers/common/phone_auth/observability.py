@@ -1,7 +1,7 @@
 """Business metrics, written as CloudWatch embedded metric format (EMF) lines on stdout.
 
 Flows call ``metrics.count("CodesSent", purpose="login")``; the handler stack flushes once
-per invocation (``http.api_endpoint`` and the authorizer's ``flush_metrics``), one JSON line
+per invocation (``http.api_endpoint`` and the authorizer's ``lambda_invocation``), one JSON line
 per group of metrics that share dimensions. CloudWatch Logs turns each line into metrics in
 the ``PhoneAuth`` namespace; nothing else is sent anywhere, so a metric costs no request.
 
@@ -133,11 +133,15 @@ def _extra_value(name: str, *, dimension: dict[str, str]) -> str | None:
 metrics = Metrics()
 
 
-def flush_metrics[**P, R](handler: Callable[P, R]) -> Callable[P, R]:
-    """Decorate a Lambda handler so its metrics are written when it returns or raises."""
+def lambda_invocation[**P, R](handler: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a Lambda handler (event, context) so its metrics are written when it returns or
+    raises, and its calls know the invocation's deadline (see ``aws.ensure_time_for``)."""
 
     @functools.wraps(handler)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from phone_auth import aws
+
+        aws.start_invocation(args[1] if len(args) > 1 else kwargs.get("context"))
         try:
             return handler(*args, **kwargs)
         finally:

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
-from phone_auth import clock, crypto, guards
+from phone_auth import aws, clock, crypto, guards
 from phone_auth.errors import (
     AlreadyRegistered,
     OtpAttemptsExceeded,
@@ -95,6 +95,8 @@ def send_code(
     sent = CodeSent(expires_in=settings.otp_ttl_seconds, resend_after=settings.otp_resend_seconds)
     cutoff = now - settings.otp_resend_seconds
     limits = guards.for_sending(phone, client, lookup=lookup)
+    # Store a code only with time left to text it and, should the SMS fail, to withdraw it.
+    aws.ensure_time_for(2 * aws.DYNAMODB.worst_case_seconds() + aws.SNS.worst_case_seconds(), "dynamodb")
     try:
         try:
             codes.issue_code(record, recipient=recipient, resend_cutoff=cutoff, guards=limits)

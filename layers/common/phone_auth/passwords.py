@@ -55,33 +55,35 @@ def hash_password(password: str, rounds: int) -> str:
 
 
 @functools.cache
-def _dummy_hash(rounds: int) -> tuple[bytes, float]:
-    """A hash at the configured cost, and how long bcrypt took to make it (about one check)."""
-    started = time.perf_counter()
-    hashed = bcrypt.hashpw(b"phone-auth dummy password", bcrypt.gensalt(rounds))
-    return hashed, time.perf_counter() - started
+def _dummy_hash(rounds: int) -> bytes:
+    return bcrypt.hashpw(b"phone-auth dummy password", bcrypt.gensalt(rounds))
 
 
 def verify_password(password: str, password_hash: str | None, rounds: int) -> bool:
     """Check a password in about the same time whatever the outcome could reveal.
 
     An unknown user or an overlong password still pays one bcrypt check at the configured
-    cost, and a wrong password against a hash of a lower cost (an imported one, say) is held
-    until a check at the configured cost would have ended, so a refusal's timing does not
-    tell a known phone from an unknown one.
+    cost. A wrong password against a hash of a lower cost (an imported one, say) is held as
+    long as a check at the configured cost would take: bcrypt's time doubles with each unit
+    of cost, so the check just made, timed, says how long at this moment, whatever the load.
+    So a refusal's timing does not tell a known phone from an unknown one.
     """
-    dummy, dummy_seconds = _dummy_hash(rounds)
-    started = time.perf_counter()
     candidate = password.encode()
     if password_hash is None or len(candidate) > MAX_BYTES:
-        bcrypt.checkpw(candidate[:MAX_BYTES], dummy)
+        bcrypt.checkpw(candidate[:MAX_BYTES], _dummy_hash(rounds))
         return False
+    cost = _COST.match(password_hash)
+    if cost is None:
+        bcrypt.checkpw(candidate, _dummy_hash(rounds))
+        return False
+    started = time.perf_counter()
     try:
         matches = bcrypt.checkpw(candidate, password_hash.encode())
     except ValueError:
         matches = False
-    if not matches:
-        time.sleep(max(0.0, dummy_seconds - (time.perf_counter() - started)))
+    missing_rounds = rounds - int(cost.group(1))
+    if not matches and missing_rounds > 0:
+        time.sleep((time.perf_counter() - started) * (2**missing_rounds - 1))
     return matches
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from phone_auth import aws
+from phone_auth.aws import DYNAMODB, ensure_time_for
 from phone_auth.errors import ServiceUnavailable
 from phone_auth.store.marshalling import Item, from_item
 
@@ -92,6 +93,7 @@ def _with_retries(attempt: Any) -> dict[str, Any]:
 
 
 def _call_once(operation: str, kwargs: dict[str, Any], *, names: list[str] | None) -> dict[str, Any]:
+    ensure_time_for(DYNAMODB.worst_case_seconds(), "dynamodb")
     client = aws.dynamodb()
     try:
         response: dict[str, Any] = getattr(client, operation)(**kwargs)
