@@ -248,6 +248,18 @@ def test_five_wrong_passwords_lock_even_the_right_one_then_the_lock_doubles(api:
     assert login(api, PASSWORD)[0] == 200
 
 
+def test_a_reset_by_code_ends_the_login_lock_so_the_owner_logs_in_at_once(api: Api, clock: FakeClock) -> None:
+    put_user(PHONE, password_hash=hashed())
+    for index in range(5):
+        login(api, f"attacker-guess-{index}", ip=f"203.0.113.{index}")
+    assert error(login(api, PASSWORD))[1] == "LOGIN_LOCKED"
+    api.call("request_password_reset_otp", {"phone": PHONE}, source_ip=IP)
+    reset = {"phone": PHONE, "code": last_code(PHONE), "new_password": "durian season 2026"}
+    assert api.call("reset_password", reset, source_ip=IP)[0] == 200
+    assert login(api, "durian season 2026")[0] == 200
+    assert error(login(api, "one more typo"))[1] == "INVALID_CREDENTIALS"  # the failures were forgiven too
+
+
 def test_the_login_lock_is_capped_at_an_hour(api: Api, clock: FakeClock, env: SetEnv) -> None:
     env(PASSWORD_FAILURES_PER_PHONE="1")
     put_user(PHONE, password_hash=hashed())

@@ -87,6 +87,14 @@ def for_code_check(phone: str, client: ClientInfo) -> Guards:
     return Guards(counters=_counters(checks), locks=(otp_lock(phone),))
 
 
+def for_password_reset(phone: str, client: ClientInfo, now: int) -> Guards:
+    """A reset checks a code like any step; once it proved the SIM, it also ends the phone's
+    password lock and forgives its wrong passwords, so the owner can log in at once."""
+    guards = for_code_check(phone, client)
+    forgiven = (password_lock(phone).item_id, Counter("password_failures_per_phone", phone, 0, DAY).item_id(now))
+    return Guards(counters=guards.counters, locks=guards.locks, clears=forgiven)
+
+
 def count_lookup(client: ClientInfo, now: int) -> None:
     """Count one answer that tells whether a phone has an account; refuse it past the limit."""
     limit = get_settings().lookups_per_ip_per_hour

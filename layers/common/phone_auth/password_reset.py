@@ -63,7 +63,7 @@ def reset_password(raw_phone: str, code: str, new_password: str, language: str, 
                 now_iso=clock.iso(now),
                 max_attempts=settings.otp_max_attempts,
                 password_hash=password_hash,
-                guards=guards.for_code_check(phone, client),
+                guards=guards.for_password_reset(phone, client, now),
             )
         except (LimitRefusal, CodeRejected) as refusal:
             otp.spend_refused(phone, "password_reset", refusal, now, client)

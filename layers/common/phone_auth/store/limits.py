@@ -85,10 +85,12 @@ class Lock:
 
 @dataclass(frozen=True)
 class Guards:
-    """The counters one step raises and the locks it checks, in its own write or transaction."""
+    """The counters one step raises and the locks it checks, in its own write or transaction;
+    ``clears``: items it deletes when it succeeds (a lock and its failures, once that is safe)."""
 
     counters: tuple[Counter, ...] = ()
     locks: tuple[Lock, ...] = ()
+    clears: tuple[str, ...] = ()
 
     def operations(self, now: int) -> dict[str, dict[str, Any]]:
         operations: dict[str, dict[str, Any]] = {}
@@ -96,6 +98,8 @@ class Guards:
             operations[f"counter:{counter.name}"] = {"Update": counter.update(now)}
         for lock in self.locks:
             operations[f"lock:{lock.name}"] = {"ConditionCheck": lock.check(now)}
+        for item_id in self.clears:
+            operations[f"clear:{item_id}"] = {"Delete": {"TableName": table(), "Key": key(item_id)}}
         return operations
 
     def refusal(self, failed: dict[str, Item | None], now: int) -> LimitRefusal | None:
