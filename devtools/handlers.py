@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+#: One import at a time: a thread must never get a module that another is still executing.
+_IMPORTING = threading.RLock()
 
 
 def handler_module_name(code_dir: str | Path, handler: str = "app.lambda_handler") -> str:
@@ -42,6 +45,11 @@ def load_function_module(function_dir: str) -> ModuleType:
 
 
 def _import(file: Path, name: str) -> ModuleType:
+    with _IMPORTING:
+        return _import_once(file, name)
+
+
+def _import_once(file: Path, name: str) -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, file)

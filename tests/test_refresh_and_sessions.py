@@ -362,9 +362,6 @@ def test_twenty_concurrent_sign_ins_leave_exactly_the_cap(api: Api, clock: FakeC
     with ThreadPoolExecutor(THREADS) as pool:
         statuses = Counter(pool.map(attempt, range(THREADS)))
     assert statuses == {200: THREADS}
-    clock.advance(61)
-    api.call("send_verification", {"phone": OTHER})  # one more sign-in prunes what the race left
-    api.call("verify_code", {"phone": OTHER, "verification_code": last_code(OTHER)})
     assert len(existing_user(OTHER).live_sessions(clock())) == 10
 
 

@@ -106,17 +106,16 @@ def user_view(user: UserRecord) -> UserView:
     return UserView.of(user, market=get_settings().market)
 
 
-def signed_in(sign_in: SignIn, *, refresh_secret: str, method: str, cap_enforced: bool = False) -> AuthSuccessResponse:
+def signed_in(sign_in: SignIn, *, refresh_secret: str, method: str) -> AuthSuccessResponse:
     """What every successful sign-in returns: fresh tokens, the session and the user.
 
     Past MAX_SESSIONS_PER_USER the least recently used sessions end here (one more round
-    trip, only then), unless the sign-in write did it already (``cap_enforced``).
+    trip, only then): ``sign_in.user`` is the user as the sign-in left it.
     """
     user, session = sign_in.user, sign_in.session
-    if not cap_enforced:
-        user = users.end_sessions_past_the_cap(
-            user, keep=session.id, cap=get_settings().max_sessions_per_user, now=clock.now()
-        )
+    user = users.end_sessions_past_the_cap(
+        user, keep=session.id, cap=get_settings().max_sessions_per_user, now=clock.now()
+    )
     access_token, lifetime = _access_token(user, session.id)
     logger.info("signed in", extra={"user_id": user.id, "method": method, "is_new_user": sign_in.is_new_user})
     metrics.count("Logins", method=method)

@@ -231,7 +231,8 @@ def end_sessions_past_the_cap(user: UserRecord, *, keep: str, cap: int, now: flo
         names[f"#r{index}"] = SessionRecord.attribute_of(session_id)
     for index, session in enumerate(surplus, start=len(dead)):
         values[f":used{index}"] = session.last_used_at
-        conditions.append(f"#r{index}.last_used_at = :used{index}")
+        # Gone already (another sign-in ended it) is fine; refreshed meanwhile is not.
+        conditions.append(f"(attribute_not_exists(#r{index}) OR #r{index}.last_used_at = :used{index})")
     kwargs: dict[str, Any] = {
         "UpdateExpression": "REMOVE " + ", ".join(names),
         "ExpressionAttributeNames": names,
