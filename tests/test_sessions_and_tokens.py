@@ -165,6 +165,30 @@ def test_token_from_the_future_is_refused(api: Api, clock: FakeClock) -> None:
     assert_refused(me(api, signed(claims)), "TOKEN_INVALID")
 
 
+def test_a_token_not_yet_valid_is_refused(api: Api, clock: FakeClock) -> None:
+    token = login(api)["access_token"]
+    header, claims = parts(token)
+    assert_refused(me(api, signed({**claims, "nbf": claims["iat"] + 600}, headers=header)), "TOKEN_INVALID")
+
+
+def test_a_lifetime_longer_than_the_configured_one_is_refused(api: Api, clock: FakeClock) -> None:
+    """Only our key can sign such a token, but we never issue one: a leaked key's forgeries
+    or an old build's tokens must not live for years."""
+    token = login(api)["access_token"]
+    header, claims = parts(token)
+    assert_refused(
+        me(api, signed({**claims, "exp": claims["iat"] + 10 * 365 * 86400}, headers=header)), "TOKEN_INVALID"
+    )
+    assert me(api, signed({**claims, "exp": claims["iat"] + 900}, headers=header))[0] == 200  # the control
+
+
+def test_an_audience_list_that_contains_ours_is_refused(api: Api, clock: FakeClock) -> None:
+    token = login(api)["access_token"]
+    header, claims = parts(token)
+    for audience in (["phone-auth-api", "another-api"], ["phone-auth-api"]):
+        assert_refused(me(api, signed({**claims, "aud": audience}, headers=header)), "TOKEN_INVALID")
+
+
 # ------------------------------------------------------------------ forgeries
 def test_a_token_resigned_unchanged_is_accepted(api: Api, clock: FakeClock) -> None:
     # The control for the forgeries below: the crafting itself is right.
@@ -257,7 +281,7 @@ def test_token_with_one_wrong_claim_is_refused(api: Api, clock: FakeClock) -> No
 def test_token_missing_a_claim_is_refused(api: Api, clock: FakeClock) -> None:
     token = login(api)["access_token"]
     header, claims = parts(token)
-    required = ["sub", "exp", "iat", "iss", "aud", "jti", "phone", "sep", "market"]
+    required = ["sub", "exp", "iat", "iss", "aud", "jti", "phone", "sep", "market", "sid"]
     answers = {
         claim: outcome(me(api, signed({k: v for k, v in claims.items() if k != claim}, headers=header)))
         for claim in required

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import ipaddress
 from typing import Any
 
@@ -98,6 +99,7 @@ def new_session(method: str, client: ClientInfo) -> tuple[SessionRecord, str]:
         expires_at=int(now) + settings.session_max_age_seconds,
         idle_expires_at=int(now) + settings.refresh_token_ttl_seconds,
         refresh_hash=key_ring().hash(*_refresh_hash_parts(session_id, secret)),
+        refresh_kid=key_ring().kid,
     )
     return session, secret
 
@@ -171,6 +173,7 @@ def refresh(refresh_token: str) -> RefreshResponse:
             session_id,
             presented_hashes=presented,
             new_hash=successor_hash,
+            new_kid=ring.kid,
             now=int(now),
             now_iso=clock.iso(now),
             idle_expires_at=int(now) + settings.refresh_token_ttl_seconds,
@@ -194,6 +197,15 @@ def _answer_rejected_refresh(rejected: RefreshRejected, *, successor_hash: str, 
         raise RefreshTokenInvalid()
     if not session.is_live(now):
         raise RefreshTokenExpired()
+    if session.refresh_kid is not None and key_ring().by_kid(session.refresh_kid) is None:
+        # Its key was retired: no presented token can match any more. End it; not a theft.
+        with contextlib.suppress(SessionMissing):
+            users.mark_inactive_if_no_session(
+                users.end_session(user.phone, session.id, only_if_refresh_hash=session.refresh_hash),
+                now=now,
+                now_iso=clock.iso(now),
+            )
+        raise RefreshTokenInvalid()
     grace = get_settings().refresh_reuse_grace_seconds
     retried = session.refresh_hash == successor_hash and session.rotated_at is not None
     if retried and grace > 0 and now - (session.rotated_at or 0) <= grace:

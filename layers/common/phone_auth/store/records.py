@@ -31,6 +31,7 @@ class SessionRecord:
     expires_at: int  # epoch seconds: SESSION_MAX_AGE_SECONDS after the sign-in, never extended
     idle_expires_at: int  # epoch seconds: REFRESH_TOKEN_TTL_SECONDS after the last refresh
     refresh_hash: str
+    refresh_kid: str | None = None  # the key the refresh hash was made with
     previous_refresh_hash: str | None = None
     rotated_at: int | None = None  # epoch seconds of the last refresh
 
@@ -57,6 +58,7 @@ class SessionRecord:
             expires_at=int(value["expires_at"]),
             idle_expires_at=int(value["idle_expires_at"]),
             refresh_hash=str(value["refresh_hash"]),
+            refresh_kid=value.get("refresh_kid"),
             previous_refresh_hash=value.get("previous_refresh_hash"),
             rotated_at=None if value.get("rotated_at") is None else int(value["rotated_at"]),
         )

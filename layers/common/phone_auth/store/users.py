@@ -253,6 +253,7 @@ def rotate_refresh_token(
     *,
     presented_hashes: list[str],
     new_hash: str,
+    new_kid: str,
     now: int,
     now_iso: str,
     idle_expires_at: int,
@@ -266,7 +267,13 @@ def rotate_refresh_token(
     carrying the user and session as they were.
     """
     names = {"#s": SessionRecord.attribute_of(session_id)}
-    values: dict[str, Any] = {":now": now, ":iso": now_iso, ":new": new_hash, ":idle": idle_expires_at}
+    values: dict[str, Any] = {
+        ":now": now,
+        ":iso": now_iso,
+        ":new": new_hash,
+        ":kid": new_kid,
+        ":idle": idle_expires_at,
+    }
     matches = []
     for index, presented in enumerate(presented_hashes):
         values[f":h{index}"] = presented
@@ -275,8 +282,8 @@ def rotate_refresh_token(
         return _update(
             phone,
             UpdateExpression=(
-                "SET #s.previous_refresh_hash = #s.refresh_hash, #s.refresh_hash = :new, #s.rotated_at = :now,"
-                " #s.last_used_at = :iso, #s.idle_expires_at = :idle"
+                "SET #s.previous_refresh_hash = #s.refresh_hash, #s.refresh_hash = :new, #s.refresh_kid = :kid,"
+                " #s.rotated_at = :now, #s.last_used_at = :iso, #s.idle_expires_at = :idle"
             ),
             ConditionExpression=(
                 f"#s.refresh_hash IN ({', '.join(matches)}) AND #s.expires_at > :now AND #s.idle_expires_at > :now"
