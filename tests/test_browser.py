@@ -7,8 +7,8 @@ the page's SMS outbox panel, checked against the stack's own outbox.
 Covered against the real functions: seed 000's passwordless login, logout and login again;
 seed 004's registration of an imported user, password login and password reset; error codes
 and messages in English and Thai. The refresh and sessions screens are driven against the
-contract of the coming endpoints with the browser's network mocked (page.route), so they pass
-whether or not /auth/refresh exists in this stack yet.
+running stack too (a second device listed and ended, an expired token refreshed), and the
+client's rules for a refused refresh with the browser's network mocked (page.route).
 
 On a failure the screenshot, the page's HTML, the browser console and the stack's log go to
 test-artifacts/<test>/ (ignored by git). ``make test`` installs chromium (the Makefile); set
@@ -237,7 +237,58 @@ def test_errors_show_their_code_and_message_in_english_and_thai(page: Page) -> N
     expect_error(page, "INVALID_PHONE", MESSAGES["INVALID_PHONE"]["th"])
 
 
-# ---------------------------------------------------------------------------- the coming endpoints (mocked)
+# ---------------------------------------------------------------------------- sessions, for real
+def test_a_second_device_is_listed_and_ended_and_an_expired_token_is_refreshed(
+    page: Page, stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+    import urllib.request
+
+    from phone_auth import clock
+
+    phone = "+66812340001"
+    page.get_by_test_id("otp-phone").fill(phone)
+    page.get_by_role("button", name="Send code").click()
+    use_code(page, stack, phone, 1)
+    page.get_by_role("button", name="Verify and sign in").click()
+    expect_signed_in(page, phone, "New user: this was the first sign-in.")
+
+    # Another device signs in over plain HTTP.
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(  # noqa: S310 (the local stack)
+            f"{stack.url}/api/v1{path}",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json", "User-Agent": "a phone"},
+        )
+        with urllib.request.urlopen(request) as answer:  # noqa: S310 (the local stack)
+            result: dict[str, Any] = json.load(answer)
+            return result
+
+    monkeypatch.setattr(clock, "now", lambda: time.time() + 61)  # past the resend wait
+    post("/auth/send-verification", {"phone": phone})
+    code = re.search(r"\b(\d{6})\b", stack.sms(phone)[-1].body)
+    assert code
+    other = post("/auth/verify-code", {"phone": phone, "verification_code": code.group(1)})
+
+    page.get_by_role("button", name="Sessions").click()
+    rows = page.locator('[data-testid="session-list"] tr')
+    expect(rows).to_have_count(2)
+    expect(rows.nth(1)).to_contain_text("this device")  # the page's own session, used before the phone's
+    expect(rows.nth(0)).to_contain_text("a phone")
+    rows.nth(0).get_by_role("button", name="End").click()
+    expect(rows).to_have_count(1)
+    assert me_status(page, other["access_token"]) == (401, "TOKEN_REVOKED")  # at once, not at expiry
+
+    # Sixteen minutes on, the access token has expired: the page refreshes it once and goes on.
+    first = (stored(page, "access_token"), stored(page, "refresh_token"))
+    monkeypatch.setattr(clock, "now", lambda: time.time() + 61 + 16 * 60)
+    page.get_by_role("button", name="Who am I").click()
+    expect(page.get_by_test_id("answer")).to_contain_text(f'"phone": "{phone}"')
+    assert stored(page, "access_token") != first[0] and stored(page, "refresh_token") != first[1]
+    assert me_status(page, stored(page, "access_token")) == (200, "")
+
+
+# ---------------------------------------------------------------------------- the client's rules (network mocked)
 USER = {"id": "u1", "phone": "+66812345678", "is_active": True, "is_verified": True, "market": "th"}
 
 
