@@ -77,9 +77,15 @@ async function showSessions({ quiet = false } = {}) {
   list.hidden = !answer;
   for (const session of answer?.sessions ?? []) {
     const row = body.insertRow();
-    const when = `${session.created_at ?? ""} → ${session.last_used_at ?? ""}`;
-    const cells = [session.id, session.method, when, session.user_agent, session.ip, session.current ? t("current") : ""];
-    for (const text of cells) row.insertCell().textContent = text ?? "";
+    const at = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+    const device = row.insertCell();
+    device.append(session.user_agent || "?", document.createElement("br"));
+    const detail = document.createElement("span");
+    detail.className = "muted";
+    detail.textContent = `${session.ip} · ${session.method} · ${session.id.slice(0, 8)}`;
+    device.append(detail);
+    row.insertCell().textContent = `${at(session.last_used_at)} (${at(session.created_at)})`;
+    row.insertCell().textContent = session.current ? t("current") : "";
     const end = document.createElement("button");
     end.type = "button";
     end.className = "small";
