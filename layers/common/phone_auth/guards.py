@@ -124,25 +124,26 @@ def refusal_error(refusal: LimitRefusal, now: int) -> AuthError:
     return RateLimited(retry_after, limit=refusal.name)
 
 
-def _lock_length(failures: int, limit: int, base: int, longest: int) -> int:
-    return min(base * 2 ** (failures - limit), longest)
+def _count_failure(name: str, phone: str, lock: Lock, limit: int, base: int, longest: int, now: int) -> int | None:
+    """Count one failure against the phone (a day's window); past ``limit``, close ``lock`` for
+    ``base`` seconds, doubling with each further failure up to ``longest``. The lock's length, if
+    it closed it. One UpdateItem, and one more when it locks."""
+    if not limit:
+        return None
+    failures = count(Counter(name, phone, 0, DAY), now)
+    if failures < limit:
+        return None
+    length = min(base * 2 ** (failures - limit), longest)
+    lock_until(lock, now + length)
+    metrics.count("Locks", limit=lock.name)
+    return length
 
 
 def record_code_failure(phone: str, now: int) -> PhoneLocked | None:
-    """Count a wrong code against the phone (all purposes); the lock it set, if it did.
-
-    One UpdateItem, and one more when the phone reaches OTP_FAILURES_PER_PHONE.
-    """
+    """Count a wrong code against the phone (all purposes); the lock it set, if it did."""
     limit = get_settings().otp_failures_per_phone
-    if not limit:
-        return None
-    failures = count(Counter("otp_failures_per_phone", phone, 0, DAY), now)
-    if failures < limit:
-        return None
-    until = now + _lock_length(failures, limit, OTP_LOCK_BASE, OTP_LOCK_MAX)
-    lock_until(otp_lock(phone), until)
-    metrics.count("Locks", limit="otp_lock")
-    return PhoneLocked(until - now)
+    length = _count_failure("otp_failures_per_phone", phone, otp_lock(phone), limit, OTP_LOCK_BASE, OTP_LOCK_MAX, now)
+    return None if length is None else PhoneLocked(length)
 
 
 def count_password_ip_failure(client: ClientInfo, now: int) -> None:
@@ -155,15 +156,10 @@ def count_password_ip_failure(client: ClientInfo, now: int) -> None:
 
 def record_password_failure(phone: str, client: ClientInfo, now: int) -> LoginLocked | None:
     """Count a wrong password against the phone and the client IP; the lock it set, if it did."""
-    settings = get_settings()
     count_password_ip_failure(client, now)
-    limit = settings.password_failures_per_phone
-    if not limit:
-        return None
-    failures = count(Counter("password_failures_per_phone", phone, 0, DAY), now)
-    if failures < limit:
-        return None
-    until = now + _lock_length(failures, limit, PASSWORD_LOCK_BASE, PASSWORD_LOCK_MAX)
-    lock_until(password_lock(phone), until)
-    metrics.count("Locks", limit="password_lock")
-    return LoginLocked(until - now)
+    limit = get_settings().password_failures_per_phone
+    lock = password_lock(phone)
+    length = _count_failure(
+        "password_failures_per_phone", phone, lock, limit, PASSWORD_LOCK_BASE, PASSWORD_LOCK_MAX, now
+    )
+    return None if length is None else LoginLocked(length)

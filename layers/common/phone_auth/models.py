@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from phone_auth.store.records import UserRecord
+    from phone_auth.store.records import SessionRecord, UserRecord
 
 _REQUEST = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True, frozen=True)
 _RESPONSE = ConfigDict(defer_build=True)
@@ -185,6 +185,11 @@ class SessionView(BaseModel):
     user_agent: str
     ip: str = Field(description="The network it was last used from, masked (e.g. 203.0.113.0/24).")
     current: bool = Field(description="True for the session of the token making this call.")
+
+    @classmethod
+    def of(cls, session: SessionRecord, *, current: bool) -> SessionView:
+        fields = ("id", "created_at", "last_used_at", "method", "user_agent", "ip")
+        return cls(current=current, **{name: getattr(session, name) for name in fields})
 
 
 class SessionsResponse(BaseModel):

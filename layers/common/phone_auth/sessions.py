@@ -250,20 +250,8 @@ def list_sessions(authorizer_context: dict[str, Any]) -> SessionsResponse:
     user = users.get_user(phone)
     if user is None or user.id != user_id:
         raise UserNotFound()
-    return SessionsResponse(
-        sessions=[
-            SessionView(
-                id=session.id,
-                created_at=session.created_at,
-                last_used_at=session.last_used_at,
-                method=session.method,
-                user_agent=session.user_agent,
-                ip=session.ip,
-                current=session.id == current,
-            )
-            for session in user.live_sessions(clock.now())
-        ]
-    )
+    live = user.live_sessions(clock.now())
+    return SessionsResponse(sessions=[SessionView.of(session, current=session.id == current) for session in live])
 
 
 def _end_one(phone: str, session_id: str) -> None:
