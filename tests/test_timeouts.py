@@ -54,7 +54,8 @@ CHAINS: dict[str, tuple[tuple[str, ...], float]] = {
     "end_session": (("dynamodb", "dynamodb"), 1),
     # the hash needs the key; rotate (on reuse, end the session)
     "refresh": (("ssm", "dynamodb", "dynamodb"), 1),
-    "check_mobile": (("dynamodb",), 1),
+    # count the client's lookup, read the user
+    "check_mobile": (("dynamodb", "dynamodb"), 1),
     "authorizer": (("ssm", "dynamodb"), 1),
     # the code's hash needs the key; spend the code; read the user (or count a wrong guess)
     "verify_code": (("ssm", "dynamodb", "dynamodb"), 1),

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from phone_auth.errors import ServiceUnavailable
 from phone_auth.settings import get_settings
 from phone_auth.store import limits
 from phone_auth.store.calls import ConditionFailed, call
@@ -242,7 +243,9 @@ def end_sessions_past_the_cap(user: UserRecord, *, keep: str, cap: int, now: flo
         kwargs["ExpressionAttributeValues"] = to_values(values)
     try:
         return _update(user.phone, **kwargs)
-    except ConditionFailed:
+    except (ConditionFailed, ServiceUnavailable):
+        # Refreshed meanwhile, or no time or DynamoDB left for it: the sign-in has happened and
+        # stands; the next sign-in ends what is still past the cap.
         return user
 
 
@@ -327,7 +330,9 @@ def mark_inactive_if_no_session(user: UserRecord, *, now: float, now_iso: str) -
         return
     values: dict[str, Any] = {":false": False, ":now": now_iso}
     condition = _unchanged_sign_ins(user, values)
-    with contextlib.suppress(ConditionFailed):
+    # A failure here leaves the user marked active with no session: harmless, and what the
+    # ended session meant is done already, so it must not turn into an error.
+    with contextlib.suppress(ConditionFailed, ServiceUnavailable):
         _update(
             user.phone,
             UpdateExpression="SET is_active = :false, updated_at = :now",
