@@ -16,7 +16,7 @@ PORT ?= 3000
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: help setup chromium run test lint build deploy secret rotate-secret import invoke sam-invoke openapi bench clean
+.PHONY: help setup chromium run test lint build check-layer deploy secret rotate-secret import invoke sam-invoke openapi bench clean
 
 help:
 	@echo "make run      the local stack, web client and API docs on http://127.0.0.1:$(PORT) (no Docker, no AWS account)"
@@ -31,7 +31,8 @@ help:
 	@echo "make rotate-secret  add a new current JWT key: the running local stack's, or STAGE=/PARAM= for a deployed one;"
 	@echo "              RETIRE=1 removes the keys older than the current one (FORCE=1: even if it is young)"
 	@echo "make openapi  regenerate openapi.json from the pydantic models"
-	@echo "make bench    cold-import and bcrypt figures (prints, asserts nothing)"
+	@echo "make bench    cold starts, warm overhead, round trips, bcrypt, load (prints, asserts nothing; QUICK=1 a smoke run)"
+	@echo "make check-layer  the built layer: bytecode, arm64 binaries, nothing pruned shipped, size budget"
 	@echo "make import   FILE=users.csv: into the running local stack, or STACK=name for a deployed one"
 
 setup: $(VENV)/.installed
@@ -81,6 +82,10 @@ lint: setup $(TOOLS_VENV)/.installed
 build: setup
 	$(BIN)/sam build
 
+# After make build: the layer sam build made keeps its promises (devtools/perf/layer.py).
+check-layer: setup
+	$(BIN)/python -m devtools.perf.layer
+
 deploy: build
 	$(BIN)/sam deploy --config-env $(ENV)
 
@@ -114,8 +119,9 @@ sam-invoke: build
 openapi: setup
 	$(BIN)/python -m devtools.openapi
 
-bench: setup
-	$(BIN)/python -m devtools.bench
+# Figures from the built layer (so it builds first) and from the emulator; writes bench-results.json.
+bench: build
+	$(BIN)/python -m devtools.bench $(if $(QUICK),--quick)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

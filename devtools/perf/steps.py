@@ -67,6 +67,7 @@ class Call:
     service: str  # dynamodb | ssm | sns
     operation: str
     params: dict[str, Any]
+    api: str = ""  # the API's own name (GetItem), as the request says it
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
@@ -112,7 +113,7 @@ class Recorder:
         from botocore import xform_name
 
         service = model.service_model.endpoint_prefix
-        self.calls.append(Call(service, xform_name(model.name), copy.deepcopy(params)))
+        self.calls.append(Call(service, xform_name(model.name), copy.deepcopy(params), api=model.name))
 
     def _response(self, response_dict: dict[str, Any] | None, **_: Any) -> None:
         if self.paused or not self.calls or response_dict is None:
