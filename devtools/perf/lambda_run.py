@@ -112,7 +112,7 @@ def warm(handler: object, event: dict, warm_config: dict) -> dict:
 def main() -> None:
     result: dict = {}
     if CONFIG["mode"] == "floor":
-        import bcrypt  # noqa: F401
+        import bcrypt
         import boto3
         import jwt  # noqa: F401
 
@@ -123,11 +123,29 @@ def main() -> None:
     else:
         import importlib
 
+        import bcrypt  # the floor imports it too; wrapped to report bcrypt's CPU time apart
+
+        in_bcrypt = [0.0]
+
+        def cpu_timed(function):  # type: ignore[no-untyped-def]
+            def run(*args, **kwargs):  # type: ignore[no-untyped-def]
+                started = time.process_time()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    in_bcrypt[0] += time.process_time() - started
+
+            return run
+
+        hashpw, checkpw = bcrypt.hashpw, bcrypt.checkpw
+        bcrypt.hashpw, bcrypt.checkpw = cpu_timed(hashpw), cpu_timed(checkpw)
         handler = importlib.import_module("app").lambda_handler
         result["import"] = elapsed()
         event = CONFIG["event"]
         result["status"] = status_of(handler(json.loads(json.dumps(event)), Context()))
         result["cold"] = elapsed()
+        result["cold_bcrypt_cpu_ms"] = in_bcrypt[0] * 1000
+        bcrypt.hashpw, bcrypt.checkpw = hashpw, checkpw
         if CONFIG.get("warm"):
             result["warm"] = warm(handler, event, CONFIG["warm"])
     sys.stdout.flush()

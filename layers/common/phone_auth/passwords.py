@@ -69,11 +69,15 @@ def verify_password(password: str, password_hash: str | None, rounds: int) -> bo
     cost, and a wrong password against a hash of a lower cost (an imported one, say) is held
     until a check at the configured cost would have ended, so a refusal's timing does not
     tell a known phone from an unknown one.
+
+    The dummy hash is made only when a refusal needs it, so a right password on a cold start
+    costs one bcrypt, not two. Its making is then part of both refusals alike: an unknown
+    phone makes it and checks it, a wrong password is held one check long and then makes it.
     """
-    dummy, dummy_seconds = _dummy_hash(rounds)
     started = time.perf_counter()
     candidate = password.encode()
     if password_hash is None or len(candidate) > MAX_BYTES:
+        dummy, _ = _dummy_hash(rounds)
         bcrypt.checkpw(candidate[:MAX_BYTES], dummy)
         return False
     try:
@@ -81,7 +85,9 @@ def verify_password(password: str, password_hash: str | None, rounds: int) -> bo
     except ValueError:
         matches = False
     if not matches:
-        time.sleep(max(0.0, dummy_seconds - (time.perf_counter() - started)))
+        checked = time.perf_counter() - started
+        _, dummy_seconds = _dummy_hash(rounds)
+        time.sleep(max(0.0, dummy_seconds - checked))
     return matches
 
 
