@@ -284,7 +284,7 @@ def metrics_cold_start(pairs: int) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------ the run
-def run(quick: bool, build: Path) -> dict[str, Any]:
+def run(quick: bool, build: Path, cold_only: bool = False) -> dict[str, Any]:
     from devtools.perf import layer, load
     from devtools.perf.steps import round_trip_table
 
@@ -316,6 +316,9 @@ def run(quick: bool, build: Path) -> dict[str, Any]:
                 "cold_start_ratio_without_bcrypt": cold["without_bcrypt"],
                 "cold_start": cold,
             }
+            if cold_only:
+                results["bench_seconds"] = round(time.perf_counter() - started, 1)
+                return results
             warm = warm_overheads(
                 runner, chunks=2 if quick else 20, size=20 if quick else 100, bcrypt_size=2 if quick else 5
             )
@@ -354,6 +357,8 @@ def print_table(results: dict[str, Any]) -> None:
             f"  {function:28s} {value:6.2f} {low:6.2f}-{high:<6.2f} {figures['cpu_ms']:7.1f} "
             f"{figures['floor_cpu_ms']:6.1f} {figures['import_cpu_ms']:7.1f} {bcrypt}"
         )
+    if "warm_overhead_ratio" not in results:
+        return
     print("\nwarm overhead (built layer; handler / bare boto3 calls, same stub; bcrypt apart)")
     for step, value in results["warm_overhead_ratio"].items():
         figures = results["warm_overhead"][step]
@@ -386,8 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: few samples, short load")
     parser.add_argument("--build", type=Path, default=BUILD, help="sam build's output (default .aws-sam/build)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--cold-only", action="store_true", help="the layer and cold starts only (compare builds)")
     args = parser.parse_args(argv)
-    results = run(args.quick, args.build)
+    results = run(args.quick, args.build, args.cold_only)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
     return 0
