@@ -71,6 +71,25 @@ def warm(handler: object, event: dict, warm_config: dict) -> dict:
 
         return run
 
+    real_cost = []
+    if warm_config.get("memoize_bcrypt"):
+        # bcrypt dwarfs the rest (~100 ms against ~2 ms): each distinct hash or check runs once,
+        # its time reported apart, so the handler's own overhead can be timed over many requests.
+        salt, memo = bcrypt.gensalt(warm_config["bcrypt_rounds"]), {}
+
+        def memoized(function):  # type: ignore[no-untyped-def]
+            def run(*args):  # type: ignore[no-untyped-def]
+                key = (function.__name__, *args)
+                if key not in memo:
+                    started = time.perf_counter()
+                    memo[key] = function(*args)
+                    real_cost.append((time.perf_counter() - started) * 1000)
+                return memo[key]
+
+            return run
+
+        bcrypt.gensalt = lambda *args, **kwargs: salt
+        bcrypt.hashpw, bcrypt.checkpw = memoized(bcrypt.hashpw), memoized(bcrypt.checkpw)
     bcrypt.hashpw, bcrypt.checkpw = timed(bcrypt.hashpw), timed(bcrypt.checkpw)
     limits = {"dynamodb": aws.DYNAMODB, "ssm": aws.SSM, "sns": aws.SNS}
     session = boto3.session.Session()
@@ -106,6 +125,7 @@ def warm(handler: object, event: dict, warm_config: dict) -> dict:
         "handler_ms": [value * per for value in handler_s],
         "calls_ms": [value * per for value in calls_s],
         "bcrypt_ms": [value * per for value in bcrypt_s],
+        "bcrypt_real_ms": real_cost,
     }
 
 

@@ -167,7 +167,7 @@ def local_stack(workdir: Path) -> Iterator[int]:
         port = probe.getsockname()[1]
     env = {**os.environ, **LIMITS_OFF, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
     args = [sys.executable, "-m", "devtools.dev_server", "--port", str(port), "--no-data", "--no-demo-users"]
-    args.append("--concurrent-invocations")  # Lambda runs a container per concurrent request
+    # One invocation per function at a time, as in one Lambda container (and make run).
     log = (workdir / f"local-stack-{port}.log").open("w")
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     try:
