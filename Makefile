@@ -16,7 +16,7 @@ PORT ?= 3000
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: help setup chromium run test lint build deploy secret rotate-secret import invoke sam-invoke probe openapi bench clean
+.PHONY: help setup chromium run test lint build check-layer deploy secret rotate-secret import invoke sam-invoke probe openapi bench clean
 
 help:
 	@echo "make run      the local stack, web client and API docs on http://127.0.0.1:$(PORT) (no Docker, no AWS account)"
@@ -32,7 +32,8 @@ help:
 	@echo "              RETIRE=1 removes the keys older than the current one (FORCE=1: even if it is young)"
 	@echo "make probe    what an attacker gets through the default limits, measured over HTTP"
 	@echo "make openapi  regenerate openapi.json from the pydantic models"
-	@echo "make bench    cold-import and bcrypt figures (prints, asserts nothing)"
+	@echo "make bench    cold starts, warm overhead, round trips, bcrypt, load (prints, asserts nothing; QUICK=1 a smoke run)"
+	@echo "make check-layer  the built layer: bytecode, arm64 binaries, nothing pruned shipped, size budget"
 	@echo "make import   FILE=users.csv: into the running local stack, or STACK=name for a deployed one"
 
 setup: $(VENV)/.installed
@@ -82,6 +83,10 @@ lint: setup $(TOOLS_VENV)/.installed
 build: setup
 	$(BIN)/sam build
 
+# After make build: the layer sam build made keeps its promises (devtools/perf/layer.py).
+check-layer: setup
+	$(BIN)/python -m devtools.perf.layer
+
 deploy: build
 	$(BIN)/sam deploy --config-env $(ENV)
 
@@ -119,8 +124,9 @@ probe: setup
 openapi: setup
 	$(BIN)/python -m devtools.openapi
 
-bench: setup
-	$(BIN)/python -m devtools.bench
+# Figures from the built layer (so it builds first) and from the emulator; writes bench-results.json.
+bench: build
+	$(BIN)/python -m devtools.bench $(if $(QUICK),--quick)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,67 +1,251 @@
-"""Benchmark: prints figures, asserts nothing.
+"""Benchmark: prints a short table and writes bench-results.json; asserts nothing.
 
-1. Cold import of each function's app.py in a fresh interpreter, against a floor process
-   (import boto3, create one DynamoDB client, import jwt and bcrypt), median of N runs.
-2. bcrypt hashing time per cost factor on this machine, to choose BCRYPT_ROUNDS and memory.
-3. Metrics: the cold cost (import + first flush) of powertools' Metrics against plain
-   ``print(json.dumps(...))`` EMF lines, in paired runs whose order alternates; each side
-   also against a floor process that only imports powertools' Logger (every function does).
+``make bench`` (``QUICK=1``: a smoke run of every section in under two minutes). It builds the
+layer first (``make build``) and measures, on this machine:
 
-Run with `make bench`.
+1. **The layer** as ``sam build`` made it: unzipped size, files, bytecode (devtools.perf.layer).
+2. **Round trips** per step: DynamoDB calls, SSM reads per container, SMS, recorded on moto
+   (devtools.perf.steps, the code tests/test_round_trips.py asserts with).
+3. **Cold start** of each function = importing its handler + its first invocation, run from the
+   sam build output the way Lambda runs it (``python -S``; the function folder, the layer's
+   python/ and boto3 as the runtime has it on sys.path; no bytecode written), AWS being an
+   HTTP stub in another process that replays the recorded answers. Each run is paired with a
+   floor process (import boto3, create a DynamoDB and an SSM client, import jwt and bcrypt),
+   in alternating order; the ratio is CPU time over the floor's CPU time (CPU, not wall: the
+   stub's answers and the other processes of this shared machine are not the function's cost).
+   Median of the pairs and their spread [min, max]. The layer's two compiled packages are
+   aarch64, so this x86 machine runs its own builds of the same versions in their place.
+4. **Warm overhead**: per step, the handler's time per request over the time of the same AWS
+   calls made on bare boto3 clients, both against the stub, in alternating chunks (wall time).
+   For the steps that hash or check a password, each distinct bcrypt call runs once and is
+   then memoized: its real time is reported apart, the rest is timed over every request.
+5. **bcrypt**: median of several hashes per cost.
+6. **Load** on the local stack (moto): 20 and 50 users walking whole flows (devtools.perf.load).
+7. Metrics (full runs only): the cold cost of powertools' Metrics against plain EMF lines.
+
+Figures 1, 3 and 4 come from the built layer; 2 and 6 from the emulator (moto, the local stack).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench-results.json"
+BUILD = ROOT / ".aws-sam" / "build"
 
-FLOOR = "import boto3, jwt, bcrypt; boto3.client('dynamodb', region_name='ap-southeast-1')"
-ENV = {
-    "AWS_DEFAULT_REGION": "ap-southeast-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "STAGE": "bench",
-    "USERS_TABLE_NAME": "users",
-    "OTP_TABLE_NAME": "otps",
-    "JWT_SECRET_PARAMETER_NAME": "/phone-auth/bench/jwt-secret",
-    "PYTHONPATH": f"{ROOT / 'layers' / 'common'}",
-    "PYTHONDONTWRITEBYTECODE": "0",
+#: The step whose success answer each function is measured with (cold and warm).
+FUNCTION_STEPS = {
+    "send_verification": "send code",
+    "verify_code": "verify code",
+    "authorizer": "authorizer",
+    "me": "me",
+    "refresh": "refresh",
+    "list_sessions": "list sessions",
+    "end_session": "end session",
+    "logout": "logout",
+    "check_mobile": "check mobile",
+    "request_registration_otp": "registration code",
+    "verify_registration_otp": "verify registration code",
+    "complete_registration": "complete registration",
+    "login_mobile": "password login",
+    "request_password_reset_otp": "reset code",
+    "reset_password": "reset password",
 }
 
 
-def _time_process(code: str, runs: int) -> float:
-    env = {**os.environ, **ENV}
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], env=env, check=True)  # noqa: S603
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+def _machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "arch": platform.machine(),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
-def cold_imports(runs: int) -> None:
-    floor = _time_process(FLOOR, runs)
-    print(f"cold start, median of {runs} fresh interpreters (ms):")
-    print(f"  {'floor (boto3 + client + jwt + bcrypt)':40s} {floor:7.1f}")
-    for app in sorted((ROOT / "functions").glob("*/app.py")):
-        code = (
-            "import importlib.util, boto3; boto3.client('dynamodb', region_name='ap-southeast-1');"
-            f"s = importlib.util.spec_from_file_location('app', {str(app)!r});"
-            "m = importlib.util.module_from_spec(s); s.loader.exec_module(m)"
+def _record_steps() -> list[Any]:
+    import contextlib
+
+    from devtools.perf.steps import moto_environment, run_steps
+
+    # The functions' log lines go where stdout is when phone_auth.log is first imported: not here.
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), moto_environment():
+        return run_steps()
+
+
+class Stub:
+    """devtools.perf.stub in its own process, serving the recorded answers."""
+
+    def __init__(self, workdir: Path, records: list[Any]) -> None:
+        from devtools.perf.stub import dump, slug
+
+        recordings = {slug(record.name): record.calls for record in records}
+        path = workdir / "recordings.json"
+        path.write_text(dump(recordings))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "devtools.perf.stub", str(path)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        took = _time_process(code, runs)
-        print(f"  {app.parent.name:40s} {took:7.1f}  ({took / floor:4.2f}x floor)")
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
 
 
-# Each snippet starts where a function already is (powertools' Logger imported), then emits
-# the same metric once: a count with the Stage dimension in the PhoneAuth namespace.
+class LambdaLike:
+    """Runs devtools/perf/lambda_run.py the way Lambda runs a function (see the docstring, 3)."""
+
+    def __init__(self, workdir: Path, build: Path, stub: Stub, records: dict[str, Any]) -> None:
+        from devtools.dev_server.invoke import logical_ids
+        from devtools.perf.layer import side_paths
+
+        self.workdir, self.build, self.stub, self.records = workdir, build, stub, records
+        self.overlay, self.runtime = side_paths(workdir)
+        self.logical_ids = logical_ids()
+        self.script = ROOT / "devtools" / "perf" / "lambda_run.py"
+
+    def run(self, mode: str, function: str | None = None, warm: dict[str, Any] | None = None) -> dict[str, Any]:
+        from devtools.perf.steps import ENVIRONMENT
+        from devtools.perf.stub import slug
+
+        paths = [str(self.overlay), str(self.build / "CommonLayer" / "python"), str(self.runtime)]
+        config: dict[str, Any] = {"mode": mode, "paths": paths}
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **ENVIRONMENT,
+            "AWS_LAMBDA_FUNCTION_NAME": "phone-auth-bench",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        }
+        if function is not None:
+            record = self.records[FUNCTION_STEPS[function]]
+            config["paths"].insert(0, str(self.build / self.logical_ids[function]))
+            config["event"] = record.event
+            config["warm"] = warm
+            env["AWS_ENDPOINT_URL"] = f"{self.stub.url}/{slug(record.name)}"
+        else:
+            env["AWS_ENDPOINT_URL"] = f"{self.stub.url}/floor"
+        path = self.workdir / f"config-{mode}-{function}.json"
+        path.write_text(json.dumps(config))
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-S", str(self.script), str(path)], env=env, capture_output=True, text=True, check=False
+        )
+        lines = [line for line in done.stdout.splitlines() if line.startswith("@@RESULT ")]
+        if done.returncode != 0 or not lines:
+            raise RuntimeError(f"{mode} {function} failed:\n{done.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(lines[-1].removeprefix("@@RESULT "))
+        return result
+
+
+def cold_starts(runner: LambdaLike, pairs: int) -> dict[str, Any]:
+    samples: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {name: [] for name in FUNCTION_STEPS}
+    for index in range(pairs):
+        for function in FUNCTION_STEPS:
+            if index % 2 == 0:
+                floor, measured = runner.run("floor"), runner.run("function", function)
+            else:
+                measured, floor = runner.run("function", function), runner.run("floor")
+            if measured["status"] >= 300:
+                raise RuntimeError(f"{function}: the first invocation answered {measured['status']}")
+            samples[function].append((floor, measured))
+    ratio, spread, without_bcrypt, figures = {}, {}, {}, {}
+    for function, runs in samples.items():
+        ratios = [measured["cold"]["cpu_ms"] / floor["cold"]["cpu_ms"] for floor, measured in runs]
+        ratio[function] = round(statistics.median(ratios), 3)
+        spread[function] = [round(min(ratios), 3), round(max(ratios), 3)]
+        without_bcrypt[function] = round(
+            statistics.median(
+                (measured["cold"]["cpu_ms"] - measured["cold_bcrypt_cpu_ms"]) / floor["cold"]["cpu_ms"]
+                for floor, measured in runs
+            ),
+            3,
+        )
+        figures[function] = {
+            "bcrypt_cpu_ms": round(statistics.median(measured["cold_bcrypt_cpu_ms"] for _, measured in runs), 1),
+            "cpu_ms": round(statistics.median(measured["cold"]["cpu_ms"] for _, measured in runs), 1),
+            "wall_ms": round(statistics.median(measured["cold"]["wall_ms"] for _, measured in runs), 1),
+            "import_cpu_ms": round(statistics.median(measured["import"]["cpu_ms"] for _, measured in runs), 1),
+            "floor_cpu_ms": round(statistics.median(floor["cold"]["cpu_ms"] for floor, _ in runs), 1),
+            "floor_wall_ms": round(statistics.median(floor["cold"]["wall_ms"] for floor, _ in runs), 1),
+            "wall_ratio": round(
+                statistics.median(measured["cold"]["wall_ms"] / floor["cold"]["wall_ms"] for floor, measured in runs), 3
+            ),
+        }
+    return {"pairs": pairs, "ratio": ratio, "spread": spread, "without_bcrypt": without_bcrypt, "figures": figures}
+
+
+def warm_overheads(runner: LambdaLike, chunks: int, size: int) -> dict[str, Any]:
+    from devtools.perf.steps import BCRYPT_STEPS, ENVIRONMENT
+
+    ratio, figures = {}, {}
+    for function, step in FUNCTION_STEPS.items():
+        record = runner.records[step]
+        calls = [[call.service, call.operation, call.params] for call in record.calls if call.service != "ssm"]
+        warm = {"chunks": chunks, "size": size, "calls": calls}
+        if step in BCRYPT_STEPS:
+            warm |= {"memoize_bcrypt": True, "bcrypt_rounds": int(ENVIRONMENT["BCRYPT_ROUNDS"])}
+        found = runner.run("function", function, warm=warm)["warm"]
+        handler = [h - b for h, b in zip(found["handler_ms"], found["bcrypt_ms"], strict=True)]
+        ratios = [h / c for h, c in zip(handler, found["calls_ms"], strict=True)]
+        ratio[step] = round(statistics.median(ratios), 3)
+        real = found["bcrypt_real_ms"]
+        figures[step] = {
+            "requests": chunks * size,
+            "handler_ms": round(statistics.median(handler), 3),
+            "calls_ms": round(statistics.median(found["calls_ms"]), 3),
+            # per request: one real hash or check (the run memoizes them; see lambda_run.warm)
+            "bcrypt_ms": round(statistics.median(real), 1) if real else 0.0,
+            "spread": [round(min(ratios), 3), round(max(ratios), 3)],
+        }
+    return {"ratio": ratio, "figures": figures}
+
+
+def bcrypt_costs(samples: int) -> dict[str, float]:
+    import bcrypt
+
+    found = {}
+    for rounds in (10, 11, 12):
+        times = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            bcrypt.hashpw(b"benchmark password", bcrypt.gensalt(rounds))
+            times.append((time.perf_counter() - started) * 1000)
+        found[str(rounds)] = round(statistics.median(times), 1)
+    return found
+
+
+# ------------------------------------------------------------------ metrics (an extra, full runs only)
 METRICS_FLOOR = "from aws_lambda_powertools import Logger"
 METRICS_PLAIN = (
     METRICS_FLOOR + "\nimport json, time\n"
@@ -78,68 +262,142 @@ METRICS_POWERTOOLS = (
     "metrics.lambda_invocation()"
 )
 
-#: This service's own module, which writes plain EMF lines.
-METRICS_OURS = (
-    METRICS_FLOOR + "\nfrom phone_auth.observability import metrics\n"
-    "metrics.count('CodesSent', purpose='login')\n"
-    "metrics.flush()"
-)
 
+def metrics_cold_start(pairs: int) -> dict[str, float]:
+    """powertools' Metrics against plain EMF lines: import + first flush, alternating pairs (ms)."""
+    env = {**os.environ, "STAGE": "bench", "AWS_DEFAULT_REGION": "ap-southeast-1"}
 
-def _run_once(code: str) -> float:
-    env = {**os.environ, **ENV}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
-    return (time.perf_counter() - start) * 1000
+    def once(code: str) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+        return (time.perf_counter() - started) * 1000
 
-
-def metrics_cold_start(pairs: int) -> None:
-    """Paired runs, the order alternating each pair, so drift on the machine hits both sides."""
-    powertools, plain, ours, floor, ratios = [], [], [], [], []
+    plain, powertools = [], []
     for index in range(pairs):
-        order = (METRICS_POWERTOOLS, METRICS_PLAIN) if index % 2 == 0 else (METRICS_PLAIN, METRICS_POWERTOOLS)
-        took = {code: _run_once(code) for code in order}
-        floor.append(_run_once(METRICS_FLOOR))
-        ours.append(_run_once(METRICS_OURS))
-        powertools.append(took[METRICS_POWERTOOLS])
-        plain.append(took[METRICS_PLAIN])
-        ratios.append(took[METRICS_POWERTOOLS] / took[METRICS_PLAIN])
-    median = statistics.median
-    print(f"metrics cold start: import + first flush, {pairs} alternating pairs, fresh interpreters (ms, median):")
-    print(f"  {'floor (powertools Logger only)':40s} {median(floor):7.1f}")
-    variants = (
-        ("plain print(json.dumps(...)) EMF", plain),
-        ("powertools Metrics", powertools),
-        ("phone_auth.observability (plain EMF)", ours),
+        if index % 2:
+            plain.append(once(METRICS_PLAIN))
+            powertools.append(once(METRICS_POWERTOOLS))
+        else:
+            powertools.append(once(METRICS_POWERTOOLS))
+            plain.append(once(METRICS_PLAIN))
+    return {
+        "plain_ms": round(statistics.median(plain), 1),
+        "powertools_ms": round(statistics.median(powertools), 1),
+        "ratio": round(statistics.median(p / q for p, q in zip(powertools, plain, strict=True)), 3),
+    }
+
+
+# ------------------------------------------------------------------ the run
+def run(quick: bool, build: Path, cold_only: bool = False) -> dict[str, Any]:
+    from devtools.perf import layer, load
+    from devtools.perf.steps import round_trip_table
+
+    workdir = layer.temporary_workdir()
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "machine": _machine(),
+    }
+    try:
+        found = layer.report(build / "CommonLayer")
+        results |= {
+            "layer_unzipped_mb": found.unzipped_mb,
+            "layer_files": found.files,
+            "layer_has_bytecode": found.has_bytecode,
+            "layer_problems": found.problems,
+        }
+        records = _record_steps()
+        results["round_trips"] = round_trip_table(records)
+        by_name = {record.name: record for record in records}
+        stub = Stub(workdir, [by_name[step] for step in FUNCTION_STEPS.values()])
+        try:
+            runner = LambdaLike(workdir, build, stub, by_name)
+            cold = cold_starts(runner, pairs=3 if quick else 15)
+            results |= {
+                "cold_start_ratio": cold["ratio"],
+                "cold_start_spread": cold["spread"],
+                "cold_start_ratio_without_bcrypt": cold["without_bcrypt"],
+                "cold_start": cold,
+            }
+            if cold_only:
+                results["bench_seconds"] = round(time.perf_counter() - started, 1)
+                return results
+            warm = warm_overheads(runner, chunks=2 if quick else 20, size=20 if quick else 100)
+            results |= {"warm_overhead_ratio": warm["ratio"], "warm_overhead": warm["figures"]}
+        finally:
+            stub.close()
+        results["bcrypt_ms"] = bcrypt_costs(samples=3 if quick else 7)
+        results["load"] = {
+            str(users): load.run(users, 5 if quick else 30, workdir) for users in ((5, 10) if quick else (20, 50))
+        }
+        if not quick:
+            results["metrics_cold_start"] = metrics_cold_start(pairs=11)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["bench_seconds"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    machine = results["machine"]
+    print(f"phone-auth bench, {results['date']}, {machine['cpu']} ({machine['cores']} cores, {machine['arch']})")
+    print(
+        f"layer (built): {results['layer_unzipped_mb']} MB unzipped, {results['layer_files']} files, "
+        f"bytecode {'yes' if results['layer_has_bytecode'] else 'NO'}"
+        + (f", {len(results['layer_problems'])} problems" if results["layer_problems"] else "")
     )
-    for name, samples in variants:
-        extra = median([sample - base for sample, base in zip(samples, floor, strict=True)])
-        print(f"  {name:40s} {median(samples):7.1f}  (+{extra:.1f} over the floor)")
-    print(f"  {'median ratio powertools / plain':40s} {median(ratios):7.3f}")
-
-
-def bcrypt_costs() -> None:
-    import bcrypt
-
-    print("bcrypt hashpw on this machine (ms, one core):")
-    for rounds in (10, 11, 12, 13):
-        start = time.perf_counter()
-        bcrypt.hashpw(b"benchmark password", bcrypt.gensalt(rounds))
-        print(f"  cost {rounds}: {(time.perf_counter() - start) * 1000:7.1f}")
+    cold = results["cold_start"]
+    print(f"\ncold start (built layer; import + first invocation; CPU over the floor's, {cold['pairs']} pairs)")
+    heading = f"{'ratio':>6s} {'spread':>13s} {'cpu ms':>7s} {'floor':>6s} {'import':>7s} {'bcrypt':>7s}"
+    print(f"  {'function':28s} {heading}")
+    for function, value in results["cold_start_ratio"].items():
+        low, high = results["cold_start_spread"][function]
+        figures = cold["figures"][function]
+        bcrypt = f"{figures['bcrypt_cpu_ms']:7.1f}" if figures["bcrypt_cpu_ms"] >= 1 else ""
+        print(
+            f"  {function:28s} {value:6.2f} {low:6.2f}-{high:<6.2f} {figures['cpu_ms']:7.1f} "
+            f"{figures['floor_cpu_ms']:6.1f} {figures['import_cpu_ms']:7.1f} {bcrypt}"
+        )
+    if "warm_overhead_ratio" not in results:
+        return
+    print("\nwarm overhead (built layer; handler / bare boto3 calls, same stub; bcrypt apart)")
+    for step, value in results["warm_overhead_ratio"].items():
+        figures = results["warm_overhead"][step]
+        extra = f"  + bcrypt {figures['bcrypt_ms']:.0f} ms" if figures["bcrypt_ms"] >= 1 else ""
+        print(f"  {step:28s} {value:6.2f}  ({figures['handler_ms']:.2f} / {figures['calls_ms']:.2f} ms){extra}")
+    print("\nround trips (moto): DynamoDB calls, SSM reads per container, SMS")
+    for step, row in results["round_trips"].items():
+        calls = ", ".join(f"{name} {count}" for name, count in row["dynamodb_calls"].items())
+        print(f"  {step:28s} {row['dynamodb']}  ({calls}); ssm {row['ssm_reads_per_container']}, sms {row['sms']}")
+    costs = ", ".join(f"cost {cost}: {ms} ms" for cost, ms in results["bcrypt_ms"].items())
+    print(f"\nbcrypt (median): {costs}")
+    for users, found in results["load"].items():
+        print(
+            f"\nload (local stack on moto), {users} users, {found['seconds']} s: {found['requests_per_second']} req/s, "
+            f"{len(found['non_2xx'])} non-2xx, lost {len(found['lost_users'])}, doubled {len(found['doubled_users'])}"
+        )
+        for endpoint, row in found["endpoints"].items():
+            print(
+                f"  {endpoint:38s} p50 {row['p50_ms']:7.1f}  p95 {row['p95_ms']:7.1f}  p99 {row['p99_ms']:7.1f}"
+                f"  (p50 first/last third {row['p50_first_third_ms']}/{row['p50_last_third_ms']})"
+            )
+    if "metrics_cold_start" in results:
+        metrics = results["metrics_cold_start"]
+        print(f"\nmetrics cold start: plain EMF {metrics['plain_ms']} ms, powertools {metrics['powertools_ms']} ms")
+    print(f"\nbench took {results['bench_seconds']} s; figures in {RESULTS.name}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--metric-pairs", type=int, default=21, help="paired runs for the metrics figures")
-    parser.add_argument("--only", choices=["imports", "bcrypt", "metrics"], help="run one section")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few samples, short load")
+    parser.add_argument("--build", type=Path, default=BUILD, help="sam build's output (default .aws-sam/build)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--cold-only", action="store_true", help="the layer and cold starts only (compare builds)")
     args = parser.parse_args(argv)
-    if args.only in (None, "imports"):
-        cold_imports(args.runs)
-    if args.only in (None, "bcrypt"):
-        bcrypt_costs()
-    if args.only in (None, "metrics"):
-        metrics_cold_start(args.metric_pairs)
+    results = run(args.quick, args.build, args.cold_only)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
     return 0
 
 

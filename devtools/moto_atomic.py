@@ -36,10 +36,28 @@ The lock is re-entrant because some moto entry points call others (PartiQL
 statements and batch writes call ``put_item`` / ``delete_item``). Calling
 ``make_dynamodb_writes_atomic()`` more than once is harmless: already-wrapped
 methods are recognised and left alone.
+
+The whole request, not only the backend call
+--------------------------------------------
+moto's request handler does work of its own around the backend: ``UpdateItem`` deep-copies
+the old item (for ``ReturnValues``) before it calls the backend, and every handler turns
+items into JSON after. Outside the lock, a concurrent write could change an item while it
+is being copied ("dictionary changed size during iteration", seen with 20 sign-ins at
+once). So ``DynamoHandler.call_action``, which serves every DynamoDB request, runs under
+the lock too.
+
+Transactions roll back the items they touched, not whole tables
+---------------------------------------------------------------
+moto's ``transact_write_items`` deep-copies every table it touches before it starts, to
+roll back on a failed condition. That copy grows with the table: on the local stack a
+verify-code took three times longer after 30 s of load. Here the transaction keeps a copy
+of only the items it names (at most 100, as in DynamoDB) and puts exactly those back when
+it fails; the table copy is skipped.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections.abc import Callable
@@ -65,13 +83,14 @@ BACKEND_METHODS: tuple[str, ...] = (
     "batch_execute_statement",
 )
 
-#: Methods of ``moto.dynamodb.responses.DynamoHandler`` whose logic lives in the handler rather
-#: than the backend. ``TransactGetItems`` must read all items from one consistent snapshot, so the
-#: whole loop over ``get_item`` runs under the lock.
-HANDLER_METHODS: tuple[str, ...] = ("transact_get_items",)
+#: Methods of ``moto.dynamodb.responses.DynamoHandler``: ``call_action`` serves every request,
+#: including the handler's own reads and copies around the backend call (and TransactGetItems,
+#: whose items must all come from one consistent snapshot).
+HANDLER_METHODS: tuple[str, ...] = ("call_action",)
 
 _LOCK = threading.RLock()
 _MARKER = "__phone_auth_atomic__"
+_ITEM_ROLLBACK = "__phone_auth_item_rollback__"
 
 
 def dynamodb_lock() -> threading.RLock:
@@ -95,8 +114,73 @@ def _wrap(owner: type, name: str) -> bool:
     return True
 
 
+def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    """Put ``item`` back under its key (None: the key held no item), as moto's Table stores items."""
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+        return
+    bucket = table.items[hash_key]
+    if item is not None:
+        bucket[range_key] = item
+        return
+    bucket.pop(range_key, None)
+    if not bucket:
+        del table.items[hash_key]
+
+
+def _roll_back_touched_items_only(backend_class: type) -> bool:
+    """Make ``transact_write_items`` back up the items it names instead of whole tables."""
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    original: Callable[..., Any] | None = backend_class.__dict__.get("transact_write_items")
+    if original is None or getattr(original, _ITEM_ROLLBACK, False) or getattr(original, _MARKER, False):
+        return False
+
+    class _CopyExceptTables:
+        """``copy`` as moto.dynamodb.models sees it: a Table is not deep-copied (the one such copy
+        is transact_write_items' backup, replaced by the item backup below)."""
+
+        copy = staticmethod(copy.copy)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    @functools.wraps(original)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        backups = []
+        for entry in transact_items[:100]:  # moto refuses more, before touching anything
+            for operation in entry.values():
+                table = self.tables.get(operation.get("TableName")) if isinstance(operation, dict) else None
+                keys = operation.get("Item", operation.get("Key")) if table is not None else None
+                if not isinstance(keys, dict):
+                    continue
+                try:
+                    hash_key, range_key = self.get_keys_value(table, keys)
+                except Exception:  # noqa: S112 (moto reports the malformed operation itself)
+                    continue
+                item = table.get_item(hash_key, range_key)
+                backups.append((table, hash_key, range_key, None if item is None else copy.deepcopy(item)))
+        try:
+            return original(self, transact_items)
+        except BaseException:
+            for backup in reversed(backups):
+                _restore(*backup)
+            raise
+
+    setattr(transact_write_items, _ITEM_ROLLBACK, True)
+    models.copy = _CopyExceptTables  # type: ignore[assignment]
+    backend_class.transact_write_items = transact_write_items  # type: ignore[attr-defined]
+    return True
+
+
 def make_dynamodb_writes_atomic() -> tuple[str, ...]:
-    """Serialise every moto DynamoDB request with one re-entrant lock (idempotent).
+    """Serialise every moto DynamoDB request with one re-entrant lock (idempotent), and make
+    transactions back up only the items they touch.
 
     Patches the classes, so it covers both ``mock_aws`` and the embedded moto server,
     for every account and region, including backends created later.
@@ -108,6 +192,8 @@ def make_dynamodb_writes_atomic() -> tuple[str, ...]:
     from moto.dynamodb.responses import DynamoHandler
 
     wrapped: list[str] = []
+    if _roll_back_touched_items_only(DynamoDBBackend):
+        wrapped.append("DynamoDBBackend.transact_write_items (item rollback)")
     for owner, names in ((DynamoDBBackend, BACKEND_METHODS), (DynamoHandler, HANDLER_METHODS)):
         for name in names:
             if _wrap(owner, name):

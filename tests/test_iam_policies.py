@@ -110,18 +110,16 @@ def granted_actions() -> dict[str, set[str]]:
 
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
-
     recorder = Recorder()
     client = RecordingDynamoDB(aws.dynamodb(), recorder)
     monkeypatch.setattr(calls, "aws", SimpleNamespace(dynamodb=lambda: client))
-    real_get = SSMProvider.get
+    real_get = aws.SecureParameters.get
 
-    def get(provider: SSMProvider, name: str, *args: Any, **kwargs: Any) -> Any:
+    def get(provider: aws.SecureParameters, name: str, *args: Any, **kwargs: Any) -> Any:
         recorder.note("ssm:jwt-secret")
         return real_get(provider, name, *args, **kwargs)
 
-    monkeypatch.setattr(SSMProvider, "get", get)
+    monkeypatch.setattr(aws.SecureParameters, "get", get)
     for function_dir in granted_actions():
         module = load_handler(function_dir)
         monkeypatch.setattr(module, "lambda_handler", _tracked(module.lambda_handler, function_dir, recorder))

@@ -1,5 +1,9 @@
 """DynamoDB round trips per step, counted on the real client calls (the design's budget:
-send <= 1 (+ SMS), verify <= 2, login <= 2, authorizer <= 1)."""
+send <= 1 (+ SMS), verify <= 2, login <= 2, authorizer <= 1).
+
+``test_every_step_makes_the_calls_of_the_table`` covers every step, the limits' refusals too,
+with the counting code ``make bench`` prints its round-trip table from (devtools.perf.steps).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import bcrypt
 import pytest
 from helpers import Api, SetEnv, last_code, put_user
 
+from devtools.perf.steps import round_trip_table, run_steps
 from phone_auth import aws
 from phone_auth.store import calls
 
@@ -91,3 +96,35 @@ def test_the_authorizer_stays_one_round_trip_with_sessions(api: Api, dynamodb: C
     status, _, _ = api.authorize({"headers": {"Authorization": f"Bearer {refreshed['access_token']}"}})
     assert status == 200
     assert dict(dynamodb.calls) == {"get_item": 1}
+
+
+#: Every step: DynamoDB calls by operation, SSM reads per container (the secret, then cached),
+#: SMS sent. README's Performance section quotes this table (make bench prints it).
+EXPECTED_CALLS: dict[str, tuple[dict[str, int], int, int]] = {
+    "send code": ({"transact_write_items": 1}, 1, 1),
+    "verify code": ({"transact_write_items": 1, "get_item": 1}, 1, 0),
+    "authorizer": ({"get_item": 1}, 1, 0),
+    "me": ({"get_item": 1}, 0, 0),
+    "refresh": ({"update_item": 1}, 1, 0),
+    "list sessions": ({"get_item": 1}, 0, 0),
+    "end session": ({"update_item": 1}, 0, 0),
+    "logout": ({"get_item": 1, "update_item": 1}, 0, 0),
+    "check mobile": ({"update_item": 1, "get_item": 1}, 0, 0),  # the lookup counter, then the user
+    "registration code": ({"transact_write_items": 1}, 1, 1),
+    "verify registration code": ({"transact_write_items": 1}, 1, 0),
+    "complete registration": ({"get_item": 2, "transact_write_items": 1}, 1, 0),
+    "password login": ({"batch_get_item": 1, "update_item": 1}, 1, 0),
+    "reset code": ({"transact_write_items": 1}, 1, 1),
+    "reset password": ({"batch_get_item": 1, "transact_write_items": 1}, 1, 0),
+    # The limits: the refused write, the wrong guess counted, the phone's daily failures.
+    "wrong code": ({"transact_write_items": 2, "update_item": 1}, 1, 0),
+    "wrong password": ({"batch_get_item": 1, "update_item": 2}, 0, 0),
+    "send refused by a limit": ({"transact_write_items": 1}, 1, 0),
+}
+
+
+def test_every_step_makes_the_calls_of_the_table(env: SetEnv) -> None:
+    env(OTP_RESEND_SECONDS="0")  # the recorded walk sends codes back to back
+    table = round_trip_table(run_steps())
+    found = {step: (row["dynamodb_calls"], row["ssm_reads_per_container"], row["sms"]) for step, row in table.items()}
+    assert found == EXPECTED_CALLS

@@ -95,40 +95,42 @@ class SmsMessage:
 
 
 class SmsOutbox:
-    """Collects SMS published to moto SNS, oldest first.
-
-    moto keeps them in ``sns_backends[account][region].sms_messages`` (``message_id -> (phone,
-    text)``) in this very process, its server being a thread here. ``collect()`` runs after each
-    invocation, so ``sent_at`` (when the stack noticed) is at most one invocation late.
-    """
+    """Collects SMS published to moto SNS (``sns_backends[account][region].sms_messages``, in this
+    process: its server is a thread), oldest first. ``collect()`` runs after each invocation, so
+    ``sent_at`` (when the stack noticed) is at most one invocation late."""
 
     def __init__(self, region: str, *, emit: Callable[[str], None]) -> None:
         self._sns, self.emit, self._lock = sns_backends[ACCOUNT_ID][region], emit, threading.Lock()
-        self._seen, self._messages = set(self._sns.sms_messages), list[SmsMessage]()
+        self._seen, self._messages = len(self._sns.sms_messages), list[SmsMessage]()
+        self._to: dict[str, list[SmsMessage]] = {}  # by phone: reading one phone's SMS stays fast
 
     def collect(self) -> None:
-        """Record (and print, one line each) SMS published since the last call."""
+        """Record (and print, one line each) SMS published since the last call (moto appends them)."""
         with self._lock:
-            new = [(mid, sms) for mid, sms in list(self._sns.sms_messages.items()) if mid not in self._seen]
-            for message_id, (phone, text) in new:
-                self._seen.add(message_id)
-                sent_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-                self._messages.append(SmsMessage(phone, text, sent_at))
-        for _, (phone, text) in new:
-            # A development outbox: showing the text (and its code) is the point.
+            new = list(self._sns.sms_messages.values())[self._seen :]
+            self._seen += len(new)
+            sent_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            self._add([SmsMessage(phone, text, sent_at) for phone, text in new])
+        for phone, text in new:  # A development outbox: showing the text (and its code) is the point.
             self.emit(f"[sms] to {phone}: {' '.join(text.split())}")
+
+    def _add(self, messages: list[SmsMessage]) -> None:
+        for message in messages:
+            self._messages.append(message)
+            self._to.setdefault(message.to, []).append(message)
 
     def messages(self, phone: str | None = None) -> list[SmsMessage]:
         """All recorded SMS, oldest first; only those to ``phone`` when given."""
         self.collect()
         with self._lock:
-            return [m for m in self._messages if phone is None or m.to == phone]
+            return list(self._messages if phone is None else self._to.get(phone, []))
 
     def clear(self) -> None:
         with self._lock:
-            self._messages.clear()
+            self._messages, self._to = [], {}
 
     def restore(self, messages: list[SmsMessage]) -> None:
         """Put back the messages of an earlier run, before any of this one."""
         with self._lock:
-            self._messages[:0] = messages
+            kept, self._messages, self._to = self._messages, [], {}
+            self._add([*messages, *kept])

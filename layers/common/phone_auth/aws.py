@@ -81,12 +81,40 @@ def sns() -> Any:
     return _session().client("sns", config=SNS.config())
 
 
-@functools.cache
-def ssm_parameters() -> Any:
-    """powertools' SSM parameter provider (with its cache) on an SSM client with SSM's limits."""
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
+class ParameterUnavailable(Exception):
+    """SSM did not give the parameter: unreachable, throttled, refusing, or no such parameter."""
 
-    return SSMProvider(boto3_client=_session().client("ssm", config=SSM.config()))
+
+class SecureParameters:
+    """SecureString parameters read with one SSM client, each value kept ``max_age`` seconds.
+
+    The one GetParameter (decrypted) a container makes per ``max_age``: no provider framework
+    on the cold path, and the value is kept per name like powertools' parameters would keep it.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._values: dict[str, tuple[float, str]] = {}  # name -> (expires at, monotonic; value)
+
+    def get(self, name: str, *, max_age: float) -> str:
+        now = time.monotonic()
+        cached = self._values.get(name)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            value = self.client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        except (BotoCoreError, ClientError) as exc:
+            raise ParameterUnavailable(type(exc).__name__) from exc
+        self._values[name] = (now + max_age, value)
+        return str(value)
+
+
+@functools.cache
+def ssm_parameters() -> SecureParameters:
+    """The container's parameter reader, on an SSM client with SSM's limits (the one session)."""
+    return SecureParameters(_session().client("ssm", config=SSM.config()))
 
 
 #: Seconds kept back from Lambda's remaining time: the answer still has to be written.

@@ -11,9 +11,10 @@ by ``kid``. One-time codes, registration and refresh tokens are stored as keyed 
 with the current key and checked against every live key, so what is in flight survives a
 rotation until its key is retired.
 
-The parameter is read through powertools parameters (decrypted, cached for
-SECRET_CACHE_SECONDS): a warm function sees a rotation within that time. Separate keys are
-derived for separate uses, so a leak of one derived key does not give away the others.
+The parameter is read with one decrypted GetParameter and kept for SECRET_CACHE_SECONDS
+(``phone_auth.aws.ssm_parameters``): a warm function sees a rotation within that time.
+Separate keys are derived for separate uses, so a leak of one derived key does not give
+away the others.
 """
 
 from __future__ import annotations
@@ -117,22 +118,16 @@ _cache: dict[str, KeyRing] = {}
 
 
 def key_ring() -> KeyRing:
-    """The live keys (the SSM read is cached by powertools; parsing is cached here per value).
+    """The live keys (the SSM read is cached in phone_auth.aws; parsing is cached here per value).
 
     SSM unreachable with a cold cache is a ServiceUnavailable (503), never a 500.
     """
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
     settings = get_settings()
     try:
-        value = aws.ssm_parameters().get(
-            settings.jwt_secret_parameter_name, decrypt=True, max_age=settings.secret_cache_seconds
-        )
-    except GetParameterError as exc:  # SSM unreachable, throttled or refusing: retry later, as for DynamoDB
-        logger.warning("jwt secret not read", extra={"reason": type(exc.__context__ or exc).__name__})
+        value = aws.ssm_parameters().get(settings.jwt_secret_parameter_name, max_age=settings.secret_cache_seconds)
+    except aws.ParameterUnavailable as exc:  # SSM unreachable, throttled or refusing: retry later, as for DynamoDB
+        logger.warning("jwt secret not read", extra={"reason": str(exc)})
         raise ServiceUnavailable(details={"dependency": "ssm"}) from None
-    if not isinstance(value, str):
-        raise KeySetError("the JWT secret parameter is not a string")
     ring = _cache.get(value)
     if ring is None:
         ring = parse_key_set(value)

@@ -66,7 +66,8 @@ def verify_password(password: str, password_hash: str | None, rounds: int) -> bo
     cost. A wrong password against a hash of a lower cost (an imported one, say) is held as
     long as a check at the configured cost would take: bcrypt's time doubles with each unit
     of cost, so the check just made, timed, says how long at this moment, whatever the load.
-    So a refusal's timing does not tell a known phone from an unknown one.
+    So a refusal's timing does not tell a known phone from an unknown one. The dummy hash is
+    made only when a refusal needs it: a right password on a cold start costs one bcrypt.
     """
     candidate = password.encode()
     if password_hash is None or len(candidate) > MAX_BYTES:
@@ -84,6 +85,11 @@ def verify_password(password: str, password_hash: str | None, rounds: int) -> bo
     missing_rounds = rounds - int(cost.group(1))
     if not matches and missing_rounds > 0:
         time.sleep((time.perf_counter() - started) * (2**missing_rounds - 1))
+    if not matches:
+        # An unknown phone's refusal makes the dummy hash on a container's first one: so does
+        # this one, so even the first refusal of a container tells nothing. A right password
+        # never pays for it.
+        _dummy_hash(rounds)
     return matches
 
 
