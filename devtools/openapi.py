@@ -127,7 +127,7 @@ def build_document() -> dict[str, Any]:
                     "required": False,
                     "schema": {"type": "string"},
                     "description": "th for Thai messages, English otherwise.",
-                }
+                },
             ],
             "responses": responses,
         }

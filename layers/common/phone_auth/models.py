@@ -21,12 +21,12 @@ _RESPONSE = ConfigDict(defer_build=True)
 MAX_PHONE_LENGTH = 32
 #: What phone_auth.crypto issues: 6 digits, and 32 random bytes in URL-safe base64 (43 characters).
 CODE_PATTERN = r"^[0-9]{6}$"
-REGISTRATION_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"
+REGISTRATION_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"  # noqa: S105 (a shape, not a secret)
 #: A refresh token as phone_auth.sessions issues it: base64url(E.164 phone, unpadded: at most 22
 #: characters) . session id (32 hex) . secret (43 URL-safe characters at sign-in, 64 hex once
 #: rotated). Documented, not validated: anything else is refused as REFRESH_TOKEN_INVALID (401),
 #: like an unknown token, so a client treats every unusable refresh token alike.
-REFRESH_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{2,22}\.[0-9a-f]{32}\.([A-Za-z0-9_-]{43}|[0-9a-f]{64})$"
+REFRESH_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{2,22}\.[0-9a-f]{32}\.([A-Za-z0-9_-]{43}|[0-9a-f]{64})$"  # noqa: S105
 #: A session id (phone_auth.crypto.new_session_id: 16 random bytes as hex). Documented, not
 #: validated: any other id is a session the user does not have (404 SESSION_NOT_FOUND).
 SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -55,7 +55,12 @@ Code = Annotated[
     ),
 ]
 # Long enough for any sane password; the real limit (72 UTF-8 bytes) is a policy error with its own code.
-Password = Annotated[str, Field(max_length=1024, description="At least 8 characters, at most 72 UTF-8 bytes.")]
+Password = Annotated[
+    str,
+    Field(
+        max_length=1024, description="At least 8 characters, at most 72 UTF-8 bytes.", examples=["Sunflower-Rain-2026"]
+    ),
+]
 
 
 class PhoneRequest(BaseModel):
@@ -93,6 +98,7 @@ class CompleteRegistrationRequest(BaseModel):
             pattern=REGISTRATION_TOKEN_PATTERN,
             validation_alias=AliasChoices("registration_token", "registrationToken"),
             description="The registration_token of /auth/verify-registration-otp.",
+            examples=["q1V9hL0bX2kZ7pR4tY6wC8nM3dS5fG0jK2lP9oU1iE7"],
         ),
     ]
 
@@ -113,6 +119,7 @@ class ResetPasswordRequest(BaseModel):
             max_length=1024,
             validation_alias=AliasChoices("new_password", "newPassword"),
             description="At least 8 characters, at most 72 UTF-8 bytes.",
+            examples=["Mango-Sticky-Rice-42"],
         ),
     ]
 
