@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,25 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    """The ``{name}`` segments of ``path``, each described by its field of phone_auth.models.PathParameters."""
+    from phone_auth.models import PathParameters
+
+    properties = PathParameters.model_json_schema()["properties"]
+    parameters = []
+    for name in re.findall(r"\{(\w+)\}", path):
+        if name not in properties:
+            raise KeyError(f"{path}: no field {name!r} in phone_auth.models.PathParameters")
+        schema = dict(properties[name])
+        description = schema.pop("description", None)
+        schema.pop("title", None)
+        parameter = {"name": name, "in": "path", "required": True, "schema": schema}
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
+
+
 def build_document() -> dict[str, Any]:
     for name, value in _IMPORT_ENV.items():
         os.environ.setdefault(name, value)
@@ -100,19 +120,21 @@ def build_document() -> dict[str, Any]:
             "operationId": function_dir,
             "summary": (sys.modules[f"fn_{function_dir}_app"].__doc__ or "").strip().splitlines()[0],
             "parameters": [
+                *_path_parameters(path),
                 {
                     "name": "Accept-Language",
                     "in": "header",
                     "required": False,
                     "schema": {"type": "string"},
                     "description": "th for Thai messages, English otherwise.",
-                }
+                },
             ],
             "responses": responses,
         }
         if request_model is not None:
             operation["requestBody"] = {
-                "required": True,
+                # No body reads as {} (phone_auth.http.read_json_body): optional when no field is required.
+                "required": any(field.is_required() for field in request_model.model_fields.values()),
                 "content": {"application/json": {"schema": _ref(request_model)}},
             }
         if secured:

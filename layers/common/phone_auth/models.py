@@ -17,27 +17,50 @@ if TYPE_CHECKING:
 _REQUEST = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True, frozen=True)
 _RESPONSE = ConfigDict(defer_build=True)
 
+#: phone_auth.phones.normalize_phone reads at most this many characters (after trimming whitespace).
+MAX_PHONE_LENGTH = 32
+#: What phone_auth.crypto issues: 6 digits, and 32 random bytes in URL-safe base64 (43 characters).
+CODE_PATTERN = r"^[0-9]{6}$"
+REGISTRATION_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"  # noqa: S105 (a shape, not a secret)
+#: A refresh token as phone_auth.sessions issues it: base64url(E.164 phone, unpadded: at most 22
+#: characters) . session id (32 hex) . secret (43 URL-safe characters at sign-in, 64 hex once
+#: rotated). Documented, not validated: anything else is refused as REFRESH_TOKEN_INVALID (401),
+#: like an unknown token, so a client treats every unusable refresh token alike.
+REFRESH_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{2,22}\.[0-9a-f]{32}\.([A-Za-z0-9_-]{43}|[0-9a-f]{64})$"  # noqa: S105
+#: A session id (phone_auth.crypto.new_session_id: 16 random bytes as hex). Documented, not
+#: validated: any other id is a session the user does not have (404 SESSION_NOT_FOUND).
+SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
+
 Phone = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=64,
+        max_length=MAX_PHONE_LENGTH,
         validation_alias=AliasChoices("phone", "mobilePhone", "mobile_phone"),
-        description="A mobile number in E.164 (+66812345678) or the market's national format (081-234-5678).",
-        examples=["+66812345678"],
+        description=(
+            "A mobile number in E.164 (+66812345678), with 00 for + (0066812345678) or in the market's national "
+            "format (081-234-5678); spaces, dashes, dots and parentheses are ignored. Not a valid number: "
+            "INVALID_PHONE; not a mobile: PHONE_NOT_MOBILE."
+        ),
+        examples=["+66812345678", "081-234-5678"],
     ),
 ]
 Code = Annotated[
     str,
     Field(
-        pattern=r"^[0-9]{6}$",
+        pattern=CODE_PATTERN,
         validation_alias=AliasChoices("code", "otpCode", "otp_code"),
         description="The 6-digit code from the SMS.",
         examples=["123456"],
     ),
 ]
 # Long enough for any sane password; the real limit (72 UTF-8 bytes) is a policy error with its own code.
-Password = Annotated[str, Field(max_length=1024, description="At least 8 characters, at most 72 UTF-8 bytes.")]
+Password = Annotated[
+    str,
+    Field(
+        max_length=1024, description="At least 8 characters, at most 72 UTF-8 bytes.", examples=["Sunflower-Rain-2026"]
+    ),
+]
 
 
 class PhoneRequest(BaseModel):
@@ -51,7 +74,7 @@ class VerifyCodeRequest(BaseModel):
     verification_code: Annotated[
         str,
         Field(
-            pattern=r"^[0-9]{6}$",
+            pattern=CODE_PATTERN,
             validation_alias=AliasChoices("verification_code", "verificationCode", "code", "otpCode"),
             description="The 6-digit code from the SMS.",
             examples=["123456"],
@@ -71,7 +94,12 @@ class CompleteRegistrationRequest(BaseModel):
     password: Password
     registration_token: Annotated[
         str,
-        Field(min_length=1, max_length=256, validation_alias=AliasChoices("registration_token", "registrationToken")),
+        Field(
+            pattern=REGISTRATION_TOKEN_PATTERN,
+            validation_alias=AliasChoices("registration_token", "registrationToken"),
+            description="The registration_token of /auth/verify-registration-otp.",
+            examples=["q1V9hL0bX2kZ7pR4tY6wC8nM3dS5fG0jK2lP9oU1iE7"],
+        ),
     ]
 
 
@@ -91,6 +119,7 @@ class ResetPasswordRequest(BaseModel):
             max_length=1024,
             validation_alias=AliasChoices("new_password", "newPassword"),
             description="At least 8 characters, at most 72 UTF-8 bytes.",
+            examples=["Mango-Sticky-Rice-42"],
         ),
     ]
 
@@ -103,7 +132,11 @@ class RefreshRequest(BaseModel):
             min_length=1,
             max_length=512,
             validation_alias=AliasChoices("refresh_token", "refreshToken"),
-            description="The refresh token of the last sign-in or refresh; it is spent by this call.",
+            description=(
+                "The refresh token of the last sign-in or refresh; it is spent by this call. Any other text is "
+                "refused as REFRESH_TOKEN_INVALID (401), like an unknown token."
+            ),
+            json_schema_extra={"pattern": REFRESH_TOKEN_PATTERN},
         ),
     ]
 
@@ -113,6 +146,17 @@ class LogoutRequest(BaseModel):
     scope: Literal["all", "current"] = Field(
         default="all",
         description="all (the default, also with no body): end every session; current: only this one.",
+    )
+
+
+class PathParameters(BaseModel):
+    """The path parameters of the routes (by name): documented only, the template's routes carry them."""
+
+    model_config = _REQUEST
+    id: str = Field(
+        description="A session id, as /auth/sessions lists them; any other is SESSION_NOT_FOUND (404).",
+        json_schema_extra={"pattern": SESSION_ID_PATTERN},
+        examples=["5f0c3e9a1b7d4e2f8a6c0b1d3e5f7a9c"],
     )
 
 
