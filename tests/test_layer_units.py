@@ -314,3 +314,30 @@ def test_iso_timestamps_are_utc_with_milliseconds() -> None:
 
     assert iso(0) == "1970-01-01T00:00:00.000Z"
     assert iso(1_800_000_000.1234) == "2027-01-15T08:00:00.123Z"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "081 ABC 5678",
+        "tel:+66812345678",
+        "Phone: +66812345678",
+        "abc+66812345678",
+        "+66 81 234 5678 ext 9",
+        "++66812345678",
+    ],
+)
+def test_letters_and_words_around_a_number_are_refused_not_read_as_keypad_digits(typed: str) -> None:
+    """phonenumbers alone would text "081 ABC 5678" to +66812225678: someone else."""
+    from phone_auth.errors import InvalidPhone
+    from phone_auth.phones import normalize_phone
+
+    with pytest.raises(InvalidPhone):
+        normalize_phone(typed, "TH")
+
+
+@pytest.mark.parametrize("typed", ["๐๘๑๒๓๔๕๖๗๘", "(0066)812345678", "0 066 812 345 678", "+66 (81) 234-5678"])
+def test_thai_digits_and_a_spaced_international_prefix_read_as_the_number(typed: str) -> None:
+    from phone_auth.phones import normalize_phone
+
+    assert normalize_phone(typed, "TH") == "+66812345678"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
@@ -10,6 +12,8 @@ from phone_auth.errors import InvalidPhone, NotAMobilePhone
 # Numbers that may be a mobile: some regions (US, CA, ...) cannot tell fixed lines from mobiles.
 _SMS_CAPABLE = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 MAX_PHONE_INPUT = 32
+#: What people type between digits; the digits may be any script's (๐๘๑ reads as 081).
+_SEPARATORS = re.compile(r"[\s().-]")
 
 
 def normalize_phone(raw: str, default_region: str) -> str:
@@ -18,12 +22,20 @@ def normalize_phone(raw: str, default_region: str) -> str:
     National formats are read in `default_region` (TH: 081-234-5678 -> +66812345678).
     Raises InvalidPhone for anything that is not a valid number, NotAMobilePhone for
     numbers that cannot receive SMS (fixed lines, toll-free, premium-rate ...).
+
+    Only digits, one leading ``+`` and separators (spaces, dashes, dots, parentheses) are
+    read: phonenumbers would also take letters as keypad digits ("081 ABC 5678") and skip
+    words before a number ("tel:"), and a code for a mistyped number goes to someone else.
     """
     text = raw.strip()
     if not text or len(text) > MAX_PHONE_INPUT:
         raise InvalidPhone()
-    if text.startswith("00"):
-        text = "+" + text[2:]
+    compact = _SEPARATORS.sub("", text)
+    digits = compact[1:] if compact.startswith("+") else compact
+    if not digits or not digits.isdecimal():
+        raise InvalidPhone()
+    if compact.startswith("00"):
+        text = "+" + compact[2:]
     try:
         parsed = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:

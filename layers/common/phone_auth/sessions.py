@@ -25,6 +25,7 @@ import base64
 import binascii
 import contextlib
 import ipaddress
+import re
 from typing import Any
 
 from phone_auth import clock, crypto
@@ -138,18 +139,21 @@ def _access_token(user: UserRecord, session_id: str) -> tuple[str, int]:
 
 
 # ---------------------------------------------------------------- refreshing
+#: The only shape the API issues: base64url of the E.164 phone, 32 hex, then the secret (43
+#: base64url characters at sign-in, 64 hex for a successor).
+_REFRESH_TOKEN = re.compile(r"([A-Za-z0-9_-]{2,22})\.([0-9a-f]{32})\.([A-Za-z0-9_-]{43}|[0-9a-f]{64})")
+
+
 def _parse_refresh_token(token: str) -> tuple[str, str, str]:
-    parts = token.strip().split(".")
-    if len(parts) != 3 or not all(parts):
+    match = _REFRESH_TOKEN.fullmatch(token)
+    if match is None:
         raise RefreshTokenInvalid()
-    locator, session_id, secret = parts
+    locator, session_id, secret = match.groups()
     try:
-        phone = base64.urlsafe_b64decode(locator + "=" * (-len(locator) % 4)).decode()
+        phone = base64.urlsafe_b64decode(locator + "=" * (-len(locator) % 4)).decode("ascii")
     except (binascii.Error, ValueError):
         raise RefreshTokenInvalid() from None
-    if not phone.startswith("+") or not phone[1:].isdigit() or len(phone) > 16:
-        raise RefreshTokenInvalid()
-    if not session_id.isalnum() or len(session_id) > 64 or len(secret) > 128:
+    if not re.fullmatch(r"\+[0-9]{6,15}", phone):
         raise RefreshTokenInvalid()
     return phone, session_id, secret
 
