@@ -13,7 +13,10 @@ layer first (``make build``) and measures, on this machine:
    floor process (import boto3, create a DynamoDB and an SSM client, import jwt and bcrypt),
    in alternating order; the ratio is CPU time over the floor's CPU time (CPU, not wall: the
    stub's answers and the other processes of this shared machine are not the function's cost).
-   Median of the pairs and their spread [min, max]. The layer's two compiled packages are
+   Median of the pairs and their spread [min, max]. A third process in each round, rotating
+   with the other two, is the floor making the step's first AWS requests on its bare clients:
+   over the floor it is what botocore alone costs those requests ("+calls"), and the function
+   over it is the function's own share ("own"). The layer's two compiled packages are
    aarch64, so this x86 machine runs its own builds of the same versions in their place.
 4. **Warm overhead**: per step, the handler's time per request over the time of the same AWS
    calls made on bare boto3 clients, both against the stub, in alternating chunks (wall time).
@@ -150,10 +153,13 @@ class LambdaLike:
         }
         if function is not None:
             record = self.records[FUNCTION_STEPS[function]]
-            config["paths"].insert(0, str(self.build / self.logical_ids[function]))
-            config["event"] = record.event
-            config["warm"] = warm
             env["AWS_ENDPOINT_URL"] = f"{self.stub.url}/{slug(record.name)}"
+            if mode == "floor_calls":  # the floor and the step's own requests on bare clients
+                config["calls"] = [[call.service, call.operation, call.params] for call in record.calls]
+            else:
+                config["paths"].insert(0, str(self.build / self.logical_ids[function]))
+                config["event"] = record.event
+                config["warm"] = warm
         else:
             env["AWS_ENDPOINT_URL"] = f"{self.stub.url}/floor"
         path = self.workdir / f"config-{mode}-{function}.json"
@@ -168,19 +174,41 @@ class LambdaLike:
         return result
 
 
+#: The order of the three processes in each round of a cold start, rotating from round to round.
+COLD_ORDERS = (
+    ("floor", "function", "floor_calls"),
+    ("function", "floor_calls", "floor"),
+    ("floor_calls", "floor", "function"),
+)
+
+
 def cold_starts(runner: LambdaLike, pairs: int) -> dict[str, Any]:
+    """Rounds of (floor, function, floor + the function's first requests on bare clients), rotating.
+
+    The ratio is function over floor (the issue's figure); ``first_calls`` is floor_calls over floor
+    (botocore's cost of the step's first requests, that no function code can avoid) and
+    ``over_first_calls`` is function over floor_calls: the share that is the function's own.
+    """
     samples: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {name: [] for name in FUNCTION_STEPS}
+    with_calls: dict[str, list[dict[str, Any]]] = {name: [] for name in FUNCTION_STEPS}
     for index in range(pairs):
         for function in FUNCTION_STEPS:
-            if index % 2 == 0:
-                floor, measured = runner.run("floor"), runner.run("function", function)
-            else:
-                measured, floor = runner.run("function", function), runner.run("floor")
+            run = {kind: runner.run(kind, None if kind == "floor" else function) for kind in COLD_ORDERS[index % 3]}
+            floor, measured = run["floor"], run["function"]
             if measured["status"] >= 300:
                 raise RuntimeError(f"{function}: the first invocation answered {measured['status']}")
             samples[function].append((floor, measured))
-    ratio, spread, without_bcrypt, figures = {}, {}, {}, {}
+            with_calls[function].append(run["floor_calls"])
+    ratio, spread, without_bcrypt, figures, first_calls, over_first_calls = {}, {}, {}, {}, {}, {}
     for function, runs in samples.items():
+        calls_cpu = [found["cold"]["cpu_ms"] for found in with_calls[function]]
+        first_calls[function] = round(
+            statistics.median(c / floor["cold"]["cpu_ms"] for c, (floor, _) in zip(calls_cpu, runs, strict=True)), 3
+        )
+        over_first_calls[function] = round(
+            statistics.median(measured["cold"]["cpu_ms"] / c for c, (_, measured) in zip(calls_cpu, runs, strict=True)),
+            3,
+        )
         ratios = [measured["cold"]["cpu_ms"] / floor["cold"]["cpu_ms"] for floor, measured in runs]
         ratio[function] = round(statistics.median(ratios), 3)
         spread[function] = [round(min(ratios), 3), round(max(ratios), 3)]
@@ -198,11 +226,20 @@ def cold_starts(runner: LambdaLike, pairs: int) -> dict[str, Any]:
             "import_cpu_ms": round(statistics.median(measured["import"]["cpu_ms"] for _, measured in runs), 1),
             "floor_cpu_ms": round(statistics.median(floor["cold"]["cpu_ms"] for floor, _ in runs), 1),
             "floor_wall_ms": round(statistics.median(floor["cold"]["wall_ms"] for floor, _ in runs), 1),
+            "floor_calls_cpu_ms": round(statistics.median(calls_cpu), 1),
             "wall_ratio": round(
                 statistics.median(measured["cold"]["wall_ms"] / floor["cold"]["wall_ms"] for floor, measured in runs), 3
             ),
         }
-    return {"pairs": pairs, "ratio": ratio, "spread": spread, "without_bcrypt": without_bcrypt, "figures": figures}
+    return {
+        "pairs": pairs,
+        "ratio": ratio,
+        "spread": spread,
+        "without_bcrypt": without_bcrypt,
+        "first_calls": first_calls,
+        "over_first_calls": over_first_calls,
+        "figures": figures,
+    }
 
 
 def warm_overheads(runner: LambdaLike, chunks: int, size: int) -> dict[str, Any]:
@@ -259,7 +296,7 @@ METRICS_POWERTOOLS = (
     "metrics = Metrics(namespace='PhoneAuth', service='phone-auth')\n"
     "metrics.add_dimension(name='Stage', value='dev')\n"
     "metrics.add_metric(name='CodesSent', unit=MetricUnit.Count, value=1)\n"
-    "metrics.lambda_invocation()"
+    "metrics.flush_metrics()"
 )
 
 
@@ -318,6 +355,8 @@ def run(quick: bool, build: Path, cold_only: bool = False) -> dict[str, Any]:
                 "cold_start_ratio": cold["ratio"],
                 "cold_start_spread": cold["spread"],
                 "cold_start_ratio_without_bcrypt": cold["without_bcrypt"],
+                "cold_start_first_calls_ratio": cold["first_calls"],
+                "cold_start_ratio_over_first_calls": cold["over_first_calls"],
                 "cold_start": cold,
             }
             if cold_only:
@@ -348,8 +387,12 @@ def print_table(results: dict[str, Any]) -> None:
         + (f", {len(results['layer_problems'])} problems" if results["layer_problems"] else "")
     )
     cold = results["cold_start"]
-    print(f"\ncold start (built layer; import + first invocation; CPU over the floor's, {cold['pairs']} pairs)")
-    heading = f"{'ratio':>6s} {'spread':>13s} {'cpu ms':>7s} {'floor':>6s} {'import':>7s} {'bcrypt':>7s}"
+    print(f"\ncold start (built layer; import + first invocation; CPU over the floor's, {cold['pairs']} rounds)")
+    print("  +calls: the floor making the same first requests on bare clients, over the floor; own: function over that")
+    heading = (
+        f"{'ratio':>6s} {'spread':>13s} {'cpu ms':>7s} {'floor':>6s} {'import':>7s} {'bcrypt':>7s}"
+        f" {'+calls':>7s} {'own':>5s}"
+    )
     print(f"  {'function':28s} {heading}")
     for function, value in results["cold_start_ratio"].items():
         low, high = results["cold_start_spread"][function]
@@ -357,7 +400,8 @@ def print_table(results: dict[str, Any]) -> None:
         bcrypt = f"{figures['bcrypt_cpu_ms']:7.1f}" if figures["bcrypt_cpu_ms"] >= 1 else ""
         print(
             f"  {function:28s} {value:6.2f} {low:6.2f}-{high:<6.2f} {figures['cpu_ms']:7.1f} "
-            f"{figures['floor_cpu_ms']:6.1f} {figures['import_cpu_ms']:7.1f} {bcrypt}"
+            f"{figures['floor_cpu_ms']:6.1f} {figures['import_cpu_ms']:7.1f} {bcrypt or '':>7s}"
+            f" {cold['first_calls'][function]:7.2f} {cold['over_first_calls'][function]:5.2f}"
         )
     if "warm_overhead_ratio" not in results:
         return

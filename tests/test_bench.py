@@ -105,6 +105,8 @@ def complete_results() -> dict[str, Any]:
         "cold_start_ratio": per_function,
         "cold_start_spread": {function: [1.0, 1.0] for function in FUNCTION_STEPS},
         "cold_start_ratio_without_bcrypt": per_function,
+        "cold_start_first_calls_ratio": per_function,
+        "cold_start_ratio_over_first_calls": per_function,
         "warm_overhead_ratio": dict.fromkeys(FUNCTION_STEPS.values(), 1.0),
         "bcrypt_ms": {"10": 1.0, "11": 2.0, "12": 4.0},
         "round_trips": {step: {} for step in TABLE_STEPS},
@@ -120,3 +122,11 @@ def test_the_results_check_accepts_a_complete_run_and_names_what_is_missing() ->
     assert results.problems(found) == ["warm_overhead_ratio: no me", "load 50 POST /auth/refresh: no p99_ms"]
     del found["round_trips"]
     assert results.problems(found) == ["no round_trips"]
+
+
+def test_the_metrics_comparison_of_full_runs_runs_both_snippets() -> None:
+    from devtools.bench import metrics_cold_start
+
+    found = metrics_cold_start(pairs=1)  # a subprocess each: a snippet that raises fails the run
+    assert found["plain_ms"] > 0
+    assert found["powertools_ms"] > 0

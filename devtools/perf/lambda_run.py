@@ -8,6 +8,9 @@ bytecode (Lambda's /opt and /var/task are read-only). AWS is the benchmark's HTT
 Modes:
 - ``floor``: import boto3, create a DynamoDB and an SSM client on one session, import jwt and
   bcrypt: what any function of this kind pays before doing anything of its own.
+- ``floor_calls``: the floor, then the step's AWS calls (CONFIG ``calls``) made once each on those
+  bare clients (and an SNS client if the step texts): what botocore alone costs a function that
+  makes the same first requests, none of the function's code.
 - ``function``: import the handler module (``app``) and invoke it once with the step's event:
   a cold start as a user waits for it.
 - ``warm``: the same, then alternating chunks: the handler invoked ``size`` times, and the
@@ -131,14 +134,17 @@ def warm(handler: object, event: dict, warm_config: dict) -> dict:
 
 def main() -> None:
     result: dict = {}
-    if CONFIG["mode"] == "floor":
+    if CONFIG["mode"] in ("floor", "floor_calls"):
         import bcrypt
         import boto3
         import jwt  # noqa: F401
 
         session = boto3.session.Session()
-        session.client("dynamodb")
-        session.client("ssm")
+        clients = {"dynamodb": session.client("dynamodb"), "ssm": session.client("ssm")}
+        for service, operation, params in CONFIG.get("calls", []):
+            if service not in clients:
+                clients[service] = session.client(service)
+            getattr(clients[service], operation)(**params)
         result["cold"] = elapsed()
     else:
         import importlib

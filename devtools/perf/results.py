@@ -21,6 +21,8 @@ REQUIRED = (
     "cold_start_ratio",
     "cold_start_spread",
     "cold_start_ratio_without_bcrypt",
+    "cold_start_first_calls_ratio",
+    "cold_start_ratio_over_first_calls",
     "warm_overhead_ratio",
     "bcrypt_ms",
     "round_trips",
@@ -38,7 +40,8 @@ def problems(results: dict[str, Any]) -> list[str]:
     found = [f"no {key}" for key in REQUIRED if key not in results]
     if found:
         return found
-    for key in ("cold_start_ratio", "cold_start_spread", "cold_start_ratio_without_bcrypt"):
+    per_function = REQUIRED[REQUIRED.index("cold_start_ratio") : REQUIRED.index("warm_overhead_ratio")]
+    for key in per_function:
         found += [f"{key}: no {function}" for function in FUNCTION_STEPS if function not in results[key]]
     warm = results["warm_overhead_ratio"]
     found += [f"warm_overhead_ratio: no {step}" for step in FUNCTION_STEPS.values() if step not in warm]
