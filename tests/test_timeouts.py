@@ -339,6 +339,14 @@ def test_a_call_that_could_outlast_the_invocation_is_not_made(api: Api) -> None:
     assert status == 200, answer
 
 
+def test_an_invocations_deadline_ends_with_it(api: Api) -> None:
+    """The deadline is the invocation's alone: a call made after it answered (the next warm
+    invocation's own setup, a test, a tool) is not held to a deadline that has passed."""
+    status, answer, headers = invoke("send_verification", {"phone": PHONE}, aws.DEADLINE_MARGIN_SECONDS)
+    assert_503(status, answer, headers, "dynamodb")
+    aws.ensure_time_for(aws.DYNAMODB.worst_case_seconds(), "dynamodb")  # no deadline outside an invocation
+
+
 def test_a_code_is_stored_only_with_time_to_text_it_and_to_withdraw_it(api: Api) -> None:
     needed = 2 * aws.DYNAMODB.worst_case_seconds() + aws.SNS.worst_case_seconds() + aws.DEADLINE_MARGIN_SECONDS
     status, answer, headers = invoke("send_verification", {"phone": PHONE}, needed - 0.5)

@@ -122,11 +122,18 @@ DEADLINE_MARGIN_SECONDS = 1.0
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("phone_auth_deadline", default=None)
 
 
-def start_invocation(context: Any) -> None:
-    """Note when this invocation must have answered: Lambda's remaining time, less a margin."""
+def start_invocation(context: Any) -> contextvars.Token[float | None]:
+    """Note when this invocation must have answered: Lambda's remaining time, less a margin.
+
+    Hand the token back to ``end_invocation`` when the invocation answers, so no later call made
+    outside an invocation (a test, a tool) is held to a deadline that has passed."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     deadline = None if remaining is None else time.monotonic() + remaining() / 1000 - DEADLINE_MARGIN_SECONDS
-    _deadline.set(deadline)
+    return _deadline.set(deadline)
+
+
+def end_invocation(token: contextvars.Token[float | None]) -> None:
+    _deadline.reset(token)
 
 
 def ensure_time_for(seconds: float, dependency: str) -> None:

@@ -152,7 +152,7 @@ def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Requ
     def decorator(handle: Callable[[Request[Any]], Result]) -> LambdaHandler:
         @functools.wraps(handle)
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            aws.start_invocation(context)
+            deadline = aws.start_invocation(context)
             headers = _headers(event)
             language = preferred_language(headers.get("accept-language"))
             try:
@@ -179,6 +179,7 @@ def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Requ
                 logger.exception("unhandled error")
                 return error_response(InternalError(), language, headers.get("origin"))
             finally:
+                aws.end_invocation(deadline)
                 metrics.flush()  # once per invocation, whatever the answer
 
         # Read by devtools/openapi.py, which builds the API document from these models.

@@ -141,10 +141,11 @@ def lambda_invocation[**P, R](handler: Callable[P, R]) -> Callable[P, R]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         from phone_auth import aws
 
-        aws.start_invocation(args[1] if len(args) > 1 else kwargs.get("context"))
+        deadline = aws.start_invocation(args[1] if len(args) > 1 else kwargs.get("context"))
         try:
             return handler(*args, **kwargs)
         finally:
+            aws.end_invocation(deadline)
             metrics.flush()
 
     return run
