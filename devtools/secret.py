@@ -46,7 +46,6 @@ import argparse
 import base64
 import hashlib
 import json
-import os
 import re
 import secrets
 import sys
@@ -57,6 +56,8 @@ from typing import Any, Protocol
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+
+from devtools.local_info import LocalStackUnreachable, add_local_argument, local_stack_info
 
 SECRET_BYTES = 32  # 256 bits, the HS256 key size
 FORMAT_VERSION = 1
@@ -337,13 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="full SSM parameter name, instead of /phone-auth/<stage>/jwt-secret",
     )
-    parser.add_argument(
-        "--local",
-        nargs="?",
-        const=f"http://127.0.0.1:{os.environ.get('PORT', '3000')}",
-        metavar="URL",
-        help="the running local stack (`make run`; default http://127.0.0.1:$PORT): its moto SSM and parameter",
-    )
+    add_local_argument(parser, uses="moto SSM and parameter")
     parser.add_argument("--region", help="AWS region (default: environment/profile)")
     parser.add_argument("--profile", help="AWS named profile (default: usual chain)")
     action = parser.add_mutually_exclusive_group()
@@ -374,13 +369,10 @@ def _redact(text: str, hidden: Sequence[str]) -> str:
 
 def _local_stack(url: str) -> tuple[str, str, str]:
     """(moto endpoint, region, parameter name) of the local stack answering at ``url``."""
-    import urllib.request
-
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/_local/info", timeout=5) as response:  # noqa: S310 (loopback)
-            info = json.load(response)
-    except OSError as exc:
-        raise Refused(f"no local stack answers at {url} (start it with `make run`): {exc}") from None
+        info = local_stack_info(url)
+    except LocalStackUnreachable as exc:
+        raise Refused(str(exc)) from None
     return info["moto_endpoint_url"], info["region"], info["environment"]["JWT_SECRET_PARAMETER_NAME"]
 
 

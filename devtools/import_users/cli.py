@@ -18,6 +18,7 @@ from devtools.import_users.progress import display_for
 from devtools.import_users.report import ImportFailed
 from devtools.import_users.store import make_client
 from devtools.import_users.writing import import_file
+from devtools.local_info import LocalStackUnreachable, add_local_argument, local_stack_info
 
 
 def _stack_table(stack: str, *, region: str | None, profile: str | None) -> str:
@@ -37,15 +38,10 @@ def _stack_table(stack: str, *, region: str | None, profile: str | None) -> str:
 
 def _use_local_stack(args: argparse.Namespace) -> None:
     """Point this run at the running local stack: its moto endpoint, region, table and phone region."""
-    import json
-    import urllib.request
-
-    url = args.local.rstrip("/") + "/_local/info"
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (a loopback URL the user chose)
-            info = json.load(response)
-    except OSError as exc:
-        raise ImportFailed(f"no local stack answers at {args.local} (start it with `make run`): {exc}") from None
+        info = local_stack_info(args.local)
+    except LocalStackUnreachable as exc:
+        raise ImportFailed(str(exc)) from None
     args.table = info["tables"]["UsersTable"]
     args.endpoint_url = info["moto_endpoint_url"]
     args.region = args.region or info["region"]
@@ -70,13 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--table", help="users table name (default: $USERS_TABLE_NAME)")
     where.add_argument("--stack", help="read the table from this CloudFormation stack's UsersTableName output")
-    where.add_argument(
-        "--local",
-        nargs="?",
-        const=f"http://127.0.0.1:{os.environ.get('PORT', '3000')}",
-        metavar="URL",
-        help="the running local stack (`make run`; default http://127.0.0.1:$PORT): its moto endpoint and table",
-    )
+    add_local_argument(where, uses="moto endpoint and table")
     parser.add_argument("--region", help="AWS region of the table")
     parser.add_argument("--profile", help="AWS named profile")
     parser.add_argument("--endpoint-url", help="DynamoDB endpoint (e.g. a local emulator)")

@@ -125,22 +125,13 @@ class Recorder:
         call.body = body if isinstance(body, bytes) else bytes(body)
 
 
-class _Context:
-    function_name = "phone-auth-bench"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:ap-southeast-1:123456789012:function:phone-auth-bench"
-    memory_limit_in_mb = 256
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
-    log_group_name = "/aws/lambda/phone-auth-bench"
-    log_stream_name = "2026/11/21/[$LATEST]bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 28_000  # the template's longest Timeout: room for a send's whole chain of calls
-
-
 def lambda_context() -> Any:
-    """Enough of a Lambda context for powertools."""
-    return _Context()
+    """A fresh Lambda context, as the local stack makes one, with the template's longest Timeout:
+    room for a send's whole chain of calls."""
+    from devtools.local_stack.gateway import LambdaContext
+
+    arn = "arn:aws:lambda:ap-southeast-1:123456789012:function:phone-auth-bench"
+    return LambdaContext("phone-auth-bench", arn, 256, 28)
 
 
 def event(
