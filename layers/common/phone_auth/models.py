@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
+    from phone_auth.otp import CodeSent
     from phone_auth.store.records import SessionRecord, UserRecord
 
 _REQUEST = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True, frozen=True)
@@ -195,6 +196,10 @@ class SendCodeResponse(BaseModel):
     message: str
     expires_in: int = Field(description="Seconds the code stays valid.")
     resend_after: int = Field(description="Seconds before another code may be requested.")
+
+    @classmethod
+    def of(cls, sent: CodeSent, *, message: str) -> SendCodeResponse:
+        return cls(message=message, expires_in=sent.expires_in, resend_after=sent.resend_after)
 
 
 class AuthSuccessResponse(BaseModel):

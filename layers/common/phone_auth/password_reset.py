@@ -29,9 +29,7 @@ def request_password_reset(raw_phone: str, language: str, client: ClientInfo) ->
         client=client,
         decoy_if_refused=True,
     )
-    return SendCodeResponse(
-        message=message("RESET_CODE_SENT", language), expires_in=sent.expires_in, resend_after=sent.resend_after
-    )
+    return SendCodeResponse.of(sent, message=message("RESET_CODE_SENT", language))
 
 
 def reset_password(raw_phone: str, code: str, new_password: str, language: str, client: ClientInfo) -> MessageResponse:

@@ -29,9 +29,7 @@ def send_login_code(raw_phone: str, language: str, client: ClientInfo) -> SendCo
     sent = otp.send_code(
         phone, "login", recipient=policy.login_code_recipient, language=language, client=client, decoy_if_refused=True
     )
-    return SendCodeResponse(
-        message=message("CODE_SENT", language), expires_in=sent.expires_in, resend_after=sent.resend_after
-    )
+    return SendCodeResponse.of(sent, message=message("CODE_SENT", language))
 
 
 def verify_login_code(raw_phone: str, code: str, client: ClientInfo) -> AuthSuccessResponse:

@@ -60,9 +60,7 @@ def request_registration_code(raw_phone: str, language: str, client: ClientInfo)
         client=client,
         lookup=True,
     )
-    return SendCodeResponse(
-        message=message("CODE_SENT", language), expires_in=sent.expires_in, resend_after=sent.resend_after
-    )
+    return SendCodeResponse.of(sent, message=message("CODE_SENT", language))
 
 
 def verify_registration_code(raw_phone: str, code: str, language: str, client: ClientInfo) -> RegistrationTokenResponse:
