@@ -9,6 +9,8 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 # sam build looks for a python3.13 binary on PATH: the venv's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# template.yaml with its Fn::ForEach loops expanded, for checkov (make lint; .checkov.yaml reads it).
+EXPANDED_TEMPLATE := .aws-sam/expanded/template.json
 ENV ?= default
 STAGE ?= dev
 PORT ?= 3000
@@ -78,6 +80,8 @@ lint: setup $(TOOLS_VENV)/.installed
 	@# Each function is an app.py of its own: one run each, so request bodies are type-checked too.
 	@for handler in functions/*/app.py; do $(BIN)/mypy --no-error-summary $$handler || exit 1; done
 	$(BIN)/sam validate --lint
+	@# checkov does not expand Fn::ForEach: it scans the template with its loops expanded (.checkov.yaml).
+	$(BIN)/python -m devtools.template --output $(EXPANDED_TEMPLATE)
 	$(TOOLS_VENV)/bin/checkov --config-file .checkov.yaml
 
 build: setup
