@@ -34,7 +34,10 @@ class TemplateError(ValueError):
 
 
 def load_template(path: str | Path = TEMPLATE) -> dict[str, Any]:
-    """The decoded template, loops expanded; raises :class:`TemplateError` when it does not parse or has no Resources."""
+    """The decoded template, its loops expanded.
+
+    Raises :class:`TemplateError` when it does not parse, has no Resources or has a loop SAM cannot expand.
+    """
     template, problems = cfnlint.decode.decode(str(path))
     if problems or template is None:
         raise TemplateError(f"{path}: " + "; ".join(str(problem.message) for problem in problems))

@@ -114,6 +114,43 @@ def test_template_loader_understands_short_tags(tmp_path: Path) -> None:
     assert props["Joined"] == {"Fn::Join": ["-", ["a", {"Ref": "B"}]]}
 
 
+def test_template_loader_expands_loops_and_leaves_every_other_intrinsic_as_written(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]\n"
+        "Parameters:\n"
+        "  Stage: {Type: String, Default: dev}\n"
+        "Resources:\n"
+        "  Fn::ForEach::Topics:\n"
+        "    - Name\n"
+        "    - [Orders, Users]\n"
+        "    - ${Name}Topic:\n"
+        "        Type: AWS::SNS::Topic\n"
+        "        Properties:\n"
+        "          DisplayName: !Sub '${Name} ${Stage}'\n"
+        "          Tags: [{Key: stage, Value: !Ref Stage}]\n"
+        "      ${Name}TopicPolicy:\n"
+        "        Type: AWS::SNS::TopicPolicy\n"
+        "        Properties:\n"
+        "          Topics: [{Ref: !Sub '${Name}Topic'}]\n"
+    )
+    resources = load_template(template)["Resources"]
+    assert set(resources) == {"OrdersTopic", "UsersTopic", "OrdersTopicPolicy", "UsersTopicPolicy"}
+    topic = resources["UsersTopic"]["Properties"]
+    assert topic["DisplayName"] == {"Fn::Sub": "Users ${Stage}"}
+    assert topic["Tags"] == [{"Key": "stage", "Value": {"Ref": "Stage"}}]  # not the parameter's default
+    assert resources["UsersTopicPolicy"]["Properties"]["Topics"] == [{"Ref": "UsersTopic"}]
+
+
+def test_template_loader_refuses_a_loop_it_cannot_expand(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Transform: AWS::LanguageExtensions\nResources:\n  Fn::ForEach::Topics:\n    - Name\n    - [Orders]\n"
+    )
+    with pytest.raises(TemplateError, match="Fn::ForEach::Topics"):
+        load_template(template)
+
+
 def test_developer_env_overrides_template_parameters() -> None:
     model = read_stack(
         ROOT / "template.yaml",

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
+import yaml
 from helpers import ROOT, template
 
 from phone_auth.errors import ServiceUnavailable
@@ -76,6 +78,23 @@ def test_access_logs_have_their_own_group_kept_30_days_and_removed_with_the_stac
     group = resources()["ApiAccessLogGroup"]
     assert group["Properties"]["RetentionInDays"] == 30
     assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Delete"
+
+
+def test_every_function_logs_to_its_own_group_kept_30_days_and_removed_with_the_stack() -> None:
+    """Lambda's own log groups are kept forever: each function's is declared, under Lambda's name."""
+    functions = {lid for lid, r in resources().items() if r["Type"] == "AWS::Serverless::Function"}
+    logged: dict[str, str] = {}
+    for lid, group in resources().items():
+        name = group.get("Properties", {}).get("LogGroupName")
+        if group["Type"] != "AWS::Logs::LogGroup" or lid == "ApiAccessLogGroup":
+            continue
+        match = re.fullmatch(r"/aws/lambda/\$\{(\w+)\}", name["Fn::Sub"])
+        assert match, (lid, name)
+        logged[match.group(1)] = lid
+        assert group["Properties"]["RetentionInDays"] == 30, lid
+        assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Delete", lid
+    assert set(logged) == functions
+    assert all(lid == function.removesuffix("Function") + "LogGroup" for function, lid in logged.items())
 
 
 def test_the_account_logging_role_is_optional_kept_and_only_for_api_gateway() -> None:
@@ -179,3 +198,34 @@ def test_make_lint_runs_checkov_with_that_config() -> None:
     makefile = (ROOT / "Makefile").read_text()
     recipe = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
     assert "checkov --config-file .checkov.yaml" in recipe
+
+
+def test_checkov_scans_the_template_with_its_loops_expanded_first() -> None:
+    """checkov does not expand Fn::ForEach: on template.yaml itself it would skip what the loops make."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    (scanned,) = yaml.safe_load((ROOT / ".checkov.yaml").read_text())["file"]
+    assert f"\nEXPANDED_TEMPLATE := {scanned}\n" in makefile
+    written = recipe.index("-m devtools.template --output $(EXPANDED_TEMPLATE)")
+    assert written < recipe.index("checkov --config-file .checkov.yaml")
+
+
+# ------------------------------------------------------------------ Fn::ForEach
+def test_every_samconfig_environment_has_sam_expand_the_loops() -> None:
+    """SAM CLI expands Fn::ForEach only when asked; without it sam build fails on the template."""
+    assert "AWS::LanguageExtensions" in template()["Transform"]
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    environments = [name for name, section in config.items() if isinstance(section, dict)]
+    assert {"default", "prod"} <= set(environments)
+    for name in environments:
+        assert config[name]["global"]["parameters"]["language_extensions"] is True, name
+
+
+def test_the_expanded_template_written_for_checkov_is_what_the_tests_read(tmp_path: Path) -> None:
+    from devtools.template import main
+
+    assert main(["--output", str(tmp_path / "expanded" / "template.json")]) == 0
+    written = json.loads((tmp_path / "expanded" / "template.json").read_text())
+    assert written == json.loads(json.dumps(template()))
+    assert not [lid for lid in written["Resources"] if lid.startswith("Fn::ForEach::")]
+    assert {"MeLogGroup", "MeFunctionAlarm"} <= set(written["Resources"])
