@@ -1,5 +1,5 @@
 """The attacker's budget, measured over HTTP against a local stack with the default limits
-(devtools/abuse_probe.py): what the README's security section quotes."""
+(devtools/abuse_probe.py): what docs/security.md quotes."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The error classes are the one source of error codes: everything else that names a code
-(messages, the README's error table, the template's gateway responses) must agree with them."""
+(messages, the error table in docs/api.md, the template's gateway responses) must agree with them."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ def test_every_code_has_a_status_a_meaning_and_a_message_in_every_language() -> 
             assert MESSAGES[code][language], (code, language)
 
 
-def readme_error_table() -> dict[str, list[int]]:
-    """code -> statuses its row names, from the README table under "Every error has ..."."""
-    text = (ROOT / "README.md").read_text()
+def documented_error_table() -> dict[str, list[int]]:
+    """code -> statuses its row names, from the table under docs/api.md's "Errors"."""
+    text = (ROOT / "docs" / "api.md").read_text()
     found: dict[str, list[int]] = {}
     for line in text.splitlines():
         match = re.fullmatch(r"\| ([0-9 /]+) \| (.*) \|", line.strip())
@@ -36,15 +36,15 @@ def readme_error_table() -> dict[str, list[int]]:
     return found
 
 
-def test_the_readme_error_table_names_every_code_with_its_status() -> None:
-    table = readme_error_table()
+def test_the_documented_error_table_names_every_code_with_its_status() -> None:
+    table = documented_error_table()
     codes = catalogue()
     unknown = set(table) - set(codes)
-    assert not unknown, f"the README names codes that do not exist: {unknown}"
+    assert not unknown, f"docs/api.md names codes that do not exist: {unknown}"
     for code, statuses in table.items():
         assert codes[code].status in statuses, (code, statuses)
     missing = set(codes) - set(table)
-    assert not missing, f"the README's error table misses {missing}"
+    assert not missing, f"docs/api.md's error table misses {missing}"
 
 
 def gateway_responses() -> dict[str, dict[str, object]]:

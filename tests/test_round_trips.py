@@ -99,7 +99,7 @@ def test_the_authorizer_stays_one_round_trip_with_sessions(api: Api, dynamodb: C
 
 
 #: Every step: DynamoDB calls by operation, SSM reads per container (the secret, then cached),
-#: SMS sent. README's Performance section quotes this table (make bench prints it).
+#: SMS sent. docs/behaviour.md's round-trip table quotes this (make bench prints it).
 EXPECTED_CALLS: dict[str, tuple[dict[str, int], int, int]] = {
     "send code": ({"transact_write_items": 1}, 1, 1),
     "verify code": ({"transact_write_items": 1, "get_item": 1}, 1, 0),
