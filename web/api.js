@@ -1,7 +1,7 @@
 // A small client of the phone-auth API: JSON in and out, the Accept-Language header, and the
-// tokens. Tokens live in localStorage under the names seed 000's snippets use (access_token,
-// user), plus refresh_token and session_id once the API returns them. A call that gets
-// 401 TOKEN_EXPIRED refreshes the tokens once and is sent again.
+// tokens. Tokens live in localStorage under the names the passwordless login's frontend
+// snippets use (access_token, user), plus refresh_token and session_id once the API returns
+// them. A call that gets 401 TOKEN_EXPIRED refreshes the tokens once and is sent again.
 
 const STORED = ["access_token", "user", "refresh_token", "session_id", "access_token_expires_at"];
 
@@ -93,7 +93,7 @@ export class Api {
     return answer;
   }
 
-  // ---- passwordless (seed 000)
+  // ---- passwordless login: an SMS code signs in, the first one creates the user
   sendCode(phone) {
     return this.call("POST", "/auth/send-verification", { body: { phone } });
   }
@@ -147,7 +147,7 @@ export class Api {
     }
   }
 
-  // ---- back-office users (seed 004): register, password login, reset
+  // ---- back-office users (imported, then register with a password): register, password login, reset
   checkMobile(phone) {
     return this.call("POST", "/auth/check-mobile", { body: { phone } });
   }

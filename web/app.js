@@ -1,5 +1,8 @@
 // The reference client: one form per step of every flow, the session, and the last answer.
 // Every call goes through api.js; this file only reads forms and shows results.
+//
+// Screen readers hear one short status line per call (#status, role="status": the notice or the
+// error's message); the answer's JSON stays outside that live region, to be read on demand.
 
 import { Api, ApiError, tokens } from "./api.js";
 import { API_BASE_URL } from "./config.js";
@@ -10,32 +13,37 @@ const $ = (selector) => document.querySelector(selector);
 const api = new Api(API_BASE_URL, { language: currentLanguage, onTokens: renderSession });
 /** The registration token between verify-registration-otp and complete-registration (memory only). */
 let registrationToken = null;
+/** The sessions on screen, kept to draw them again in another language. */
+let shownSessions = null;
 
 // ---------------------------------------------------------------- results
+/** The status line (the live region): a notice, or an error's message with its code beside it. */
+function showStatus(notice, error = null) {
+  $("#notice").textContent = notice;
+  $("#error-message").textContent = error?.message ?? "";
+  $("#error-code").textContent = error?.code ?? "";
+  $("#error-code").hidden = !error;
+}
+
 function showAnswer(answer) {
-  $("#error").hidden = true;
   $("#answer").textContent = JSON.stringify(answer, null, 2);
 }
 
 function showError(error) {
   const known = error instanceof ApiError;
-  $("#notice").textContent = "";
-  $("#error").hidden = false;
-  $('[data-testid="error-code"]').textContent = known ? error.code : "CLIENT_ERROR";
-  $('[data-testid="error-message"]').textContent = error.message;
+  showStatus("", { code: known ? error.code : "CLIENT_ERROR", message: error.message });
   const body = known ? { status: error.status, code: error.code, message: error.message, details: error.details } : {};
   $("#answer").textContent = JSON.stringify(body, null, 2);
 }
 
 /** Run one API step from a button or form: working state, then its answer or its error. */
-async function step(work, notice = (answer) => answer?.message ?? "") {
-  $("#notice").textContent = t("working");
-  $("#error").hidden = true;
+async function step(work, notice = (answer) => answer?.message) {
+  showStatus(t("working"));
   $("#answer").textContent = "";
   try {
     const answer = await work();
     showAnswer(answer);
-    $("#notice").textContent = typeof notice === "function" ? notice(answer) : notice;
+    showStatus((typeof notice === "function" ? notice(answer) : notice) || t("done"));
     return answer;
   } catch (error) {
     showError(error);
@@ -61,6 +69,7 @@ function renderSession() {
   $("#session-actions").hidden = !signedIn;
   if (!signedIn) {
     state.textContent = t("signedOut");
+    shownSessions = null;
     $("#session-list").hidden = true;
     return;
   }
@@ -70,14 +79,25 @@ function renderSession() {
 
 /** List the user's sessions; ``quiet`` keeps the last answer on screen (after ending one). */
 async function showSessions({ quiet = false } = {}) {
-  const answer = quiet ? await api.sessions().catch(() => null) : await step(() => api.sessions(), "");
+  const answer = quiet
+    ? await api.sessions().catch(() => null)
+    : await step(
+        () => api.sessions(),
+        (listed) => t("sessionsListed", { count: listed.sessions.length }),
+      );
+  shownSessions = answer?.sessions ?? null;
+  renderSessionList();
+}
+
+/** The session table: one row per session, each with an End button named after its device and start. */
+function renderSessionList() {
   const list = $("#session-list");
   const body = list.querySelector("tbody");
   body.replaceChildren();
-  list.hidden = !answer;
-  for (const session of answer?.sessions ?? []) {
+  list.hidden = !shownSessions;
+  const at = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+  for (const session of shownSessions ?? []) {
     const row = body.insertRow();
-    const at = (iso) => (iso ? new Date(iso).toLocaleString() : "");
     const device = row.insertCell();
     device.append(session.user_agent || "?", document.createElement("br"));
     const detail = document.createElement("span");
@@ -90,6 +110,8 @@ async function showSessions({ quiet = false } = {}) {
     end.type = "button";
     end.className = "small";
     end.textContent = t("endSession");
+    const deviceName = (session.user_agent || "?") + (session.current ? ` (${t("current")})` : "");
+    end.setAttribute("aria-label", t("endSessionLabel", { device: deviceName, started: at(session.created_at) }));
     end.addEventListener("click", async () => {
       if (!(await step(() => api.endSession(session.id)))) return;
       if (session.current) tokens.clear();
@@ -100,13 +122,13 @@ async function showSessions({ quiet = false } = {}) {
   }
 }
 
-$("#me").addEventListener("click", () => step(() => api.me(), ""));
+$("#me").addEventListener("click", () => step(() => api.me(), t("meShown")));
 $("#refresh").addEventListener("click", () => {
   if (!tokens.refresh) {
     showError(new ApiError(0, "NO_REFRESH_TOKEN", t("noRefreshToken")));
     return;
   }
-  step(() => api.refresh(), "");
+  step(() => api.refresh(), t("tokensRefreshed"));
 });
 $("#sessions").addEventListener("click", () => showSessions());
 $("#logout").addEventListener("click", () => step(() => api.logout()));
@@ -122,7 +144,7 @@ onSubmit("#register-verify", async ({ code }) => {
   const answer = await step(() => api.verifyRegistrationCode($("#register-send [name=phone]").value, code));
   if (answer) {
     registrationToken = answer.registration_token;
-    $("#notice").textContent = t("registrationToken");
+    showStatus(t("registrationToken"));
   }
 });
 onSubmit("#register-complete", ({ password }) => {
@@ -138,13 +160,39 @@ onSubmit("#reset-complete", ({ code, password }) =>
 );
 
 // ---------------------------------------------------------------- tabs and language
-function selectTab(name) {
-  for (const tab of document.querySelectorAll("[data-tab]")) tab.setAttribute("aria-selected", String(tab.dataset.tab === name));
-  for (const panel of document.querySelectorAll("[data-panel]")) panel.hidden = panel.dataset.panel !== name;
-  localStorage.setItem("tab", name);
+// The WAI-ARIA tabs pattern with automatic activation: the selected tab is the only one in the
+// Tab order (roving tabindex); Left/Right (wrapping), Home and End move focus and select the
+// tab at once, since every panel is already on the page. Enter, Space and a click select too.
+const TABS = [...document.querySelectorAll('[role="tab"]')];
+
+function selectTab(name, { focus = false } = {}) {
+  const chosen = TABS.find((tab) => tab.dataset.tab === name) ?? TABS[0];
+  for (const tab of TABS) {
+    const selected = tab === chosen;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    document.getElementById(tab.getAttribute("aria-controls")).hidden = !selected;
+  }
+  if (focus) chosen.focus();
+  localStorage.setItem("tab", chosen.dataset.tab);
 }
 
-for (const tab of document.querySelectorAll("[data-tab]")) tab.addEventListener("click", () => selectTab(tab.dataset.tab));
+const TAB_KEYS = {
+  ArrowRight: (index) => (index + 1) % TABS.length,
+  ArrowLeft: (index) => (index - 1 + TABS.length) % TABS.length,
+  Home: () => 0,
+  End: () => TABS.length - 1,
+};
+
+for (const tab of TABS) {
+  tab.addEventListener("click", () => selectTab(tab.dataset.tab));
+  tab.addEventListener("keydown", (event) => {
+    const move = TAB_KEYS[event.key];
+    if (!move || event.altKey || event.ctrlKey || event.metaKey) return;
+    event.preventDefault();
+    selectTab(TABS[move(TABS.indexOf(tab))].dataset.tab, { focus: true });
+  });
+}
 for (const button of document.querySelectorAll("[data-lang]")) {
   button.addEventListener("click", () => {
     setLanguage(button.dataset.lang);
@@ -157,6 +205,7 @@ function renderLanguage() {
     button.setAttribute("aria-pressed", String(button.dataset.lang === currentLanguage()));
   }
   renderSession();
+  renderSessionList();
 }
 
 /** The code field of the flow on screen: where the developer panel's "Use" button puts a code. */

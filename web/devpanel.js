@@ -76,6 +76,7 @@ function renderOutbox(messages, onUseCode) {
       use.className = "small";
       use.dataset.code = code;
       use.textContent = `${t("useCode")} ${code}`;
+      use.setAttribute("aria-label", t("useCodeLabel", { code, phone: message.to, time: when.textContent }));
       use.addEventListener("click", () => onUseCode(code));
       item.append(use);
     }
@@ -87,7 +88,9 @@ function renderUsers(users, local, refresh) {
   const body = document.querySelector("#users tbody");
   body.replaceChildren();
   if (!users.length) {
-    body.insertRow().insertCell().textContent = t("usersEmpty");
+    const empty = body.insertRow().insertCell();
+    empty.colSpan = 4;
+    empty.textContent = t("usersEmpty");
     return;
   }
   for (const user of users) {
@@ -100,6 +103,7 @@ function renderUsers(users, local, refresh) {
     remove.type = "button";
     remove.className = "small";
     remove.textContent = t("deleteUser");
+    remove.setAttribute("aria-label", t("deleteUserLabel", { phone: user.phone }));
     remove.addEventListener("click", async () => {
       await local(`/users?phone=${encodeURIComponent(user.phone)}`, { method: "DELETE" });
       refresh();

@@ -1,7 +1,8 @@
-// The page's own words in English and Thai. The API's messages come localised already
-// (the page sends Accept-Language), so only labels live here.
+// The page's own words in English and Thai: labels, accessible names and status lines. The
+// API's messages come localised already (the page sends Accept-Language). A word may hold
+// {placeholders}, filled by t(key, values).
 
-const WORDS = {
+export const WORDS = {
   en: {
     title: "phone-auth reference client",
     api: "API",
@@ -19,8 +20,19 @@ const WORDS = {
     logout: "Log out",
     logoutEverywhere: "Log out everywhere",
     endSession: "End",
+    endSessionLabel: "End session on {device}, started {started}",
+    sessionsCaption: "Your sessions",
+    sessionDevice: "Device",
+    sessionUsed: "Last used (started)",
+    sessionCurrent: "Current",
+    actions: "Actions",
     current: "this device",
     noRefreshToken: "No refresh token: this API has not returned one yet.",
+    meShown: "Your account is shown below.",
+    tokensRefreshed: "Tokens refreshed.",
+    sessionsListed: "Sessions listed: {count}.",
+    done: "Done.",
+    flows: "Sign-in and account flows",
     tabOtp: "SMS code login",
     tabRegister: "Register",
     tabLogin: "Password login",
@@ -31,6 +43,7 @@ const WORDS = {
     resetHelp: "A code by SMS, then a new password. Every earlier token stops working.",
     phone: "Mobile number",
     code: "Code from the SMS",
+    codeFormat: "The 6 digits of the code",
     password: "Password",
     newPassword: "New password",
     sendCode: "Send code",
@@ -49,10 +62,17 @@ const WORDS = {
     outbox: "SMS outbox",
     outboxEmpty: "No SMS yet.",
     useCode: "Use",
+    useCodeLabel: "Use {code}, sent to {phone} at {time}",
+    clearOutbox: "Clear the SMS outbox",
     clear: "Clear",
     users: "Users",
     usersEmpty: "No users.",
     deleteUser: "Delete",
+    deleteUserLabel: "Delete user {phone}",
+    deleteAllUsers: "Delete all users",
+    userPhone: "Phone",
+    userName: "Name",
+    userStatus: "Status",
     deleteAll: "Delete all",
     hasPassword: "password",
     active: "active",
@@ -74,8 +94,19 @@ const WORDS = {
     logout: "ออกจากระบบ",
     logoutEverywhere: "ออกจากระบบทุกอุปกรณ์",
     endSession: "สิ้นสุด",
+    endSessionLabel: "สิ้นสุดเซสชันบน {device} ที่เริ่มเมื่อ {started}",
+    sessionsCaption: "เซสชันของคุณ",
+    sessionDevice: "อุปกรณ์",
+    sessionUsed: "ใช้ล่าสุด (เริ่มเมื่อ)",
+    sessionCurrent: "ปัจจุบัน",
+    actions: "การดำเนินการ",
     current: "อุปกรณ์นี้",
     noRefreshToken: "ไม่มีรีเฟรชโทเค็น: API นี้ยังไม่ได้ส่งมา",
+    meShown: "ข้อมูลบัญชีของคุณแสดงอยู่ด้านล่าง",
+    tokensRefreshed: "ต่ออายุโทเค็นแล้ว",
+    sessionsListed: "แสดงเซสชันแล้ว: {count} รายการ",
+    done: "เสร็จแล้ว",
+    flows: "ขั้นตอนเข้าสู่ระบบและจัดการบัญชี",
     tabOtp: "เข้าสู่ระบบด้วยรหัส SMS",
     tabRegister: "ลงทะเบียน",
     tabLogin: "เข้าสู่ระบบด้วยรหัสผ่าน",
@@ -86,6 +117,7 @@ const WORDS = {
     resetHelp: "รับรหัสทาง SMS แล้วตั้งรหัสผ่านใหม่ โทเค็นเดิมทั้งหมดจะใช้ไม่ได้",
     phone: "เบอร์มือถือ",
     code: "รหัสจาก SMS",
+    codeFormat: "รหัสตัวเลข 6 หลัก",
     password: "รหัสผ่าน",
     newPassword: "รหัสผ่านใหม่",
     sendCode: "ส่งรหัส",
@@ -104,10 +136,17 @@ const WORDS = {
     outbox: "กล่อง SMS ขาออก",
     outboxEmpty: "ยังไม่มี SMS",
     useCode: "ใช้รหัส",
+    useCodeLabel: "ใช้รหัส {code} ที่ส่งถึง {phone} เมื่อ {time}",
+    clearOutbox: "ล้างกล่อง SMS ขาออก",
     clear: "ล้าง",
     users: "ผู้ใช้",
     usersEmpty: "ไม่มีผู้ใช้",
     deleteUser: "ลบ",
+    deleteUserLabel: "ลบผู้ใช้ {phone}",
+    deleteAllUsers: "ลบผู้ใช้ทั้งหมด",
+    userPhone: "เบอร์โทรศัพท์",
+    userName: "ชื่อ",
+    userStatus: "สถานะ",
     deleteAll: "ลบทั้งหมด",
     hasPassword: "มีรหัสผ่าน",
     active: "ใช้งานอยู่",
@@ -126,17 +165,19 @@ export function setLanguage(language) {
   translate(document);
 }
 
-/** A label in the current language (English when Thai lacks it). */
-export function t(key) {
+/** A word in the current language (English when Thai lacks it), its {placeholders} filled from ``values``. */
+export function t(key, values = {}) {
   const language = currentLanguage();
-  return WORDS[language][key] ?? WORDS.en[key] ?? key;
+  const word = WORDS[language][key] ?? WORDS.en[key] ?? key;
+  return word.replace(/\{(\w+)\}/g, (placeholder, name) => (name in values ? String(values[name]) : placeholder));
 }
 
-/** Fill every [data-i18n] element's text and every [data-i18n-label] element's aria-label. */
+/** Fill every [data-i18n] element's text, [data-i18n-label] element's aria-label and [data-i18n-title] element's title. */
 export function translate(root) {
   document.documentElement.lang = currentLanguage();
   for (const element of root.querySelectorAll("[data-i18n]")) element.textContent = t(element.dataset.i18n);
   for (const element of root.querySelectorAll("[data-i18n-label]")) {
     element.setAttribute("aria-label", t(element.dataset.i18nLabel));
   }
+  for (const element of root.querySelectorAll("[data-i18n-title]")) element.title = t(element.dataset.i18nTitle);
 }
