@@ -143,7 +143,7 @@ export const WORDS = {
     usersEmpty: "ไม่มีผู้ใช้",
     deleteUser: "ลบ",
     deleteUserLabel: "ลบผู้ใช้ {phone}",
-    deleteAllUsers: "ลบผู้ใช้ทั้งหมด",
+    deleteAllUsers: "ลบทั้งหมดในตารางผู้ใช้",
     userPhone: "เบอร์โทรศัพท์",
     userName: "ชื่อ",
     userStatus: "สถานะ",
