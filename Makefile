@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 # checkov pins a boto3 that conflicts with ours, so it lives in a venv of its own.
 TOOLS_VENV := .venv-tools
 export SAM_CLI_TELEMETRY := 0
-export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
+# How the venv's python (and pytest, mypy and every tool run with it) imports phone_auth (the
+# layer's package) and devtools: a .pth file in its site-packages naming both folders.
+IMPORT_PATHS := $(VENV)/lib/python3.13/site-packages/phone-auth.pth
 # sam build looks for a python3.13 binary on PATH: the venv's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # template.yaml with its Fn::ForEach loops expanded, for checkov (make lint; .checkov.yaml reads it).
@@ -38,7 +40,10 @@ help:
 	@echo "make check-layer  the built layer: bytecode, arm64 binaries, nothing pruned shipped, size budget"
 	@echo "make import   FILE=users.csv: into the running local stack, or STACK=name for a deployed one"
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(IMPORT_PATHS)
+
+$(IMPORT_PATHS): $(VENV)/.installed Makefile
+	printf '%s\n' "$(CURDIR)/layers/common" "$(CURDIR)" > $@
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 13), "phone-auth needs Python 3.13 (see .python-version)"'
@@ -78,7 +83,7 @@ lint: setup $(TOOLS_VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	@# Each function is an app.py of its own: one run each, so request bodies are type-checked too.
-	@for handler in functions/*/app.py; do $(BIN)/mypy --no-error-summary $$handler || exit 1; done
+	@for handler in functions/*/app.py; do $(BIN)/mypy --no-error-summary layers/common/phone_auth $$handler || exit 1; done
 	$(BIN)/sam validate --lint
 	@# checkov does not expand Fn::ForEach: it scans the template with its loops expanded (.checkov.yaml).
 	$(BIN)/python -m devtools.template --output $(EXPANDED_TEMPLATE)

@@ -106,11 +106,9 @@ class Stub:
         recordings = {slug(record.name): record.calls for record in records}
         path = workdir / "recordings.json"
         path.write_text(dump(recordings))
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "devtools.perf.stub", str(path)],
             cwd=ROOT,
-            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

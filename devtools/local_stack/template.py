@@ -44,7 +44,7 @@ LOCAL_ENV_DEFAULTS = {"STAGE": "local", "SMS_SENDER": "sns", "ALLOWED_ORIGINS": 
 LOCAL_ENV_DEFAULTS |= {"ALLOWED_COUNTRIES": "TH,US"}
 SERVED_TYPES = {"AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::DynamoDB::Table"}
 #: Resources whose effect does not exist locally (permissions, log retention, the layer: its
-#: code is on PYTHONPATH; alarms and their topic, AWS WAF, API Gateway's logging role).
+#: code is importable already; alarms and their topic, AWS WAF, API Gateway's logging role).
 IGNORED_TYPES = {"AWS::Serverless::LayerVersion", "AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup"}
 IGNORED_TYPES |= {"AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SNS::Subscription"}
 IGNORED_TYPES |= {"AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation", "AWS::IAM::Role", "AWS::ApiGateway::Account"}

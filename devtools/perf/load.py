@@ -165,7 +165,7 @@ def local_stack(workdir: Path) -> Iterator[int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, **LIMITS_OFF, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
+    env = {**os.environ, **LIMITS_OFF}
     args = [sys.executable, "-m", "devtools.dev_server", "--port", str(port), "--no-data", "--no-demo-users"]
     # One invocation per function at a time, as in one Lambda container (and make run).
     log = (workdir / f"local-stack-{port}.log").open("w")
