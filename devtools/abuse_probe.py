@@ -132,8 +132,7 @@ def measure() -> dict[str, Any]:
     os.environ.setdefault("BCRYPT_ROUNDS", "10")  # the probe measures counts, not bcrypt's time
     from devtools.local_stack import start
     from phone_auth import clock as clock_module
-    from phone_auth.log import logger
-    from phone_auth.observability import metrics
+    from phone_auth.observability import logger, metrics
 
     clock = Clock()
     saved = clock_module.now, metrics.write, logger.log_level

@@ -92,7 +92,7 @@ def _record_steps() -> list[Any]:
 
     from devtools.perf.steps import moto_environment, run_steps
 
-    # The functions' log lines go where stdout is when phone_auth.log is first imported: not here.
+    # The functions' log lines go where stdout is when phone_auth.observability is first imported: not here.
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), moto_environment():
         return run_steps()
 

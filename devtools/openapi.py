@@ -1,7 +1,7 @@
 """Generate openapi.json from template.yaml's routes and each handler's pydantic models.
 
 Every API function's handler carries `request_model` and `response_model` (set by
-phone_auth.http.api_endpoint); the routes, methods and authorizers come from the template,
+phone_auth.api.endpoint.api_endpoint); the routes, methods and authorizers come from the template,
 so the document cannot list an endpoint the stack does not have. `make openapi` writes
 the file; a test fails when the committed file differs from what the code would generate.
 """
@@ -66,14 +66,14 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
-    """The ``{name}`` segments of ``path``, each described by its field of phone_auth.models.PathParameters."""
-    from phone_auth.models import PathParameters
+    """The ``{name}`` segments of ``path``, each described by its field of phone_auth.api.models.PathParameters."""
+    from phone_auth.api.models import PathParameters
 
     properties = PathParameters.model_json_schema()["properties"]
     parameters = []
     for name in re.findall(r"\{(\w+)\}", path):
         if name not in properties:
-            raise KeyError(f"{path}: no field {name!r} in phone_auth.models.PathParameters")
+            raise KeyError(f"{path}: no field {name!r} in phone_auth.api.models.PathParameters")
         schema = dict(properties[name])
         description = schema.pop("description", None)
         schema.pop("title", None)
@@ -88,7 +88,7 @@ def build_document() -> dict[str, Any]:
     for name, value in _IMPORT_ENV.items():
         os.environ.setdefault(name, value)
     from devtools.handlers import load_function_module
-    from phone_auth.models import ErrorResponse
+    from phone_auth.api.models import ErrorResponse
 
     operations: list[tuple[str, str, str, bool, type[BaseModel] | None, type[BaseModel]]] = []
     for method, path, function_dir, secured in _routes():
@@ -133,7 +133,7 @@ def build_document() -> dict[str, Any]:
         }
         if request_model is not None:
             operation["requestBody"] = {
-                # No body reads as {} (phone_auth.http.read_json_body): optional when no field is required.
+                # No body reads as {} (phone_auth.api.endpoint.read_json_body): optional when no field is required.
                 "required": any(field.is_required() for field in request_model.model_fields.values()),
                 "content": {"application/json": {"schema": _ref(request_model)}},
             }

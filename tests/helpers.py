@@ -278,7 +278,7 @@ def response_keys(function_dir: str) -> set[str]:
 
 
 def user_keys() -> set[str]:
-    from phone_auth.models import UserView
+    from phone_auth.api.models import UserView
 
     return set(UserView.model_fields)
 

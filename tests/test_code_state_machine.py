@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from phone_auth.guards import OTP_LOCK_BASE, OTP_LOCK_MAX
+from phone_auth.limits import CODE_LOCK_BASE, CODE_LOCK_MAX
 from phone_auth.store import codes
 
 DAY, HOUR = 86_400, 3_600
@@ -159,7 +159,7 @@ class LoginCodes(RuleBasedStateMachine):
             day = now // DAY
             failures = model.failures[day] = model.failures.get(day, 0) + 1
             if failures >= model.failures_limit:
-                lock = min(OTP_LOCK_BASE * 2 ** (failures - model.failures_limit), OTP_LOCK_MAX)
+                lock = min(CODE_LOCK_BASE * 2 ** (failures - model.failures_limit), CODE_LOCK_MAX)
                 model.locked_until = now + lock
                 assert got == (429, "PHONE_LOCKED"), answer
                 assert answer["error"]["details"]["retry_after"] == lock  # type: ignore[index]

@@ -80,8 +80,8 @@ def test_a_code_used_by_twenty_requests_at_once_logs_in_exactly_once(api: Api, c
 
 def test_twenty_first_logins_at_once_create_one_user_with_one_first_login(clock: FakeClock) -> None:
     from phone_auth import clock as clock_module
-    from phone_auth import sessions
-    from phone_auth.http import ClientInfo
+    from phone_auth.callers import ClientInfo
+    from phone_auth.flows import sessions
     from phone_auth.store import users as user_store
 
     warm()

@@ -1,4 +1,4 @@
-"""CORS: ALLOWED_ORIGINS is a list, the functions echo a listed Origin, a prod stage names exact origins.
+"""CORS: ALLOWED_ORIGINS is a list, the functions echo a listed Origin, production names exact origins.
 
 API Gateway's own preflight and gateway responses can only carry one static value, the first
 origin (template.yaml); the local stack answers every listed origin (tests/test_local_stack.py).
@@ -62,11 +62,15 @@ def test_paths_spaces_empty_entries_and_wildcard_hosts_are_refused(value: str) -
         settings_with(ALLOWED_ORIGINS=value)
 
 
-def test_a_prod_stage_refuses_a_host_pattern() -> None:
+def test_production_refuses_a_host_pattern() -> None:
     with pytest.raises(SettingsError, match="exact origins"):
-        settings_with(STAGE="prod", ALLOWED_ORIGINS="https://app.example.com,http://localhost:*")
-    assert settings_with(STAGE="prod", ALLOWED_ORIGINS="https://app.example.com") == ("https://app.example.com",)
-    assert settings_with(STAGE="dev", ALLOWED_ORIGINS="http://localhost:*") == ("http://localhost:*",)
+        settings_with(ENVIRONMENT="production", ALLOWED_ORIGINS="https://app.example.com,http://localhost:*")
+    assert settings_with(ENVIRONMENT="production", ALLOWED_ORIGINS="https://app.example.com") == (
+        "https://app.example.com",
+    )
+    assert settings_with(ENVIRONMENT="development", ALLOWED_ORIGINS="http://localhost:*") == ("http://localhost:*",)
+    # The stage's name does not make a stack production: ENVIRONMENT does.
+    assert settings_with(STAGE="prod", ALLOWED_ORIGINS="http://localhost:*") == ("http://localhost:*",)
 
 
 @pytest.mark.parametrize(

@@ -83,9 +83,9 @@ def e164(raw: str) -> str:
 
 def seed_code(phone: str, purpose: str, code: str) -> None:
     """Store a code as send_code would, so the event's own sample code is the right one."""
-    from phone_auth import clock, otp
+    from phone_auth import clock, codes
     from phone_auth.settings import get_settings
-    from phone_auth.store import codes
+    from phone_auth.store import codes as code_store
     from phone_auth.store.limits import Guards
     from phone_auth.store.records import NewCode
 
@@ -94,11 +94,11 @@ def seed_code(phone: str, purpose: str, code: str) -> None:
         phone=phone,
         purpose=purpose,
         code_id=uuid.uuid4().hex,
-        code_hash=otp.code_hash(phone, purpose, code),
+        code_hash=codes.code_hash(phone, purpose, code),
         sent_at=now,
-        expires_at=now + get_settings().otp_ttl_seconds,
+        expires_at=now + get_settings().code_ttl_seconds,
     )
-    codes.issue_code(record, recipient=codes.Recipient.ANYONE, resend_cutoff=now, guards=Guards())
+    code_store.issue_code(record, recipient=code_store.Recipient.ANYONE, resend_cutoff=now, guards=Guards())
 
 
 def with_body(function_dir: str, **changes: Any) -> dict[str, Any]:

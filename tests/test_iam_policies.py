@@ -19,7 +19,7 @@ import bcrypt
 import pytest
 from helpers import ROOT, TABLE_ENV, Api, FakeClock, SetEnv, last_code, load_handler, put_user, sms_outbox
 
-from phone_auth import aws, otp
+from phone_auth import aws, codes
 from phone_auth.errors import ServiceUnavailable
 from phone_auth.store import calls
 
@@ -177,7 +177,7 @@ def test_every_action_the_code_takes_is_granted_to_that_function(
             raise ServiceUnavailable()
 
     with monkeypatch.context() as patch:
-        patch.setattr(otp, "get_sender", lambda: BrokenSender())
+        patch.setattr(codes, "get_sender", lambda: BrokenSender())
         assert api.call("send_verification", {"phone": "+66812345679"})[0] == 503
         assert api.call("request_registration_otp", {"phone": "+66812345670"})[0] == 503
     env(SIGNUP_MODE="imported", BCRYPT_ROUNDS="11", SMS_PER_PHONE_PER_HOUR="0", SMS_PER_PHONE_PER_DAY="0")

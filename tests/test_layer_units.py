@@ -92,9 +92,9 @@ def test_sms_text_holds_the_code_and_the_minutes_in_both_languages() -> None:
 
 
 def test_rate_limited_carries_retry_after_of_at_least_one_second() -> None:
-    from phone_auth.errors import OtpAttemptsExceeded, RateLimited
+    from phone_auth.errors import CodeAttemptsExceeded, RateLimited
 
-    for cls in (RateLimited, OtpAttemptsExceeded):
+    for cls in (RateLimited, CodeAttemptsExceeded):
         for seconds, expected in ((45, "45"), (0, "1"), (-10, "1")):
             error = cls(seconds)
             assert error.status == 429
@@ -195,7 +195,7 @@ def test_keyed_hash_depends_on_key_and_on_part_boundaries() -> None:
 
 
 def test_code_hash_is_bound_to_phone_and_purpose() -> None:
-    from phone_auth.otp import code_hash
+    from phone_auth.codes import code_hash
 
     base = code_hash("+66812345678", "login", "123456")
     assert base != code_hash("+66898765432", "login", "123456")
@@ -208,8 +208,8 @@ def test_the_test_environment_is_a_valid_configuration() -> None:
     from phone_auth.settings import load_settings
 
     settings = load_settings(dict(TEST_ENV))
-    assert settings.otp_ttl_seconds == int(TEST_ENV["OTP_TTL_SECONDS"])
-    assert settings.otp_login_enabled is True
+    assert settings.code_ttl_seconds == int(TEST_ENV["OTP_TTL_SECONDS"])
+    assert settings.passwordless_login_enabled is True
     assert settings.max_body_bytes == 16384
     assert not settings.is_production
 
@@ -228,6 +228,8 @@ INVALID_SETTINGS = [
     ("MAX_BODY_BYTES", "10"),
     ("SMS_SENDER_ID", "A-NAME-FAR-TOO-LONG"),
     ("USERS_TABLE_NAME", ""),
+    ("ENVIRONMENT", "prod"),
+    ("STACK_NAME", ""),
 ]
 
 
@@ -252,15 +254,20 @@ def test_a_missing_required_setting_is_named_in_the_error() -> None:
 def test_production_refuses_the_log_sms_sender() -> None:
     from phone_auth.settings import load_settings
 
-    for stage in ["prod", "production", "prod-th"]:
-        assert "SMS_SENDER" in _settings_error({**TEST_ENV, "STAGE": stage, "SMS_SENDER": "log"})
-        assert load_settings({**TEST_ENV, "STAGE": stage, "SMS_SENDER": "sns"}).is_production
+    for stage in ["prod", "live", "prod-th"]:
+        production = {**TEST_ENV, "STAGE": stage, "ENVIRONMENT": "production"}
+        assert "SMS_SENDER" in _settings_error({**production, "SMS_SENDER": "log"})
+        assert load_settings({**production, "SMS_SENDER": "sns"}).is_production
 
 
 def test_log_sender_is_fine_outside_production() -> None:
     from phone_auth.settings import load_settings
 
-    assert load_settings({**TEST_ENV, "STAGE": "dev", "SMS_SENDER": "log"}).sms_sender == "log"
+    for stage in ["dev", "prod", "production"]:  # the stage's name never makes a stack production
+        settings = load_settings({**TEST_ENV, "STAGE": stage, "SMS_SENDER": "log"})
+        assert settings.sms_sender == "log" and not settings.is_production
+    development = {**TEST_ENV, "ENVIRONMENT": "development", "SMS_SENDER": "log"}
+    assert load_settings(development).sms_sender == "log"
 
 
 # ------------------------------------------------------------------ keys and tokens

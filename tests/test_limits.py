@@ -381,13 +381,13 @@ def test_a_fixed_test_number_gets_no_sms_and_its_fixed_code_works(api: Api, cloc
     assert status == 200 and body["is_new_user"] is True
 
 
-def test_a_production_stage_refuses_test_numbers() -> None:
+def test_production_refuses_test_numbers() -> None:
     from helpers import TEST_ENV
 
     from phone_auth.settings import SettingsError, load_settings
 
     with pytest.raises(SettingsError, match="TEST_PHONE_NUMBERS"):
-        load_settings({**TEST_ENV, "STAGE": "prod", "TEST_PHONE_NUMBERS": "+66800000001=123456"})
+        load_settings({**TEST_ENV, "ENVIRONMENT": "production", "TEST_PHONE_NUMBERS": "+66800000001=123456"})
 
 
 # ------------------------------------------------------------------ timing

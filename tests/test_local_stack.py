@@ -28,6 +28,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -35,6 +36,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devtools.local_stack import LocalStack, start
+from devtools.local_stack.stack import banner
 from devtools.local_stack.template import read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 from devtools.template import TemplateError, load_template
@@ -178,6 +180,17 @@ def test_parameter_precedence_samconfig_then_overrides_then_env_vars() -> None:
     assert model.environment["JWT_SECRET_PARAMETER_NAME"] == "/phone-auth/th-dev/jwt-secret"
     assert model.environment["SIGNUP_MODE"] == "open"  # an override beats samconfig
     assert model.environment["OTP_MAX_ATTEMPTS"] == "7"  # an env var beats an override
+
+
+def test_a_local_stack_of_the_production_config_env_is_not_production() -> None:
+    """make run ENV=prod serves prod's settings as a local development stage, and its banner says so."""
+    model = read_stack(ROOT / "template.yaml", region="ap-southeast-1", environ={}, config_env="prod")
+    assert model.parameters["Environment"] == "development"
+    assert (model.environment["ENVIRONMENT"], model.environment["STAGE"]) == ("development", "local")
+    assert model.environment["ALLOWED_ORIGINS"] == "http://localhost:*,http://127.0.0.1:*"
+    stack = SimpleNamespace(model=model, url="http://127.0.0.1:3000", moto_url="http://127.0.0.1:5000", region="x")
+    text = banner(stack, [])  # type: ignore[arg-type]
+    assert "  Stage   local: a local, non-production stage (ENVIRONMENT=development" in text
 
 
 def test_unknown_parameters_and_config_envs_are_refused() -> None:

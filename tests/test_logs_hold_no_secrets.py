@@ -38,7 +38,7 @@ def test_whole_sessions_log_no_secret(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from phone_auth.log import logger
+    from phone_auth.observability import logger
 
     monkeypatch.setattr(logger.registered_handler, "stream", sys.stdout)  # bound at import time
     capsys.readouterr()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from helpers import Api, Context, last_code, load_event, load_handler, template
+from helpers import Api, Context, SetEnv, last_code, load_event, load_handler, template
 
 from phone_auth import aws
 from phone_auth.errors import ServiceUnavailable
@@ -43,8 +43,8 @@ def assert_emf(document: dict[str, Any]) -> None:
         assert isinstance(document[metric["Name"]], int | float)
 
 
-def test_counts_are_summed_and_written_with_and_without_their_extra_dimension(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STACK_NAME", "phone-auth-dev")
+def test_counts_are_summed_and_written_with_and_without_their_extra_dimension(env: SetEnv) -> None:
+    env(STACK_NAME="phone-auth-dev")
     written: list[str] = []
     collected = Metrics(write=written.append)
     collected.count("Logins", method="password")
@@ -107,18 +107,18 @@ def test_a_handler_writes_its_metrics_once_even_when_it_fails(
 
 def test_the_authorizer_flushes_when_it_raises(lines: list[str]) -> None:
     @lambda_invocation
-    def handler() -> None:
+    def handler(event: dict[str, Any], context: Any) -> None:
         metrics.count("Refusals", limit="ip_per_hour")
         raise ServiceUnavailable()
 
     with pytest.raises(ServiceUnavailable):
-        handler()
+        handler({}, Context())
     assert {doc.get("Limit") for doc in documents(lines)} == {"ip_per_hour", None}
     assert metrics.pending() == {}
 
 
 def test_the_authorizer_handler_is_wrapped(api: Api, lines: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from phone_auth import authorizer
+    from phone_auth.api import authorizer
 
     def authorize(event: dict[str, Any]) -> dict[str, Any]:
         metrics.count("Refusals", limit="token_checks")

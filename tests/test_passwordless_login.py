@@ -205,7 +205,7 @@ def test_two_phones_get_two_users(api: Api, clock: FakeClock) -> None:
 
 # ------------------------------------------------------------------ the code
 def test_code_is_six_digits_and_only_its_keyed_hash_is_stored(api: Api, clock: FakeClock) -> None:
-    from phone_auth.otp import code_hash
+    from phone_auth.codes import code_hash
 
     send(api)
     code = last_code(PHONE)
@@ -447,7 +447,7 @@ def test_log_sender_never_logs_the_code(
     api: Api, clock: FakeClock, env: SetEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from phone_auth import crypto
-    from phone_auth.log import logger
+    from phone_auth.observability import logger
 
     env(SMS_SENDER="log")
     monkeypatch.setattr(logger.registered_handler, "stream", sys.stdout)
@@ -468,13 +468,13 @@ def test_log_sender_never_logs_the_code(
     assert verify(api, code)[0] == 200  # and it was the real code
 
 
-def test_production_stage_refuses_the_log_sender(env: SetEnv) -> None:
+def test_production_refuses_the_log_sender(env: SetEnv) -> None:
     from phone_auth.settings import SettingsError, load_settings
 
-    env(STAGE="prod", SMS_SENDER="log")
+    env(ENVIRONMENT="production", SMS_SENDER="log")
     with pytest.raises(SettingsError, match="SMS_SENDER"):
         load_settings()
-    env(STAGE="prod", SMS_SENDER="sns")
+    env(ENVIRONMENT="production", SMS_SENDER="sns")
     assert load_settings().is_production
 
 
@@ -570,7 +570,7 @@ def test_imported_mode_lets_a_known_unverified_phone_log_in(api: Api, clock: Fak
 def test_logs_never_hold_the_code_the_token_the_secret_or_the_phone(
     api: Api, clock: FakeClock, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from phone_auth.log import logger
+    from phone_auth.observability import logger
     from phone_auth.phones import mask_phone
 
     # The handler was bound to whatever stdout was at import time; point it at capsys's.

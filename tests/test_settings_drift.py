@@ -35,6 +35,11 @@ def parameter_of_variable() -> dict[str, tuple[str, dict[str, Any]]]:
     return found
 
 
+def template_variables() -> dict[str, Any]:
+    variables: dict[str, Any] = load_template(ROOT / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"]
+    return variables
+
+
 def field_of(variable: str) -> Any:
     (field,) = [field for field in Settings.model_fields.values() if field.alias == variable]
     return field
@@ -60,7 +65,9 @@ def test_every_settings_field_fed_by_the_template_is_covered() -> None:
     # Settings fields without a parameter are deliberate (they suit every stage).
     without_parameter = {field.alias for field in Settings.model_fields.values()} - set(parameter_of_variable())
     tables = {"USERS_TABLE_NAME", "OTP_TABLE_NAME", "LIMITS_TABLE_NAME"}
-    assert without_parameter == tables | {"MAX_BODY_BYTES", "SECRET_CACHE_SECONDS"}
+    assert without_parameter == tables | {"MAX_BODY_BYTES", "SECRET_CACHE_SECONDS", "STACK_NAME"}
+    # STACK_NAME is the stack's own name, not a parameter.
+    assert template_variables()["STACK_NAME"] == {"Ref": "AWS::StackName"}
 
 
 @pytest.mark.parametrize("variable", settings_variables())

@@ -112,12 +112,28 @@ def test_the_account_logging_role_is_optional_kept_and_only_for_api_gateway() ->
 
 
 # ------------------------------------------------------------------ WAF
-def test_the_waf_is_optional_and_on_in_prod() -> None:
+def test_the_waf_is_optional_and_on_in_production() -> None:
     assert template()["Parameters"]["EnableWaf"]["Default"] == "false"
     for name in ("WebAcl", "WebAclAssociation"):
         assert resources()[name]["Condition"] == "UseWaf"
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
-    assert "EnableWaf=true" in config["prod"]["global"]["parameters"]["parameter_overrides"]
+    production = [
+        overrides
+        for section in config.values()
+        if isinstance(section, dict)
+        and "Environment=production"
+        in (overrides := section.get("global", {}).get("parameters", {}).get("parameter_overrides", []))
+    ]
+    assert production, "samconfig.toml deploys no production stack"
+    assert all("EnableWaf=true" in overrides for overrides in production)
+    assert "Environment=production" in config["prod"]["global"]["parameters"]["parameter_overrides"]
+
+
+def test_production_is_the_environment_parameter_never_the_stage_name() -> None:
+    assert template()["Parameters"]["Environment"]["AllowedValues"] == ["production", "development"]
+    assert template()["Conditions"]["IsProd"] == {"Fn::Equals": [{"Ref": "Environment"}, "production"]}
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["ENVIRONMENT"] == {"Ref": "Environment"}
 
 
 def test_the_waf_limits_each_ip_and_blocks_bad_reputations_on_the_api_stage() -> None:

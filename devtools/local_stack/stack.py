@@ -167,6 +167,11 @@ def banner(stack: LocalStack, extra: list[str]) -> str:
     mode += [f"SMS-code login {on_off}", f"phone region {environment.get('DEFAULT_REGION')}"]
     mode += [f"{name}={value}" for name, value in sorted(environment.items()) if name.endswith("COUNTRIES")]
     lines.append("  Mode    " + ", ".join(mode))
+    if environment.get("ENVIRONMENT") != "production":
+        lines.append(
+            f"  Stage   {environment.get('STAGE')}: a local, non-production stage (ENVIRONMENT=development,"
+            " whatever the config env deploys): test numbers and SMS_SENDER=log are allowed"
+        )
     lines.append(f"  Routes  (stage {model.stage_name})")
     for route in model.routes:
         for method in route.methods:

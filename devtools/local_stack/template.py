@@ -38,10 +38,12 @@ __all__ = ["ACCOUNT_ID", "STACK_NAME", "StackModel", "as_text", "local_name", "p
 STACK_NAME = "phone-auth-local"
 #: The local stack's AWS account: moto's default one, which the fake credentials map to.
 ACCOUNT_ID: str = DEFAULT_ACCOUNT_ID
-#: Env vars that get a local value unless the developer sets them: the stage is "local", SMS go to
-#: moto SNS (the outbox reads them), CORS allows every localhost port, codes go to TH and US numbers.
-LOCAL_ENV_DEFAULTS = {"STAGE": "local", "SMS_SENDER": "sns", "ALLOWED_ORIGINS": "http://localhost:*,http://127.0.0.1:*"}
-LOCAL_ENV_DEFAULTS |= {"ALLOWED_COUNTRIES": "TH,US"}
+#: Env vars that get a local value unless the developer sets them: the stage is "local" and never
+#: production (whatever the config env deploys: ``make run ENV=prod`` is a local, development stage
+#: with prod's other settings), SMS go to moto SNS (the outbox reads them), CORS allows every
+#: localhost port, codes go to TH and US numbers.
+LOCAL_ENV_DEFAULTS = {"STAGE": "local", "ENVIRONMENT": "development", "SMS_SENDER": "sns"}
+LOCAL_ENV_DEFAULTS |= {"ALLOWED_ORIGINS": "http://localhost:*,http://127.0.0.1:*", "ALLOWED_COUNTRIES": "TH,US"}
 SERVED_TYPES = {"AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::DynamoDB::Table"}
 #: Resources whose effect does not exist locally (permissions, log retention, the layer: its
 #: code is importable already; alarms and their topic, AWS WAF, API Gateway's logging role).

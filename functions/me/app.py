@@ -1,17 +1,10 @@
 """GET /auth/me: the signed-in user (behind the authorizer)."""
 
-from aws_lambda_powertools.logging import correlation_paths
-
-from phone_auth.http import Request, api_endpoint
-from phone_auth.log import logger
-from phone_auth.models import MeResponse
-from phone_auth.sessions import current_user
-from phone_auth.settings import get_settings
-
-get_settings()  # an invalid configuration fails the cold start, not the first request
+from phone_auth.api.endpoint import Request, api_endpoint
+from phone_auth.api.models import MeResponse
+from phone_auth.flows.sessions import current_user
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(None)
 def lambda_handler(request: Request[None]) -> MeResponse:
-    return current_user(request.authorizer)
+    return MeResponse.of(current_user(request.caller))

@@ -1,17 +1,10 @@
 """POST /auth/send-verification: text a login code to the phone."""
 
-from aws_lambda_powertools.logging import correlation_paths
-
-from phone_auth.http import Request, api_endpoint
-from phone_auth.log import logger
-from phone_auth.models import PhoneRequest, SendCodeResponse
-from phone_auth.passwordless import send_login_code
-from phone_auth.settings import get_settings
-
-get_settings()  # an invalid configuration fails the cold start, not the first request
+from phone_auth.api.endpoint import Request, api_endpoint
+from phone_auth.api.models import PhoneRequest, SendCodeResponse
+from phone_auth.flows.passwordless import send_login_code
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @api_endpoint(PhoneRequest)
 def lambda_handler(request: Request[PhoneRequest]) -> SendCodeResponse:
-    return send_login_code(request.body.phone, request.language, request.client)
+    return SendCodeResponse.of(send_login_code(request.body.phone, request.language, request.client), request.language)

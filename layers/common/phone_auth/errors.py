@@ -2,7 +2,7 @@
 
 These classes are the one source of the error codes: the OpenAPI document, the README's
 error table and the template's GatewayResponses are checked against ``catalogue()``.
-One mapper (phone_auth.http) turns them into responses; nothing matches on message strings.
+One mapper (phone_auth.api.endpoint) turns them into responses; nothing matches on message strings.
 Human messages live in phone_auth.messages, keyed by the same code, in English and Thai.
 """
 
@@ -57,19 +57,19 @@ class NotAMobilePhone(AuthError):
     code = "PHONE_NOT_MOBILE"
 
 
-class OtpInvalid(AuthError):
+class CodeInvalid(AuthError):
     """Wrong code; details say how many attempts remain for this code."""
 
     code = "OTP_INVALID"
 
 
-class OtpExpired(AuthError):
+class CodeExpired(AuthError):
     """The code is past its lifetime; request a new one."""
 
     code = "OTP_EXPIRED"
 
 
-class OtpNotFound(AuthError):
+class CodeNotFound(AuthError):
     """No usable code: never sent, already used, or replaced by a newer one."""
 
     code = "OTP_NOT_FOUND"
@@ -107,13 +107,13 @@ class CountryNotAllowed(AuthError):
     code = "COUNTRY_NOT_ALLOWED"
 
 
-class OtpAttemptsExceeded(RateLimited):
+class CodeAttemptsExceeded(RateLimited):
     """The code is dead after too many wrong guesses; Retry-After says when a new one may be sent."""
 
     code = "OTP_ATTEMPTS_EXCEEDED"
 
 
-class OtpLoginDisabled(AuthError):
+class PasswordlessLoginDisabled(AuthError):
     """Passwordless login is turned off in this market (OTP_LOGIN_ENABLED=false)."""
 
     code = "OTP_LOGIN_DISABLED"

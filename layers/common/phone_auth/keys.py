@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from phone_auth import aws
 from phone_auth.crypto import keyed_hash
 from phone_auth.errors import ServiceUnavailable
-from phone_auth.log import logger
+from phone_auth.observability import logger
 from phone_auth.settings import get_settings
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 SUPPORTED_LANGUAGES = ("en", "th")
+
+#: What a step that answers with a message did: a flow returns one, and the API answers with its
+#: message in the client's language.
+Outcome = Literal["SESSION_ENDED", "LOGGED_OUT", "LOGGED_OUT_HERE", "PASSWORD_RESET"]
 
 MESSAGES: dict[str, dict[str, str]] = {
     "BAD_REQUEST": {"en": "The request is not valid.", "th": "คำขอไม่ถูกต้อง"},
@@ -130,7 +136,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your password has been changed. Log in with the new password.",
         "th": "เปลี่ยนรหัสผ่านเรียบร้อยแล้ว กรุณาเข้าสู่ระบบด้วยรหัสผ่านใหม่",
     },
-    "OTP_VERIFIED": {"en": "Code verified. Set your password.", "th": "ยืนยันรหัส OTP สำเร็จ กรุณาตั้งรหัสผ่าน"},
+    "CODE_VERIFIED": {"en": "Code verified. Set your password.", "th": "ยืนยันรหัส OTP สำเร็จ กรุณาตั้งรหัสผ่าน"},
     "SMS_LOGIN": {
         "en": "Your phone-auth code is {code}. It expires in {minutes} min. Never share it.",
         "th": "รหัส OTP ของคุณคือ {code} ใช้ได้ {minutes} นาที ห้ามบอกรหัสนี้กับผู้อื่น",

@@ -1,9 +1,15 @@
-"""Business metrics, written as CloudWatch embedded metric format (EMF) lines on stdout.
+"""Logs, metrics and the one wrapper every Lambda invocation runs in.
 
-Flows call ``metrics.count("CodesSent", purpose="login")``; the handler stack flushes once
-per invocation (``http.api_endpoint`` and the authorizer's ``lambda_invocation``), one JSON line
-per group of metrics that share dimensions. CloudWatch Logs turns each line into metrics in
-the ``PhoneAuth`` namespace; nothing else is sent anywhere, so a metric costs no request.
+**Logs**: ``logger``, powertools JSON logs with the API Gateway request id as correlation id.
+Never log codes, passwords, tokens, secrets or whole events; log phones through mask_phone().
+``lambda_invocation`` passes ``log_event=False`` itself, so POWERTOOLS_LOGGER_LOG_EVENT=true
+cannot turn on event logging (an event carries the bearer token, codes and passwords).
+
+**Metrics**: business metrics, written as CloudWatch embedded metric format (EMF) lines on
+stdout. Flows call ``metrics.count("CodesSent", purpose="login")``; ``lambda_invocation``
+flushes once per invocation, one JSON line per group of metrics that share dimensions.
+CloudWatch Logs turns each line into metrics in the ``PhoneAuth`` namespace; nothing else is
+sent anywhere, so a metric costs no request.
 
 Dimensions: every metric carries ``Stage`` and ``Stack`` (two stacks may share a stage in one
 account and region, e.g. phone-auth-dev and phone-auth-th-dev, and each stack's alarms must
@@ -14,21 +20,32 @@ Only the names and dimension values below are accepted, and a dimension value mu
 short lower-case word: a phone number, a code or a token can never become a metric. A wrong
 name or value raises ValueError (a programming error, found by the tests that run every flow).
 
-Logging stays in phone_auth.log. Plain EMF lines rather than powertools' Metrics: the two
-cost the same on a cold start (``make bench``), and plain lines give each metric its own
-dimension sets without powertools' implicit ``service`` dimension or ``single_metric`` flushes.
+Plain EMF lines rather than powertools' Metrics: the two cost the same on a cold start
+(``make bench``), and plain lines give each metric its own dimension sets without powertools'
+implicit ``service`` dimension or ``single_metric`` flushes.
+
+**Invocations**: ``lambda_invocation`` wraps every handler (phone_auth.api.endpoint applies it):
+the logger's Lambda context, the invocation's deadline (``aws.ensure_time_for``), and one
+metrics flush when the handler returns or raises.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+
+from phone_auth import aws
+from phone_auth.settings import get_settings
+
+logger = Logger(service="phone-auth")
 
 NAMESPACE = "PhoneAuth"
 BASE_DIMENSIONS = ("Stage", "Stack")
@@ -80,7 +97,8 @@ class Metrics:
         counts, self._counts = self._counts, {}
         if not counts:
             return
-        base = {"Stage": os.environ.get("STAGE", "unknown"), "Stack": os.environ.get("STACK_NAME", "local")}
+        settings = get_settings()
+        base = {"Stage": settings.stage, "Stack": settings.stack_name}
         groups: dict[tuple[str, str] | None, dict[str, float]] = {}
         for (name, extra), value in counts.items():
             dimension = CATALOGUE[name][1]
@@ -133,19 +151,21 @@ def _extra_value(name: str, *, dimension: dict[str, str]) -> str | None:
 metrics = Metrics()
 
 
-def lambda_invocation[**P, R](handler: Callable[P, R]) -> Callable[P, R]:
-    """Decorate a Lambda handler (event, context) so its metrics are written when it returns or
-    raises, and its calls know the invocation's deadline (see ``aws.ensure_time_for``)."""
+def lambda_invocation[E, R](handler: Callable[[E, Any], R]) -> Callable[[E, Any], R]:
+    """Decorate a Lambda handler ``(event, context)``: the logger's Lambda context (the request id
+    as correlation id; never the event), the invocation's deadline for its calls (see
+    ``aws.ensure_time_for``), and its metrics written when it returns or raises."""
 
     @functools.wraps(handler)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        from phone_auth import aws
-
-        deadline = aws.start_invocation(args[1] if len(args) > 1 else kwargs.get("context"))
+    def run(event: E, context: Any) -> R:
+        deadline = aws.start_invocation(context)
         try:
-            return handler(*args, **kwargs)
+            return handler(event, context)
         finally:
             aws.end_invocation(deadline)
             metrics.flush()
 
-    return run
+    in_context: Callable[[E, Any], R] = logger.inject_lambda_context(
+        run, log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_REST
+    )
+    return in_context

@@ -1,17 +1,17 @@
-"""Phone numbers: parsed with phonenumbers, stored and returned as E.164, masked in logs."""
+"""Phone numbers: parsed with phonenumbers, stored and returned as E.164, masked in logs.
+
+phonenumbers is imported where a number is parsed, so what only masks phones or reads
+MAX_PHONE_LENGTH (the request models) does not load its metadata on a cold start.
+"""
 
 from __future__ import annotations
 
 import re
 
-import phonenumbers
-from phonenumbers import PhoneNumberType
-
 from phone_auth.errors import InvalidPhone, NotAMobilePhone
 
-# Numbers that may be a mobile: some regions (US, CA, ...) cannot tell fixed lines from mobiles.
-_SMS_CAPABLE = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
-MAX_PHONE_INPUT = 32
+#: The most characters read as a phone (after trimming whitespace); the request models allow no more.
+MAX_PHONE_LENGTH = 32
 #: What people type between digits; the digits may be any script's (๐๘๑ reads as 081).
 _SEPARATORS = re.compile(r"[\s().-]")
 
@@ -27,8 +27,11 @@ def normalize_phone(raw: str, default_region: str) -> str:
     read: phonenumbers would also take letters as keypad digits ("081 ABC 5678") and skip
     words before a number ("tel:"), and a code for a mistyped number goes to someone else.
     """
+    import phonenumbers
+    from phonenumbers import PhoneNumberType
+
     text = raw.strip()
-    if not text or len(text) > MAX_PHONE_INPUT:
+    if not text or len(text) > MAX_PHONE_LENGTH:
         raise InvalidPhone()
     compact = _SEPARATORS.sub("", text)
     digits = compact[1:] if compact.startswith("+") else compact
@@ -42,13 +45,16 @@ def normalize_phone(raw: str, default_region: str) -> str:
         raise InvalidPhone() from None
     if parsed.extension or not phonenumbers.is_valid_number(parsed):
         raise InvalidPhone()
-    if phonenumbers.number_type(parsed) not in _SMS_CAPABLE:
+    # Numbers that may be a mobile: some regions (US, CA, ...) cannot tell fixed lines from mobiles.
+    if phonenumbers.number_type(parsed) not in {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}:
         raise NotAMobilePhone()
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def region_of(phone_e164: str) -> str | None:
     """The ISO region a number belongs to (TH for +66...), None when it has none."""
+    import phonenumbers
+
     return phonenumbers.region_code_for_number(phonenumbers.parse(phone_e164))
 
 

@@ -64,9 +64,11 @@ class Settings(BaseModel):
 
     # Defaults and ranges equal template.yaml's Parameters (tests/test_settings_drift.py checks it).
     stage: str = Field(alias="STAGE", pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    # Production or not is said in so many words, never guessed from the stage's name.
+    environment: Literal["production", "development"] = Field(default="development", alias="ENVIRONMENT")
     market: str = Field(default="th", alias="MARKET", pattern=r"^[a-z]{2}$")
     users_table_name: str = Field(alias="USERS_TABLE_NAME", min_length=3)
-    otp_table_name: str = Field(alias="OTP_TABLE_NAME", min_length=3)
+    codes_table_name: str = Field(alias="OTP_TABLE_NAME", min_length=3)
     limits_table_name: str = Field(alias="LIMITS_TABLE_NAME", min_length=3)
     jwt_secret_parameter_name: str = Field(alias="JWT_SECRET_PARAMETER_NAME", pattern=r"^/[A-Za-z0-9_.\-/]+$")
     default_region: str = Field(default="TH", alias="DEFAULT_REGION", pattern=r"^[A-Z]{2}$")
@@ -74,9 +76,9 @@ class Settings(BaseModel):
     allowed_origins: Annotated[tuple[str, ...], CommaSeparated(ORIGINS_PATTERN)] = Field(
         default="http://localhost:5173", alias="ALLOWED_ORIGINS", validate_default=True
     )
-    otp_ttl_seconds: int = Field(default=300, alias="OTP_TTL_SECONDS", ge=60, le=1800)
-    otp_max_attempts: int = Field(default=3, alias="OTP_MAX_ATTEMPTS", ge=1, le=10)
-    otp_resend_seconds: int = Field(default=60, alias="OTP_RESEND_SECONDS", ge=0, le=600)
+    code_ttl_seconds: int = Field(default=300, alias="OTP_TTL_SECONDS", ge=60, le=1800)
+    code_max_attempts: int = Field(default=3, alias="OTP_MAX_ATTEMPTS", ge=1, le=10)
+    code_resend_seconds: int = Field(default=60, alias="OTP_RESEND_SECONDS", ge=0, le=600)
     access_token_ttl_seconds: int = Field(default=900, alias="ACCESS_TOKEN_TTL_SECONDS", ge=60, le=86400)
     refresh_token_ttl_seconds: int = Field(default=2592000, alias="REFRESH_TOKEN_TTL_SECONDS", ge=3600, le=31536000)
     session_max_age_seconds: int = Field(default=7776000, alias="SESSION_MAX_AGE_SECONDS", ge=3600, le=31536000)
@@ -88,7 +90,7 @@ class Settings(BaseModel):
     sms_sender: Literal["sns", "log"] = Field(default="sns", alias="SMS_SENDER")
     sms_sender_id: str = Field(default="PhoneAuth", alias="SMS_SENDER_ID", pattern=r"^[A-Za-z0-9]{0,11}$")
     signup_mode: Literal["open", "imported"] = Field(default="open", alias="SIGNUP_MODE")
-    otp_login_enabled: bool = Field(default=True, alias="OTP_LOGIN_ENABLED")
+    passwordless_login_enabled: bool = Field(default=True, alias="OTP_LOGIN_ENABLED")
     bcrypt_rounds: int = Field(default=12, alias="BCRYPT_ROUNDS", ge=10, le=14)
     # Abuse and cost limits (0 switches one off); see the README's security section.
     allowed_countries: str = Field(
@@ -99,7 +101,7 @@ class Settings(BaseModel):
     sms_per_ip_per_hour: int = Field(default=20, alias="SMS_PER_IP_PER_HOUR", ge=0, le=100000)
     sms_per_prefix_per_hour: int = Field(default=20, alias="SMS_PER_PREFIX_PER_HOUR", ge=0, le=100000)
     sms_per_stack_per_hour: int = Field(default=1000, alias="SMS_PER_STACK_PER_HOUR", ge=0, le=1000000)
-    otp_failures_per_phone: int = Field(default=10, alias="OTP_FAILURES_PER_PHONE", ge=0, le=1000)
+    code_failures_per_phone: int = Field(default=10, alias="OTP_FAILURES_PER_PHONE", ge=0, le=1000)
     code_checks_per_ip_per_hour: int = Field(default=100, alias="CODE_CHECKS_PER_IP_PER_HOUR", ge=0, le=100000)
     password_failures_per_phone: int = Field(default=5, alias="PASSWORD_FAILURES_PER_PHONE", ge=0, le=1000)
     password_failures_per_ip_per_hour: int = Field(
@@ -109,22 +111,25 @@ class Settings(BaseModel):
     test_phone_numbers: str = Field(
         default="", alias="TEST_PHONE_NUMBERS", pattern=r"^(\+[0-9]{6,15}=[0-9]{6}(,\+[0-9]{6,15}=[0-9]{6})*)?$"
     )  # +66800000001=123456,...: never texted, the fixed code works (not in production)
-    # Not template parameters: the defaults suit every stage.
+    # Not template parameters: the defaults suit every stage (STACK_NAME is the stack's own name).
+    stack_name: str = Field(default="local", alias="STACK_NAME", min_length=1)
     max_body_bytes: int = Field(default=16384, alias="MAX_BODY_BYTES", ge=256, le=1048576)
     secret_cache_seconds: int = Field(default=300, alias="SECRET_CACHE_SECONDS", ge=0, le=3600)
 
     @model_validator(mode="after")
     def _production_sends_real_sms(self) -> Settings:
         if self.is_production and self.sms_sender == "log":
-            raise ValueError("SMS_SENDER=log sends no SMS at all; a production stage must use SMS_SENDER=sns")
+            raise ValueError("SMS_SENDER=log sends no SMS at all; ENVIRONMENT=production must use SMS_SENDER=sns")
         if self.is_production and self.test_phone_numbers:
-            raise ValueError("TEST_PHONE_NUMBERS lets anyone sign in as those numbers; a production stage refuses it")
+            raise ValueError(
+                "TEST_PHONE_NUMBERS lets anyone sign in as those numbers; ENVIRONMENT=production refuses it"
+            )
         return self
 
     @model_validator(mode="after")
     def _production_names_exact_origins(self) -> Settings:
         if self.is_production and any(origin.endswith(":*") for origin in self.allowed_origins):
-            raise ValueError("ALLOWED_ORIGINS: a production stage lists exact origins, not host:* patterns")
+            raise ValueError("ALLOWED_ORIGINS: ENVIRONMENT=production lists exact origins, not host:* patterns")
         return self
 
     @property
@@ -142,7 +147,8 @@ class Settings(BaseModel):
 
     @property
     def is_production(self) -> bool:
-        return self.stage.lower().startswith("prod")
+        """ENVIRONMENT=production (the template's Environment parameter, its IsProd condition)."""
+        return self.environment == "production"
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

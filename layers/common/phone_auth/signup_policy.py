@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from phone_auth.errors import OtpLoginDisabled
+from phone_auth.errors import PasswordlessLoginDisabled
 from phone_auth.settings import get_settings
 from phone_auth.store.codes import Recipient
 
@@ -20,11 +20,11 @@ from phone_auth.store.codes import Recipient
 @dataclass(frozen=True)
 class SignupPolicy:
     open_signup: bool
-    otp_login_enabled: bool
+    passwordless_login_enabled: bool
 
-    def require_otp_login(self) -> None:
-        if not self.otp_login_enabled:
-            raise OtpLoginDisabled()
+    def require_passwordless_login(self) -> None:
+        if not self.passwordless_login_enabled:
+            raise PasswordlessLoginDisabled()
 
     @property
     def sign_in_creates_users(self) -> bool:
@@ -46,4 +46,6 @@ class SignupPolicy:
 
 def signup_policy() -> SignupPolicy:
     settings = get_settings()
-    return SignupPolicy(open_signup=settings.signup_mode == "open", otp_login_enabled=settings.otp_login_enabled)
+    return SignupPolicy(
+        open_signup=settings.signup_mode == "open", passwordless_login_enabled=settings.passwordless_login_enabled
+    )

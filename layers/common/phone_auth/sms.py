@@ -10,8 +10,7 @@ import functools
 from typing import Protocol
 
 from phone_auth.errors import ServiceUnavailable
-from phone_auth.log import logger
-from phone_auth.observability import metrics
+from phone_auth.observability import logger, metrics
 from phone_auth.phones import mask_phone
 from phone_auth.settings import get_settings
 

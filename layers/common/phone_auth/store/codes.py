@@ -20,6 +20,7 @@ from typing import Any
 from phone_auth.settings import get_settings
 from phone_auth.store import users
 from phone_auth.store.calls import Cancelled, ConditionFailed, Operations, call, transact
+from phone_auth.store.expressions import one_of
 from phone_auth.store.limits import Guards
 from phone_auth.store.marshalling import Item, from_item, to_item, to_values
 from phone_auth.store.records import NewCode, RegistrationToken, SessionRecord, SignIn, StoredCode, UserRecord
@@ -53,7 +54,7 @@ _RECIPIENT_CONDITIONS = {
 
 
 def table() -> str:
-    return get_settings().otp_table_name
+    return get_settings().codes_table_name
 
 
 def key(phone: str, purpose: str) -> dict[str, Any]:
@@ -94,10 +95,18 @@ def get_registration_token(phone: str) -> RegistrationToken | None:
     return None if item is None else RegistrationToken.from_item(item)
 
 
+def _signed_in_user(phone: str) -> UserRecord:
+    """The user a sign-in transaction just wrote: one consistent read. UserMissing if it is gone
+    already (users are never deleted here; an operator may have)."""
+    user = users.get_user(phone)
+    if user is None:
+        raise UserMissing()
+    return user
+
+
 # ---------------------------------------------------------------- issuing
-def _code_put(code: NewCode | None, *, decoy_of: NewCode | None = None, resend_cutoff: int) -> dict[str, Any]:
-    record = code or decoy_of
-    assert record is not None
+def _code_put(record: NewCode, *, decoy: bool, resend_cutoff: int) -> dict[str, Any]:
+    """The Put of ``record`` (a ``decoy``: without its hash, so no code is ever right)."""
     values: dict[str, Any] = {
         "phone": record.phone,
         "purpose": record.purpose,
@@ -105,7 +114,7 @@ def _code_put(code: NewCode | None, *, decoy_of: NewCode | None = None, resend_c
         "sent_at": record.sent_at,
         "expires_at": record.expires_at,
         "attempts": 0,
-        "code_hash": code.code_hash if code else None,
+        "code_hash": None if decoy else record.code_hash,
     }
     return {
         "TableName": table(),
@@ -139,7 +148,7 @@ def issue_code(code: NewCode, *, recipient: Recipient, resend_cutoff: int, guard
     RecipientRefused with the user as found). One round trip: a transaction of the code's
     put, the guards and, when the recipient rule needs one, a ConditionCheck on the user.
     """
-    operations: Operations = {"code": {"Put": _code_put(code, resend_cutoff=resend_cutoff)}}
+    operations: Operations = {"code": {"Put": _code_put(code, decoy=False, resend_cutoff=resend_cutoff)}}
     if recipient is not Recipient.ANYONE:
         operations["user"] = {
             "ConditionCheck": {
@@ -164,7 +173,7 @@ def issue_decoy(code: NewCode, *, resend_cutoff: int, guards: Guards) -> None:
     Used where the answer must not tell whether a phone has an account: the phone gets the
     same limits and the same refusals as with a real code, and no SMS.
     """
-    put = _code_put(None, decoy_of=code, resend_cutoff=resend_cutoff)
+    put = _code_put(code, decoy=True, resend_cutoff=resend_cutoff)
     try:
         _guarded({"code": {"Put": put}}, guards, code.sent_at)
     except Cancelled as cancelled:
@@ -214,15 +223,6 @@ def count_wrong_guess(
 
 
 # ---------------------------------------------------------------- spending
-def _one_of(name: str, prefix: str, candidates: list[str], values: dict[str, Any]) -> str:
-    """``name IN (:prefix0, :prefix1 ...)``: a hash made under any live key."""
-    placeholders = []
-    for index, candidate in enumerate(candidates):
-        values[f":{prefix}{index}"] = candidate
-        placeholders.append(f":{prefix}{index}")
-    return f"{name} IN ({', '.join(placeholders)})"
-
-
 def _spend(
     phone: str,
     purpose: str,
@@ -234,7 +234,7 @@ def _spend(
 ) -> dict[str, Any]:
     sets = ["used_at = :now"]
     values: dict[str, Any] = {":now": now, ":max": max_attempts}
-    matches = _one_of("code_hash", "h", code_hashes, values)
+    matches = one_of("code_hash", "h", code_hashes, values)
     for index, (name, value) in enumerate((also_set or {}).items()):
         sets.append(f"{name} = :s{index}")
         values[f":s{index}"] = value
@@ -275,9 +275,7 @@ def spend_code_and_sign_in(
         if "code" in cancelled.failed:
             raise CodeRejected(_state(cancelled.failed["code"])) from None
         raise UserMissing() from None
-    user = users.get_user(phone)
-    assert user is not None  # written by the transaction above; users are never deleted here
-    return sign_in.result(user)
+    return sign_in.result(_signed_in_user(phone))
 
 
 def spend_code_and_issue_registration_token(
@@ -334,7 +332,7 @@ def set_first_password(
     RegistrationTokenRejected, UserMissing or PasswordAlreadySet.
     """
     values: dict[str, Any] = {":now": now}
-    matches = _one_of("token_hash", "h", token_hashes, values)
+    matches = one_of("token_hash", "h", token_hashes, values)
     spend_token = {
         "TableName": table(),
         "Key": key(phone, REGISTRATION_TOKEN),
@@ -359,9 +357,7 @@ def set_first_password(
         if cancelled.failed["user"] is None:
             raise UserMissing() from None
         raise PasswordAlreadySet() from None
-    user = users.get_user(phone)
-    assert user is not None
-    return sign_in.result(user)
+    return sign_in.result(_signed_in_user(phone))
 
 
 def spend_code_and_replace_password(

@@ -22,9 +22,16 @@ from phone_auth.errors import ServiceUnavailable
 from phone_auth.settings import get_settings
 from phone_auth.store import limits
 from phone_auth.store.calls import ConditionFailed, call
+from phone_auth.store.expressions import one_of, session_removal
 from phone_auth.store.marshalling import from_item, to_values
 from phone_auth.store.records import SessionRecord, SignIn, UserRecord
-from phone_auth.store.refusals import PasswordChanged, RefreshRejected, SessionMissing, SessionsAlreadyEnded
+from phone_auth.store.refusals import (
+    PasswordChanged,
+    RefreshRejected,
+    SessionMissing,
+    SessionsAlreadyEnded,
+    UserMissing,
+)
 
 _RETRIES = 3
 
@@ -81,8 +88,14 @@ def _update(phone: str, **kwargs: Any) -> UserRecord:
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
         **kwargs,
     )
+    return _written(response)
+
+
+def _written(response: dict[str, Any]) -> UserRecord:
+    """The user an UpdateItem with ReturnValues=ALL_NEW wrote (UserMissing if it returned none)."""
     user = _user(from_item(response.get("Attributes")))
-    assert user is not None
+    if user is None:
+        raise UserMissing()
     return user
 
 
@@ -146,11 +159,10 @@ class SignInWrite:
             values[f":s{index}"] = value
             sets.append(f"#s{index} = :s{index}")
         expression = "SET " + ", ".join(sets) + " ADD sign_in_count :one"
-        removed = [session_id for session_id in self.end_sessions if session_id != self.session.id]
-        if removed:
-            for index, session_id in enumerate(removed):
-                names[f"#r{index}"] = SessionRecord.attribute_of(session_id)
-            expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(removed)))
+        removal = session_removal([session_id for session_id in self.end_sessions if session_id != self.session.id])
+        if removal.clause:
+            names.update(removal.names)
+            expression += " " + removal.clause
         conditions = list(self.conditions)
         if not self.create_user:
             conditions.insert(0, "attribute_exists(phone)")
@@ -176,9 +188,7 @@ def record_sign_in(write: SignInWrite) -> SignIn:
     Raises ConditionFailed (package-internal) when a precondition of the write fails.
     """
     response = call("update_item", **write.update(), ReturnValues="ALL_NEW")
-    user = _user(from_item(response.get("Attributes")))
-    assert user is not None
-    return write.result(user)
+    return write.result(_written(response))
 
 
 def record_password_sign_in(
@@ -225,19 +235,15 @@ def end_sessions_past_the_cap(user: UserRecord, *, keep: str, cap: int, now: flo
     dead, surplus = user.sessions_to_end(keep=keep, cap=cap, now=now)
     if not dead and not surplus:
         return user
-    names: dict[str, str] = {}
+    removal = session_removal([*dead, *(session.id for session in surplus)])
     values: dict[str, Any] = {}
     conditions = []
-    for index, session_id in enumerate([*dead, *(session.id for session in surplus)]):
-        names[f"#r{index}"] = SessionRecord.attribute_of(session_id)
     for index, session in enumerate(surplus, start=len(dead)):
+        name = removal.placeholders[index]
         values[f":used{index}"] = session.last_used_at
         # Gone already (another sign-in ended it) is fine; refreshed meanwhile is not.
-        conditions.append(f"(attribute_not_exists(#r{index}) OR #r{index}.last_used_at = :used{index})")
-    kwargs: dict[str, Any] = {
-        "UpdateExpression": "REMOVE " + ", ".join(names),
-        "ExpressionAttributeNames": names,
-    }
+        conditions.append(f"(attribute_not_exists({name}) OR {name}.last_used_at = :used{index})")
+    kwargs: dict[str, Any] = {"UpdateExpression": removal.clause, "ExpressionAttributeNames": removal.names}
     if conditions:
         kwargs["ConditionExpression"] = " AND ".join(conditions)
         kwargs["ExpressionAttributeValues"] = to_values(values)
@@ -277,10 +283,7 @@ def rotate_refresh_token(
         ":kid": new_kid,
         ":idle": idle_expires_at,
     }
-    matches = []
-    for index, presented in enumerate(presented_hashes):
-        values[f":h{index}"] = presented
-        matches.append(f":h{index}")
+    matches = one_of("#s.refresh_hash", "h", presented_hashes, values)
     try:
         return _update(
             phone,
@@ -288,9 +291,7 @@ def rotate_refresh_token(
                 "SET #s.previous_refresh_hash = #s.refresh_hash, #s.refresh_hash = :new, #s.refresh_kid = :kid,"
                 " #s.rotated_at = :now, #s.last_used_at = :iso, #s.idle_expires_at = :idle"
             ),
-            ConditionExpression=(
-                f"#s.refresh_hash IN ({', '.join(matches)}) AND #s.expires_at > :now AND #s.idle_expires_at > :now"
-            ),
+            ConditionExpression=(f"{matches} AND #s.expires_at > :now AND #s.idle_expires_at > :now"),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=to_values(values),
         )
@@ -355,17 +356,17 @@ def end_all_sessions(phone: str, *, expected_epoch: int, now_iso: str) -> None:
             raise SessionsAlreadyEnded()
         values: dict[str, Any] = {":false": False, ":now": now_iso, ":one": 1, ":epoch": expected_epoch}
         condition = "session_epoch = :epoch AND " + _unchanged_sign_ins(user, values)
-        names = {f"#r{index}": session.attribute for index, session in enumerate(user.sessions.values())}
-        expression = "SET is_active = :false, updated_at = :now ADD session_epoch :one"
-        if names:
-            expression += " REMOVE " + ", ".join(names)
+        removal = session_removal(list(user.sessions))
+        expression = " ".join(
+            filter(None, ["SET is_active = :false, updated_at = :now ADD session_epoch :one", removal.clause])
+        )
         try:
             _update(
                 phone,
                 UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=to_values(values),
-                **({"ExpressionAttributeNames": names} if names else {}),
+                **({"ExpressionAttributeNames": removal.names} if removal.names else {}),
             )
             return
         except ConditionFailed:
@@ -381,13 +382,13 @@ def password_replacement(user: UserRecord, *, password_hash: str, now_iso: str) 
     """
     values: dict[str, Any] = {":hash": password_hash, ":now": now_iso, ":false": False, ":true": True, ":one": 1}
     condition = "attribute_exists(phone) AND " + _unchanged_sign_ins(user, values)
-    names = {f"#r{index}": session.attribute for index, session in enumerate(user.sessions.values())}
+    removal = session_removal(list(user.sessions))
     expression = (
         "SET password_hash = :hash, password_changed_at = :now, updated_at = :now,"
         " is_active = :false, is_verified = :true ADD session_epoch :one"
     )
-    if names:
-        expression += " REMOVE " + ", ".join(names)
+    if removal.clause:
+        expression += " " + removal.clause
     update: dict[str, Any] = {
         "TableName": table(),
         "Key": key(user.phone),
@@ -395,6 +396,6 @@ def password_replacement(user: UserRecord, *, password_hash: str, now_iso: str) 
         "ConditionExpression": condition,
         "ExpressionAttributeValues": to_values(values),
     }
-    if names:
-        update["ExpressionAttributeNames"] = names
+    if removal.names:
+        update["ExpressionAttributeNames"] = removal.names
     return update

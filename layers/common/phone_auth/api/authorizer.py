@@ -1,20 +1,20 @@
-"""The Lambda REQUEST authorizer: checks our access tokens for the protected routes (and the
-product's other APIs that reuse it).
+"""The Lambda REQUEST authorizer: an API Gateway authorizer event in, an IAM policy out.
 
-Signature, expiry, issuer, audience, market, then revocation: one read of the user tells
-whether the token's session epoch is current and its session is still live.
+It guards the protected routes (and the product's other APIs that reuse it). The token itself
+is checked by phone_auth.flows.sessions.check_access_token (signature, expiry, issuer,
+audience, market, then revocation: one read of the user); this module reads the bearer token
+and the language from the event and answers Allow, with the caller in the context, or Deny
+with our error code and message.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from phone_auth import clock
-from phone_auth.errors import AuthError, ServiceUnavailable, TokenMissing, TokenRevoked
-from phone_auth.log import logger
+from phone_auth.errors import AuthError, ServiceUnavailable, TokenMissing
+from phone_auth.flows.sessions import check_access_token
 from phone_auth.messages import message, preferred_language
-from phone_auth.store import users
-from phone_auth.tokens import AccessClaims, decode_access_token
+from phone_auth.observability import logger
 
 
 def _bearer_token(headers: dict[str, Any]) -> str:
@@ -23,23 +23,6 @@ def _bearer_token(headers: dict[str, Any]) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenMissing()
     return token.strip()
-
-
-def check_access_token(token: str) -> AccessClaims:
-    """The token's claims if it is valid and its session live; one read of the user."""
-    claims = decode_access_token(token)
-    user = users.get_user(claims.phone)
-    session = None if user is None else user.sessions.get(claims.session_id)
-    if (
-        user is None
-        or user.id != claims.user_id
-        or not user.is_active
-        or user.session_epoch != claims.session_epoch
-        or session is None
-        or not session.is_live(clock.now())
-    ):
-        raise TokenRevoked()
-    return claims
 
 
 def _policy(principal: str, effect: str, method_arn: str, context: dict[str, Any]) -> dict[str, Any]:
@@ -58,8 +41,9 @@ def _policy(principal: str, effect: str, method_arn: str, context: dict[str, Any
 
 
 def authorize(event: dict[str, Any]) -> dict[str, Any]:
-    """Allow with the user and session in the context, or Deny with our error code and message
-    (the ACCESS_DENIED gateway response turns it into a 401 with our body)."""
+    """Allow with the user and session in the context (what phone_auth.callers.Caller reads), or
+    Deny with our error code and message (the ACCESS_DENIED gateway response turns it into a 401
+    with our body)."""
     headers = event.get("headers") or {}
     language = preferred_language(
         next((str(v) for k, v in headers.items() if str(k).lower() == "accept-language"), None)

@@ -1,4 +1,5 @@
-"""Sessions: what a sign-in returns, refresh tokens, the session list, logout.
+"""Sessions: what a sign-in returns, refresh tokens, the signed-in user, the session list,
+ending sessions and logout, and checking an access token against its live session.
 
 Every sign-in starts a session (one per device) and returns an access token (short-lived,
 carrying the session id ``sid``) and a refresh token. A refresh token is
@@ -26,38 +27,60 @@ import binascii
 import contextlib
 import ipaddress
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from phone_auth import clock, crypto
+from phone_auth.callers import Caller, ClientInfo
 from phone_auth.errors import (
     RefreshTokenExpired,
     RefreshTokenInvalid,
     RefreshTokenReused,
     SessionNotFound,
-    TokenMissing,
     TokenRevoked,
     UserNotFound,
 )
-from phone_auth.http import ClientInfo
 from phone_auth.keys import key_ring
-from phone_auth.log import logger
-from phone_auth.messages import message
-from phone_auth.models import (
-    AuthSuccessResponse,
-    MeResponse,
-    MessageResponse,
-    RefreshResponse,
-    SessionsResponse,
-    SessionView,
-    UserView,
-)
-from phone_auth.observability import metrics
+from phone_auth.messages import Outcome
+from phone_auth.observability import logger, metrics
 from phone_auth.settings import get_settings
 from phone_auth.store import users
 from phone_auth.store.records import SessionRecord, SignIn, UserRecord
 from phone_auth.store.refusals import RefreshRejected, SessionMissing, SessionsAlreadyEnded
 
+if TYPE_CHECKING:
+    from phone_auth.tokens import AccessClaims
+
 MAX_USER_AGENT = 200
+#: How a session started (SessionRecord.method, the Logins metric's Method).
+SignInMethod = Literal["sms_code", "password", "registration"]
+
+
+@dataclass(frozen=True)
+class SessionTokens:
+    """A session's fresh tokens: the access token, the next refresh token, and the user."""
+
+    access_token: str
+    expires_in: int  # the access token's lifetime, seconds
+    refresh_token: str
+    session_id: str
+    user: UserRecord
+
+
+@dataclass(frozen=True)
+class SignedIn(SessionTokens):
+    """What every successful sign-in gives: the new session's tokens, and whether the sign-in
+    created the user."""
+
+    is_new_user: bool
+
+
+@dataclass(frozen=True)
+class SessionList:
+    """The user's live sessions, most recently used first, and which one is the caller's."""
+
+    sessions: list[SessionRecord]
+    current: str
 
 
 # ---------------------------------------------------------------- starting a session
@@ -84,7 +107,7 @@ def _refresh_token(phone: str, session_id: str, secret: str) -> str:
     return f"{locator}.{session_id}.{secret}"
 
 
-def new_session(method: str, client: ClientInfo) -> tuple[SessionRecord, str]:
+def new_session(method: SignInMethod, client: ClientInfo) -> tuple[SessionRecord, str]:
     """A session to start with a sign-in, and the secret part of its first refresh token."""
     settings = get_settings()
     now = clock.now()
@@ -105,11 +128,7 @@ def new_session(method: str, client: ClientInfo) -> tuple[SessionRecord, str]:
     return session, secret
 
 
-def user_view(user: UserRecord) -> UserView:
-    return UserView.of(user, market=get_settings().market)
-
-
-def signed_in(sign_in: SignIn, *, refresh_secret: str, method: str) -> AuthSuccessResponse:
+def signed_in(sign_in: SignIn, *, refresh_secret: str, method: SignInMethod) -> SignedIn:
     """What every successful sign-in returns: fresh tokens, the session and the user.
 
     Past MAX_SESSIONS_PER_USER the least recently used sessions end here (one more round
@@ -122,43 +141,42 @@ def signed_in(sign_in: SignIn, *, refresh_secret: str, method: str) -> AuthSucce
     access_token, lifetime = _access_token(user, session.id)
     logger.info("signed in", extra={"user_id": user.id, "method": method, "is_new_user": sign_in.is_new_user})
     metrics.count("Logins", method=method)
-    return AuthSuccessResponse(
+    return SignedIn(
         access_token=access_token,
         expires_in=lifetime,
-        user=user_view(user),
-        is_new_user=sign_in.is_new_user,
         refresh_token=_refresh_token(user.phone, session.id, refresh_secret),
         session_id=session.id,
+        user=user,
+        is_new_user=sign_in.is_new_user,
     )
 
 
 def _access_token(user: UserRecord, session_id: str) -> tuple[str, int]:
-    from phone_auth.tokens import issue_access_token
+    from phone_auth.tokens import issue_access_token  # PyJWT only where a token is issued
 
     return issue_access_token(user.id, user.phone, user.session_epoch, session_id)
 
 
 # ---------------------------------------------------------------- refreshing
-#: The only shape the API issues: base64url of the E.164 phone, 32 hex, then the secret (43
-#: base64url characters at sign-in, 64 hex for a successor).
-_REFRESH_TOKEN = re.compile(r"([A-Za-z0-9_-]{2,22})\.([0-9a-f]{32})\.([A-Za-z0-9_-]{43}|[0-9a-f]{64})")
+_REFRESH_TOKEN = re.compile(crypto.REFRESH_TOKEN_PATTERN)
+_E164 = re.compile(r"\+[0-9]{6,15}")
 
 
 def _parse_refresh_token(token: str) -> tuple[str, str, str]:
-    match = _REFRESH_TOKEN.fullmatch(token)
-    if match is None:
+    """(phone, session id, secret) of a token in the only shape the API issues."""
+    if _REFRESH_TOKEN.fullmatch(token) is None:
         raise RefreshTokenInvalid()
-    locator, session_id, secret = match.groups()
+    locator, session_id, secret = token.split(".")
     try:
         phone = base64.urlsafe_b64decode(locator + "=" * (-len(locator) % 4)).decode("ascii")
     except (binascii.Error, ValueError):
         raise RefreshTokenInvalid() from None
-    if not re.fullmatch(r"\+[0-9]{6,15}", phone):
+    if not _E164.fullmatch(phone):
         raise RefreshTokenInvalid()
     return phone, session_id, secret
 
 
-def refresh(refresh_token: str) -> RefreshResponse:
+def refresh(refresh_token: str) -> SessionTokens:
     """Spend a refresh token for a new access token and the successor refresh token.
 
     One round trip (a conditional update of the session); ending a session on reuse takes one
@@ -185,12 +203,12 @@ def refresh(refresh_token: str) -> RefreshResponse:
     except RefreshRejected as rejected:
         user = _answer_rejected_refresh(rejected, successor_hash=successor_hash, now=now)
     access_token, lifetime = _access_token(user, session_id)
-    return RefreshResponse(
+    return SessionTokens(
         access_token=access_token,
         expires_in=lifetime,
         refresh_token=_refresh_token(phone, session_id, successor),
         session_id=session_id,
-        user=user_view(user),
+        user=user,
     )
 
 
@@ -225,37 +243,47 @@ def _answer_rejected_refresh(rejected: RefreshRejected, *, successor_hash: str, 
     raise RefreshTokenReused()
 
 
+# ---------------------------------------------------------------- access tokens
+def check_access_token(token: str) -> AccessClaims:
+    """The token's claims if it is valid and its session live; one read of the user.
+
+    Signature, expiry, issuer, audience and market (phone_auth.tokens), then revocation: the
+    read tells whether the token's session epoch is current and its session still live.
+    """
+    from phone_auth.tokens import decode_access_token
+
+    claims = decode_access_token(token)
+    user = users.get_user(claims.phone)
+    session = None if user is None else user.sessions.get(claims.session_id)
+    if (
+        user is None
+        or user.id != claims.user_id
+        or not user.is_active
+        or user.session_epoch != claims.session_epoch
+        or session is None
+        or not session.is_live(clock.now())
+    ):
+        raise TokenRevoked()
+    return claims
+
+
 # ---------------------------------------------------------------- the signed-in user
-def _caller(authorizer_context: dict[str, Any]) -> tuple[str, str, int, str]:
-    """(phone, user id, session epoch, session id) the authorizer vouched for; a call that did
-    not pass through the authorizer (a misconfigured route) is refused, not trusted."""
-    phone, user_id = authorizer_context.get("phone"), authorizer_context.get("user_id")
-    session_id = authorizer_context.get("session_id")
-    try:
-        epoch = int(authorizer_context.get("session_epoch", ""))
-    except (TypeError, ValueError):
-        raise TokenMissing() from None
-    if not all(isinstance(value, str) and value for value in (phone, user_id, session_id)):
-        raise TokenMissing()
-    return str(phone), str(user_id), epoch, str(session_id)
-
-
-def current_user(authorizer_context: dict[str, Any]) -> MeResponse:
-    phone, user_id, _, _ = _caller(authorizer_context)
-    user = users.get_user(phone)
-    if user is None or user.id != user_id:
+def _callers_user(caller: Caller) -> UserRecord:
+    user = users.get_user(caller.phone)
+    if user is None or user.id != caller.user_id:
         raise UserNotFound()
-    return MeResponse(user=user_view(user))
+    return user
 
 
-def list_sessions(authorizer_context: dict[str, Any]) -> SessionsResponse:
+def current_user(caller: Caller) -> UserRecord:
+    """The caller as stored: one read."""
+    return _callers_user(caller)
+
+
+def list_sessions(caller: Caller) -> SessionList:
     """The user's live sessions, most recently used first, the caller's marked: one read."""
-    phone, user_id, _, current = _caller(authorizer_context)
-    user = users.get_user(phone)
-    if user is None or user.id != user_id:
-        raise UserNotFound()
-    live = user.live_sessions(clock.now())
-    return SessionsResponse(sessions=[SessionView.of(session, current=session.id == current) for session in live])
+    user = _callers_user(caller)
+    return SessionList(sessions=user.live_sessions(clock.now()), current=caller.session_id)
 
 
 def _end_one(phone: str, session_id: str) -> None:
@@ -267,31 +295,29 @@ def _end_one(phone: str, session_id: str) -> None:
     users.mark_inactive_if_no_session(remaining, now=now, now_iso=clock.iso(now))
 
 
-def end_session(authorizer_context: dict[str, Any], session_id: str, language: str) -> MessageResponse:
+def end_session(caller: Caller, session_id: str) -> Outcome:
     """End one of the caller's sessions; its access tokens are refused from now on."""
-    phone, user_id, _, _ = _caller(authorizer_context)
-    _end_one(phone, session_id)
-    logger.info("session ended", extra={"user_id": user_id, "session_id": session_id})
-    return MessageResponse(message=message("SESSION_ENDED", language))
+    _end_one(caller.phone, session_id)
+    logger.info("session ended", extra={"user_id": caller.user_id, "session_id": session_id})
+    return "SESSION_ENDED"
 
 
-def logout(authorizer_context: dict[str, Any], scope: str, language: str) -> MessageResponse:
+def logout(caller: Caller, scope: Literal["all", "current"]) -> Outcome:
     """``all``: end every session, mark the user inactive and bump the session epoch, so every
     token issued before stops working for good. ``current``: end only the caller's session
     (the user stays active while another session is live)."""
-    phone, user_id, epoch, session_id = _caller(authorizer_context)
     if scope == "current":
         try:
-            _end_one(phone, session_id)
+            _end_one(caller.phone, caller.session_id)
         except SessionNotFound:
             raise TokenRevoked() from None
-        logger.info("logged out here", extra={"user_id": user_id})
+        logger.info("logged out here", extra={"user_id": caller.user_id})
         metrics.count("Logouts")
-        return MessageResponse(message=message("LOGGED_OUT_HERE", language))
+        return "LOGGED_OUT_HERE"
     try:
-        users.end_all_sessions(phone, expected_epoch=epoch, now_iso=clock.iso(clock.now()))
+        users.end_all_sessions(caller.phone, expected_epoch=caller.session_epoch, now_iso=clock.iso(clock.now()))
     except SessionsAlreadyEnded:
         raise TokenRevoked() from None
-    logger.info("logged out", extra={"user_id": user_id})
+    logger.info("logged out", extra={"user_id": caller.user_id})
     metrics.count("Logouts")
-    return MessageResponse(message=message("LOGGED_OUT", language))
+    return "LOGGED_OUT"

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import contextlib
 
+from phone_auth.callers import ClientInfo
 from phone_auth.errors import AuthError, CountryNotAllowed, LoginLocked, PhoneLocked, RateLimited, SmsBudgetExhausted
-from phone_auth.http import ClientInfo
 from phone_auth.observability import metrics
 from phone_auth.phones import region_of
 from phone_auth.settings import get_settings
 from phone_auth.store.limits import DAY, HOUR, Counter, Guards, LimitRefusal, Lock, count, lock_until
 
-OTP_LOCK_BASE, OTP_LOCK_MAX = 15 * 60, DAY
+CODE_LOCK_BASE, CODE_LOCK_MAX = 15 * 60, DAY
 PASSWORD_LOCK_BASE, PASSWORD_LOCK_MAX = 60, HOUR
 
 
@@ -44,7 +44,9 @@ def _counters(*candidates: tuple[str, str, int, int]) -> tuple[Counter, ...]:
     return tuple(Counter(name, subject, limit, window) for name, subject, limit, window in candidates if limit > 0)
 
 
-def otp_lock(phone: str) -> Lock:
+def code_lock(phone: str) -> Lock:
+    """The phone's lock after too many wrong codes (its item id and name, ``otp_lock``, are stored
+    and shown as ``details.limit``: never rename them)."""
     return Lock("otp_lock", phone)
 
 
@@ -64,7 +66,7 @@ def check_country(phone: str) -> None:
 
 
 def for_sending(phone: str, client: ClientInfo, *, lookup: bool = False) -> Guards:
-    """The guards of a step that texts a code (``lookup``: its answer tells if the phone is known)."""
+    """The limits of a step that texts a code (``lookup``: its answer tells if the phone is known)."""
     settings = get_settings()
     sms = (
         ()
@@ -78,13 +80,13 @@ def for_sending(phone: str, client: ClientInfo, *, lookup: bool = False) -> Guar
         )
     )
     lookups = (("lookups_per_ip_per_hour", _ip(client), settings.lookups_per_ip_per_hour, HOUR),) if lookup else ()
-    return Guards(counters=_counters(*sms, *lookups), locks=(otp_lock(phone),))
+    return Guards(counters=_counters(*sms, *lookups), locks=(code_lock(phone),))
 
 
 def for_code_check(phone: str, client: ClientInfo) -> Guards:
     settings = get_settings()
     checks = ("code_checks_per_ip_per_hour", _ip(client), settings.code_checks_per_ip_per_hour, HOUR)
-    return Guards(counters=_counters(checks), locks=(otp_lock(phone),))
+    return Guards(counters=_counters(checks), locks=(code_lock(phone),))
 
 
 def for_password_reset(phone: str, client: ClientInfo, now: int) -> Guards:
@@ -111,7 +113,7 @@ def password_ip_failures(client: ClientInfo) -> Counter | None:
 
 
 def refusal_error(refusal: LimitRefusal, now: int) -> AuthError:
-    """The answer for a guard's refusal: a lock, the stack's spent budget, or a named limit.
+    """The answer for a limit's refusal: a lock, the stack's spent budget, or a named limit.
     Every refusal by a limit passes here, and is counted here."""
     metrics.count("Refusals", limit=refusal.name)
     retry_after = refusal.until - now
@@ -141,8 +143,10 @@ def _count_failure(name: str, phone: str, lock: Lock, limit: int, base: int, lon
 
 def record_code_failure(phone: str, now: int) -> PhoneLocked | None:
     """Count a wrong code against the phone (all purposes); the lock it set, if it did."""
-    limit = get_settings().otp_failures_per_phone
-    length = _count_failure("otp_failures_per_phone", phone, otp_lock(phone), limit, OTP_LOCK_BASE, OTP_LOCK_MAX, now)
+    limit = get_settings().code_failures_per_phone
+    length = _count_failure(
+        "otp_failures_per_phone", phone, code_lock(phone), limit, CODE_LOCK_BASE, CODE_LOCK_MAX, now
+    )
     return None if length is None else PhoneLocked(length)
 
 

@@ -3,6 +3,9 @@
 Requests are strict (a number where a string belongs is an error, not a coercion) and
 accept the back office's camelCase spellings (mobilePhone, otpCode ...) as aliases. Unknown fields are ignored.
 `defer_build` keeps a cold start from building schemas a function never uses.
+
+Each response model is built by its classmethod ``.of(<what the flow returned>, ...)``; the
+messages of an answer are chosen there, in the client's language.
 """
 
 from __future__ import annotations
@@ -11,26 +14,21 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from phone_auth.crypto import CODE_PATTERN, OPAQUE_TOKEN_PATTERN, REFRESH_TOKEN_PATTERN, SESSION_ID_PATTERN
+from phone_auth.messages import message
+from phone_auth.phones import MAX_PHONE_LENGTH
+from phone_auth.settings import get_settings
+
 if TYPE_CHECKING:
-    from phone_auth.otp import CodeSent
+    from phone_auth.codes import CodeSent
+    from phone_auth.errors import AuthError
+    from phone_auth.flows.registration import RegistrationTokenIssued
+    from phone_auth.flows.sessions import SessionList, SessionTokens, SignedIn
+    from phone_auth.messages import Outcome
     from phone_auth.store.records import SessionRecord, UserRecord
 
 _REQUEST = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True, frozen=True)
 _RESPONSE = ConfigDict(defer_build=True)
-
-#: phone_auth.phones.normalize_phone reads at most this many characters (after trimming whitespace).
-MAX_PHONE_LENGTH = 32
-#: What phone_auth.crypto issues: 6 digits, and 32 random bytes in URL-safe base64 (43 characters).
-CODE_PATTERN = r"^[0-9]{6}$"
-REGISTRATION_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"  # noqa: S105 (a shape, not a secret)
-#: A refresh token as phone_auth.sessions issues it: base64url(E.164 phone, unpadded: at most 22
-#: characters) . session id (32 hex) . secret (43 URL-safe characters at sign-in, 64 hex once
-#: rotated). Documented, not validated: anything else is refused as REFRESH_TOKEN_INVALID (401),
-#: like an unknown token, so a client treats every unusable refresh token alike.
-REFRESH_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{2,22}\.[0-9a-f]{32}\.([A-Za-z0-9_-]{43}|[0-9a-f]{64})$"  # noqa: S105
-#: A session id (phone_auth.crypto.new_session_id: 16 random bytes as hex). Documented, not
-#: validated: any other id is a session the user does not have (404 SESSION_NOT_FOUND).
-SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 Phone = Annotated[
     str,
@@ -96,7 +94,7 @@ class CompleteRegistrationRequest(BaseModel):
     registration_token: Annotated[
         str,
         Field(
-            pattern=REGISTRATION_TOKEN_PATTERN,
+            pattern=OPAQUE_TOKEN_PATTERN,
             validation_alias=AliasChoices("registration_token", "registrationToken"),
             description="The registration_token of /auth/verify-registration-otp.",
             examples=["q1V9hL0bX2kZ7pR4tY6wC8nM3dS5fG0jK2lP9oU1iE7"],
@@ -175,7 +173,8 @@ class UserView(BaseModel):
     profile: dict[str, str] = Field(default_factory=dict, description="Fields imported from the back office.")
 
     @classmethod
-    def of(cls, user: UserRecord, *, market: str) -> UserView:
+    def of(cls, user: UserRecord) -> UserView:
+        """The user as stored; ``market`` is this stack's (a user belongs to the market that serves it)."""
         return cls(
             id=user.id,
             phone=user.phone,
@@ -184,7 +183,7 @@ class UserView(BaseModel):
             last_login=user.last_login,
             created_at=user.created_at,
             updated_at=user.updated_at,
-            market=market,
+            market=get_settings().market,
             has_password=user.has_password,
             profile=dict(user.profile),
         )
@@ -198,8 +197,10 @@ class SendCodeResponse(BaseModel):
     resend_after: int = Field(description="Seconds before another code may be requested.")
 
     @classmethod
-    def of(cls, sent: CodeSent, *, message: str) -> SendCodeResponse:
-        return cls(message=message, expires_in=sent.expires_in, resend_after=sent.resend_after)
+    def of(cls, sent: CodeSent, language: str) -> SendCodeResponse:
+        """A reset says "if this number has an account": its answer must not tell whether it has."""
+        text = message("RESET_CODE_SENT" if sent.purpose == "password_reset" else "CODE_SENT", language)
+        return cls(message=text, expires_in=sent.expires_in, resend_after=sent.resend_after)
 
 
 class AuthSuccessResponse(BaseModel):
@@ -213,6 +214,17 @@ class AuthSuccessResponse(BaseModel):
     refresh_token: str = Field(description="Send to /auth/refresh for new tokens; single use, rotated each time.")
     session_id: str = Field(description="This device's session (see /auth/sessions).")
 
+    @classmethod
+    def of(cls, signed_in: SignedIn) -> AuthSuccessResponse:
+        return cls(
+            access_token=signed_in.access_token,
+            expires_in=signed_in.expires_in,
+            user=UserView.of(signed_in.user),
+            is_new_user=signed_in.is_new_user,
+            refresh_token=signed_in.refresh_token,
+            session_id=signed_in.session_id,
+        )
+
 
 class RefreshResponse(BaseModel):
     model_config = _RESPONSE
@@ -223,6 +235,16 @@ class RefreshResponse(BaseModel):
     refresh_token: str = Field(description="The successor: the presented refresh token is now spent.")
     session_id: str
     user: UserView
+
+    @classmethod
+    def of(cls, tokens: SessionTokens) -> RefreshResponse:
+        return cls(
+            access_token=tokens.access_token,
+            expires_in=tokens.expires_in,
+            refresh_token=tokens.refresh_token,
+            session_id=tokens.session_id,
+            user=UserView.of(tokens.user),
+        )
 
 
 class SessionView(BaseModel):
@@ -246,17 +268,31 @@ class SessionsResponse(BaseModel):
     success: Literal[True] = True
     sessions: list[SessionView] = Field(description="Live sessions, most recently used first.")
 
+    @classmethod
+    def of(cls, listing: SessionList) -> SessionsResponse:
+        return cls(
+            sessions=[SessionView.of(session, current=session.id == listing.current) for session in listing.sessions]
+        )
+
 
 class MeResponse(BaseModel):
     model_config = _RESPONSE
     success: Literal[True] = True
     user: UserView
 
+    @classmethod
+    def of(cls, user: UserRecord) -> MeResponse:
+        return cls(user=UserView.of(user))
+
 
 class MessageResponse(BaseModel):
     model_config = _RESPONSE
     success: Literal[True] = True
     message: str
+
+    @classmethod
+    def of(cls, outcome: Outcome, language: str) -> MessageResponse:
+        return cls(message=message(outcome, language))
 
 
 class CheckMobileResponse(BaseModel):
@@ -265,6 +301,11 @@ class CheckMobileResponse(BaseModel):
     can_register: bool
     message: str
 
+    @classmethod
+    def of(cls, can_register: bool, language: str) -> CheckMobileResponse:
+        text = message("CAN_REGISTER" if can_register else "CANNOT_REGISTER", language)
+        return cls(can_register=can_register, message=text)
+
 
 class RegistrationTokenResponse(BaseModel):
     model_config = _RESPONSE
@@ -272,6 +313,12 @@ class RegistrationTokenResponse(BaseModel):
     message: str
     registration_token: str = Field(description="Single use; send it to /auth/complete-registration.")
     expires_in: int
+
+    @classmethod
+    def of(cls, issued: RegistrationTokenIssued, language: str) -> RegistrationTokenResponse:
+        return cls(
+            message=message("CODE_VERIFIED", language), registration_token=issued.token, expires_in=issued.expires_in
+        )
 
 
 class ErrorDetail(BaseModel):
@@ -285,3 +332,9 @@ class ErrorResponse(BaseModel):
     model_config = _RESPONSE
     success: Literal[False] = False
     error: ErrorDetail
+
+    @classmethod
+    def of(cls, error: AuthError, language: str) -> ErrorResponse:
+        return cls(
+            error=ErrorDetail(code=error.code, message=message(error.code, language), details=error.details or None)
+        )

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from phone_auth import clock, guards, otp, passwords
-from phone_auth.errors import OtpNotFound, ServiceUnavailable
-from phone_auth.http import ClientInfo
-from phone_auth.messages import message
-from phone_auth.models import MessageResponse, SendCodeResponse
+from phone_auth import clock, codes, limits, passwords
+from phone_auth.callers import ClientInfo
+from phone_auth.codes import CodeSent
+from phone_auth.errors import CodeNotFound, ServiceUnavailable
+from phone_auth.messages import Outcome
 from phone_auth.observability import metrics
 from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
-from phone_auth.store import codes
+from phone_auth.store import codes as code_store
 from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.refusals import CodeRejected, UserChanged, UserMissing
 
 _RETRIES = 3
 
 
-def request_password_reset(raw_phone: str, language: str, client: ClientInfo) -> SendCodeResponse:
+def request_password_reset(raw_phone: str, language: str, client: ClientInfo) -> CodeSent:
     """The same answer whether or not the phone has an account (no SMS when it has none)."""
     phone = normalize_phone(raw_phone, get_settings().default_region)
-    sent = otp.send_code(
+    return codes.send_code(
         phone,
         "password_reset",
         recipient=signup_policy().reset_code_recipient,
@@ -29,10 +29,9 @@ def request_password_reset(raw_phone: str, language: str, client: ClientInfo) ->
         client=client,
         decoy_if_refused=True,
     )
-    return SendCodeResponse.of(sent, message=message("RESET_CODE_SENT", language))
 
 
-def reset_password(raw_phone: str, code: str, new_password: str, language: str, client: ClientInfo) -> MessageResponse:
+def reset_password(raw_phone: str, code: str, new_password: str, client: ClientInfo) -> Outcome:
     """Spend the code, set the new hash and end every session.
 
     One read (the code and the user) first: a code that cannot be right is refused (and
@@ -41,34 +40,34 @@ def reset_password(raw_phone: str, code: str, new_password: str, language: str, 
     settings = get_settings()
     phone = normalize_phone(raw_phone, settings.default_region)
     passwords.check_policy(new_password, phone)
-    code_hashes = otp.code_hashes(phone, "password_reset", code)
+    code_hashes = codes.code_hashes(phone, "password_reset", code)
     password_hash: str | None = None
     for _ in range(_RETRIES):
         now = int(clock.now())
-        stored, user = codes.get_code_and_user(phone, "password_reset")
+        stored, user = code_store.get_code_and_user(phone, "password_reset")
         if (
             stored is None
             or user is None
-            or not stored.may_accept(code_hashes, now=now, max_attempts=settings.otp_max_attempts)
+            or not stored.may_accept(code_hashes, now=now, max_attempts=settings.code_max_attempts)
         ):
-            otp.refuse(phone, "password_reset", stored, now, client)
+            codes.answer_refused_code(phone, "password_reset", stored, now, client)
         password_hash = password_hash or passwords.hash_password(new_password, settings.bcrypt_rounds)
         try:
-            codes.spend_code_and_replace_password(
+            code_store.spend_code_and_replace_password(
                 user,
                 code_hashes=code_hashes,
                 now=now,
                 now_iso=clock.iso(now),
-                max_attempts=settings.otp_max_attempts,
+                max_attempts=settings.code_max_attempts,
                 password_hash=password_hash,
-                guards=guards.for_password_reset(phone, client, now),
+                guards=limits.for_password_reset(phone, client, now),
             )
         except (LimitRefusal, CodeRejected) as refusal:
-            otp.spend_refused(phone, "password_reset", refusal, now, client)
+            codes.answer_refused_spend(phone, "password_reset", refusal, now, client)
         except UserMissing:
-            raise OtpNotFound() from None  # the account vanished; say no more than for a bad code
+            raise CodeNotFound() from None  # the account vanished; say no more than for a bad code
         except UserChanged:
             continue  # the user signed in meanwhile: read the sessions to end again
         metrics.count("CodesVerified", purpose="password_reset")
-        return MessageResponse(message=message("PASSWORD_RESET", language))
+        return "PASSWORD_RESET"
     raise ServiceUnavailable(details={"dependency": "dynamodb"})

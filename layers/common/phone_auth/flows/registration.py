@@ -7,19 +7,31 @@ needs that token, so nobody can set a password for a phone they have not proved.
 
 from __future__ import annotations
 
-from phone_auth import clock, crypto, guards, otp, passwords, sessions
+from dataclasses import dataclass
+
+from phone_auth import clock, codes, crypto, limits, passwords
+from phone_auth.callers import ClientInfo
+from phone_auth.codes import CodeSent
 from phone_auth.errors import AlreadyRegistered, PhoneNotAllowed, RegistrationTokenInvalid
-from phone_auth.http import ClientInfo
+from phone_auth.flows import sessions
+from phone_auth.flows.sessions import SignedIn
 from phone_auth.keys import key_ring
-from phone_auth.messages import message
-from phone_auth.models import AuthSuccessResponse, CheckMobileResponse, RegistrationTokenResponse, SendCodeResponse
 from phone_auth.observability import metrics
 from phone_auth.phones import normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
-from phone_auth.store import codes, users
+from phone_auth.store import codes as code_store
+from phone_auth.store import users
 from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.refusals import CodeRejected, PasswordAlreadySet, RegistrationTokenRejected, UserMissing
+
+
+@dataclass(frozen=True)
+class RegistrationTokenIssued:
+    """A verified registration code's token: single use, for complete-registration."""
+
+    token: str
+    expires_in: int
 
 
 def _phone(raw_phone: str) -> str:
@@ -34,25 +46,20 @@ def _token_hashes(phone: str, token: str) -> list[str]:
     return key_ring().hashes("registration-token", phone, token)
 
 
-def check_mobile(raw_phone: str, language: str, client: ClientInfo) -> CheckMobileResponse:
+def check_mobile(raw_phone: str, client: ClientInfo) -> bool:
     """May this phone register? The answer tells whether the phone is a user, so it costs the
     client a lookup (LOOKUPS_PER_IP_PER_HOUR): one counter update, then one read."""
     phone = _phone(raw_phone)
-    guards.count_lookup(client, int(clock.now()))
+    limits.count_lookup(client, int(clock.now()))
     user = users.get_user(phone)
-    can_register = signup_policy().can_register(
-        exists=user is not None, has_password=user is not None and user.has_password
-    )
-    return CheckMobileResponse(
-        can_register=can_register, message=message("CAN_REGISTER" if can_register else "CANNOT_REGISTER", language)
-    )
+    return signup_policy().can_register(exists=user is not None, has_password=user is not None and user.has_password)
 
 
-def request_registration_code(raw_phone: str, language: str, client: ClientInfo) -> SendCodeResponse:
+def request_registration_code(raw_phone: str, language: str, client: ClientInfo) -> CodeSent:
     """Text a registration code. Its refusals (not allowed, already registered) tell whether the
     phone is a user, so every request costs the client a lookup, in the same transaction."""
     phone = _phone(raw_phone)
-    sent = otp.send_code(
+    return codes.send_code(
         phone,
         "registration",
         recipient=signup_policy().registration_code_recipient,
@@ -60,38 +67,31 @@ def request_registration_code(raw_phone: str, language: str, client: ClientInfo)
         client=client,
         lookup=True,
     )
-    return SendCodeResponse.of(sent, message=message("CODE_SENT", language))
 
 
-def verify_registration_code(raw_phone: str, code: str, language: str, client: ClientInfo) -> RegistrationTokenResponse:
+def verify_registration_code(raw_phone: str, code: str, client: ClientInfo) -> RegistrationTokenIssued:
     """Spend the code and issue the registration token (one conditional write)."""
     phone = _phone(raw_phone)
     settings = get_settings()
     token = crypto.new_opaque_token()
     now = int(clock.now())
     try:
-        codes.spend_code_and_issue_registration_token(
+        code_store.spend_code_and_issue_registration_token(
             phone,
-            code_hashes=otp.code_hashes(phone, "registration", code),
+            code_hashes=codes.code_hashes(phone, "registration", code),
             now=now,
-            max_attempts=settings.otp_max_attempts,
+            max_attempts=settings.code_max_attempts,
             token_hash=_token_hash(phone, token),
             token_expires_at=now + settings.registration_token_ttl_seconds,
-            guards=guards.for_code_check(phone, client),
+            guards=limits.for_code_check(phone, client),
         )
     except (LimitRefusal, CodeRejected) as refusal:
-        otp.spend_refused(phone, "registration", refusal, now, client)
+        codes.answer_refused_spend(phone, "registration", refusal, now, client)
     metrics.count("CodesVerified", purpose="registration")
-    return RegistrationTokenResponse(
-        message=message("OTP_VERIFIED", language),
-        registration_token=token,
-        expires_in=settings.registration_token_ttl_seconds,
-    )
+    return RegistrationTokenIssued(token=token, expires_in=settings.registration_token_ttl_seconds)
 
 
-def complete_registration(
-    raw_phone: str, password: str, registration_token: str, client: ClientInfo
-) -> AuthSuccessResponse:
+def complete_registration(raw_phone: str, password: str, registration_token: str, client: ClientInfo) -> SignedIn:
     """Set the first password, sign in and start a session.
 
     A read of the registration token first: a token that cannot be right is refused before
@@ -101,14 +101,14 @@ def complete_registration(
     settings = get_settings()
     passwords.check_policy(password, phone)
     token_hashes = _token_hashes(phone, registration_token)
-    stored = codes.get_registration_token(phone)
+    stored = code_store.get_registration_token(phone)
     now = clock.now()
     if stored is None or not stored.may_accept(token_hashes, now=int(now)):
         raise RegistrationTokenInvalid()
     password_hash = passwords.hash_password(password, settings.bcrypt_rounds)
     session, refresh_secret = sessions.new_session("registration", client)
     try:
-        sign_in = codes.set_first_password(
+        sign_in = code_store.set_first_password(
             phone,
             token_hashes=token_hashes,
             password_hash=password_hash,

@@ -5,7 +5,7 @@ for OTP_TTL_SECONDS (checked in the write, since DynamoDB TTL deletes late), sin
 dead after OTP_MAX_ATTEMPTS wrong guesses counted atomically, replaced by the next code
 sent, and not re-sendable within OTP_RESEND_SECONDS unless it was used. Spending a code
 happens in the store operation that also does what the code authorises
-(``store.codes.spend_code_and_*``); a refusal comes back here through ``refuse``.
+(``store.codes.spend_code_and_*``); a refusal comes back here through ``answer_refused_spend``.
 """
 
 from __future__ import annotations
@@ -14,58 +14,62 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
-from phone_auth import aws, clock, crypto, guards
+from phone_auth import aws, clock, crypto, limits
+from phone_auth.callers import ClientInfo
 from phone_auth.errors import (
     AlreadyRegistered,
-    OtpAttemptsExceeded,
-    OtpExpired,
-    OtpInvalid,
-    OtpNotFound,
+    CodeAttemptsExceeded,
+    CodeExpired,
+    CodeInvalid,
+    CodeNotFound,
     PhoneNotAllowed,
     RateLimited,
 )
-from phone_auth.http import ClientInfo
 from phone_auth.keys import key_ring
-from phone_auth.log import logger
 from phone_auth.messages import message
-from phone_auth.observability import metrics
+from phone_auth.observability import logger, metrics
 from phone_auth.phones import mask_phone
 from phone_auth.settings import get_settings
 from phone_auth.sms import get_sender
-from phone_auth.store import codes
+from phone_auth.store import codes as code_store
 from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.records import NewCode, StoredCode
 from phone_auth.store.refusals import CodeRejected, RecipientRefused, ResendTooSoon
 
 Purpose = Literal["login", "registration", "password_reset"]
+#: The domain a code's keyed hash is made in (stored hashes depend on it: never rename it).
+_HASH_DOMAIN = "otp"
 
 
 @dataclass(frozen=True)
 class CodeSent:
+    """A code went out (or, to a phone that may not have one, the same answer went back)."""
+
+    purpose: Purpose
     expires_in: int
     resend_after: int
 
 
 def code_hash(phone: str, purpose: str, code: str) -> str:
     """The hash a new code is stored as (current key)."""
-    return key_ring().hash("otp", phone, purpose, code)
+    return key_ring().hash(_HASH_DOMAIN, phone, purpose, code)
 
 
 def code_hashes(phone: str, purpose: str, code: str) -> list[str]:
     """What a stored code's hash may be if ``code`` is right: one per live key."""
-    return key_ring().hashes("otp", phone, purpose, code)
+    return key_ring().hashes(_HASH_DOMAIN, phone, purpose, code)
 
 
 def _retry_after(state: StoredCode | None, now: int) -> int:
     sent_at = state.sent_at if state else now
-    return sent_at + get_settings().otp_resend_seconds - now
+    return sent_at + get_settings().code_resend_seconds - now
 
 
 def send_code(
     phone: str,
     purpose: Purpose,
     *,
-    recipient: codes.Recipient,
+    recipient: code_store.Recipient,
     language: str,
     client: ClientInfo,
     decoy_if_refused: bool = False,
@@ -73,15 +77,15 @@ def send_code(
 ) -> CodeSent:
     """Store a new code and text it: one DynamoDB round trip plus the SMS.
 
-    Refused before any write for a country the market does not text; refused by the guards
-    (see guards.py: SMS limits, the phone's lock, and the client's lookups when ``lookup``).
+    Refused before any write for a country the market does not text; refused by the limits
+    (see limits.py: SMS limits, the phone's lock, and the client's lookups when ``lookup``).
     ``decoy_if_refused``: a phone that is not a valid recipient gets the same answer, limits
     and resend wait (through a decoy record with no code) but no SMS, so the answer does not
     tell whether it has an account. A fixed test number (TEST_PHONE_NUMBERS) gets its fixed
     code and no SMS.
     """
     settings = get_settings()
-    guards.check_country(phone)
+    limits.check_country(phone)
     now = int(clock.now())
     code = settings.test_codes.get(phone) or crypto.new_code()
     record = NewCode(
@@ -90,48 +94,48 @@ def send_code(
         code_id=uuid.uuid4().hex,
         code_hash=code_hash(phone, purpose, code),
         sent_at=now,
-        expires_at=now + settings.otp_ttl_seconds,
+        expires_at=now + settings.code_ttl_seconds,
     )
-    sent = CodeSent(expires_in=settings.otp_ttl_seconds, resend_after=settings.otp_resend_seconds)
-    cutoff = now - settings.otp_resend_seconds
-    limits = guards.for_sending(phone, client, lookup=lookup)
+    sent = CodeSent(purpose=purpose, expires_in=settings.code_ttl_seconds, resend_after=settings.code_resend_seconds)
+    cutoff = now - settings.code_resend_seconds
+    guards = limits.for_sending(phone, client, lookup=lookup)
     # Store a code only with time left to text it and, should the SMS fail, to withdraw it.
     aws.ensure_time_for(2 * aws.DYNAMODB.worst_case_seconds() + aws.SNS.worst_case_seconds(), "dynamodb")
     try:
         try:
-            codes.issue_code(record, recipient=recipient, resend_cutoff=cutoff, guards=limits)
+            code_store.issue_code(record, recipient=recipient, resend_cutoff=cutoff, guards=guards)
         except RecipientRefused as refused:
             if not decoy_if_refused:
                 if lookup:  # the refusal was rolled back with the rest: count what it tells
-                    guards.count_lookup(client, now)
+                    limits.count_lookup(client, now)
                 if refused.user is not None and refused.user.has_password:
                     raise AlreadyRegistered() from None
                 raise PhoneNotAllowed() from None
-            codes.issue_decoy(record, resend_cutoff=cutoff, guards=limits)
+            code_store.issue_decoy(record, resend_cutoff=cutoff, guards=guards)
             logger.info("code not sent: no such recipient", extra={"phone": mask_phone(phone), "purpose": purpose})
             return sent
     except LimitRefusal as refusal:
         logger.info("code refused by a limit", extra={"phone": mask_phone(phone), "limit": refusal.name})
-        raise guards.refusal_error(refusal, now) from None
+        raise limits.refusal_error(refusal, now) from None
     except ResendTooSoon as too_soon:
         metrics.count("Refusals", limit="otp_resend_seconds")
         raise RateLimited(_retry_after(too_soon.state, now), limit="otp_resend_seconds") from None
 
-    if guards.is_test_number(phone):
+    if limits.is_test_number(phone):
         logger.info("code not sent: fixed test number", extra={"phone": mask_phone(phone), "purpose": purpose})
         return sent
-    text = message("SMS_LOGIN", language).format(code=code, minutes=max(1, settings.otp_ttl_seconds // 60))
+    text = message("SMS_LOGIN", language).format(code=code, minutes=max(1, settings.code_ttl_seconds // 60))
     try:
         get_sender().send(phone, text)
     except Exception:
-        codes.withdraw_code(record)
+        code_store.withdraw_code(record)
         raise
     logger.info("code sent", extra={"phone": mask_phone(phone), "purpose": purpose})
     metrics.count("CodesSent", purpose=purpose)
     return sent
 
 
-def refuse(
+def answer_refused_code(
     phone: str, purpose: Purpose, state: StoredCode | None, now: int, client: ClientInfo, *, count: bool = True
 ) -> NoReturn:
     """Answer a code the store refused, counting it as a wrong guess when it was one.
@@ -143,43 +147,44 @@ def refuse(
     """
     settings = get_settings()
     if state is None or state.used:
-        raise OtpNotFound()
-    if state.attempts >= settings.otp_max_attempts:
+        raise CodeNotFound()
+    if state.attempts >= settings.code_max_attempts:
         metrics.count("Refusals", limit="otp_max_attempts")
-        raise OtpAttemptsExceeded(_retry_after(state, now))
+        raise CodeAttemptsExceeded(_retry_after(state, now))
     if state.expires_at <= now:
-        raise OtpExpired()
+        raise CodeExpired()
     if not count:
-        raise OtpInvalid()
+        raise CodeInvalid()
     try:
-        attempts = codes.count_wrong_guess(
+        attempts = code_store.count_wrong_guess(
             phone,
             purpose,
             state,
-            max_attempts=settings.otp_max_attempts,
+            max_attempts=settings.code_max_attempts,
             now=now,
-            guards=guards.for_code_check(phone, client),
+            guards=limits.for_code_check(phone, client),
         )
     except LimitRefusal as refusal:
-        raise guards.refusal_error(refusal, now) from None
+        raise limits.refusal_error(refusal, now) from None
     except CodeRejected as rejected:
-        refuse(phone, purpose, rejected.state, now, client, count=False)
-    remaining = settings.otp_max_attempts - attempts
+        answer_refused_code(phone, purpose, rejected.state, now, client, count=False)
+    remaining = settings.code_max_attempts - attempts
     logger.info("wrong code", extra={"phone": mask_phone(phone), "purpose": purpose, "remaining": remaining})
     metrics.count("WrongCodes", purpose=purpose)
-    locked = guards.record_code_failure(phone, now)
+    locked = limits.record_code_failure(phone, now)
     if locked is not None:
         logger.info("phone locked: too many wrong codes", extra={"phone": mask_phone(phone)})
         raise locked
     if remaining <= 0:
         metrics.count("Locks", limit="otp_max_attempts")  # this code is dead
-        raise OtpAttemptsExceeded(_retry_after(state, now))
-    raise OtpInvalid(details={"attempts_remaining": remaining})
+        raise CodeAttemptsExceeded(_retry_after(state, now))
+    raise CodeInvalid(details={"attempts_remaining": remaining})
 
 
-def spend_refused(phone: str, purpose: Purpose, refusal: Exception, now: int, client: ClientInfo) -> NoReturn:
-    """Answer a spend the store refused: a guard (lock, limit) or the code itself."""
+def answer_refused_spend(
+    phone: str, purpose: Purpose, refusal: LimitRefusal | CodeRejected, now: int, client: ClientInfo
+) -> NoReturn:
+    """Answer a spend the store refused: a limit (lock, counter) or the code itself."""
     if isinstance(refusal, LimitRefusal):
-        raise guards.refusal_error(refusal, now) from None
-    assert isinstance(refusal, CodeRejected)
-    refuse(phone, purpose, refusal.state, now, client)
+        raise limits.refusal_error(refusal, now) from None
+    answer_refused_code(phone, purpose, refusal.state, now, client)

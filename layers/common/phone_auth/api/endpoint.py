@@ -1,10 +1,15 @@
 """API Gateway (REST, proxy integration) in and out: the one place errors become responses.
 
-`api_endpoint(Model)` turns a function of a parsed `Request` into a Lambda handler:
-it reads and size-checks the body, decodes JSON, validates it with the endpoint's model,
-negotiates the language, and maps every AuthError to its status and
-`{"success": false, "error": {"code", "message"}}`. Anything unexpected is logged (without
-the event) and answered with a generic 500, so no internals leak.
+``api_endpoint(Model)`` turns a function of a parsed ``Request`` into a Lambda handler: it reads
+and size-checks the body, decodes JSON, validates it with the endpoint's model, negotiates the
+language, and maps every AuthError to its status and
+``{"success": false, "error": {"code", "message"}}``. Anything unexpected is logged (without
+the event) and answered with a generic 500, so no internals leak. ``authorizer_endpoint`` does
+the rest of that for the REQUEST authorizer, whose answer is a policy (phone_auth.api.authorizer).
+
+Both read the settings when the handler's module is imported, so an invalid configuration
+fails the cold start, and both run the handler through phone_auth.observability's one
+invocation wrapper (the logger's Lambda context, never the event; the deadline; the metrics).
 """
 
 from __future__ import annotations
@@ -20,25 +25,15 @@ from typing import Any, overload
 
 from pydantic import BaseModel, ValidationError
 
-from phone_auth import aws
+from phone_auth.api.models import ErrorResponse
+from phone_auth.callers import Caller, ClientInfo
 from phone_auth.errors import AuthError, InternalError, InvalidJson, PayloadTooLarge, ValidationFailed
-from phone_auth.log import logger
-from phone_auth.messages import message, preferred_language
-from phone_auth.models import ErrorDetail, ErrorResponse
-from phone_auth.observability import metrics
+from phone_auth.messages import preferred_language
+from phone_auth.observability import lambda_invocation, logger
 from phone_auth.settings import cors_origin, get_settings
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 Result = tuple[int, BaseModel] | BaseModel
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    """Who is calling, as API Gateway saw it: the source IP (never a client-sent header) and
-    the user agent. Shown to the user in their session list; the IP is masked there."""
-
-    source_ip: str | None
-    user_agent: str
 
 
 @dataclass(frozen=True)
@@ -55,6 +50,11 @@ class Request[BodyT]:
     @property
     def client(self) -> ClientInfo:
         return ClientInfo(source_ip=self.source_ip, user_agent=self.headers.get("user-agent", ""))
+
+    @property
+    def caller(self) -> Caller:
+        """The signed-in caller the authorizer vouched for (TokenMissing if it did not)."""
+        return Caller.from_authorizer(self.authorizer)
 
 
 def _headers(event: dict[str, Any]) -> dict[str, str]:
@@ -90,10 +90,8 @@ def json_response(
 
 
 def error_response(error: AuthError, language: str, origin: str | None = None) -> dict[str, Any]:
-    body = ErrorResponse(
-        error=ErrorDetail(code=error.code, message=message(error.code, language), details=error.details or None)
-    )
-    return json_response(error.status, body, error.headers, origin)
+    """The one AuthError -> response mapper: its status, headers and body in ``language``."""
+    return json_response(error.status, ErrorResponse.of(error, language), error.headers, origin)
 
 
 def read_json_body(event: dict[str, Any], max_bytes: int) -> Any:
@@ -136,6 +134,23 @@ def validate_body[BodyT: BaseModel](model: type[BodyT], data: Any) -> BodyT:
         raise ValidationFailed(details={"fields": problems}) from None
 
 
+def _request(event: dict[str, Any], headers: dict[str, str], language: str, body: Any) -> Request[Any]:
+    request_context = event.get("requestContext") or {}
+    return Request(
+        body=body,
+        headers=headers,
+        language=language,
+        source_ip=(request_context.get("identity") or {}).get("sourceIp"),
+        authorizer=request_context.get("authorizer") or {},
+        path_parameters={str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()},
+    )
+
+
+def _lambda_handler(answer: LambdaHandler, named_after: Callable[..., Any]) -> LambdaHandler:
+    """``answer`` in the one invocation wrapper, named after the function it answers for."""
+    return lambda_invocation(functools.wraps(named_after)(answer))
+
+
 @overload
 def api_endpoint[BodyT: BaseModel](
     body_model: type[BodyT],
@@ -147,29 +162,18 @@ def api_endpoint(body_model: None) -> Callable[[Callable[[Request[None]], Result
 
 
 def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Request[Any]], Result]], LambdaHandler]:
-    """Decorate `handle(request) -> model` (200) or `-> (status, model)` into a Lambda handler."""
+    """Decorate ``handle(request) -> model`` (200) or ``-> (status, model)`` into a Lambda handler."""
+    get_settings()  # when the handler's module is imported: an invalid configuration fails the cold start
 
     def decorator(handle: Callable[[Request[Any]], Result]) -> LambdaHandler:
-        @functools.wraps(handle)
-        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            deadline = aws.start_invocation(context)
+        def answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
             headers = _headers(event)
             language = preferred_language(headers.get("accept-language"))
             try:
-                settings = get_settings()
                 body: Any = None
                 if body_model is not None:
-                    body = validate_body(body_model, read_json_body(event, settings.max_body_bytes))
-                request_context = event.get("requestContext") or {}
-                request: Request[Any] = Request(
-                    body=body,
-                    headers=headers,
-                    language=language,
-                    source_ip=(request_context.get("identity") or {}).get("sourceIp"),
-                    authorizer=request_context.get("authorizer") or {},
-                    path_parameters={str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()},
-                )
-                result = handle(request)
+                    body = validate_body(body_model, read_json_body(event, get_settings().max_body_bytes))
+                result = handle(_request(event, headers, language, body))
                 status, model = result if isinstance(result, tuple) else (200, result)
                 return json_response(status, model, origin=headers.get("origin"))
             except AuthError as error:
@@ -178,13 +182,25 @@ def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Requ
             except Exception:
                 logger.exception("unhandled error")
                 return error_response(InternalError(), language, headers.get("origin"))
-            finally:
-                aws.end_invocation(deadline)
-                metrics.flush()  # once per invocation, whatever the answer
 
+        handler = _lambda_handler(answer, handle)
         # Read by devtools/openapi.py, which builds the API document from these models.
         handler.request_model = body_model  # type: ignore[attr-defined]
         handler.response_model = typing.get_type_hints(handle).get("return")  # type: ignore[attr-defined]
         return handler
 
     return decorator
+
+
+def authorizer_endpoint(authorize: Callable[[dict[str, Any]], dict[str, Any]]) -> LambdaHandler:
+    """Decorate ``authorize(event) -> policy`` into the REQUEST authorizer's Lambda handler.
+
+    Its refusals are policies (Deny) that ``authorize`` makes; what it raises reaches API Gateway
+    as it is (a ServiceUnavailable becomes the AUTHORIZER_FAILURE gateway response, a 503).
+    """
+    get_settings()  # when the handler's module is imported: an invalid configuration fails the cold start
+
+    def answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return authorize(event)
+
+    return _lambda_handler(answer, authorize)

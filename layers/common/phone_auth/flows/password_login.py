@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from phone_auth import clock, guards, passwords, sessions
+from phone_auth import clock, limits, passwords
+from phone_auth.callers import ClientInfo
 from phone_auth.errors import InvalidCredentials, InvalidPhone, NotAMobilePhone, RegistrationRequired
-from phone_auth.http import ClientInfo
-from phone_auth.log import logger
-from phone_auth.models import AuthSuccessResponse
+from phone_auth.flows import sessions
+from phone_auth.flows.sessions import SignedIn
+from phone_auth.observability import logger
 from phone_auth.phones import mask_phone, normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.store import users
@@ -14,7 +15,7 @@ from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.refusals import PasswordChanged
 
 
-def login_with_password(raw_phone: str, password: str, client: ClientInfo) -> AuthSuccessResponse:
+def login_with_password(raw_phone: str, password: str, client: ClientInfo) -> SignedIn:
     """Two DynamoDB round trips on success: read the user with the phone's password lock and
     the client IP's failure count (a lock or a spent budget refuses before any bcrypt work,
     even the right password), then record the sign-in and start a session only if the
@@ -29,27 +30,28 @@ def login_with_password(raw_phone: str, password: str, client: ClientInfo) -> Au
     except (InvalidPhone, NotAMobilePhone):
         # Same answer and about the same time as an unknown phone.
         passwords.verify_password(password, None, settings.bcrypt_rounds)
-        guards.count_password_ip_failure(client, now)
+        limits.count_password_ip_failure(client, now)
         raise InvalidCredentials() from None
-    lock, ip_failures = guards.password_lock(phone), guards.password_ip_failures(client)
+    lock, ip_failures = limits.password_lock(phone), limits.password_ip_failures(client)
     user, hits, locked_until = users.get_user_and_guards(
         phone, counters=[ip_failures] if ip_failures else [], locks=[lock], now=now
     )
     if locked_until[lock.name] > now:
-        raise guards.refusal_error(LimitRefusal(lock.name, locked_until[lock.name]), now)
+        raise limits.refusal_error(LimitRefusal(lock.name, locked_until[lock.name]), now)
     if ip_failures is not None and hits[ip_failures.name] >= ip_failures.limit:
-        raise guards.refusal_error(LimitRefusal(ip_failures.name, ip_failures.window_end(now)), now)
+        raise limits.refusal_error(LimitRefusal(ip_failures.name, ip_failures.window_end(now)), now)
     if user is not None and user.password_hash is None:
-        guards.count_lookup(client, now)  # this answer tells that the phone has an account
+        limits.count_lookup(client, now)  # this answer tells that the phone has an account
         raise RegistrationRequired()
     stored_hash = user.password_hash if user else None
-    if not passwords.verify_password(password, stored_hash, settings.bcrypt_rounds) or user is None:
+    # Checked whatever the user: an unknown phone costs the same bcrypt work as a wrong password.
+    matches = passwords.verify_password(password, stored_hash, settings.bcrypt_rounds)
+    if not matches or user is None or stored_hash is None:
         logger.info("wrong password", extra={"phone": mask_phone(phone)})
-        locked = guards.record_password_failure(phone, client, now)
+        locked = limits.record_password_failure(phone, client, now)
         if locked is not None:
             raise locked
         raise InvalidCredentials()
-    assert stored_hash is not None
     upgraded = None
     if passwords.needs_rehash(stored_hash, settings.bcrypt_rounds):
         upgraded = passwords.hash_password(password, settings.bcrypt_rounds)
