@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # checkov pins a boto3 that conflicts with ours, so it lives in a venv of its own.
 TOOLS_VENV := .venv-tools
 export SAM_CLI_TELEMETRY := 0
-# How the venv's python (and pytest, mypy and every tool run with it) imports phone_auth (the
+# How the venv's python (and pytest and every tool run with it) imports phone_auth (the
 # layer's package) and devtools: a .pth file in its site-packages naming both folders.
 IMPORT_PATHS := $(VENV)/lib/python3.13/site-packages/phone-auth.pth
 # sam build looks for a python3.13 binary on PATH: the venv's.
@@ -26,7 +26,7 @@ help:
 	@echo "make run      the local stack, web client and API docs on http://127.0.0.1:$(PORT) (no Docker, no AWS account)"
 	@echo "              ENV=th-dev, STATIC_DIR=path/to/your/build, FRESH=1 (start without the kept local-data/)"
 	@echo "make test     run the test suite (installs Debian's chromium for the browser test)"
-	@echo "make invoke   FN=<functions/ folder> [EVENT=file.json]: one handler with its event on the emulator, no Docker"
+	@echo "make invoke   FN=<function, e.g. me> [EVENT=file.json]: one handler with its event on the emulator, no Docker"
 	@echo "make sam-invoke FN=...  the same through sam local invoke (needs Docker and AWS credentials)"
 	@echo "make lint     ruff, mypy, sam validate --lint and checkov (skips and reasons: .checkov.yaml)"
 	@echo "make build    sam build (arm64, no Docker)"
@@ -82,8 +82,6 @@ lint: setup $(TOOLS_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	@# Each function is an app.py of its own: one run each, so request bodies are type-checked too.
-	@for handler in functions/*/app.py; do $(BIN)/mypy --no-error-summary layers/common/phone_auth $$handler || exit 1; done
 	$(BIN)/sam validate --lint
 	@# checkov does not expand Fn::ForEach: it scans the template with its loops expanded (.checkov.yaml).
 	$(BIN)/python -m devtools.template --output $(EXPANDED_TEMPLATE)

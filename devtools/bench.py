@@ -156,6 +156,7 @@ class LambdaLike:
                 config["calls"] = [[call.service, call.operation, call.params] for call in record.calls]
             else:
                 config["paths"].insert(0, str(self.build / self.logical_ids[function]))
+                config["handler"] = f"{function}.lambda_handler"
                 config["event"] = record.event
                 config["warm"] = warm
         else:

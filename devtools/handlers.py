@@ -1,65 +1,84 @@
-"""Load a function's handler module under a unique module name.
+"""Load a function's handler the way Lambda does, and name the functions of a template.
 
-Every function has a file called app.py; importing them as plain `app` would hand back
-whichever was imported first, so functions/<dir>/app.py becomes module `fn_<dir>_app`.
-Tests, the OpenAPI generator and the local stack all load handlers through this module.
+Lambda puts the function's code folder (its CodeUri, /var/task) first on ``sys.path`` and imports
+the module its ``Handler`` setting names (``send_verification.lambda_handler``: module
+``send_verification``) by that name. Every function's handler module has a name of its own in
+functions/ (tests/test_handler_modules.py checks that none shadows another module), so the
+tests, the OpenAPI generator, ``make invoke``, the local stack and the bench all import them
+the same way, through :func:`handler_module`.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
 #: One import at a time: a thread must never get a module that another is still executing.
 _IMPORTING = threading.RLock()
 
 
-def handler_module_name(code_dir: str | Path, handler: str = "app.lambda_handler") -> str:
-    """The module name a Lambda ``Handler`` setting's file is imported as, e.g. ``fn_me_app``."""
-    return f"fn_{Path(code_dir).name}_{handler.rpartition('.')[0].replace('.', '_')}"
+def handler_module(code_uri: str | Path, module: str, *, cold: bool = False) -> ModuleType:
+    """``module`` imported from the ``code_uri`` folder, as Lambda imports a handler's module.
 
-
-def load_handler(code_dir: str | Path, handler: str = "app.lambda_handler", *, cold: bool = False) -> Any:
-    """The callable a Lambda ``Handler`` setting (``module.function``) names in ``code_dir``.
-
-    Its module is imported once, as :func:`handler_module_name`; ``cold=True`` imports it
-    afresh (a cold start) even if it was imported before.
+    Imported once; ``cold=True`` imports it afresh (a cold start). Refuses a module of that name
+    found anywhere but in ``code_uri`` (it would be another module shadowing the handler).
     """
-    module_path, _, attribute = handler.rpartition(".")
-    if not module_path or not attribute:
-        raise ImportError(f"handler {handler!r} must look like module.function")
-    name = handler_module_name(code_dir, handler)
-    if cold:
-        sys.modules.pop(name, None)
-    return getattr(_import(Path(code_dir) / (module_path.replace(".", "/") + ".py"), name), attribute)
-
-
-def load_function_module(function_dir: str) -> ModuleType:
-    """functions/<function_dir>/app.py as module `fn_<function_dir>_app` (imported once)."""
-    return _import(FUNCTIONS_DIR / function_dir / "app.py", handler_module_name(function_dir))
-
-
-def _import(file: Path, name: str) -> ModuleType:
+    folder = Path(code_uri).resolve()
     with _IMPORTING:
-        return _import_once(file, name)
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+        if cold:
+            sys.modules.pop(module, None)
+        imported = importlib.import_module(module)
+    found = Path(getattr(imported, "__file__", None) or "").resolve().parent
+    if found != folder:
+        raise ImportError(f"{module!r} was imported from {found}, not from the function's code in {folder}")
+    return imported
 
 
-def _import_once(file: Path, name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {file}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
+def load_handler(code_uri: str | Path, handler: str, *, cold: bool = False) -> Callable[..., Any]:
+    """The callable a Lambda ``Handler`` setting (``module.function``) names in ``code_uri``."""
+    module, _, function = handler.rpartition(".")
+    if not module or not function:
+        raise ImportError(f"handler {handler!r} must look like module.function")
+    loaded: Callable[..., Any] = getattr(handler_module(code_uri, module, cold=cold), function)
+    return loaded
+
+
+def function_module(name: str) -> ModuleType:
+    """The handler module of one of this repository's functions, by name (``send_verification``)."""
+    return handler_module(FUNCTIONS_DIR, name)
+
+
+@dataclass(frozen=True)
+class FunctionCode:
+    """Where a template's function has its code: its CodeUri folder and Handler setting."""
+
+    code_uri: str
+    handler: str
+
+    @property
+    def name(self) -> str:
+        """The handler module's name: what the tools call the function (``send_verification``)."""
+        return self.handler.rpartition(".")[0]
+
+
+def template_functions(template: Mapping[str, Any]) -> dict[str, FunctionCode]:
+    """Logical id -> the code of every AWS::Serverless::Function of a decoded template, its
+    Globals.Function CodeUri and Handler applied."""
+    defaults = (template.get("Globals") or {}).get("Function") or {}
+    found = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = {**defaults, **(resource.get("Properties") or {})}
+        found[logical_id] = FunctionCode(code_uri=str(properties["CodeUri"]), handler=str(properties["Handler"]))
+    return found

@@ -44,20 +44,20 @@ def _error_responses() -> dict[str, str]:
 
 
 def _routes() -> list[tuple[str, str, str, bool]]:
-    """(method, path, function dir, behind the authorizer) for every API route of the template."""
+    """(method, path, function, behind the authorizer) for every API route of the template."""
+    from devtools.handlers import template_functions
     from devtools.template import load_template
 
+    template = load_template(ROOT / "template.yaml")
     routes = []
-    for resource in load_template(ROOT / "template.yaml")["Resources"].values():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        props = resource["Properties"]
+    for logical_id, code in template_functions(template).items():
+        props = template["Resources"][logical_id]["Properties"]
         for event in (props.get("Events") or {}).values():
             if event.get("Type") != "Api":
                 continue
             e = event["Properties"]
             secured = bool((e.get("Auth") or {}).get("Authorizer"))
-            routes.append((e["Method"].lower(), e["Path"], Path(props["CodeUri"]).name, secured))
+            routes.append((e["Method"].lower(), e["Path"], code.name, secured))
     return sorted(routes, key=lambda r: (r[1], r[0]))
 
 
@@ -87,12 +87,12 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
 def build_document() -> dict[str, Any]:
     for name, value in _IMPORT_ENV.items():
         os.environ.setdefault(name, value)
-    from devtools.handlers import load_function_module
+    from devtools.handlers import function_module
     from phone_auth.api.models import ErrorResponse
 
     operations: list[tuple[str, str, str, bool, type[BaseModel] | None, type[BaseModel]]] = []
     for method, path, function_dir, secured in _routes():
-        handler = load_function_module(function_dir).lambda_handler
+        handler = function_module(function_dir).lambda_handler
         operations.append((method, path, function_dir, secured, handler.request_model, handler.response_model))
 
     models: list[tuple[type[BaseModel], Any]] = [(ErrorResponse, "serialization")]
@@ -118,7 +118,7 @@ def build_document() -> dict[str, Any]:
             }
         operation: dict[str, Any] = {
             "operationId": function_dir,
-            "summary": (sys.modules[f"fn_{function_dir}_app"].__doc__ or "").strip().splitlines()[0],
+            "summary": (function_module(function_dir).__doc__ or "").strip().splitlines()[0],
             "parameters": [
                 *_path_parameters(path),
                 {

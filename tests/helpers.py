@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from devtools.handlers import load_function_module
+from devtools.handlers import function_module, template_functions
 
 if TYPE_CHECKING:
     from phone_auth.store.records import UserRecord
@@ -86,14 +86,12 @@ def template_tables() -> dict[str, dict[str, Any]]:
 
 @functools.cache
 def protected_functions() -> frozenset[str]:
-    """Function directories whose API route is behind the authorizer, as template.yaml says."""
+    """Functions whose API route is behind the authorizer, as template.yaml says."""
     protected = set()
-    for resource in template()["Resources"].values():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        for event in (resource["Properties"].get("Events") or {}).values():
+    for logical_id, code in template_functions(template()).items():
+        for event in (template()["Resources"][logical_id]["Properties"].get("Events") or {}).values():
             if event.get("Type") == "Api" and (event["Properties"].get("Auth") or {}).get("Authorizer"):
-                protected.add(Path(resource["Properties"]["CodeUri"]).name)
+                protected.add(code.name)
     return frozenset(protected)
 
 
@@ -110,20 +108,19 @@ class FakeClock:
 
 
 # ------------------------------------------------------------------ handlers and events
-def load_handler(function_dir: str) -> ModuleType:
-    """functions/<dir>/app.py under a unique module name (every function has an app.py)."""
-    return load_function_module(function_dir)
+def load_handler(function: str) -> ModuleType:
+    """A function's handler module (functions/<function>.py), imported as Lambda imports it."""
+    return function_module(function)
 
 
 @functools.cache
 def function_timeouts() -> dict[str, int]:
-    """Function directory -> its Timeout in seconds, as template.yaml sets it (Globals included)."""
+    """Function -> its Timeout in seconds, as template.yaml sets it (Globals included)."""
     doc = template()
     default = int(doc["Globals"]["Function"]["Timeout"])
     return {
-        Path(r["Properties"]["CodeUri"]).name: int(r["Properties"].get("Timeout", default))
-        for r in doc["Resources"].values()
-        if r["Type"] == "AWS::Serverless::Function"
+        code.name: int(doc["Resources"][logical_id]["Properties"].get("Timeout", default))
+        for logical_id, code in template_functions(doc).items()
     }
 
 

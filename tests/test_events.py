@@ -35,7 +35,8 @@ FUNCTIONS = ROOT / "functions"
 
 # ------------------------------------------------------------------ helpers
 def function_dirs() -> set[str]:
-    return {p.name for p in FUNCTIONS.iterdir() if p.is_dir() and (p / "app.py").is_file()}
+    """The functions' handler modules (functions/<name>.py), by name."""
+    return {p.stem for p in FUNCTIONS.glob("*.py")}
 
 
 def event_files() -> list[Path]:
@@ -43,15 +44,15 @@ def event_files() -> list[Path]:
 
 
 def routes() -> dict[str, tuple[str, str, bool]]:
-    """function dir -> (path, method, behind the authorizer), from template.yaml."""
+    """function -> (path, method, behind the authorizer), from template.yaml."""
+    from devtools.handlers import template_functions
     from devtools.template import load_template
 
+    template = load_template(ROOT / "template.yaml")
     found = {}
-    for resource in load_template(ROOT / "template.yaml")["Resources"].values():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        function_dir = str(resource["Properties"]["CodeUri"]).strip("/").split("/")[-1]
-        for event in (resource["Properties"].get("Events") or {}).values():
+    for logical_id, code in template_functions(template).items():
+        function_dir = code.name
+        for event in (template["Resources"][logical_id]["Properties"].get("Events") or {}).values():
             if event["Type"] == "Api":
                 props = event["Properties"]
                 guarded = bool((props.get("Auth") or {}).get("Authorizer"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -73,7 +72,8 @@ class RecordingDynamoDB:
 
 
 def granted_actions() -> dict[str, set[str]]:
-    """function dir -> {"dynamodb:Action@TableLogicalId", "ssm:jwt-secret", "sns:Publish"} from the template."""
+    """function -> {"dynamodb:Action@TableLogicalId", "ssm:jwt-secret", "sns:Publish"} from the template."""
+    from devtools.handlers import template_functions
     from devtools.template import load_template
 
     resources = load_template(ROOT / "template.yaml")["Resources"]
@@ -89,10 +89,8 @@ def granted_actions() -> dict[str, set[str]]:
         return actions
 
     grants: dict[str, set[str]] = {}
-    for resource in resources.values():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        props = resource["Properties"]
+    for logical_id, code in template_functions(load_template(ROOT / "template.yaml")).items():
+        props = resources[logical_id]["Properties"]
         actions: set[str] = set()
         for policy in props.get("Policies", []):
             if "Statement" in policy:
@@ -104,7 +102,7 @@ def granted_actions() -> dict[str, set[str]]:
             elif "Ref" in policy:
                 managed = resources[policy["Ref"]]["Properties"]["PolicyDocument"]["Statement"]
                 actions |= statement_actions(managed)
-        grants[Path(props["CodeUri"]).name] = actions
+        grants[code.name] = actions
     return grants
 
 

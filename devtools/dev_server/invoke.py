@@ -1,7 +1,7 @@
 """``python -m devtools.dev_server.invoke FN [EVENT]`` (``make invoke``): one handler, one event, no Docker.
 
 Starts the local stack's emulator in this process (moto, the template's tables, a JWT secret, the
-SMS outbox; nothing kept from ``make run``), calls ``functions/FN``'s handler with the event
+SMS outbox; nothing kept from ``make run``), calls ``functions/FN.py``'s handler with the event
 (default ``events/FN.json``) and a Lambda context as Lambda would, and prints the answer: status,
 headers and pretty JSON body for an API Gateway proxy response (anything else, such as the
 authorizer's policy, as pretty JSON), then every SMS the call sent. The function's own log lines
@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from devtools.handlers import template_functions
 from devtools.local_stack.gateway import LambdaContext
 from devtools.local_stack.stack import REPO_ROOT, start
 from devtools.local_stack.template import ACCOUNT_ID, local_name, parse_overrides
@@ -25,13 +26,9 @@ from devtools.template import TemplateError, load_template
 
 
 def logical_ids() -> dict[str, str]:
-    """Function folder (``functions/<folder>``) -> the template logical id of the function it holds."""
-    resources = load_template(REPO_ROOT / "template.yaml")["Resources"]
-    return {
-        Path(str(resource["Properties"]["CodeUri"])).name: logical_id
-        for logical_id, resource in resources.items()
-        if resource.get("Type") == "AWS::Serverless::Function"
-    }
+    """Function (its handler module, ``functions/<name>.py``) -> its template logical id."""
+    functions = template_functions(load_template(REPO_ROOT / "template.yaml"))
+    return {code.name: logical_id for logical_id, code in functions.items()}
 
 
 def render(result: Any) -> str:
@@ -51,7 +48,9 @@ def render(result: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     ids = logical_ids()
     parser = argparse.ArgumentParser("python -m devtools.dev_server.invoke", description=__doc__.splitlines()[0])
-    parser.add_argument("function", metavar="FN", choices=sorted(ids), help="a folder of functions/: " + " ".join(ids))
+    parser.add_argument(
+        "function", metavar="FN", choices=sorted(ids), help="a function of functions/: " + " ".join(ids)
+    )
     parser.add_argument("event", nargs="?", type=Path, help="the event's JSON file (default: events/FN.json)")
     parser.add_argument("--config-env", default="default", help="samconfig.toml environment (as make run's ENV)")
     parser.add_argument("--parameter-overrides", default="", metavar="'Name=Value ...'")

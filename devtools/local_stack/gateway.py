@@ -34,14 +34,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from samcli.lib.providers.provider import Cors, Function
 from samcli.local.apigw.authorizers.lambda_authorizer import InvalidLambdaAuthorizerResponse, LambdaAuthorizer
 from samcli.local.apigw.route import Route
 
-from devtools.handlers import handler_module_name, load_handler
+from devtools.handlers import load_handler
 from devtools.local_stack.backend import SmsOutbox
 from devtools.local_stack.template import ACCOUNT_ID, StackModel, as_text, local_name
 from phone_auth.settings import cors_origin
@@ -217,7 +216,7 @@ class Gateway:
         *,
         one_request_per_function: bool = True,
     ) -> None:
-        """Load every handler now (a cold start each); ``handlers`` replaces some, by logical id or directory."""
+        """Load every handler now (a cold start each); ``handlers`` replaces some, by logical id or handler module."""
         self.model, self.region, self.outbox, self.log = model, region, outbox, log
         self.loaded_modules: list[str] = []
         self.handlers: dict[str, Handler] = {}
@@ -225,9 +224,10 @@ class Gateway:
         try:
             for lid, function in model.functions.items():
                 code_dir, handler = str(function.codeuri), str(function.handler)
-                given = (handlers or {}).get(lid) or (handlers or {}).get(Path(code_dir).name)
+                module = handler.rpartition(".")[0]
+                given = (handlers or {}).get(lid) or (handlers or {}).get(module)
                 if given is None:
-                    self.loaded_modules.append(handler_module_name(code_dir, handler))
+                    self.loaded_modules.append(module)
                 self.handlers[lid] = given or load_handler(code_dir, handler, cold=True)
         except BaseException:
             self.forget_modules()

@@ -11,8 +11,8 @@ Modes:
 - ``floor_calls``: the floor, then the step's AWS calls (CONFIG ``calls``) made once each on those
   bare clients (and an SNS client if the step texts): what botocore alone costs a function that
   makes the same first requests, none of the function's code.
-- ``function``: import the handler module (``app``) and invoke it once with the step's event:
-  a cold start as a user waits for it.
+- ``function``: import the handler module (CONFIG ``handler``, e.g. ``me.lambda_handler``) by name,
+  as Lambda does, and invoke it once with the step's event: a cold start as a user waits for it.
 - ``warm``: the same, then alternating chunks: the handler invoked ``size`` times, and the
   step's own AWS calls made ``size`` times on bare boto3 clients (a session of their own, the
   same timeouts). bcrypt's time inside the handler is summed apart.
@@ -165,7 +165,8 @@ def main() -> None:
 
         hashpw, checkpw = bcrypt.hashpw, bcrypt.checkpw
         bcrypt.hashpw, bcrypt.checkpw = cpu_timed(hashpw), cpu_timed(checkpw)
-        handler = importlib.import_module("app").lambda_handler
+        module, _, name = CONFIG["handler"].rpartition(".")
+        handler = getattr(importlib.import_module(module), name)
         result["import"] = elapsed()
         event = CONFIG["event"]
         result["status"] = status_of(handler(json.loads(json.dumps(event)), Context()))

@@ -166,9 +166,9 @@ class _Flows:
         self.records: list[StepRecord] = []
 
     def handler(self, function: str) -> Callable[[dict[str, Any], Any], Any]:
-        from devtools.handlers import load_function_module
+        from devtools.handlers import function_module
 
-        return load_function_module(function).lambda_handler  # type: ignore[no-any-return]
+        return function_module(function).lambda_handler  # type: ignore[no-any-return]
 
     def authorize(self, token: str) -> dict[str, Any]:
         """The authorizer's context for ``token`` (not recorded: the authorizer is a step of its own)."""

@@ -25,7 +25,6 @@ from typing import Any, overload
 
 from pydantic import BaseModel, ValidationError
 
-from phone_auth.api.models import ErrorResponse
 from phone_auth.callers import Caller, ClientInfo
 from phone_auth.errors import AuthError, InternalError, InvalidJson, PayloadTooLarge, ValidationFailed
 from phone_auth.messages import preferred_language
@@ -91,6 +90,9 @@ def json_response(
 
 def error_response(error: AuthError, language: str, origin: str | None = None) -> dict[str, Any]:
     """The one AuthError -> response mapper: its status, headers and body in ``language``."""
+    # Imported here: the authorizer, which answers with policies, never loads the API's models.
+    from phone_auth.api.models import ErrorResponse
+
     return json_response(error.status, ErrorResponse.of(error, language), error.headers, origin)
 
 
