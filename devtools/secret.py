@@ -8,7 +8,9 @@ set, as JSON::
      "keys": [{"kid": "<kid>", "secret": "<base64url of 32 random bytes>", "created_at": "<ISO 8601 UTC>"}, ...]}
 
 The current key is listed first and signs new tokens; the others only verify tokens they
-signed earlier, found by the token's ``kid`` header. A kid is 16 random hex characters.
+signed earlier, found by the token's ``kid`` header. A kid is 16 random hex characters. The
+format is the functions' own (phone_auth.keys reads, writes and converts it); this tool decides
+when a key is added or dropped, and reads and writes the parameter.
 
 A value that is not JSON is the legacy form: one base64url secret. It counts as one key
 whose kid the functions derive as ``sha256(b"phone-auth/kid/" + master)[:16]`` (hex), and
@@ -43,14 +45,11 @@ boto3 is used only here, in a developer/operator tool; it is not part of the Lam
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import json
 import re
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -58,17 +57,15 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
 from devtools.local_info import LocalStackUnreachable, add_local_argument, local_stack_info
+from phone_auth import keys
+from phone_auth.keys import SECRET_BYTES, KeySet, encode_secret, utc_now
+from phone_auth.keys import StoredKey as Key
 
-SECRET_BYTES = 32  # 256 bits, the HS256 key size
-FORMAT_VERSION = 1
 #: Default --min-age for --retire: the default access-token lifetime plus the secret cache.
 RETIRE_MIN_AGE_SECONDS = 3600 + 300
 # Same rules as the template's Stage and JwtSecretParameterName parameters.
 _NAME_PART = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _PARAMETER_NAME = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
-_KID = re.compile(r"^[0-9a-f]{16}$")
-_BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
-_CREATED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
 DESCRIPTION = "phone-auth JWT signing key set (JSON: version, current kid, keys). Written by devtools.secret."
 OVERWRITE_WARNING = "Replacing the secret invalidates every issued token, which signs everyone out."
 
@@ -87,139 +84,57 @@ class Refused(Exception):
     """The tool will not write; the message says why and never holds a secret."""
 
 
-# ------------------------------------------------------------------ the key set
+# ------------------------------------------------------------------ the key set's policy
+# The format (reading, writing, the legacy conversion) is the functions' own: phone_auth.keys.
 def generate_secret() -> str:
     """Return 256 random bits, base64url-encoded without '=' padding (43 chars)."""
-    raw = secrets.token_bytes(SECRET_BYTES)
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return encode_secret(secrets.token_bytes(SECRET_BYTES))
 
 
 def new_kid() -> str:
     return secrets.token_hex(8)
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def new_key() -> Key:
+    return Key(new_kid(), generate_secret(), utc_now())
 
 
-def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def new_key_set() -> KeySet:
+    """A first key set: one random key."""
+    return KeySet((new_key(),))
 
 
-def legacy_master(value: str) -> bytes:
-    """The master key of a legacy single-secret value, read as the functions read it.
-
-    base64url of 32+ bytes, else the text itself when it is 32+ bytes long
-    (phone_auth/keys.py's ``_decode_secret``). Raises Refused below 256 bits.
-    """
-    text = value.strip()
-    try:
-        raw = _b64decode(text)
-    except ValueError:  # binascii.Error included
-        raw = b""
-    if len(raw) >= SECRET_BYTES:
-        return raw
-    if len(text.encode()) >= SECRET_BYTES:
-        return text.encode()
-    raise Refused("the parameter holds neither a key set nor a legacy secret of at least 256 bits")
+def age_seconds(key: Key, now: datetime) -> float:
+    return (now - _instant(key.created_at)).total_seconds()
 
 
-def legacy_kid(master: bytes) -> str:
-    """The kid the functions give a legacy secret (phone_auth/keys.py)."""
-    return hashlib.sha256(b"phone-auth/kid/" + master).hexdigest()[:16]
+def rotated(key_set: KeySet) -> KeySet:
+    """A new current key in front; every key so far kept."""
+    kids = {key.kid for key in key_set.keys}
+    key = new_key()
+    while key.kid in kids:  # pragma: no cover - 64 random bits
+        key = new_key()
+    return KeySet((key, *key_set.keys))
 
 
-@dataclass(frozen=True)
-class Key:
-    kid: str
-    secret: str  # base64url of the key bytes, without padding
-    created_at: str  # ISO 8601, UTC
-
-    def age_seconds(self, now: datetime) -> float:
-        return (now - _instant(self.created_at)).total_seconds()
-
-
-@dataclass(frozen=True)
-class KeySet:
-    keys: tuple[Key, ...]  # the current key first
-    #: True when read from a legacy single-secret value (not yet written as a key set).
-    legacy: bool = False
-
-    @property
-    def current(self) -> Key:
-        return self.keys[0]
-
-    def to_json(self) -> str:
-        document = {
-            "version": FORMAT_VERSION,
-            "current": self.current.kid,
-            "keys": [{"kid": k.kid, "secret": k.secret, "created_at": k.created_at} for k in self.keys],
-        }
-        return json.dumps(document, separators=(",", ":"))
-
-    def secrets(self) -> list[str]:
-        return [key.secret for key in self.keys]
-
-    def rotated(self) -> KeySet:
-        """A new current key in front; every key so far kept."""
-        kids = {key.kid for key in self.keys}
-        kid = new_kid()
-        while kid in kids:  # pragma: no cover - 64 random bits
-            kid = new_kid()
-        return KeySet((Key(kid, generate_secret(), utc_now()), *self.keys))
-
-    def retired(self) -> KeySet:
-        """The current key and any key created after it; the others (listed after the current key,
-        created before it or in the same instant) are dropped."""
-        current = _instant(self.current.created_at)
-        return replace(self, keys=(self.current, *(k for k in self.keys[1:] if _instant(k.created_at) > current)))
+def retired(key_set: KeySet) -> KeySet:
+    """The current key and any key created after it; the others (listed after the current key,
+    created before it or in the same instant) are dropped."""
+    current = _instant(key_set.current.created_at)
+    newer = (key for key in key_set.keys[1:] if _instant(key.created_at) > current)
+    return replace(key_set, keys=(key_set.current, *newer))
 
 
 def _instant(created_at: str) -> datetime:
     return datetime.fromisoformat(created_at.replace("Z", "+00:00"))
 
 
-def new_key_set() -> KeySet:
-    """A first key set: one random key."""
-    return KeySet((Key(new_kid(), generate_secret(), utc_now()),))
-
-
 def parse_key_set(value: str, *, legacy_created_at: str | None = None) -> KeySet:
-    """Read a stored value: a key set, or a legacy secret as a one-key set (``legacy=True``).
-
-    Raises Refused, naming what is wrong but never quoting the value.
-    """
-    text = value.strip()
-    if not text.startswith(("{", "[", '"')):  # JSON; never the start of a base64 secret
-        master = legacy_master(text)
-        secret = base64.urlsafe_b64encode(master).rstrip(b"=").decode("ascii")
-        return KeySet((Key(legacy_kid(master), secret, legacy_created_at or utc_now()),), legacy=True)
+    """The stored value read as the functions read it; Refused (never quoting it) when they could not."""
     try:
-        document = json.loads(text)
-    except ValueError:
-        raise Refused("the parameter starts like JSON but is not valid JSON") from None
-    if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
-        raise Refused(f"the key set is not a JSON object with version {FORMAT_VERSION}")
-    entries = document.get("keys")
-    if not isinstance(entries, list) or not entries:
-        raise Refused("the key set has no keys")
-    keys = []
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict) or set(entry) != {"kid", "secret", "created_at"}:
-            raise Refused(f"key {index}: expected exactly kid, secret and created_at")
-        kid, secret, created_at = entry["kid"], entry["secret"], entry["created_at"]
-        if not isinstance(kid, str) or not _KID.match(kid):
-            raise Refused(f"key {index}: the kid is not 16 hex characters")
-        if not isinstance(secret, str) or not _BASE64URL.match(secret) or len(_b64decode(secret)) < SECRET_BYTES:
-            raise Refused(f"key {kid}: the secret is not base64url of at least {SECRET_BYTES} bytes")
-        if not isinstance(created_at, str) or not _CREATED_AT.match(created_at):
-            raise Refused(f"key {kid}: created_at is not an ISO 8601 UTC time")
-        keys.append(Key(kid, secret, created_at))
-    if len({key.kid for key in keys}) != len(keys):
-        raise Refused("two keys share a kid")
-    if document.get("current") != keys[0].kid:
-        raise Refused("the current kid is not the first key")
-    return KeySet(tuple(keys))
+        return keys.parse_key_set(value, legacy_created_at=legacy_created_at)
+    except keys.KeySetError as exc:
+        raise Refused(str(exc)) from None
 
 
 # ------------------------------------------------------------------ SSM
@@ -264,7 +179,7 @@ def read_key_set(client: SsmClient, name: str) -> tuple[KeySet, int]:
 def rotate(client: SsmClient, name: str, hidden: list[str] | None = None) -> tuple[KeySet, KeySet, int]:
     """Add a new current key: (before, after, new parameter version). ``hidden`` collects the secrets."""
     before, version = read_key_set(client, name)
-    after = before.rotated()
+    after = rotated(before)
     if hidden is not None:
         hidden += after.secrets()
     written = store_secret(client, name, after.to_json(), overwrite=True)
@@ -285,10 +200,10 @@ def retire(
         hidden += before.secrets()
     if before.legacy:
         raise Refused(f"{name} still holds a single legacy secret: rotate first, nothing to retire")
-    after = before.retired()
+    after = retired(before)
     if after.keys == before.keys:
         return before, after, None
-    age = before.current.age_seconds(datetime.now(UTC))
+    age = age_seconds(before.current, datetime.now(UTC))
     if age < min_age_seconds and not force:
         raise Refused(
             f"the current key {before.current.kid} is only {int(age)} s old: tokens signed with the older keys "

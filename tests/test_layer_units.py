@@ -272,12 +272,12 @@ def test_log_sender_is_fine_outside_production() -> None:
 
 # ------------------------------------------------------------------ keys and tokens
 def test_a_short_secret_is_refused() -> None:
-    from phone_auth.keys import _decode_secret
+    from phone_auth.keys import KeySetError, legacy_master
 
-    with pytest.raises(RuntimeError):
-        _decode_secret("too-short")
-    assert len(_decode_secret("A" * 43)) >= 32  # base64url of 32 bytes
-    assert _decode_secret("not base64 but long enough: " + "!" * 10) == b"not base64 but long enough: " + b"!" * 10
+    with pytest.raises(KeySetError):
+        legacy_master("too-short")
+    assert len(legacy_master("A" * 43)) >= 32  # base64url of 32 bytes
+    assert legacy_master("not base64 but long enough: " + "!" * 10) == b"not base64 but long enough: " + b"!" * 10
 
 
 def test_key_ring_derives_separate_keys_from_the_ssm_secret() -> None:

@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from devtools import secret as secret_cli
+from phone_auth import keys
 
 REGION = "ap-southeast-1"
 NAME = "/phone-auth/dev/jwt-secret"
@@ -182,11 +183,11 @@ def test_retire_waits_until_tokens_of_the_older_keys_expired(ssm: Any, capsys: p
 
 def test_retire_keeps_a_key_newer_than_the_current_one(ssm: Any) -> None:
     old, current, newer = (
-        secret_cli.Key(secret_cli.new_kid(), secret_cli.generate_secret(), f"2026-0{month}-01T00:00:00Z")
+        keys.StoredKey(secret_cli.new_kid(), secret_cli.generate_secret(), f"2026-0{month}-01T00:00:00Z")
         for month in (1, 2, 3)
     )
-    key_set = secret_cli.KeySet((current, newer, old))
-    assert key_set.retired().keys == (current, newer)
+    key_set = keys.KeySet((current, newer, old))
+    assert secret_cli.retired(key_set).keys == (current, newer)
 
 
 # ------------------------------------------------------------------ legacy single secret
@@ -201,7 +202,7 @@ def test_the_first_rotation_converts_a_legacy_secret_and_keeps_it(ssm: Any, caps
     new, kept = document["keys"]
     master = _decoded(legacy)
     assert _decoded(kept["secret"]) == master
-    assert kept["kid"] == secret_cli.legacy_kid(master)
+    assert kept["kid"] == keys.legacy_kid(master)
     assert document["current"] == new["kid"]
     out, err = capsys.readouterr()
     assert "legacy" in out and kept["kid"] in out
@@ -238,14 +239,14 @@ def test_the_legacy_kid_is_the_one_the_functions_derive() -> None:
 )
 def test_legacy_secrets_in_every_accepted_spelling_keep_their_key(legacy: str) -> None:
     key_set = secret_cli.parse_key_set(legacy)
-    master = secret_cli.legacy_master(legacy)
+    master = keys.legacy_master(legacy)
     assert _decoded(key_set.current.secret) == master
-    assert key_set.current.kid == secret_cli.legacy_kid(master)
+    assert key_set.current.kid == keys.legacy_kid(master)
 
 
 # ------------------------------------------------------------------ malformed values
 def _valid_document() -> dict[str, Any]:
-    return json.loads(secret_cli.new_key_set().rotated().to_json())
+    return json.loads(secret_cli.rotated(secret_cli.new_key_set()).to_json())
 
 
 def _malformed() -> list[tuple[str, str]]:
@@ -288,6 +289,20 @@ def test_a_malformed_value_is_refused_and_left_alone(
     if value.startswith("{") and '"keys"' in value:
         for key in json.loads(value)["keys"]:
             assert str(key.get("secret")) not in out + err
+
+
+@pytest.mark.parametrize(("label", "value"), _malformed(), ids=[label for label, _ in _malformed()])
+def test_the_functions_refuse_what_the_tool_refuses(label: str, value: str) -> None:
+    """One format: the functions' key ring reads exactly what the tool accepts."""
+    with pytest.raises(keys.KeySetError):
+        keys.parse_key_set(value)
+
+
+def test_the_functions_read_every_key_the_tool_writes() -> None:
+    key_set = secret_cli.rotated(secret_cli.rotated(secret_cli.new_key_set()))
+    ring = keys.parse_key_set(key_set.to_json()).ring()
+    assert [key.kid for key in ring.keys] == [key.kid for key in key_set.keys]
+    assert ring.kid == key_set.current.kid
 
 
 def test_rotating_a_missing_parameter_says_to_create_it(ssm: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -366,11 +381,11 @@ def test_no_local_stack_is_a_clear_refusal(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_key_ages_are_measured_in_utc() -> None:
-    key = secret_cli.Key("0" * 16, secret_cli.generate_secret(), "2026-01-01T00:00:00Z")
-    assert key.age_seconds(datetime(2026, 1, 1, 1, 0, tzinfo=UTC)) == 3600
+    key = keys.StoredKey("0" * 16, secret_cli.generate_secret(), "2026-01-01T00:00:00Z")
+    assert secret_cli.age_seconds(key, datetime(2026, 1, 1, 1, 0, tzinfo=UTC)) == 3600
 
 
 def test_a_key_created_in_the_same_instant_as_the_current_one_counts_as_older() -> None:
     same = "2026-11-21T10:00:00.000Z"
-    current, earlier = (secret_cli.Key(secret_cli.new_kid(), secret_cli.generate_secret(), same) for _ in range(2))
-    assert secret_cli.KeySet((current, earlier)).retired().keys == (current,)
+    current, earlier = (keys.StoredKey(secret_cli.new_kid(), secret_cli.generate_secret(), same) for _ in range(2))
+    assert secret_cli.retired(keys.KeySet((current, earlier))).keys == (current,)

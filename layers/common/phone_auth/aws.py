@@ -41,7 +41,7 @@ class CallLimits:
         may sleep between attempts. (A server that trickles an answer one byte per
         read_timeout could take longer; AWS endpoints answer whole or not at all.)
         """
-        backoff = sum(min(2 ** (attempt - 1), _MAX_BACKOFF_SECONDS) for attempt in range(1, self.max_attempts))
+        backoff = sum(min(1 << (attempt - 1), _MAX_BACKOFF_SECONDS) for attempt in range(1, self.max_attempts))
         return self.max_attempts * (self.connect_timeout + self.read_timeout) + backoff
 
     def config(self) -> Any:

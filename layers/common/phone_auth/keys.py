@@ -1,15 +1,22 @@
-"""Signing and hashing keys, derived from the key set kept in SSM Parameter Store.
+"""Signing and hashing keys, derived from the key set kept in SSM Parameter Store, and the key
+set's one format (read, written and converted here; devtools/secret.py only decides when to
+add or drop a key, and reads and writes the parameter).
 
 The SecureString holds a key set (``make secret`` creates it, ``make rotate-secret`` adds a
 new current key, ``RETIRE=1`` drops the older ones)::
 
-    {"version": 1, "current": "<kid>", "keys": [{"kid": "<kid>", "secret": "<base64url>", ...}, ...]}
+    {"version": 1, "current": "<kid>",
+     "keys": [{"kid": "<16 hex>", "secret": "<base64url of 32+ bytes>", "created_at": "<ISO 8601 UTC>"}, ...]}
 
-A value that is not JSON is a single legacy secret whose kid is derived from it. Tokens are
-signed with the current key and carry its ``kid``; verification picks among *our* live keys
-by ``kid``. One-time codes, registration and refresh tokens are stored as keyed hashes made
-with the current key and checked against every live key, so what is in flight survives a
-rotation until its key is retired.
+The current key is listed first. A value that is not JSON is a single legacy secret: base64url
+of 32+ bytes, or else the text itself when it is 32+ bytes long; its kid is derived from it,
+and the first rotation keeps it under that kid. Anything else is refused (KeySetError), never
+guessed at.
+
+Tokens are signed with the current key and carry its ``kid``; verification picks among *our*
+live keys by ``kid``. One-time codes, registration and refresh tokens are stored as keyed
+hashes made with the current key and checked against every live key, so what is in flight
+survives a rotation until its key is retired.
 
 The parameter is read with one decrypted GetParameter and kept for SECRET_CACHE_SECONDS
 (``phone_auth.aws.ssm_parameters``): a warm function sees a rotation within that time.
@@ -20,10 +27,13 @@ away the others.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from phone_auth import aws
 from phone_auth.crypto import keyed_hash
@@ -31,11 +41,132 @@ from phone_auth.errors import ServiceUnavailable
 from phone_auth.observability import logger
 from phone_auth.settings import get_settings
 
+FORMAT_VERSION = 1
+SECRET_BYTES = 32  # 256 bits, the HS256 key size
+_KID = re.compile(r"^[0-9a-f]{16}$")
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+_CREATED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
 
-class KeySetError(RuntimeError):
-    """The parameter does not hold a usable key set (a deployment error, not a client's)."""
+
+class KeySetError(ValueError):
+    """The value is not a usable key set (a deployment error, not a client's). The message says
+    what is wrong and never quotes the value."""
 
 
+# ---------------------------------------------------------------- the stored format
+@dataclass(frozen=True)
+class StoredKey:
+    """One key of the stored set."""
+
+    kid: str
+    secret: str  # base64url of the key bytes, without padding
+    created_at: str  # ISO 8601, UTC
+
+    @property
+    def master(self) -> bytes:
+        return _b64decode(self.secret)
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """The stored key set: ``keys`` with the current key first."""
+
+    keys: tuple[StoredKey, ...]
+    #: Read from a legacy single-secret value (not yet written as a key set).
+    legacy: bool = False
+
+    @property
+    def current(self) -> StoredKey:
+        return self.keys[0]
+
+    def secrets(self) -> list[str]:
+        return [key.secret for key in self.keys]
+
+    def to_json(self) -> str:
+        """The value to store (always the JSON format, also for a set read from a legacy value)."""
+        document = {
+            "version": FORMAT_VERSION,
+            "current": self.current.kid,
+            "keys": [{"kid": k.kid, "secret": k.secret, "created_at": k.created_at} for k in self.keys],
+        }
+        return json.dumps(document, separators=(",", ":"))
+
+    def ring(self) -> KeyRing:
+        """The keys the functions sign, verify and hash with, derived from each master key."""
+        keys = tuple(_key(key.kid, key.master) for key in self.keys)
+        return KeyRing(current=keys[0], keys=keys)
+
+
+def encode_secret(raw: bytes) -> str:
+    """Key bytes as stored: base64url without '=' padding."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def legacy_master(value: str) -> bytes:
+    """The master key of a legacy single-secret value: base64url of 32+ bytes, else the text
+    itself when it is 32+ bytes long. KeySetError below 256 bits."""
+    text = value.strip()
+    try:
+        raw = _b64decode(text)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) >= SECRET_BYTES:
+        return raw
+    if len(text.encode()) >= SECRET_BYTES:
+        return text.encode()
+    raise KeySetError("the parameter holds neither a key set nor a legacy secret of at least 256 bits")
+
+
+def legacy_kid(master: bytes) -> str:
+    """The kid of a single secret stored before key sets (a rotation keeps it under this kid)."""
+    return hashlib.sha256(b"phone-auth/kid/" + master).hexdigest()[:16]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_key_set(value: str, *, legacy_created_at: str | None = None) -> KeySet:
+    """Read a stored value: a key set, or a legacy secret as a one-key set (``legacy=True``,
+    created ``legacy_created_at``, now by default). KeySetError names what is wrong."""
+    text = value.strip()
+    if not text.startswith(("{", "[", '"')):  # JSON; never the start of a base64 secret
+        master = legacy_master(text)
+        key = StoredKey(legacy_kid(master), encode_secret(master), legacy_created_at or utc_now())
+        return KeySet((key,), legacy=True)
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise KeySetError("the parameter starts like JSON but is not valid JSON") from None
+    if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
+        raise KeySetError(f"the key set is not a JSON object with version {FORMAT_VERSION}")
+    entries = document.get("keys")
+    if not isinstance(entries, list) or not entries:
+        raise KeySetError("the key set has no keys")
+    keys = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != {"kid", "secret", "created_at"}:
+            raise KeySetError(f"key {index}: expected exactly kid, secret and created_at")
+        kid, secret, created_at = entry["kid"], entry["secret"], entry["created_at"]
+        if not isinstance(kid, str) or not _KID.match(kid):
+            raise KeySetError(f"key {index}: the kid is not 16 hex characters")
+        if not isinstance(secret, str) or not _BASE64URL.match(secret) or len(_b64decode(secret)) < SECRET_BYTES:
+            raise KeySetError(f"key {kid}: the secret is not base64url of at least {SECRET_BYTES} bytes")
+        if not isinstance(created_at, str) or not _CREATED_AT.match(created_at):
+            raise KeySetError(f"key {kid}: created_at is not an ISO 8601 UTC time")
+        keys.append(StoredKey(kid, secret, created_at))
+    if len({key.kid for key in keys}) != len(keys):
+        raise KeySetError("two keys share a kid")
+    if document.get("current") != keys[0].kid:
+        raise KeySetError("the current kid is not the first key")
+    return KeySet(tuple(keys))
+
+
+# ---------------------------------------------------------------- the functions' keys
 @dataclass(frozen=True)
 class Key:
     kid: str
@@ -72,46 +203,9 @@ def _derive(master: bytes, purpose: str) -> bytes:
     return hmac.new(master, b"phone-auth/" + purpose.encode(), hashlib.sha256).digest()
 
 
-def _decode_secret(value: str) -> bytes:
-    text = value.strip()
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except ValueError:
-        raw = b""
-    if len(raw) >= 32:
-        return raw
-    # Not base64 of 32+ bytes: use the text itself, but only if it is long enough to be a key.
-    if len(text.encode()) < 32:
-        raise KeySetError("a key in the JWT secret parameter holds fewer than 256 bits")
-    return text.encode()
-
-
-def legacy_kid(master: bytes) -> str:
-    """The kid of a single secret stored before key sets (the tooling keeps it on rotation)."""
-    return hashlib.sha256(b"phone-auth/kid/" + master).hexdigest()[:16]
-
-
 def _key(kid: str, master: bytes) -> Key:
+    # The purposes name what derived keys are (stored hashes depend on them: never rename them).
     return Key(kid=kid, token_signing_key=_derive(master, "jwt"), hash_key=_derive(master, "otp"))
-
-
-def parse_key_set(value: str) -> KeyRing:
-    text = value.strip()
-    if not text.startswith("{"):
-        master = _decode_secret(text)
-        key = _key(legacy_kid(master), master)
-        return KeyRing(current=key, keys=(key,))
-    try:
-        document = json.loads(text)
-        entries = [(str(entry["kid"]), _decode_secret(str(entry["secret"]))) for entry in document["keys"]]
-        current_kid = str(document["current"])
-    except (ValueError, KeyError, TypeError):
-        raise KeySetError("the JWT secret parameter is not a valid key set") from None
-    keys = {kid: _key(kid, master) for kid, master in entries}
-    if current_kid not in keys or len(keys) != len(entries):
-        raise KeySetError("the key set's current key is missing, or two keys share a kid")
-    current = keys[current_kid]
-    return KeyRing(current=current, keys=(current, *(key for kid, key in keys.items() if kid != current_kid)))
 
 
 _cache: dict[str, KeyRing] = {}
@@ -130,7 +224,7 @@ def key_ring() -> KeyRing:
         raise ServiceUnavailable(details={"dependency": "ssm"}) from None
     ring = _cache.get(value)
     if ring is None:
-        ring = parse_key_set(value)
+        ring = parse_key_set(value).ring()
         _cache.clear()
         _cache[value] = ring
     return ring

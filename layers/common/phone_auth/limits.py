@@ -135,7 +135,7 @@ def _count_failure(name: str, phone: str, lock: Lock, limit: int, base: int, lon
     failures = count(Counter(name, phone, 0, DAY), now)
     if failures < limit:
         return None
-    length = min(base * 2 ** (failures - limit), longest)
+    length = min(base << (failures - limit), longest)  # base doubled once per failure past the limit
     lock_until(lock, now + length)
     metrics.count("Locks", limit=lock.name)
     return length
