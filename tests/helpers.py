@@ -280,6 +280,6 @@ def user_keys() -> set[str]:
     return set(UserView.model_fields)
 
 
-#: What seed 000's frontend reads from a sign-in answer and from its user: these must never change.
-SEED_000_SIGN_IN_FIELDS = {"success", "access_token", "token_type", "expires_in", "user", "is_new_user"}
-SEED_000_USER_FIELDS = {"id", "phone", "is_active", "is_verified", "last_login", "created_at", "updated_at"}
+#: What the passwordless-login frontend reads from a sign-in answer and from its user: these must never change.
+PASSWORDLESS_CLIENT_SIGN_IN_FIELDS = {"success", "access_token", "token_type", "expires_in", "user", "is_new_user"}
+PASSWORDLESS_CLIENT_USER_FIELDS = {"id", "phone", "is_active", "is_verified", "last_login", "created_at", "updated_at"}

@@ -1,4 +1,4 @@
-"""Seed 004: login with mobile number + password (POST /auth/login/mobile), and the market
+"""Back-office users: login with mobile number + password (POST /auth/login/mobile), and the market
 a token belongs to."""
 
 from __future__ import annotations

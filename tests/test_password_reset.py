@@ -1,4 +1,4 @@
-"""Seed 004: password reset by SMS code (request-password-reset-otp, reset-password).
+"""Back-office users: password reset by SMS code (request-password-reset-otp, reset-password).
 
 The request answers the same for phones with and without an account (no SMS for the
 latter, same resend limit), and a reset ends every earlier session.

@@ -1,6 +1,6 @@
-"""Seed 000: passwordless login by SMS code, end to end through the handlers.
+"""Passwordless login by SMS code, end to end through the handlers.
 
-Covers the three scenarios of the seed (first login, logout, login again), the code's life
+Covers its three scenarios (first login, logout, login again), the code's life
 (hash only, expiry, single use, attempts, replacement, resend window), phone formats,
 the SMS sender, the feature switches and what the logs may contain.
 """
@@ -19,8 +19,8 @@ import pytest
 from botocore.exceptions import ClientError
 from helpers import (
     DEFAULT_ORIGIN,
-    SEED_000_SIGN_IN_FIELDS,
-    SEED_000_USER_FIELDS,
+    PASSWORDLESS_CLIENT_SIGN_IN_FIELDS,
+    PASSWORDLESS_CLIENT_USER_FIELDS,
     Api,
     FakeClock,
     SetEnv,
@@ -85,7 +85,7 @@ def assert_error(status: int, body: dict[str, Any], expected_status: int, code: 
     assert isinstance(body["error"]["message"], str) and body["error"]["message"].strip()
 
 
-# ------------------------------------------------------------------ seed 000, scenario 1: first login
+# ------------------------------------------------------------------ scenario 1: first login
 def test_send_verification_answers_with_the_documented_shape(api: Api, clock: FakeClock) -> None:
     status, body, headers = send(api, "081-234-5678")
     assert status == 200
@@ -105,7 +105,7 @@ def test_first_login_creates_an_active_verified_user(api: Api, clock: FakeClock)
 
     assert status == 200
     assert headers["Access-Control-Allow-Origin"] == DEFAULT_ORIGIN
-    assert set(body) >= SEED_000_SIGN_IN_FIELDS  # what seed 000's frontend reads
+    assert set(body) >= PASSWORDLESS_CLIENT_SIGN_IN_FIELDS  # what the passwordless-login frontend reads
     assert set(body) == response_keys("verify_code")
     assert body["success"] is True
     assert body["token_type"] == "Bearer"
@@ -113,7 +113,7 @@ def test_first_login_creates_an_active_verified_user(api: Api, clock: FakeClock)
     assert isinstance(body["access_token"], str) and body["access_token"].count(".") == 2
     assert body["is_new_user"] is True
     user = body["user"]
-    assert set(user) >= SEED_000_USER_FIELDS
+    assert set(user) >= PASSWORDLESS_CLIENT_USER_FIELDS
     assert set(user) == user_keys()
     assert user["phone"] == PHONE
     assert user["is_active"] is True

@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 import pytest
-from helpers import SEED_000_SIGN_IN_FIELDS, Api, FakeClock, SetEnv, existing_user, last_code, response_keys
+from helpers import PASSWORDLESS_CLIENT_SIGN_IN_FIELDS, Api, FakeClock, SetEnv, existing_user, last_code, response_keys
 
 PHONE = "+66812345678"
 OTHER = "+66898765432"
@@ -48,9 +48,15 @@ def me(api: Api, token: str) -> tuple[int, dict[str, Any]]:
 
 
 # ------------------------------------------------------------------ what a sign-in returns
-def test_a_sign_in_returns_a_refresh_token_and_a_session_and_keeps_seed_000s_fields(api: Api, clock: FakeClock) -> None:
+def test_a_sign_in_returns_a_refresh_token_and_a_session_and_keeps_the_fields_clients_read(
+    api: Api, clock: FakeClock
+) -> None:
     body = sign_in(api, clock)
-    assert set(body) == response_keys("verify_code") >= SEED_000_SIGN_IN_FIELDS | {"refresh_token", "session_id"}
+    assert (
+        set(body)
+        == response_keys("verify_code")
+        >= PASSWORDLESS_CLIENT_SIGN_IN_FIELDS | {"refresh_token", "session_id"}
+    )
     assert body["token_type"] == "Bearer" and body["expires_in"] == 900
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["sid"] == body["session_id"]

@@ -1,4 +1,4 @@
-"""Seed 004: registration of back-office users, end to end through the handlers.
+"""Registration of back-office users, end to end through the handlers.
 
 check-mobile -> request-registration-otp -> verify-registration-otp (registration token)
 -> complete-registration (first password, signed in). SIGNUP_MODE=imported unless a test
@@ -402,7 +402,7 @@ def test_password_errors_have_thai_messages(api: Api) -> None:
     assert body["error"]["message"] == "รหัสผ่านต้องมีอย่างน้อย 8 ตัวอักษร"
 
 
-# ------------------------------------------------------------------ seed 004's camelCase spellings
+# ------------------------------------------------------------------ the back office's camelCase spellings
 def test_camel_case_field_names_are_accepted(api: Api) -> None:
     put_user(PHONE)
 
