@@ -50,7 +50,7 @@ def users() -> list[dict[str, Any]]:
     return boto3.resource("dynamodb").Table(os.environ["USERS_TABLE_NAME"]).scan(ConsistentRead=True)["Items"]
 
 
-def otp_row(purpose: str = "login") -> dict[str, Any]:
+def code_row(purpose: str = "login") -> dict[str, Any]:
     table = boto3.resource("dynamodb").Table(os.environ["OTP_TABLE_NAME"])
     return table.get_item(Key={"phone": PHONE, "purpose": purpose}, ConsistentRead=True)["Item"]
 
@@ -132,7 +132,7 @@ def test_twenty_wrong_guesses_at_once_never_count_past_the_limit(api: Api, clock
     assert set(outcomes) <= {(400, "OTP_INVALID"), (429, "OTP_ATTEMPTS_EXCEEDED")}, outcomes
     assert outcomes[(400, "OTP_INVALID")] <= 3, outcomes
     assert outcomes[(429, "OTP_ATTEMPTS_EXCEEDED")] >= THREADS - 3, outcomes
-    assert int(otp_row()["attempts"]) == 3
+    assert int(code_row()["attempts"]) == 3
     # The code is dead, even the right one.
     assert outcome(api.call("verify_code", {"phone": PHONE, "verification_code": code})) == (
         429,

@@ -74,7 +74,7 @@ def user_row(phone: str = PHONE) -> dict[str, Any]:
     return table.get_item(Key={"phone": phone}, ConsistentRead=True)["Item"]
 
 
-def otp_rows() -> list[dict[str, Any]]:
+def code_rows() -> list[dict[str, Any]]:
     return boto3.client("dynamodb").scan(TableName=os.environ["OTP_TABLE_NAME"], ConsistentRead=True)["Items"]
 
 
@@ -211,7 +211,7 @@ def test_code_is_six_digits_and_only_its_keyed_hash_is_stored(api: Api, clock: F
     code = last_code(PHONE)
     assert re.fullmatch(r"[0-9]{6}", code)
 
-    rows = otp_rows()
+    rows = code_rows()
     assert len(rows) == 1
     row = rows[0]
     for name, attr in row.items():
@@ -255,7 +255,7 @@ def test_short_otp_ttl_from_the_environment_is_honoured(api: Api, clock: FakeClo
     status, body, _ = send(api)
     assert status == 200
     assert body["expires_in"] == 60
-    (row,) = otp_rows()
+    (row,) = code_rows()
     assert int(row["expires_at"]["N"]) - int(row["sent_at"]["N"]) == 60
     clock.advance(61)
     status, body, _ = verify(api, last_code(PHONE))
@@ -304,7 +304,7 @@ def test_right_code_is_refused_after_too_many_wrong_guesses(api: Api, clock: Fak
     assert int(headers["Retry-After"]) >= 1
     assert "access_token" not in body
     assert users() == []
-    (row,) = otp_rows()
+    (row,) = code_rows()
     assert int(row["attempts"]["N"]) == max_attempts
 
 
@@ -343,7 +343,7 @@ def test_a_new_code_replaces_the_previous_one(api: Api, clock: FakeClock) -> Non
         clock.advance(setting("OTP_RESEND_SECONDS") + 1)
         assert send(api)[0] == 200
         new = last_code(PHONE)
-    assert len(otp_rows()) == 1
+    assert len(code_rows()) == 1
     status, body, _ = verify(api, old)
     assert_error(status, body, 400, "OTP_INVALID")
     status, body, _ = verify(api, new)
@@ -431,7 +431,7 @@ def test_thai_fixed_line_is_not_a_mobile(api: Api, clock: FakeClock) -> None:
     status, body, _ = send(api, "02 123 4567")
     assert_error(status, body, 400, "PHONE_NOT_MOBILE")
     assert sms_outbox() == []
-    assert otp_rows() == []
+    assert code_rows() == []
 
 
 # ------------------------------------------------------------------ SMS sender
@@ -440,7 +440,7 @@ def test_log_sender_sends_nothing_to_sns(api: Api, clock: FakeClock, env: SetEnv
     status, body, _ = send(api)
     assert status == 200, body
     assert sms_outbox() == []
-    assert len(otp_rows()) == 1
+    assert len(code_rows()) == 1
 
 
 def test_log_sender_never_logs_the_code(
@@ -502,7 +502,7 @@ def test_sns_failure_is_503_and_the_code_is_withdrawn(
     assert failing.calls >= 1
     assert_error(status, body, 503, "SERVICE_UNAVAILABLE")
     assert headers["Access-Control-Allow-Origin"] == DEFAULT_ORIGIN
-    assert otp_rows() == []
+    assert code_rows() == []
 
     # An immediate retry is a new send, not a 429: the withdrawn code does not hold the window.
     status, body, _ = send(api)
@@ -518,7 +518,7 @@ def test_otp_login_can_be_turned_off(api: Api, clock: FakeClock, env: SetEnv) ->
     status, body, _ = verify(api, "123456")
     assert_error(status, body, 403, "OTP_LOGIN_DISABLED")
     assert sms_outbox() == []
-    assert otp_rows() == []
+    assert code_rows() == []
 
 
 def test_turning_otp_login_off_refuses_a_code_already_sent(api: Api, clock: FakeClock, env: SetEnv) -> None:
@@ -537,7 +537,7 @@ def test_imported_mode_answers_an_unknown_phone_alike_but_texts_nothing(
     status, body, _ = send(api)
     assert status == 200 and set(body) == response_keys("send_verification")
     assert sms_outbox() == []
-    (decoy,) = otp_rows()
+    (decoy,) = code_rows()
     assert "code_hash" not in decoy  # no code exists that could be guessed
     status, body, _ = verify(api, "123456")
     assert_error(status, body, 400, "OTP_INVALID")  # refused like a wrong code

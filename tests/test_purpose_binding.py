@@ -72,7 +72,7 @@ def complete(api: Api, token: str, phone: str = PHONE) -> tuple[int, dict[str, A
     return status, body
 
 
-def assert_otp_refusal(response: tuple[int, dict[str, Any]]) -> None:
+def assert_code_refusal(response: tuple[int, dict[str, Any]]) -> None:
     status, body = response
     assert status in (400, 429), body
     assert body["success"] is False
@@ -84,8 +84,8 @@ def test_a_login_code_cannot_verify_a_registration_or_reset_a_password(api: Api)
     put_user(PHONE)
     code = send_login(api)
 
-    assert_otp_refusal(use_registration(api, code))
-    assert_otp_refusal(use_reset(api, code))
+    assert_code_refusal(use_registration(api, code))
+    assert_code_refusal(use_reset(api, code))
 
     assert not has_password(PHONE)
     status, body = use_login(api, code)
@@ -96,8 +96,8 @@ def test_a_registration_code_cannot_log_in_or_reset_a_password(api: Api) -> None
     put_user(PHONE)
     code = send_registration(api)
 
-    assert_otp_refusal(use_login(api, code))
-    assert_otp_refusal(use_reset(api, code))
+    assert_code_refusal(use_login(api, code))
+    assert_code_refusal(use_reset(api, code))
 
     assert not has_password(PHONE)
     status, body = use_registration(api, code)
@@ -109,8 +109,8 @@ def test_a_reset_code_cannot_log_in_or_register(api: Api) -> None:
     put_user(PHONE)
     code = send_reset(api)
 
-    assert_otp_refusal(use_login(api, code))
-    assert_otp_refusal(use_registration(api, code))
+    assert_code_refusal(use_login(api, code))
+    assert_code_refusal(use_registration(api, code))
 
     assert not has_password(PHONE)
     status, body = use_reset(api, code)
@@ -129,12 +129,12 @@ def test_codes_of_every_purpose_side_by_side_only_work_for_their_own_flow(api: A
         pytest.fail("two purposes drew the same random code (p < 1e-5); rerun")
 
     # Each flow refuses the other two purposes' codes (two wrong guesses of three allowed).
-    assert_otp_refusal(use_registration(api, login_code))
-    assert_otp_refusal(use_registration(api, reset_code))
-    assert_otp_refusal(use_reset(api, login_code))
-    assert_otp_refusal(use_reset(api, registration_code))
-    assert_otp_refusal(use_login(api, registration_code))
-    assert_otp_refusal(use_login(api, reset_code))
+    assert_code_refusal(use_registration(api, login_code))
+    assert_code_refusal(use_registration(api, reset_code))
+    assert_code_refusal(use_reset(api, login_code))
+    assert_code_refusal(use_reset(api, registration_code))
+    assert_code_refusal(use_login(api, registration_code))
+    assert_code_refusal(use_login(api, reset_code))
     assert not has_password(PHONE)
 
     # ... and each code still does its own job.

@@ -176,7 +176,7 @@ def assert_503(status: int, body: dict[str, Any], headers: dict[str, str], depen
     assert headers["Retry-After"] == "1"
 
 
-def otp_rows(phone: str) -> list[dict[str, Any]]:
+def code_rows(phone: str) -> list[dict[str, Any]]:
     import boto3
 
     response = boto3.client("dynamodb").query(
@@ -200,7 +200,7 @@ def test_sms_that_never_answers_is_a_503_and_the_code_is_withdrawn(
     assert silent.connections, "the SMS request never reached the silent server"
     assert aws.SNS.read_timeout <= took <= aws.SNS.worst_case_seconds() + SLACK_SECONDS
     assert took < function_timeouts()["send_verification"] - MARGIN_SECONDS
-    assert otp_rows(PHONE) == [], "the code whose SMS did not go out is still stored"
+    assert code_rows(PHONE) == [], "the code whose SMS did not go out is still stored"
     assert any(doc.get("SmsFailures") == 1 for doc in emitted)
     assert not any("CodesSent" in doc for doc in emitted)
 
@@ -242,7 +242,7 @@ def test_ssm_that_never_answers_on_a_cold_start_is_a_503(api: Api, env: SetEnv, 
     limits = aws.SSM
     assert limits.max_attempts * limits.read_timeout <= took <= limits.worst_case_seconds() + SLACK_SECONDS
     assert took < function_timeouts()["send_verification"] - MARGIN_SECONDS
-    assert otp_rows(PHONE) == [] and sms_outbox() == []
+    assert code_rows(PHONE) == [] and sms_outbox() == []
 
 
 def _authorizer_event(token: str) -> dict[str, Any]:
