@@ -8,5 +8,8 @@ condition expressions and cancellation reasons never leave this package.
 - ``records``: the stored shapes (``UserRecord``).
 - ``calls``: one DynamoDB call or transaction, with the retry and error mapping every
   operation shares.
-- ``users``, ``codes``: the operations, each stating its precondition and round trips.
+- ``expressions``: expression pieces several operations write alike (``IN`` a hash's
+  candidates, ``REMOVE`` sessions).
+- ``users``, ``codes``, ``limits``: the operations, each stating its precondition and round
+  trips; ``refusals``: what they raise when a precondition did not hold.
 """
