@@ -5,5 +5,5 @@
 // so these files work unchanged on any static host in front of such a domain.
 // For an API on another origin, put its stage URL here, e.g.
 //   export const API_BASE_URL = "https://abc123.execute-api.ap-southeast-1.amazonaws.com/dev";
-// and list this page's origin in that stack's AllowedOrigins (README, "CORS").
+// and list this page's origin in that stack's AllowedOrigins (docs/api.md, "CORS").
 export const API_BASE_URL = "/api/v1";

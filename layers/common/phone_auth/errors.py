@@ -1,6 +1,6 @@
 """Every error a client may see: a class with a stable machine code and an HTTP status.
 
-These classes are the one source of the error codes: the OpenAPI document, the README's
+These classes are the one source of the error codes: the OpenAPI document, docs/api.md's
 error table and the template's GatewayResponses are checked against ``catalogue()``.
 One mapper (phone_auth.api.endpoint) turns them into responses; nothing matches on message strings.
 Human messages live in phone_auth.messages, keyed by the same code, in English and Thai.

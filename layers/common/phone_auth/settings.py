@@ -92,7 +92,7 @@ class Settings(BaseModel):
     signup_mode: Literal["open", "imported"] = Field(default="open", alias="SIGNUP_MODE")
     passwordless_login_enabled: bool = Field(default=True, alias="OTP_LOGIN_ENABLED")
     bcrypt_rounds: int = Field(default=12, alias="BCRYPT_ROUNDS", ge=10, le=14)
-    # Abuse and cost limits (0 switches one off); see the README's security section.
+    # Abuse and cost limits (0 switches one off); see docs/security.md.
     allowed_countries: str = Field(
         default="", alias="ALLOWED_COUNTRIES", pattern=r"^(\*|[A-Z]{2}(,[A-Z]{2})*)?$"
     )  # empty: the market's own country (DEFAULT_REGION); *: any
