@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TOOLS_VENV := .venv-tools
 export SAM_CLI_TELEMETRY := 0
 # How the venv's python (and pytest and every tool run with it) imports phone_auth (the
-# layer's package) and devtools: a .pth file in its site-packages naming both folders.
+# layer's package) and devtools, ops and tests: a .pth file in its site-packages naming both folders.
 IMPORT_PATHS := $(VENV)/lib/python3.13/site-packages/phone-auth.pth
 # sam build looks for a python3.13 binary on PATH: the venv's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -98,11 +98,11 @@ deploy: build
 	$(BIN)/sam deploy --config-env $(ENV)
 
 secret: setup
-	$(BIN)/python -m devtools.secret --stage $(STAGE) $(if $(PARAM),--parameter-name $(PARAM)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION))
+	$(BIN)/python -m ops.secret --stage $(STAGE) $(if $(PARAM),--parameter-name $(PARAM)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION))
 
 # Against the running local stack unless STAGE or PARAM is given (STAGE's default does not count).
 rotate-secret: setup
-	$(BIN)/python -m devtools.secret $(if $(RETIRE),--retire,--rotate) $(if $(FORCE),--force) \
+	$(BIN)/python -m ops.secret $(if $(RETIRE),--retire,--rotate) $(if $(FORCE),--force) \
 		$(if $(or $(PARAM),$(filter-out file,$(origin STAGE))),--stage $(STAGE),--local http://127.0.0.1:$(PORT)) \
 		$(if $(PARAM),--parameter-name $(PARAM)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION))
 
@@ -110,7 +110,7 @@ rotate-secret: setup
 # stack running (and no STACK) it checks the file only.
 import: setup
 	@test -n "$(FILE)" || { echo "usage: make import FILE=users.csv [PORT=3000 | STACK=phone-auth-th-dev PROFILE=... REGION=...] [DRY_RUN=1]"; exit 1; }
-	$(BIN)/python -m devtools.import_users "$(FILE)" $(if $(STACK),--stack $(STACK),--local http://127.0.0.1:$(PORT)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION)) $(if $(filter-out 0 no false,$(DRY_RUN)),--dry-run)
+	$(BIN)/python -m ops.import_users "$(FILE)" $(if $(STACK),--stack $(STACK),--local http://127.0.0.1:$(PORT)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION)) $(if $(filter-out 0 no false,$(DRY_RUN)),--dry-run)
 
 invoke: setup
 	@test -n "$(FN)" || { echo "usage: make invoke FN=send_verification [EVENT=events/send_verification.json] [ENV=th-dev]"; exit 1; }

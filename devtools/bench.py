@@ -5,7 +5,7 @@ layer first (``make build``) and measures, on this machine:
 
 1. **The layer** as ``sam build`` made it: unzipped size, files, bytecode (devtools.perf.layer).
 2. **Round trips** per step: DynamoDB calls, SSM reads per container, SMS, recorded on moto
-   (devtools.perf.steps, the code tests/test_round_trips.py asserts with).
+   (tests.helpers.steps, the code tests/test_round_trips.py asserts with).
 3. **Cold start** of each function = importing its handler + its first invocation, run from the
    sam build output the way Lambda runs it (``python -S``; the function folder, the layer's
    python/ and boto3 as the runtime has it on sys.path; no bytecode written), AWS being an
@@ -90,7 +90,7 @@ def _machine() -> dict[str, Any]:
 def _record_steps() -> list[Any]:
     import contextlib
 
-    from devtools.perf.steps import moto_environment, run_steps
+    from tests.helpers.steps import moto_environment, run_steps
 
     # The functions' log lines go where stdout is when phone_auth.observability is first imported: not here.
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), moto_environment():
@@ -135,8 +135,8 @@ class LambdaLike:
         self.script = ROOT / "devtools" / "perf" / "lambda_run.py"
 
     def run(self, mode: str, function: str | None = None, warm: dict[str, Any] | None = None) -> dict[str, Any]:
-        from devtools.perf.steps import ENVIRONMENT
         from devtools.perf.stub import slug
+        from tests.helpers.steps import ENVIRONMENT
 
         paths = [str(self.overlay), str(self.build / "CommonLayer" / "python"), str(self.runtime)]
         config: dict[str, Any] = {"mode": mode, "paths": paths}
@@ -242,7 +242,7 @@ def cold_starts(runner: LambdaLike, pairs: int) -> dict[str, Any]:
 
 
 def warm_overheads(runner: LambdaLike, chunks: int, size: int) -> dict[str, Any]:
-    from devtools.perf.steps import BCRYPT_STEPS, ENVIRONMENT
+    from tests.helpers.steps import BCRYPT_STEPS, ENVIRONMENT
 
     ratio, figures = {}, {}
     for function, step in FUNCTION_STEPS.items():
@@ -326,7 +326,7 @@ def metrics_cold_start(pairs: int) -> dict[str, float]:
 # ------------------------------------------------------------------ the run
 def run(quick: bool, build: Path, cold_only: bool = False) -> dict[str, Any]:
     from devtools.perf import layer, load
-    from devtools.perf.steps import round_trip_table
+    from tests.helpers.steps import round_trip_table
 
     workdir = layer.temporary_workdir()
     started = time.perf_counter()

@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from moto.sns.models import sns_backends
 
 from devtools.local_stack.template import ACCOUNT_ID, local_name
-from devtools.secret import new_key_set
+from ops.secret import new_key_set
 
 __all__ = ["SmsMessage", "SmsOutbox", "apply_environment", "aws_environment", "create_resources", "start_moto"]
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from devtools import import_users
 from devtools.local_stack import backend
 from devtools.local_stack.gateway import BASE_PATH_ALIASES, Gateway, GatewayResult, Handler, IncomingRequest
 from devtools.local_stack.server import LocalHTTPServer
 from devtools.local_stack.template import ACCOUNT_ID, StackModel, local_name, read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
+from ops import import_users
 
 __all__ = ["DEFAULT_REGION", "REPO_ROOT", "Extension", "LocalStack", "start"]
 

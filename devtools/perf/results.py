@@ -35,7 +35,7 @@ PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 def problems(results: dict[str, Any]) -> list[str]:
     """What is missing from a bench run's results (empty when complete)."""
     from devtools.bench import FUNCTION_STEPS
-    from devtools.perf.steps import TABLE_STEPS
+    from tests.helpers.steps import TABLE_STEPS
 
     found = [f"no {key}" for key in REQUIRED if key not in results]
     if found:

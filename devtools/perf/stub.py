@@ -1,7 +1,7 @@
 """An HTTP stub of DynamoDB, SSM and SNS that replays recorded answers, in a process of its own.
 
 ``python -m devtools.perf.stub RECORDINGS.json`` prints its URL and serves until stdin closes.
-RECORDINGS maps a step's slug to the calls :mod:`devtools.perf.steps` recorded for it; a client
+RECORDINGS maps a step's slug to the calls :mod:`tests.helpers.steps` recorded for it; a client
 points ``AWS_ENDPOINT_URL`` at ``URL/<slug>`` and gets, for each request, the answer recorded
 for the next call of that service and API in the step's order (from the start again once a
 step's calls are used up, or when a warm function skips its cached SSM read). Nothing is
@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from devtools.perf.steps import Call
+from tests.helpers.steps import Call
 
 _SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
 _DROPPED = frozenset({"content-length", "date", "server", "connection", "transfer-encoding", "keep-alive"})

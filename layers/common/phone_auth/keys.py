@@ -1,5 +1,5 @@
 """Signing and hashing keys, derived from the key set kept in SSM Parameter Store, and the key
-set's one format (read, written and converted here; devtools/secret.py only decides when to
+set's one format (read, written and converted here; ops/secret.py only decides when to
 add or drop a key, and reads and writes the parameter).
 
 The SecureString holds a key set (``make secret`` creates it, ``make rotate-secret`` adds a

@@ -1,7 +1,0 @@
-"""``python -m devtools.import_users``: see ``devtools.import_users.cli``."""
-
-import sys
-
-from devtools.import_users.cli import main
-
-sys.exit(main())

@@ -1,0 +1,7 @@
+"""Operations tools, run from the repository root (``python -m ops.<tool>``) against a deployed stack
+or the local one: the CSV importer of back-office users (``ops.import_users``, ``make import``) and
+the JWT key set's CLI (``ops.secret``, ``make secret`` and ``make rotate-secret``).
+
+They use the Lambda layer's package ``phone_auth`` (layers/common), which ``make setup`` makes
+importable for the venv's python (a .pth file in its site-packages).
+"""

@@ -1,0 +1,7 @@
+"""``python -m ops.import_users``: see ``ops.import_users.cli``."""
+
+import sys
+
+from ops.import_users.cli import main
+
+sys.exit(main())

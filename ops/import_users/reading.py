@@ -1,0 +1,176 @@
+"""Reading the file: its records with their line numbers, the header, and each row's checks.
+
+The file is UTF-8 with or without a BOM; its delimiter (``,`` ``;`` or tab) is the one
+that splits the header line into the most columns. Header names are matched without
+regard to case, with the aliases spreadsheets and other systems use (``ALIASES``).
+A row that passes becomes a ``Row`` (phone in E.164, password policy checked, profile
+fields sized); one that does not raises ``RowRejected`` with the reason the operator sees.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from ops.import_users.report import ImportFailed
+from phone_auth import passwords
+from phone_auth.errors import AuthError, InvalidPhone, NotAMobilePhone
+from phone_auth.messages import message
+from phone_auth.phones import normalize_phone
+
+PHONE, PASSWORD, PASSWORD_HASH = "phone", "password", "password_hash"
+# Header names (any case) -> the column they are; every other name is a profile field.
+ALIASES = {
+    PHONE: ("phone", "mobile", "mobile_phone", "MobilePhone", "mobilePhone"),
+    PASSWORD_HASH: ("password_hash", "PasswordHash"),
+    PASSWORD: ("password", "Password"),
+}
+_COLUMN_OF = {alias.lower(): column for column, aliases in ALIASES.items() for alias in aliases}
+DELIMITERS = (",", ";", "\t")  # the first wins a tie
+MAX_PROFILE_KEY = 64
+MAX_PROFILE_VALUE = 1024
+
+
+@dataclass
+class Row:
+    line: int
+    phone: str
+    profile: dict[str, str]
+    password: str | None = None
+    password_hash: str | None = None
+
+    @property
+    def has_password(self) -> bool:
+        return self.password is not None or self.password_hash is not None
+
+
+class RowRejected(Exception):
+    """The row is skipped; the message is the reason shown as ``row N: reason``."""
+
+
+def _open(path: Path) -> TextIO:
+    try:
+        return path.open("r", encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise ImportFailed(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ImportFailed(f"{path}: {exc.strerror or exc}") from None
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The delimiter that splits the first line into the most fields (``,`` if none does)."""
+    with _open(path) as handle:
+        try:
+            first_line = handle.readline()
+        except UnicodeDecodeError:
+            raise ImportFailed(f"{path}: not UTF-8 text (near line 1)") from None
+    best, most = DELIMITERS[0], 1
+    for delimiter in DELIMITERS:
+        fields = next(csv.reader([first_line], delimiter=delimiter), [])
+        if len(fields) > most:
+            best, most = delimiter, len(fields)
+    return best
+
+
+def read_records(path: Path, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """(line number where the record starts, fields) for each non-blank record, the header
+    first (line 1 when the file starts with it)."""
+    with _open(path) as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        next_line = 1
+        try:
+            for fields in reader:
+                start, next_line = next_line, reader.line_num + 1
+                if not fields or all(not value.strip() for value in fields):
+                    continue
+                yield start, fields
+        except UnicodeDecodeError:
+            raise ImportFailed(f"{path}: not UTF-8 text (near line {next_line})") from None
+        except csv.Error as exc:
+            raise ImportFailed(f"{path}: line {reader.line_num}: {exc}") from None
+
+
+def count_rows(path: Path, delimiter: str = ",") -> int | None:
+    """How many non-blank records follow the header (for the time left); None if the file
+    cannot be read to the end (the import itself then reports where and why)."""
+    try:
+        return max(0, sum(1 for _ in read_records(path, delimiter)) - 1)
+    except ImportFailed:
+        return None
+
+
+def header(fields: list[str]) -> list[str]:
+    """The column names: phone, password and password_hash for those columns (whichever
+    alias the file uses), profile field names as written."""
+    names = [name.strip() for name in fields]
+    columns = [_COLUMN_OF.get(name.lower(), name) for name in names]
+    first_name_of: dict[str, str] = {}
+    for name, column in zip(names, columns, strict=True):
+        if not name:
+            continue
+        if column in first_name_of:
+            first = first_name_of[column]
+            twice = f"column {name!r} twice" if first == name else f"the {column} column twice ({first!r} and {name!r})"
+            raise ImportFailed(f"the header names {twice}")
+        first_name_of[column] = name
+    if PHONE not in first_name_of:
+        raise ImportFailed(f"the header has no phone column ({_either(ALIASES[PHONE])}; header row required)")
+    return columns
+
+
+def _either(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+class Validator:
+    """Checks rows in file order; remembers each phone's first row to reject duplicates."""
+
+    def __init__(self, header: list[str], default_region: str) -> None:
+        self.header = header
+        self.default_region = default_region
+        self.first_row_of: dict[str, int] = {}
+
+    def row(self, line: int, fields: list[str]) -> Row:
+        if len(fields) > len(self.header):
+            raise RowRejected(f"{len(fields)} fields but the header has {len(self.header)}")
+        values: dict[str, str] = {}
+        for index, raw in enumerate(fields):
+            value = raw.strip()
+            name = self.header[index]
+            if not value:
+                continue
+            if not name:
+                raise RowRejected(f"a value in column {index + 1}, which has no name in the header")
+            values[name] = value
+        raw_phone = values.pop(PHONE, "")
+        if not raw_phone:
+            raise RowRejected("phone is empty")
+        try:
+            phone = normalize_phone(raw_phone, self.default_region)
+        except InvalidPhone:
+            raise RowRejected("phone is not a valid phone number") from None
+        except NotAMobilePhone:
+            raise RowRejected("phone is not a mobile number (cannot receive SMS)") from None
+        first = self.first_row_of.setdefault(phone, line)
+        if first != line:
+            raise RowRejected(f"duplicate phone: the same number as row {first}")
+        password = values.pop(PASSWORD, None)
+        password_hash = values.pop(PASSWORD_HASH, None)
+        if password is not None and password_hash is not None:
+            raise RowRejected("both password and password_hash are given; keep one")
+        if password_hash is not None and not passwords.is_bcrypt_hash(password_hash):
+            raise RowRejected("password_hash is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)")
+        if password is not None:
+            try:
+                passwords.check_policy(password, phone)
+            except AuthError as exc:
+                raise RowRejected(f"password refused: {message(exc.code)}") from None
+        for name, value in values.items():
+            if len(name) > MAX_PROFILE_KEY:
+                raise RowRejected(f"column name longer than {MAX_PROFILE_KEY} characters")
+            if len(value) > MAX_PROFILE_VALUE:
+                raise RowRejected(f"{name} is longer than {MAX_PROFILE_VALUE} characters")
+        return Row(line=line, phone=phone, profile=values, password=password, password_hash=password_hash)

@@ -1,0 +1,1 @@
+"""Tests against a running local stack over HTTP: the emulator, the dev server, the fuzzer, the browser, the probe."""

@@ -1,0 +1,325 @@
+"""events/*.json: the sample events `sam local invoke -e` uses.
+
+Each must be a well-formed API Gateway event for its function's route (as the template
+declares it), and invoking the handler with it, after seeding what it needs, must give a
+documented answer. Placeholders such as REPLACE_WITH_ACCESS_TOKEN are replaced the way a
+developer would, with a real token obtained through the handlers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import (
+    ROOT,
+    Api,
+    Context,
+    FakeClock,
+    last_code,
+    load_event,
+    load_handler,
+    protected_functions,
+    response_keys,
+    sms_outbox,
+    user_keys,
+)
+
+EVENTS = ROOT / "events"
+FUNCTIONS = ROOT / "functions"
+
+
+# ------------------------------------------------------------------ helpers
+def function_dirs() -> set[str]:
+    """The functions' handler modules (functions/<name>.py), by name."""
+    return {p.stem for p in FUNCTIONS.glob("*.py")}
+
+
+def event_files() -> list[Path]:
+    return sorted(EVENTS.glob("*.json"))
+
+
+def routes() -> dict[str, tuple[str, str, bool]]:
+    """function -> (path, method, behind the authorizer), from template.yaml."""
+    from devtools.handlers import template_functions
+    from devtools.template import load_template
+
+    template = load_template(ROOT / "template.yaml")
+    found = {}
+    for logical_id, code in template_functions(template).items():
+        function_dir = code.name
+        for event in (template["Resources"][logical_id]["Properties"].get("Events") or {}).values():
+            if event["Type"] == "Api":
+                props = event["Properties"]
+                guarded = bool((props.get("Auth") or {}).get("Authorizer"))
+                found[function_dir] = (props["Path"], props["Method"].upper(), guarded)
+    return found
+
+
+def invoke(function_dir: str, event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    response = load_handler(function_dir).lambda_handler(event, Context())
+    assert isinstance(response["statusCode"], int)
+    assert isinstance(response["body"], str)
+    assert response.get("isBase64Encoded", False) is False
+    assert response["headers"]["Content-Type"].startswith("application/json")
+    assert response["headers"]["Access-Control-Allow-Origin"]
+    return response["statusCode"], json.loads(response["body"]), response["headers"]
+
+
+def body_of(function_dir: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(load_event(function_dir)["body"])
+    return body
+
+
+def e164(raw: str) -> str:
+    from phone_auth.phones import normalize_phone
+    from phone_auth.settings import get_settings
+
+    return normalize_phone(raw, get_settings().default_region)
+
+
+def seed_code(phone: str, purpose: str, code: str) -> None:
+    """Store a code as send_code would, so the event's own sample code is the right one."""
+    from phone_auth import clock, codes
+    from phone_auth.settings import get_settings
+    from phone_auth.store import codes as code_store
+    from phone_auth.store.limits import Guards
+    from phone_auth.store.records import NewCode
+
+    now = int(clock.now())
+    record = NewCode(
+        phone=phone,
+        purpose=purpose,
+        code_id=uuid.uuid4().hex,
+        code_hash=codes.code_hash(phone, purpose, code),
+        sent_at=now,
+        expires_at=now + get_settings().code_ttl_seconds,
+    )
+    code_store.issue_code(record, recipient=code_store.Recipient.ANYONE, resend_cutoff=now, guards=Guards())
+
+
+def with_body(function_dir: str, **changes: Any) -> dict[str, Any]:
+    event = load_event(function_dir)
+    event["body"] = json.dumps({**json.loads(event["body"]), **changes})
+    return event
+
+
+def register(phone: str, password: str) -> dict[str, Any]:
+    """A user with a password, through the registration handlers."""
+    assert invoke("request_registration_otp", with_body("request_registration_otp", phone=phone))[0] == 200
+    code = last_code(e164(phone))
+    status, body, _ = invoke("verify_registration_otp", with_body("verify_registration_otp", phone=phone, code=code))
+    assert status == 200, body
+    event = with_body(
+        "complete_registration", phone=phone, password=password, registration_token=body["registration_token"]
+    )
+    status, body, _ = invoke("complete_registration", event)
+    assert status == 200, body
+    return body
+
+
+def sms_login(api: Api, phone: str) -> dict[str, Any]:
+    api.call("send_verification", {"phone": phone})
+    status, body, _ = api.call("verify_code", {"phone": phone, "verification_code": last_code(e164(phone))})
+    assert status == 200, body
+    return body
+
+
+def assert_shape(function_dir: str, answer: tuple[int, dict[str, Any], dict[str, str]]) -> dict[str, Any]:
+    status, body, _ = answer
+    assert status == 200, (function_dir, body)
+    assert set(body) == response_keys(function_dir), (function_dir, sorted(body))
+    assert body["success"] is True
+    if "user" in body:
+        assert set(body["user"]) == user_keys()
+    if "access_token" in body:
+        assert body["token_type"] == "Bearer"
+    return body
+
+
+# ------------------------------------------------------------------ the files themselves
+def test_there_is_exactly_one_event_per_function() -> None:
+    stems = [p.stem for p in event_files()]
+    assert len(stems) == len(set(stems))
+    assert set(stems) == function_dirs()
+
+
+def test_every_event_file_is_valid_json_object() -> None:
+    assert event_files()
+    for path in event_files():
+        event = json.loads(path.read_text(encoding="utf-8"))
+        assert isinstance(event, dict), path.name
+
+
+def test_http_events_match_their_route_in_the_template() -> None:
+    table = routes()
+    assert set(table) == function_dirs() - {"authorizer"}
+    for function_dir, (path, method, guarded) in table.items():
+        event = load_event(function_dir)
+        assert event["resource"] == path, function_dir
+        assert re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", path), event["path"]), function_dir
+        for name in re.findall(r"\{(\w+)\}", path):
+            assert event["pathParameters"][name] in event["path"], function_dir
+        assert event["httpMethod"] == method, function_dir
+        context = event["requestContext"]
+        assert context["resourcePath"] == path and context["httpMethod"] == method, function_dir
+        assert context["requestId"] and context["stage"], function_dir
+        assert context["identity"]["sourceIp"], function_dir
+        assert event.get("isBase64Encoded") is False, function_dir
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        for name, values in (event.get("multiValueHeaders") or {}).items():
+            assert values == [event["headers"][name]], (function_dir, name)
+        assert headers.get("authorization", "").startswith("Bearer ") is guarded, function_dir
+        if method == "POST" and event["body"] is not None:
+            assert isinstance(json.loads(event["body"]), dict), function_dir
+            assert headers["content-type"].startswith("application/json"), function_dir
+        if method == "GET":
+            assert event["body"] is None, function_dir
+
+
+def test_authorizer_event_is_a_request_authorizer_event_for_a_guarded_route() -> None:
+    event = load_event("authorizer")
+    assert event["type"] == "REQUEST"
+    arn = event["methodArn"]
+    assert arn.startswith("arn:aws:execute-api:")
+    guarded = [f"/{method}{path}" for path, method, is_guarded in routes().values() if is_guarded]
+    assert any(arn.endswith(route) for route in guarded), arn
+    assert {k.lower() for k in event["headers"]} >= {"authorization"}
+
+
+# ------------------------------------------------------------------ invoking each handler with its event
+def test_send_verification_event(clock: FakeClock) -> None:
+    body = assert_shape("send_verification", invoke("send_verification", load_event("send_verification")))
+    assert body["expires_in"] > 0
+    assert [to for to, _ in sms_outbox()] == [e164(body_of("send_verification")["phone"])]
+
+
+def test_verify_code_event(clock: FakeClock) -> None:
+    sample = body_of("verify_code")
+    seed_code(e164(sample["phone"]), "login", sample["verification_code"])
+    body = assert_shape("verify_code", invoke("verify_code", load_event("verify_code")))
+    assert body["is_new_user"] is True
+    assert body["user"]["phone"] == e164(sample["phone"])
+
+
+@pytest.mark.parametrize("function_dir", sorted(protected_functions()))
+def test_guarded_events_with_a_fresh_token(api: Api, clock: FakeClock, function_dir: str) -> None:
+    signed_in = sms_login(api, "+66812345678")
+    # api.call sends events/<dir>.json through the authorizer first, as API Gateway does.
+    path_parameters = load_event(function_dir).get("pathParameters")
+    if path_parameters:  # the event's sample session id stands for one of the caller's sessions
+        path_parameters = {name: signed_in["session_id"] for name in path_parameters}
+    answer = api.call(function_dir, token=signed_in["access_token"], path_parameters=path_parameters)
+    body = assert_shape(function_dir, answer)
+    if function_dir == "me":
+        assert body["user"]["id"] == signed_in["user"]["id"]
+    if function_dir == "list_sessions":
+        assert [session["id"] for session in body["sessions"]] == [signed_in["session_id"]]
+
+
+def test_refresh_event(api: Api, clock: FakeClock) -> None:
+    signed_in = sms_login(api, "+66812345678")
+    event = load_event("refresh")
+    assert "REPLACE_WITH_REFRESH_TOKEN" in event["body"]
+    event["body"] = event["body"].replace("REPLACE_WITH_REFRESH_TOKEN", signed_in["refresh_token"])
+    body = assert_shape("refresh", invoke("refresh", event))
+    assert body["session_id"] == signed_in["session_id"]
+    assert body["refresh_token"] != signed_in["refresh_token"]
+
+
+def test_refresh_event_as_shipped_is_refused_not_an_error() -> None:
+    status, body, _ = invoke("refresh", load_event("refresh"))
+    assert (status, body["error"]["code"]) == (401, "REFRESH_TOKEN_INVALID")
+
+
+@pytest.mark.parametrize("function_dir", sorted(protected_functions()))
+def test_guarded_events_with_their_placeholder_token_are_refused_not_errors(api: Api, function_dir: str) -> None:
+    event = load_event(function_dir)
+    placeholder = next(v for k, v in event["headers"].items() if k.lower() == "authorization")
+    status, body, _ = api.call(function_dir, headers={"authorization": placeholder})
+    assert status == 401
+    assert body["error"]["code"] == "TOKEN_INVALID"
+
+
+def test_check_mobile_event(clock: FakeClock) -> None:
+    body = assert_shape("check_mobile", invoke("check_mobile", load_event("check_mobile")))
+    assert body["can_register"] is True
+
+
+def test_request_registration_otp_event(clock: FakeClock) -> None:
+    assert_shape("request_registration_otp", invoke("request_registration_otp", load_event("request_registration_otp")))
+    assert [to for to, _ in sms_outbox()] == [e164(body_of("request_registration_otp")["phone"])]
+
+
+def test_verify_registration_otp_event(clock: FakeClock) -> None:
+    sample = body_of("verify_registration_otp")
+    seed_code(e164(sample["phone"]), "registration", sample["code"])
+    body = assert_shape(
+        "verify_registration_otp", invoke("verify_registration_otp", load_event("verify_registration_otp"))
+    )
+    assert body["registration_token"] and body["expires_in"] > 0
+
+
+def test_complete_registration_event(clock: FakeClock) -> None:
+    sample = body_of("complete_registration")
+    phone = sample["phone"]
+    invoke("request_registration_otp", with_body("request_registration_otp", phone=phone))
+    _, verified, _ = invoke(
+        "verify_registration_otp", with_body("verify_registration_otp", phone=phone, code=last_code(e164(phone)))
+    )
+    event = load_event("complete_registration")
+    assert "REPLACE_WITH_REGISTRATION_TOKEN" in event["body"]
+    event["body"] = event["body"].replace("REPLACE_WITH_REGISTRATION_TOKEN", verified["registration_token"])
+    body = assert_shape("complete_registration", invoke("complete_registration", event))
+    assert body["user"]["has_password"] is True
+    assert body["user"]["phone"] == e164(phone)
+
+
+def test_login_mobile_event(clock: FakeClock) -> None:
+    sample = body_of("login_mobile")
+    registered = register(sample["phone"], sample["password"])
+    clock.advance(1)
+    body = assert_shape("login_mobile", invoke("login_mobile", load_event("login_mobile")))
+    assert body["user"]["id"] == registered["user"]["id"]
+    assert body["is_new_user"] is False
+
+
+def test_request_password_reset_otp_event(clock: FakeClock) -> None:
+    assert_shape(
+        "request_password_reset_otp", invoke("request_password_reset_otp", load_event("request_password_reset_otp"))
+    )
+
+
+def test_reset_password_event(clock: FakeClock) -> None:
+    sample = body_of("reset_password")
+    register(sample["phone"], "Original-Password-" + uuid.uuid4().hex[:6])
+    seed_code(e164(sample["phone"]), "password_reset", sample["code"])
+    assert_shape("reset_password", invoke("reset_password", load_event("reset_password")))
+
+
+def test_authorizer_event_with_a_fresh_token_allows(api: Api, clock: FakeClock) -> None:
+    signed_in = sms_login(api, "+66812345678")
+    event = load_event("authorizer")
+    for name in list(event["headers"]):
+        if name.lower() == "authorization":
+            event["headers"][name] = f"Bearer {signed_in['access_token']}"
+    result = load_handler("authorizer").lambda_handler(event, Context())
+    assert result["principalId"] == signed_in["user"]["id"]
+    assert result["policyDocument"]["Version"] == "2012-10-17"
+    (statement,) = result["policyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "execute-api:Invoke"
+    assert set(result["context"]) == {"user_id", "phone", "market", "session_epoch", "session_id", "token_id"}
+
+
+def test_authorizer_event_as_shipped_returns_a_deny_policy() -> None:
+    result = load_handler("authorizer").lambda_handler(load_event("authorizer"), Context())
+    (statement,) = result["policyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert result["context"]["error_code"] == "TOKEN_INVALID"
+    assert result["context"]["error_message"]

@@ -1,0 +1,130 @@
+"""DynamoDB round trips per step, counted on the real client calls (the design's budget:
+send <= 1 (+ SMS), verify <= 2, login <= 2, authorizer <= 1).
+
+``test_every_step_makes_the_calls_of_the_table`` covers every step, the limits' refusals too,
+with the counting code ``make bench`` prints its round-trip table from (tests.helpers.steps).
+"""
+
+from __future__ import annotations
+
+import collections
+from types import SimpleNamespace
+from typing import Any
+
+import bcrypt
+import pytest
+
+from phone_auth import aws
+from phone_auth.store import calls
+from tests.helpers import Api, SetEnv, last_code, put_user
+from tests.helpers.steps import round_trip_table, run_steps
+
+PHONE = "+66812345678"
+
+
+class CountingDynamoDB:
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.real, name)
+
+        def counted(**kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return method(**kwargs)
+
+        return counted
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> CountingDynamoDB:
+    client = CountingDynamoDB(aws.dynamodb())
+    # Swap what the store calls through, not phone_auth.aws (the teardown resets its caches).
+    monkeypatch.setattr(calls, "aws", SimpleNamespace(dynamodb=lambda: client))
+    return client
+
+
+def test_send_code_is_one_round_trip_in_each_signup_mode(api: Api, dynamodb: CountingDynamoDB, env: SetEnv) -> None:
+    assert api.call("send_verification", {"phone": PHONE})[0] == 200
+    assert dict(dynamodb.calls) == {"transact_write_items": 1}  # the code, the SMS limits, the lock
+    env(SIGNUP_MODE="imported")
+    put_user("+66891234567")
+    dynamodb.calls.clear()
+    assert api.call("send_verification", {"phone": "+66891234567"})[0] == 200
+    assert dict(dynamodb.calls) == {"transact_write_items": 1}
+
+
+def test_verify_code_is_two_round_trips(api: Api, dynamodb: CountingDynamoDB) -> None:
+    api.call("send_verification", {"phone": PHONE})
+    dynamodb.calls.clear()
+    status, _, _ = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})
+    assert status == 200
+    assert dict(dynamodb.calls) == {"transact_write_items": 1, "get_item": 1}
+
+
+def test_password_login_is_two_round_trips(api: Api, dynamodb: CountingDynamoDB) -> None:
+    put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(10)).decode())
+    status, _, _ = api.call("login_mobile", {"phone": PHONE, "password": "Suan-Luang-2468"})
+    assert status == 200
+    assert dict(dynamodb.calls) == {"batch_get_item": 1, "update_item": 1}  # user + lock + IP failures
+
+
+def test_the_authorizer_is_one_round_trip(api: Api, dynamodb: CountingDynamoDB) -> None:
+    api.call("send_verification", {"phone": PHONE})
+    token = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]["access_token"]
+    dynamodb.calls.clear()
+    status, _, _ = api.authorize({"headers": {"Authorization": f"Bearer {token}"}})
+    assert status == 200
+    assert dict(dynamodb.calls) == {"get_item": 1}
+
+
+def test_a_refresh_is_one_round_trip(api: Api, dynamodb: CountingDynamoDB) -> None:
+    api.call("send_verification", {"phone": PHONE})
+    body = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    dynamodb.calls.clear()
+    status, _, _ = api.call("refresh", {"refresh_token": body["refresh_token"]})
+    assert status == 200
+    assert dict(dynamodb.calls) == {"update_item": 1}
+
+
+def test_the_authorizer_stays_one_round_trip_with_sessions(api: Api, dynamodb: CountingDynamoDB) -> None:
+    api.call("send_verification", {"phone": PHONE})
+    body = api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[1]
+    refreshed = api.call("refresh", {"refresh_token": body["refresh_token"]})[1]
+    dynamodb.calls.clear()
+    status, _, _ = api.authorize({"headers": {"Authorization": f"Bearer {refreshed['access_token']}"}})
+    assert status == 200
+    assert dict(dynamodb.calls) == {"get_item": 1}
+
+
+#: Every step: DynamoDB calls by operation, SSM reads per container (the secret, then cached),
+#: SMS sent. docs/behaviour.md's round-trip table quotes this (make bench prints it).
+EXPECTED_CALLS: dict[str, tuple[dict[str, int], int, int]] = {
+    "send code": ({"transact_write_items": 1}, 1, 1),
+    "verify code": ({"transact_write_items": 1, "get_item": 1}, 1, 0),
+    "authorizer": ({"get_item": 1}, 1, 0),
+    "me": ({"get_item": 1}, 0, 0),
+    "refresh": ({"update_item": 1}, 1, 0),
+    "list sessions": ({"get_item": 1}, 0, 0),
+    "end session": ({"update_item": 1}, 0, 0),
+    "logout": ({"get_item": 1, "update_item": 1}, 0, 0),
+    "check mobile": ({"update_item": 1, "get_item": 1}, 0, 0),  # the lookup counter, then the user
+    "registration code": ({"transact_write_items": 1}, 1, 1),
+    "verify registration code": ({"transact_write_items": 1}, 1, 0),
+    "complete registration": ({"get_item": 2, "transact_write_items": 1}, 1, 0),
+    "password login": ({"batch_get_item": 1, "update_item": 1}, 1, 0),
+    "reset code": ({"transact_write_items": 1}, 1, 1),
+    "reset password": ({"batch_get_item": 1, "transact_write_items": 1}, 1, 0),
+    # The limits: the refused write, the wrong guess counted, the phone's daily failures.
+    "wrong code": ({"transact_write_items": 2, "update_item": 1}, 1, 0),
+    "wrong password": ({"batch_get_item": 1, "update_item": 2}, 0, 0),
+    "send refused by a limit": ({"transact_write_items": 1}, 1, 0),
+}
+
+
+def test_every_step_makes_the_calls_of_the_table(env: SetEnv) -> None:
+    env(OTP_RESEND_SECONDS="0")  # the recorded walk sends codes back to back
+    table = round_trip_table(run_steps())
+    found = {step: (row["dynamodb_calls"], row["ssm_reads_per_container"], row["sms"]) for step, row in table.items()}
+    assert found == EXPECTED_CALLS
