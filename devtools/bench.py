@@ -44,10 +44,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devtools import local_env
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results.json"
 BUILD = ROOT / ".aws-sam" / "build"
 
+#: The environment of the recorded steps and of every benchmark process that replays them: codes sent
+#: back to back, and tokens and codes that stay valid for as long as a full run replays them.
+RECORDING = local_env.environment("bench", OTP_RESEND_SECONDS="0", OTP_TTL_SECONDS="1800")
+RECORDING |= {"ACCESS_TOKEN_TTL_SECONDS": "86400", "REGISTRATION_TOKEN_TTL_SECONDS": "3600"}
+#: Steps whose success answer costs a bcrypt hash or check (their bcrypt time is reported apart).
+BCRYPT_STEPS = frozenset({"complete registration", "password login", "reset password"})
 #: The step whose success answer each function is measured with (cold and warm).
 FUNCTION_STEPS = {
     "send_verification": "send code",
@@ -90,10 +98,10 @@ def _machine() -> dict[str, Any]:
 def _record_steps() -> list[Any]:
     import contextlib
 
-    from tests.helpers.steps import moto_environment, run_steps
+    from tests.helpers.steps import run_steps
 
     # The functions' log lines go where stdout is when phone_auth.observability is first imported: not here.
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), moto_environment():
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), local_env.mocked_aws(RECORDING):
         return run_steps()
 
 
@@ -136,7 +144,6 @@ class LambdaLike:
 
     def run(self, mode: str, function: str | None = None, warm: dict[str, Any] | None = None) -> dict[str, Any]:
         from devtools.perf.stub import slug
-        from tests.helpers.steps import ENVIRONMENT
 
         paths = [str(self.overlay), str(self.build / "CommonLayer" / "python"), str(self.runtime)]
         config: dict[str, Any] = {"mode": mode, "paths": paths}
@@ -144,7 +151,7 @@ class LambdaLike:
             "PATH": os.environ.get("PATH", ""),
             "LANG": "C.UTF-8",
             "PYTHONDONTWRITEBYTECODE": "1",
-            **ENVIRONMENT,
+            **RECORDING,
             "AWS_LAMBDA_FUNCTION_NAME": "phone-auth-bench",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
@@ -242,15 +249,13 @@ def cold_starts(runner: LambdaLike, pairs: int) -> dict[str, Any]:
 
 
 def warm_overheads(runner: LambdaLike, chunks: int, size: int) -> dict[str, Any]:
-    from tests.helpers.steps import BCRYPT_STEPS, ENVIRONMENT
-
     ratio, figures = {}, {}
     for function, step in FUNCTION_STEPS.items():
         record = runner.records[step]
         calls = [[call.service, call.operation, call.params] for call in record.calls if call.service != "ssm"]
         warm = {"chunks": chunks, "size": size, "calls": calls}
         if step in BCRYPT_STEPS:
-            warm |= {"memoize_bcrypt": True, "bcrypt_rounds": int(ENVIRONMENT["BCRYPT_ROUNDS"])}
+            warm |= {"memoize_bcrypt": True, "bcrypt_rounds": int(RECORDING["BCRYPT_ROUNDS"])}
         found = runner.run("function", function, warm=warm)["warm"]
         handler = [h - b for h, b in zip(found["handler_ms"], found["bcrypt_ms"], strict=True)]
         ratios = [h / c for h, c in zip(handler, found["calls_ms"], strict=True)]

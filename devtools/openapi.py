@@ -19,17 +19,10 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from devtools import local_env
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "openapi.json"
-
-# Settings the handlers read at import; the generator makes no AWS call.
-_IMPORT_ENV = {
-    "STAGE": "openapi",
-    "USERS_TABLE_NAME": "users",
-    "OTP_TABLE_NAME": "otps",
-    "LIMITS_TABLE_NAME": "limits",
-    "JWT_SECRET_PARAMETER_NAME": "/phone-auth/openapi/jwt-secret",
-}
 
 
 def _error_responses() -> dict[str, str]:
@@ -85,7 +78,8 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
 
 
 def build_document() -> dict[str, Any]:
-    for name, value in _IMPORT_ENV.items():
+    # The handlers read their settings when imported: the fake environment's, unless set (no AWS call is made).
+    for name, value in local_env.environment("openapi").items():
         os.environ.setdefault(name, value)
     from devtools.handlers import function_module
     from phone_auth.api.models import ErrorResponse

@@ -10,6 +10,6 @@ authorizer, gateway responses, events), ``server`` (HTTP, /_local), ``stack`` (s
 """
 
 from devtools.local_stack.backend import SmsMessage, SmsOutbox
-from devtools.local_stack.stack import DEFAULT_REGION, Extension, LocalStack, start
+from devtools.local_stack.stack import Extension, LocalStack, start
 
-__all__ = ["DEFAULT_REGION", "Extension", "LocalStack", "SmsMessage", "SmsOutbox", "start"]
+__all__ = ["Extension", "LocalStack", "SmsMessage", "SmsOutbox", "start"]

@@ -9,13 +9,13 @@ previous environment. Only one stack can run per process at a time for the same 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from devtools import local_env
 from devtools.local_stack import backend
 from devtools.local_stack.gateway import BASE_PATH_ALIASES, Gateway, GatewayResult, Handler, IncomingRequest
 from devtools.local_stack.server import LocalHTTPServer
@@ -23,10 +23,9 @@ from devtools.local_stack.template import ACCOUNT_ID, StackModel, local_name, re
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 from ops import import_users
 
-__all__ = ["DEFAULT_REGION", "REPO_ROOT", "Extension", "LocalStack", "start"]
+__all__ = ["REPO_ROOT", "Extension", "LocalStack", "start"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_REGION = "ap-southeast-1"
 SAMPLE_USERS_CSV = REPO_ROOT / "devtools" / "sample_users.csv"
 
 _ACTIVE_LOCK = threading.Lock()
@@ -87,8 +86,8 @@ class LocalStack:
                 self._moto.stop()
             finally:
                 self.gateway.forget_modules()
-                backend.apply_environment(self._restore_env)
-                _reset_process_caches()
+                local_env.apply_environment(self._restore_env)
+                local_env.forget_warm_state()
 
 
 def start(
@@ -118,7 +117,7 @@ def start(
             raise RuntimeError(f"a local stack is already running in this process at {_active.url}")
     emit = log or ((lambda line: print(line, flush=True)) if echo else (lambda line: None))
     developer_env = dict(os.environ)
-    region = developer_env.get("AWS_DEFAULT_REGION") or developer_env.get("AWS_REGION") or DEFAULT_REGION
+    region = developer_env.get("AWS_DEFAULT_REGION") or developer_env.get("AWS_REGION") or local_env.REGION
     model = read_stack(
         template_path or REPO_ROOT / "template.yaml",
         region=region,
@@ -130,16 +129,16 @@ def start(
     moto, moto_url = backend.start_moto()
     restore: dict[str, str | None] = {}
     try:
-        restore = backend.apply_environment(
-            backend.aws_environment(region, moto_url, developer_env) | model.environment
+        restore = local_env.apply_environment(
+            local_env.aws_environment(moto_url, developer_env, region) | model.environment
         )
-        _reset_process_caches()
-        backend.create_resources(model.tables, model.environment["JWT_SECRET_PARAMETER_NAME"])
+        local_env.forget_warm_state()  # a previous stack's clients, settings and secret
+        tables = {logical_id: local_name(logical_id) for logical_id in model.tables}
+        local_env.create_resources(model.tables, tables, model.environment["JWT_SECRET_PARAMETER_NAME"])
         outbox = backend.SmsOutbox(region, emit=emit)
         gateway = Gateway(model, region, outbox, emit, handlers, one_request_per_function=one_request_per_function)
         if import_sample_users:
             _import_sample_users(model.environment, emit)
-        tables = {logical_id: local_name(logical_id) for logical_id in model.tables}
         info = {"region": region, "moto_endpoint_url": moto_url, "stage": model.stage_name, "tables": tables}
         http = LocalHTTPServer((host, port), gateway, info | {"environment": model.environment}, extension)
         url = f"http://{host}:{http.server_address[1]}"
@@ -147,7 +146,7 @@ def start(
         extra = extension.setup(stack) if extension is not None else []
     except BaseException:
         moto.stop()
-        backend.apply_environment(restore)
+        local_env.apply_environment(restore)
         raise
     threading.Thread(target=http.serve_forever, name="local-stack-http", daemon=True).start()
     with _ACTIVE_LOCK:
@@ -204,20 +203,3 @@ def _import_sample_users(environment: Mapping[str, str], emit: Callable[[str], N
         emit(f"demo users: import failed ({type(exc).__name__}: {exc}); continuing without them")
         return
     emit(f"demo users: imported from {os.path.relpath(SAMPLE_USERS_CSV, REPO_ROOT)} ({report.summary()})")
-
-
-def _reset_process_caches() -> None:
-    """Make the next invocation a cold start: forget cached clients, settings and secrets.
-
-    The shared code caches them per container (``functools.cache``); in one long-lived process
-    they would keep a previous stack's moto port, environment or secret. Every ``functools``
-    cache in ``phone_auth`` is cleared, so new caches there are covered without a change here.
-    """
-    from aws_lambda_powertools.utilities import parameters
-
-    parameters.clear_caches()
-    for name, module in list(sys.modules.items()):
-        if module is not None and (name == "phone_auth" or name.startswith("phone_auth.")):
-            for value in list(vars(module).values()):
-                if callable(getattr(value, "cache_clear", None)) and hasattr(value, "cache_info"):
-                    value.cache_clear()

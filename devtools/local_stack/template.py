@@ -31,6 +31,7 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.local.apigw.authorizers.lambda_authorizer import HeaderIdentitySource, LambdaAuthorizer
 from samcli.local.apigw.route import Route
 
+from devtools import local_env
 from devtools.template import TemplateError, load_template
 
 __all__ = ["ACCOUNT_ID", "STACK_NAME", "StackModel", "as_text", "local_name", "parse_overrides", "read_stack"]
@@ -38,12 +39,6 @@ __all__ = ["ACCOUNT_ID", "STACK_NAME", "StackModel", "as_text", "local_name", "p
 STACK_NAME = "phone-auth-local"
 #: The local stack's AWS account: moto's default one, which the fake credentials map to.
 ACCOUNT_ID: str = DEFAULT_ACCOUNT_ID
-#: Env vars that get a local value unless the developer sets them: the stage is "local" and never
-#: production (whatever the config env deploys: ``make run ENV=prod`` is a local, development stage
-#: with prod's other settings), SMS go to moto SNS (the outbox reads them), CORS allows every
-#: localhost port, codes go to TH and US numbers.
-LOCAL_ENV_DEFAULTS = {"STAGE": "local", "ENVIRONMENT": "development", "SMS_SENDER": "sns"}
-LOCAL_ENV_DEFAULTS |= {"ALLOWED_ORIGINS": "http://localhost:*,http://127.0.0.1:*", "ALLOWED_COUNTRIES": "TH,US"}
 SERVED_TYPES = {"AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::DynamoDB::Table"}
 #: Resources whose effect does not exist locally (permissions, log retention, the layer: its
 #: code is importable already; alarms and their topic, AWS WAF, API Gateway's logging role).
@@ -105,7 +100,7 @@ def read_stack(
     ``config_env`` (its ``parameter_overrides`` for ``sam local start-api``), ``parameter_overrides``,
     then the developer's environment: when a function variable ``X`` is ``!Ref P`` and ``X`` is set,
     ``P`` takes that value everywhere (``ALLOWED_ORIGINS=...`` also changes the CORS headers).
-    Unset, the variables of :data:`LOCAL_ENV_DEFAULTS` take those. Values a deploy would reject
+    Unset, the variables of :data:`devtools.local_env.LOCAL_STACK_DEFAULTS` take those. Values a deploy would reject
     (``OTP_TTL_SECONDS=5``) get a warning; the functions' settings refuse them at start.
     """
     path = Path(template_path)
@@ -209,7 +204,7 @@ def _parameter_values(
     if unknown:
         raise TemplateError(f"not template parameters: {', '.join(unknown)}")
     for env_name, target in _env_refs(template).items():
-        chosen = environ.get(env_name, LOCAL_ENV_DEFAULTS.get(env_name))
+        chosen = environ.get(env_name, local_env.LOCAL_STACK_DEFAULTS.get(env_name))
         if target in definitions and chosen is not None:
             values[target] = chosen
     missing = sorted(set(definitions) - set(values))

@@ -1,8 +1,10 @@
-"""What tests share: the test environment, calling handlers the way API Gateway does, the SMS
-outbox, a fake clock, and reading and writing users in the one stored shape (UserRecord).
+"""What both tiers share: the test environment, calling handlers the way API Gateway does, the
+SMS outbox, a fake clock, reading and writing users in the one stored shape (UserRecord), and the
+steps of the flows (send a code, verify it, sign in, log in with a password, register).
 
-Fixtures live in conftest.py; tests import these helpers with ``from helpers import ...``.
-Nothing here touches AWS at import time.
+The flow helpers take any :class:`Caller`: :class:`Api` calls the handlers in this process,
+``tests.helpers.stack.StackApi`` makes the same calls over HTTP to a running local stack.
+Fixtures live in each tier's conftest.py. Nothing here touches AWS at import time.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from devtools import local_env
 from devtools.handlers import function_module, template_functions
 
 if TYPE_CHECKING:
@@ -22,41 +25,14 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TEST_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "ap-southeast-1",
-    "AWS_REGION": "ap-southeast-1",
-    "POWERTOOLS_SERVICE_NAME": "phone-auth",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "STAGE": "test",
-    "MARKET": "th",
-    "USERS_TABLE_NAME": "phone-auth-test-users",
-    "OTP_TABLE_NAME": "phone-auth-test-otps",
-    "LIMITS_TABLE_NAME": "phone-auth-test-limits",
-    "JWT_SECRET_PARAMETER_NAME": "/phone-auth/test/jwt-secret",
-    "DEFAULT_REGION": "TH",
-    "OTP_TTL_SECONDS": "300",
-    "OTP_MAX_ATTEMPTS": "3",
-    "OTP_RESEND_SECONDS": "60",
-    "ACCESS_TOKEN_TTL_SECONDS": "900",
-    "REGISTRATION_TOKEN_TTL_SECONDS": "600",
-    "TOKEN_ISSUER": "phone-auth",
-    "TOKEN_AUDIENCE": "phone-auth-api",
-    "SMS_SENDER": "sns",
-    "SMS_SENDER_ID": "PhoneAuth",
-    "SIGNUP_MODE": "open",
-    "OTP_LOGIN_ENABLED": "true",
-    "BCRYPT_ROUNDS": "10",
-}
-
+#: The environment of every test: devtools.local_env's fake one, stage "test".
+TEST_ENV = local_env.environment("test")
 #: Template table logical id -> the environment variable naming it.
+TABLE_ENV = local_env.TABLE_VARIABLES
 #: ALLOWED_ORIGINS is left at its default, so the local stack's own default applies in its tests.
 DEFAULT_ORIGIN = "http://localhost:5173"
-
-TABLE_ENV = {"UsersTable": "USERS_TABLE_NAME", "OtpTable": "OTP_TABLE_NAME", "LimitsTable": "LIMITS_TABLE_NAME"}
+#: The phone most tests sign in with.
+PHONE = "+66812345678"
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 
@@ -65,6 +41,15 @@ class SetEnv(Protocol):
     """The ``env`` fixture: ``env(SIGNUP_MODE="imported")`` changes settings for one test."""
 
     def __call__(self, **values: str) -> None: ...
+
+
+class Caller(Protocol):
+    """Calls the API's functions by name (``verify_code``) and reads the codes texted: :class:`Api`
+    in this process, ``tests.helpers.stack.StackApi`` over HTTP."""
+
+    def call(self, function: str, body: Any = None, **request: Any) -> Answer: ...
+
+    def last_code(self, phone: str) -> str: ...
 
 
 # ------------------------------------------------------------------ the template
@@ -77,11 +62,7 @@ def template() -> dict[str, Any]:
 
 def template_tables() -> dict[str, dict[str, Any]]:
     """Logical id -> Properties of every DynamoDB table in template.yaml."""
-    return {
-        logical_id: resource["Properties"]
-        for logical_id, resource in template()["Resources"].items()
-        if resource["Type"] == "AWS::DynamoDB::Table"
-    }
+    return local_env.template_tables()
 
 
 @functools.cache
@@ -149,48 +130,60 @@ def load_event(function_dir: str) -> dict[str, Any]:
     return event
 
 
-class Api:
-    """Calls handlers the way API Gateway does, authorizer first where the template says so."""
+def request_event(
+    function: str,
+    body: Any = None,
+    *,
+    raw_body: str | None = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+    source_ip: str | None = None,
+) -> dict[str, Any]:
+    """events/<function>.json as API Gateway sends this request: ``body`` as JSON (``raw_body`` as
+    it is), ``headers`` added, a bearer ``token`` in place of the file's Authorization (none without
+    one), the path's values and the client's IP (the file's when None)."""
+    event = load_event(function)
+    if source_ip is not None:
+        event["requestContext"]["identity"]["sourceIp"] = source_ip
+    if path_parameters is not None:
+        event["pathParameters"] = path_parameters
+        for name, value in path_parameters.items():
+            event["path"] = event["resource"].replace("{" + name + "}", value)
+    sent = {name: value for name, value in (event.get("headers") or {}).items() if name != "Authorization"}
+    sent |= (headers or {}) | ({"Authorization": f"Bearer {token}"} if token is not None else {})
+    event["headers"], event["multiValueHeaders"] = sent, {name: [value] for name, value in sent.items()}
+    event["body"] = raw_body if raw_body is not None else None if body is None else json.dumps(body)
+    event["isBase64Encoded"] = False
+    return event
 
-    def call(
-        self,
-        function_dir: str,
-        body: Any = None,
-        *,
-        raw_body: str | None = None,
-        token: str | None = None,
-        headers: dict[str, str] | None = None,
-        path_parameters: dict[str, str] | None = None,
-        source_ip: str | None = None,
-    ) -> Answer:
-        event = load_event(function_dir)
-        if source_ip is not None:
-            event["requestContext"]["identity"]["sourceIp"] = source_ip
-        if path_parameters is not None:
-            event["pathParameters"] = path_parameters
-            for name, value in path_parameters.items():
-                event["path"] = event["resource"].replace("{" + name + "}", value)
-        event["headers"] = {**(event.get("headers") or {}), **(headers or {})}
-        event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
-        if raw_body is not None:
-            event["body"] = raw_body
-        elif body is not None:
-            event["body"] = json.dumps(body)
-        else:
-            event["body"] = None
-        event["isBase64Encoded"] = False
-        if function_dir in protected_functions():
-            event["headers"].pop("Authorization", None)
-            if token is not None:
-                event["headers"]["Authorization"] = f"Bearer {token}"
-            status, result, auth_context = self.authorize(event)
+
+class Api:
+    """Calls handlers the way API Gateway does, authorizer first where the template says so, from
+    ``source_ip`` unless a call says otherwise (the events' own address when None)."""
+
+    def __init__(self, source_ip: str | None = None) -> None:
+        self.source_ip = source_ip
+
+    def call(self, function: str, body: Any = None, *, source_ip: str | None = None, **request: Any) -> Answer:
+        """Keyword arguments as :func:`request_event` takes them."""
+        event = request_event(function, body, source_ip=source_ip or self.source_ip, **request)
+        if function in protected_functions():
+            status, result, context = self.authorize(event)
             if status != 200:
                 return status, result, {}
-            event["requestContext"]["authorizer"] = auth_context
-        response = load_handler(function_dir).lambda_handler(event, Context(function_dir))
-        return response["statusCode"], json.loads(response["body"]), response["headers"]
+            event["requestContext"]["authorizer"] = context
+        return self.invoke(function, event)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Answer:
+        """The handler's answer to ``event``; the authorizer's policy as 200 (Allow) or 401."""
+        answer = load_handler(function).lambda_handler(event, Context(function))
+        if function == "authorizer":
+            return 200 if answer["policyDocument"]["Statement"][0]["Effect"] == "Allow" else 401, answer, {}
+        return answer["statusCode"], json.loads(answer["body"]), answer["headers"]
 
     def authorize(self, event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, Any]]:
+        """The authorizer on the request's headers: (200, {}, its context) or (401, the error answer, {})."""
         auth_event = load_event("authorizer")
         auth_event["headers"] = dict(event["headers"])
         result = load_handler("authorizer").lambda_handler(auth_event, Context("authorizer"))
@@ -201,22 +194,30 @@ class Api:
             return 401, {"success": False, "error": error}, {}
         return 200, {}, {"principalId": result["principalId"], **result["context"]}
 
+    def last_code(self, phone: str) -> str:
+        return last_code(phone)
+
 
 # ------------------------------------------------------------------ SMS
 def sms_outbox() -> list[tuple[str, str]]:
     """Every SMS moto's SNS received in this test: (phone, text), oldest first."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.sns.models import sns_backends
 
     return list(sns_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].sms_messages.values())
 
 
+def code_in(text: str) -> str:
+    """The six-digit code an SMS carries."""
+    match = re.search(r"\b(\d{6})\b", text)
+    assert match, "the SMS has no code"
+    return match.group(1)
+
+
 def last_code(phone: str) -> str:
     texts = [text for to, text in sms_outbox() if to == phone]
     assert texts, f"no SMS sent to {phone}"
-    match = re.search(r"\b(\d{6})\b", texts[-1])
-    assert match
-    return match.group(1)
+    return code_in(texts[-1])
 
 
 # ------------------------------------------------------------------ users
@@ -283,3 +284,58 @@ def user_keys() -> set[str]:
 #: What the passwordless-login frontend reads from a sign-in answer and from its user: these must never change.
 PASSWORDLESS_CLIENT_SIGN_IN_FIELDS = {"success", "access_token", "token_type", "expires_in", "user", "is_new_user"}
 PASSWORDLESS_CLIENT_USER_FIELDS = {"id", "phone", "is_active", "is_verified", "last_login", "created_at", "updated_at"}
+
+
+# ------------------------------------------------------------------ the flows' steps, for any Caller
+def send_code(api: Caller, phone: str = PHONE, *, function: str = "send_verification", **call: Any) -> Answer:
+    """Ask for a sign-in code (or, through ``function``, a registration or a reset code)."""
+    return api.call(function, {"phone": phone}, **call)
+
+
+def verify_code(api: Caller, code: str, phone: str = PHONE, **call: Any) -> Answer:
+    return api.call("verify_code", {"phone": phone, "verification_code": code}, **call)
+
+
+def sign_in(
+    api: Caller, phone: str = PHONE, *, texted_to: str | None = None, clock: FakeClock | None = None, **call: Any
+) -> dict[str, Any]:
+    """A passwordless sign-in: a code sent to ``phone``, read (the SMS to ``texted_to``, its E.164
+    spelling, when ``phone`` is written otherwise) and verified; the answer's body. ``clock`` is
+    first moved past the resend wait of an earlier code; ``call`` goes with the verify."""
+    if clock is not None:
+        clock.advance(61)
+    status, body, _ = send_code(api, phone)
+    assert status == 200, body
+    status, body, _ = verify_code(api, api.last_code(texted_to or phone), phone, **call)
+    assert status == 200, body
+    return body
+
+
+def password_login(api: Caller, phone: str, password: str, **call: Any) -> Answer:
+    return api.call("login_mobile", {"phone": phone, "password": password}, **call)
+
+
+def register(api: Caller, phone: str, password: str, *, texted_to: str | None = None) -> dict[str, Any]:
+    """The back office's registration of an imported user: a registration code, the token it
+    gives, the password set; the last answer's body."""
+    status, body, _ = send_code(api, phone, function="request_registration_otp")
+    assert status == 200, body
+    code = api.last_code(texted_to or phone)
+    status, body, _ = api.call("verify_registration_otp", {"phone": phone, "code": code})
+    assert status == 200, body
+    complete = {"phone": phone, "password": password, "registration_token": body["registration_token"]}
+    status, body, _ = api.call("complete_registration", complete)
+    assert status == 200, body
+    return body
+
+
+def wrong_code(code: str) -> str:
+    """A six-digit code that is not ``code``."""
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+def password_hash(password: str, rounds: int = 10) -> str:
+    """A bcrypt hash of ``password`` (cost 10 unless said: the lowest the settings accept)."""
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()

@@ -31,6 +31,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from devtools import local_env
 from devtools.local_stack import LocalStack, start
 from devtools.local_stack.stack import banner
 from devtools.local_stack.template import read_stack
@@ -786,17 +787,6 @@ def sign_in(stack: LocalStack, phone: str) -> str:
     return str(body["access_token"])
 
 
-def forget_warm_state() -> None:
-    """What a cold start forgets: clients, the cached secret and the keys derived from it."""
-    from aws_lambda_powertools.utilities import parameters
-
-    from phone_auth import aws, keys
-
-    aws.reset_clients()
-    keys._cache.clear()
-    parameters.clear_caches()
-
-
 class TestOperations:
     def test_an_unreachable_dependency_in_the_authorizer_is_a_503_to_retry(
         self, real_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
@@ -805,14 +795,14 @@ class TestOperations:
         with socket.create_server(("127.0.0.1", 0)) as probe:
             closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
         monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", closed)
-        forget_warm_state()
+        local_env.forget_warm_state()
         try:
             status, headers, body = call(real_stack, "GET", "/auth/me", headers=bearer)
             assert_gateway_error(status, headers, body, 503, "SERVICE_UNAVAILABLE")
             assert headers["retry-after"] == "1"
         finally:
             monkeypatch.delenv("AWS_ENDPOINT_URL_SSM")
-            forget_warm_state()
+            local_env.forget_warm_state()
         assert call(real_stack, "GET", "/auth/me", headers=bearer)[0] == 200
 
     def test_rotating_and_retiring_keys_of_the_running_stack(
@@ -839,7 +829,7 @@ class TestOperations:
         # Warm functions keep the cached key set until SECRET_CACHE_SECONDS: nothing changes for them.
         assert call(real_stack, "GET", "/auth/me", headers={"Authorization": f"Bearer {before}"})[0] == 200
 
-        forget_warm_state()  # cold functions read the new key set
+        local_env.forget_warm_state()  # cold functions read the new key set
         after = sign_in(real_stack, "+66833333333")
         assert call(real_stack, "GET", "/auth/me", headers={"Authorization": f"Bearer {after}"})[0] == 200
 

@@ -217,12 +217,14 @@ def test_retire_refuses_a_legacy_secret(ssm: Any) -> None:
 
 
 def test_the_legacy_kid_is_the_one_the_functions_derive() -> None:
-    """conftest stores a legacy secret; the functions' key ring names it with the same kid."""
+    """A legacy secret in the functions' parameter: their key ring names it with the tool's kid."""
     import os
 
     from phone_auth.keys import key_ring
 
-    value = boto3.client("ssm").get_parameter(Name=os.environ["JWT_SECRET_PARAMETER_NAME"], WithDecryption=True)
+    name = os.environ["JWT_SECRET_PARAMETER_NAME"]
+    boto3.client("ssm").put_parameter(Name=name, Value=secrets.token_urlsafe(32), Type="SecureString", Overwrite=True)
+    value = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)
     key_set = secret_cli.parse_key_set(value["Parameter"]["Value"])
     assert key_set.legacy
     assert key_set.current.kid == key_ring().kid
