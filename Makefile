@@ -20,12 +20,14 @@ PORT ?= 3000
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: help setup chromium run test lint build check-layer deploy secret rotate-secret import invoke sam-invoke probe openapi bench clean
+.PHONY: help setup chromium run test unit stack lint build check-layer deploy secret rotate-secret import invoke sam-invoke probe openapi bench clean
 
 help:
 	@echo "make run      the local stack, web client and API docs on http://127.0.0.1:$(PORT) (no Docker, no AWS account)"
 	@echo "              ENV=th-dev, STATIC_DIR=path/to/your/build, FRESH=1 (start without the kept local-data/)"
-	@echo "make test     run the test suite (installs Debian's chromium for the browser test)"
+	@echo "make test     run the test suite, both tiers (installs Debian's chromium for the browser test)"
+	@echo "make unit     the in-process tier only (tests/unit): the fast inner loop"
+	@echo "make stack    the tier against a running local stack only (tests/stack), the browser test included"
 	@echo "make invoke   FN=<function, e.g. me> [EVENT=file.json]: one handler with its event on the emulator, no Docker"
 	@echo "make sam-invoke FN=...  the same through sam local invoke (needs Docker and AWS credentials)"
 	@echo "make lint     ruff, mypy, sam validate --lint and checkov (skips and reasons: .checkov.yaml)"
@@ -64,6 +66,14 @@ run: setup
 
 test: setup chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The handlers in process on moto (tests/unit): no local stack, no browser.
+unit: setup
+	$(BIN)/python -m pytest tests/unit -q -p no:cacheprovider
+
+# Against a local stack over HTTP (tests/stack): the emulator, the dev server, the fuzzer, the browser, the probe.
+stack: setup chromium
+	$(BIN)/python -m pytest tests/stack -q -p no:cacheprovider
 
 # Debian's chromium, never a browser download: as root (CI, containers) apt-get installs it.
 chromium:

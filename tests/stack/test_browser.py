@@ -37,6 +37,8 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from devtools.dev_server import DevServer
 from devtools.local_stack import LocalStack, start
 from phone_auth.messages import MESSAGES
+from tests.helpers import sign_in
+from tests.helpers.stack import StackApi
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -115,11 +117,10 @@ def use_code(page: Page, stack: LocalStack, phone: str, count: int) -> str:
     """Wait for the ``count``-th SMS to ``phone`` in the outbox panel and press its Use button."""
     messages = page.locator(f'#outbox li[data-to="{phone}"]')
     expect(messages).to_have_count(count)
-    code = re.search(r"\b(\d{6})\b", stack.sms(phone)[-1].body)
-    assert code, "the SMS has no code"
+    code = StackApi(stack).last_code(phone)
     messages.first.locator("button[data-code]").click()  # the panel lists the newest first
-    assert messages.first.locator("button[data-code]").get_attribute("data-code") == code.group(1)
-    return code.group(1)
+    assert messages.first.locator("button[data-code]").get_attribute("data-code") == code
+    return code
 
 
 def stored(page: Page, key: str) -> Any:
@@ -255,7 +256,6 @@ def test_a_second_device_is_listed_and_ended_and_an_expired_token_is_refreshed(
     page: Page, stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import time
-    import urllib.request
 
     from phone_auth import clock
 
@@ -267,21 +267,8 @@ def test_a_second_device_is_listed_and_ended_and_an_expired_token_is_refreshed(
     expect_signed_in(page, phone, "New user: this was the first sign-in.")
 
     # Another device signs in over plain HTTP.
-    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        request = urllib.request.Request(  # noqa: S310 (the local stack)
-            f"{stack.url}/api/v1{path}",
-            json.dumps(body).encode(),
-            {"Content-Type": "application/json", "User-Agent": "a phone"},
-        )
-        with urllib.request.urlopen(request) as answer:  # noqa: S310 (the local stack)
-            result: dict[str, Any] = json.load(answer)
-            return result
-
     monkeypatch.setattr(clock, "now", lambda: time.time() + 61)  # past the resend wait
-    post("/auth/send-verification", {"phone": phone})
-    code = re.search(r"\b(\d{6})\b", stack.sms(phone)[-1].body)
-    assert code
-    other = post("/auth/verify-code", {"phone": phone, "verification_code": code.group(1)})
+    other = sign_in(StackApi(stack, "/api/v1"), phone, headers={"User-Agent": "a phone"})
 
     page.get_by_role("button", name="Sessions").click()
     rows = page.locator('[data-testid="session-list"] tbody tr')

@@ -6,16 +6,14 @@ pytest's tmp_path, never to local-data/.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import stat
 import time
-import urllib.request
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,42 +22,11 @@ from devtools.dev_server.__main__ import main as run_main
 from devtools.dev_server.site import DOCS_PAGE
 from devtools.local_stack import LocalStack, start
 from ops import import_users
+from tests.helpers import sign_in
+from tests.helpers.stack import StackApi, fetch
 
 ROOT = Path(__file__).resolve().parents[2]
-ORIGIN = "http://localhost:5173"
 PHONE = "+66812345678"
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def fetch(
-    stack: LocalStack, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    """One request: (status, lower-cased headers, raw body). Redirects are not followed."""
-    data = None if body is None else json.dumps(body).encode()
-    all_headers = {"Content-Type": "application/json"} if data is not None else {}
-    connection = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=30)
-    try:
-        connection.request(method, path, body=data, headers=all_headers | (headers or {}))
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
-
-
-def api(stack: LocalStack, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    status, _, raw = fetch(stack, method, "/api/v1" + path, body, headers)
-    return status, json.loads(raw) if raw else None
-
-
-def sign_in(stack: LocalStack, phone: str = PHONE) -> str:
-    """Passwordless sign-in through the API; the access token."""
-    assert api(stack, "POST", "/auth/send-verification", {"phone": phone})[0] == 200
-    code = re.search(r"\b(\d{6})\b", stack.sms(phone)[-1].body)
-    assert code
-    status, body = api(stack, "POST", "/auth/verify-code", {"phone": phone, "verification_code": code.group(1)})
-    assert status == 200, body
-    return str(body["access_token"])
 
 
 def assert_not_found(status: int, headers: dict[str, str], raw: bytes) -> None:
@@ -123,14 +90,9 @@ class TestSite:
             k: v for k, v in committed.items() if k != "servers"
         }
         # "Try it out" sends server URL + path: that reaches the function.
-        request = urllib.request.Request(  # noqa: S310 - a local URL
-            served["servers"][0]["url"] + "/auth/check-mobile",
-            data=json.dumps({"phone": PHONE}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with _OPENER.open(request, timeout=30) as response:
-            assert json.loads(response.read())["success"] is True
+        path = urllib.parse.urlsplit(served["servers"][0]["url"]).path + "/auth/check-mobile"
+        _, _, raw = fetch(site_stack, "POST", path, {"phone": PHONE})
+        assert json.loads(raw)["success"] is True
 
     @pytest.mark.parametrize("path", ["/../pyproject.toml", "/%2e%2e/pyproject.toml", "/web/../README.md", "/x/../../"])
     def test_nothing_outside_the_folder_is_served(self, site_stack: LocalStack, path: str) -> None:
@@ -143,7 +105,7 @@ class TestSite:
     def test_api_paths_always_reach_the_gateway(self, site_stack: LocalStack) -> None:
         browser = {"Accept": "text/html"}
         assert_not_found(*fetch(site_stack, "GET", "/api/v1/auth/check-mobile", headers=browser))  # a POST route
-        assert api(site_stack, "POST", "/auth/check-mobile", {"phone": PHONE})[0] == 200
+        assert StackApi(site_stack, "/api/v1").call("check_mobile", {"phone": PHONE})[0] == 200
 
     def test_local_routes_answer_every_allowed_origin(self, site_stack: LocalStack) -> None:
         origin = {"Origin": "http://127.0.0.1:5173"}
@@ -171,8 +133,8 @@ class TestSite:
         assert "Siam-demo-2468" not in raw.decode()
 
     def test_the_users_route_deletes_one_user_or_all(self, site_stack: LocalStack) -> None:
-        sign_in(site_stack, "+66823456789")
-        sign_in(site_stack, "+66834567890")
+        sign_in(StackApi(site_stack, "/api/v1"), "+66823456789")
+        sign_in(StackApi(site_stack, "/api/v1"), "+66834567890")
         assert fetch(site_stack, "DELETE", "/_local/users?phone=%2B66823456789")[0] == 204
         phones = {user["phone"] for user in json.loads(fetch(site_stack, "GET", "/_local/users")[2])}
         assert "+66823456789" not in phones and "+66834567890" in phones
@@ -221,7 +183,7 @@ class TestStaticDir:
 
     def test_relative_api_calls_reach_the_api_on_the_same_origin(self, app_stack: tuple[LocalStack, list[str]]) -> None:
         stack, _ = app_stack
-        status, body = api(stack, "POST", "/auth/check-mobile", {"mobilePhone": "0620001111"})
+        status, body, _ = StackApi(stack, "/api/v1").call("check_mobile", {"mobilePhone": "0620001111"})
         assert status == 200 and body["success"] is True
 
     def test_the_reference_client_stays_reachable(self, app_stack: tuple[LocalStack, list[str]]) -> None:
@@ -245,7 +207,7 @@ def test_data_survives_a_restart_and_fresh_starts_empty(tmp_path: Path) -> None:
     folder = tmp_path / "default"
     first = start(port=0, echo=False, import_sample_users=False, extension=DevServer(data=LocalData(folder)))
     try:
-        token = sign_in(first)
+        token = sign_in(StackApi(first, "/api/v1"))["access_token"]
     finally:
         first.stop()
     tables = {"UsersTable.json", "OtpTable.json", "LimitsTable.json"}
@@ -255,7 +217,8 @@ def test_data_survives_a_restart_and_fresh_starts_empty(tmp_path: Path) -> None:
     lines: list[str] = []
     second = start(port=0, log=lines.append, import_sample_users=False, extension=DevServer(data=LocalData(folder)))
     try:
-        status, body = api(second, "GET", "/auth/me", token=token)  # same secret, same user: the token still works
+        # Same secret, same user: the token still works.
+        status, body, _ = StackApi(second, "/api/v1").call("me", token=token)
         assert (status, body["user"]["phone"]) == (200, PHONE)
         assert [message.to for message in second.sms()] == [PHONE]
         assert re.search(r"\n  Data    .*kept UsersTable \(1\), .*the JWT secret, 1 SMS", "\n".join(lines))
@@ -266,7 +229,7 @@ def test_data_survives_a_restart_and_fresh_starts_empty(tmp_path: Path) -> None:
         port=0, echo=False, import_sample_users=False, extension=DevServer(data=LocalData(folder, fresh=True))
     )
     try:
-        assert api(third, "GET", "/auth/me", token=token)[0] == 401
+        assert StackApi(third, "/api/v1").call("me", token=token)[0] == 401
         assert third.sms() == []
         assert json.loads(fetch(third, "GET", "/_local/users")[2]) == []
     finally:
@@ -307,7 +270,7 @@ def test_a_stack_without_local_data_writes_nothing_to_disk(tmp_path: Path, monke
     before = sorted(os.listdir(ROOT))
     stack = start(port=0, echo=False, import_sample_users=False, extension=DevServer())
     try:
-        sign_in(stack)
+        sign_in(StackApi(stack, "/api/v1"))
     finally:
         stack.stop()
     assert sorted(os.listdir(ROOT)) == before

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -40,6 +39,7 @@ from schemathesis.config import SchemathesisConfig
 
 from devtools.local_stack import LocalStack, start
 from tests.helpers import ROOT, protected_functions
+from tests.helpers.stack import StackApi
 from tests.helpers.strategies import thai_phone_inputs
 
 #: Generated cases per operation (valid and invalid ones together), on top of the examples and coverage.
@@ -118,9 +118,7 @@ class SignedInUser:
         return answer
 
     def sms_code(self) -> str:
-        match = re.search(r"\b(\d{6})\b", self.stack.sms(USER_PHONE)[-1].body)
-        assert match
-        return match.group(1)
+        return StackApi(self.stack).last_code(USER_PHONE)
 
     def register(self) -> None:
         self.call("POST", "/auth/request-registration-otp", {"phone": USER_PHONE})

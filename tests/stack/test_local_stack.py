@@ -19,8 +19,6 @@ import statistics
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,11 +35,11 @@ from devtools.local_stack.stack import banner
 from devtools.local_stack.template import read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 from devtools.template import TemplateError, load_template
+from tests.helpers import sign_in
+from tests.helpers.stack import ORIGIN, StackApi, call
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE = "+66812345678"
-#: The page's origin in every request, as a browser sends it (the local default allows any localhost port).
-ORIGIN = "http://localhost:5173"
 ALLOW_CONTEXT = {
     "user_id": "3f6c2b9e-8d4a-4c1e-9b7f-2a5d6e8c1f04",
     "phone": PHONE,
@@ -49,31 +47,6 @@ ALLOW_CONTEXT = {
     "session_epoch": 0,
     "token_id": "9c1e4a7b2d5f48e6a3b0c7d9e2f1a6b4",
 }
-
-# urllib must never send 127.0.0.1 through a proxy from the developer's environment.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def call(
-    stack: LocalStack,
-    method: str,
-    path: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], Any]:
-    """One HTTP request to the stack: (status, lower-cased headers, parsed JSON body or None)."""
-    data = None if body is None else json.dumps(body).encode()
-    all_headers = {"Origin": ORIGIN} | ({"Content-Type": "application/json"} if data is not None else {})
-    all_headers.update(headers or {})
-    url = stack.url + path  # always http://127.0.0.1:<port>/...
-    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)  # noqa: S310
-    try:
-        with _OPENER.open(request, timeout=30) as response:
-            status, response_headers, raw = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        status, response_headers, raw = error.code, error.headers, error.read()
-    parsed = json.loads(raw) if raw else None
-    return status, {k.lower(): v for k, v in response_headers.items()}, parsed
 
 
 def assert_gateway_error(status: int, headers: dict[str, str], body: Any, expected_status: int, code: str) -> None:
@@ -704,14 +677,6 @@ def real_stack() -> Iterator[LocalStack]:
         stack.stop()
 
 
-def sms_code(stack: LocalStack, phone: str) -> str:
-    status, _, messages = call(stack, "GET", "/_local/sms?phone=" + phone.replace("+", "%2B"))
-    assert status == 200 and messages, f"no SMS to {phone}"
-    match = re.search(r"\b(\d{6})\b", messages[-1]["body"])
-    assert match, "the SMS has no 6-digit code"
-    return match.group(1)
-
-
 class TestWithLambdaCode:
     def test_health(self, real_stack: LocalStack) -> None:
         assert call(real_stack, "GET", "/_local/health")[::2] == (200, {"ok": True})
@@ -751,7 +716,7 @@ class TestWithLambdaCode:
             real_stack,
             "POST",
             "/api/v1/auth/verify-registration-otp",
-            {"phone": local, "code": sms_code(real_stack, phone)},
+            {"phone": local, "code": StackApi(real_stack).last_code(phone)},
         )
         assert status == 200, body
         password = "Sunflower-Rain-2026"
@@ -776,22 +741,12 @@ class TestWithLambdaCode:
 
 
 # ---------------------------------------------------------------------------- operations
-def sign_in(stack: LocalStack, phone: str) -> str:
-    """A passwordless sign-in through HTTP; the access token."""
-    status, _, body = call(stack, "POST", "/auth/send-verification", {"phone": phone})
-    assert status == 200, body
-    status, _, body = call(
-        stack, "POST", "/auth/verify-code", {"phone": phone, "verification_code": sms_code(stack, phone)}
-    )
-    assert status == 200, body
-    return str(body["access_token"])
-
-
 class TestOperations:
     def test_an_unreachable_dependency_in_the_authorizer_is_a_503_to_retry(
         self, real_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        bearer = {"Authorization": f"Bearer {sign_in(real_stack, '+66811111111')}"}
+        token = sign_in(StackApi(real_stack), "+66811111111")["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
         with socket.create_server(("127.0.0.1", 0)) as probe:
             closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
         monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", closed)
@@ -820,7 +775,7 @@ class TestOperations:
             return document
 
         (first,) = stored()["keys"]  # the stack starts with a key set of one key
-        before = sign_in(real_stack, "+66822222222")
+        before = sign_in(StackApi(real_stack), "+66822222222")["access_token"]
 
         assert secret_cli.main(["--local", real_stack.url, "--rotate"]) == 0
         current, kept = stored()["keys"]
@@ -830,7 +785,7 @@ class TestOperations:
         assert call(real_stack, "GET", "/auth/me", headers={"Authorization": f"Bearer {before}"})[0] == 200
 
         local_env.forget_warm_state()  # cold functions read the new key set
-        after = sign_in(real_stack, "+66833333333")
+        after = sign_in(StackApi(real_stack), "+66833333333")["access_token"]
         assert call(real_stack, "GET", "/auth/me", headers={"Authorization": f"Bearer {after}"})[0] == 200
 
         assert secret_cli.main(["--local", real_stack.url, "--retire", "--force"]) == 0

@@ -25,7 +25,9 @@ from tests.helpers import (
     load_event,
     load_handler,
     protected_functions,
+    register,
     response_keys,
+    sign_in,
     sms_outbox,
     user_keys,
 )
@@ -109,27 +111,6 @@ def with_body(function_dir: str, **changes: Any) -> dict[str, Any]:
     return event
 
 
-def register(phone: str, password: str) -> dict[str, Any]:
-    """A user with a password, through the registration handlers."""
-    assert invoke("request_registration_otp", with_body("request_registration_otp", phone=phone))[0] == 200
-    code = last_code(e164(phone))
-    status, body, _ = invoke("verify_registration_otp", with_body("verify_registration_otp", phone=phone, code=code))
-    assert status == 200, body
-    event = with_body(
-        "complete_registration", phone=phone, password=password, registration_token=body["registration_token"]
-    )
-    status, body, _ = invoke("complete_registration", event)
-    assert status == 200, body
-    return body
-
-
-def sms_login(api: Api, phone: str) -> dict[str, Any]:
-    api.call("send_verification", {"phone": phone})
-    status, body, _ = api.call("verify_code", {"phone": phone, "verification_code": last_code(e164(phone))})
-    assert status == 200, body
-    return body
-
-
 def assert_shape(function_dir: str, answer: tuple[int, dict[str, Any], dict[str, str]]) -> dict[str, Any]:
     status, body, _ = answer
     assert status == 200, (function_dir, body)
@@ -209,7 +190,7 @@ def test_verify_code_event(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize("function_dir", sorted(protected_functions()))
 def test_guarded_events_with_a_fresh_token(api: Api, clock: FakeClock, function_dir: str) -> None:
-    signed_in = sms_login(api, "+66812345678")
+    signed_in = sign_in(api, "+66812345678")
     # api.call sends events/<dir>.json through the authorizer first, as API Gateway does.
     path_parameters = load_event(function_dir).get("pathParameters")
     if path_parameters:  # the event's sample session id stands for one of the caller's sessions
@@ -223,7 +204,7 @@ def test_guarded_events_with_a_fresh_token(api: Api, clock: FakeClock, function_
 
 
 def test_refresh_event(api: Api, clock: FakeClock) -> None:
-    signed_in = sms_login(api, "+66812345678")
+    signed_in = sign_in(api, "+66812345678")
     event = load_event("refresh")
     assert "REPLACE_WITH_REFRESH_TOKEN" in event["body"]
     event["body"] = event["body"].replace("REPLACE_WITH_REFRESH_TOKEN", signed_in["refresh_token"])
@@ -280,9 +261,9 @@ def test_complete_registration_event(clock: FakeClock) -> None:
     assert body["user"]["phone"] == e164(phone)
 
 
-def test_login_mobile_event(clock: FakeClock) -> None:
+def test_login_mobile_event(api: Api, clock: FakeClock) -> None:
     sample = body_of("login_mobile")
-    registered = register(sample["phone"], sample["password"])
+    registered = register(api, sample["phone"], sample["password"], texted_to=e164(sample["phone"]))
     clock.advance(1)
     body = assert_shape("login_mobile", invoke("login_mobile", load_event("login_mobile")))
     assert body["user"]["id"] == registered["user"]["id"]
@@ -295,15 +276,15 @@ def test_request_password_reset_otp_event(clock: FakeClock) -> None:
     )
 
 
-def test_reset_password_event(clock: FakeClock) -> None:
+def test_reset_password_event(api: Api, clock: FakeClock) -> None:
     sample = body_of("reset_password")
-    register(sample["phone"], "Original-Password-" + uuid.uuid4().hex[:6])
+    register(api, sample["phone"], "Original-Password-" + uuid.uuid4().hex[:6], texted_to=e164(sample["phone"]))
     seed_code(e164(sample["phone"]), "password_reset", sample["code"])
     assert_shape("reset_password", invoke("reset_password", load_event("reset_password")))
 
 
 def test_authorizer_event_with_a_fresh_token_allows(api: Api, clock: FakeClock) -> None:
-    signed_in = sms_login(api, "+66812345678")
+    signed_in = sign_in(api, "+66812345678")
     event = load_event("authorizer")
     for name in list(event["headers"]):
         if name.lower() == "authorization":

@@ -24,7 +24,18 @@ from ops import import_users
 from ops.import_users import ImportReport, hashing, import_file, main, progress, store
 from phone_auth.store.marshalling import from_item
 from phone_auth.store.records import UserRecord
-from tests.helpers import Api, FakeClock, SetEnv, existing_user, last_code, put_user, stored_user, user_id_of
+from tests.helpers import (
+    Api,
+    FakeClock,
+    SetEnv,
+    existing_user,
+    password_hash,
+    password_login,
+    put_user,
+    register,
+    stored_user,
+    user_id_of,
+)
 
 PHONE = "+66812345678"
 OTHER = "+66891234567"
@@ -61,34 +72,12 @@ def scan() -> list[dict[str, Any]]:
     return sorted((from_item(item) or {} for item in items), key=lambda item: item["phone"])
 
 
-def cost4_hash(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
-
-
 def python_from_the_repo_root(*args: str) -> subprocess.CompletedProcess[str]:
     """This interpreter, from the repository root, with no PYTHONPATH (as a developer types it)."""
     environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     return subprocess.run(  # noqa: S603 (this interpreter, fixed arguments)
         [sys.executable, *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120, check=False
     )
-
-
-def login(api: Api, phone: str, password: str) -> tuple[int, dict[str, Any]]:
-    status, body, _ = api.call("login_mobile", {"phone": phone, "password": password})
-    return status, body
-
-
-def register(api: Api, phone: str, password: str) -> dict[str, Any]:
-    status, body, _ = api.call("request_registration_otp", {"phone": phone})
-    assert status == 200, body
-    status, body, _ = api.call("verify_registration_otp", {"phone": phone, "code": last_code(phone)})
-    assert status == 200, body
-    token = body["registration_token"]
-    status, body, _ = api.call(
-        "complete_registration", {"phone": phone, "password": password, "registration_token": token}
-    )
-    assert status == 200, body
-    return body
 
 
 # ------------------------------------------------------------------ counts and idempotency
@@ -142,7 +131,8 @@ def test_new_user_has_a_fresh_uuid_id(tmp_path: Path) -> None:
 
 
 def test_new_users_have_the_stored_user_shape(tmp_path: Path, clock: FakeClock) -> None:
-    run(csv_file(tmp_path, "phone,first_name,password_hash", f"{PHONE},Somchai,{cost4_hash('Hashed-pass-1357')}"))
+    hashed = password_hash("Hashed-pass-1357", rounds=4)
+    run(csv_file(tmp_path, "phone,first_name,password_hash", f"{PHONE},Somchai,{hashed}"))
     run(csv_file(tmp_path, "phone", OTHER, name="no_profile.csv"))
 
     for item in scan():
@@ -167,7 +157,7 @@ def test_second_run_of_the_same_file_changes_nothing(tmp_path: Path, clock: Fake
         tmp_path,
         HEADER,
         f"{PHONE},Somchai,Jaidee,E1,,Plain-text-2468",
-        f"{OTHER},Anan,Srisuk,E2,{cost4_hash('Hashed-pass-1357')},",
+        f"{OTHER},Anan,Srisuk,E2,{password_hash('Hashed-pass-1357', rounds=4)},",
         f"{THIRD},Suda,Rakthai,E3,,",
     )
     first, _ = run(path)
@@ -245,7 +235,7 @@ def test_phone_column_aliases_in_any_case(tmp_path: Path, name: str) -> None:
 
 @pytest.mark.parametrize(("hash_name", "password_name"), [("password_hash", "password"), ("PasswordHash", "Password")])
 def test_password_column_aliases(tmp_path: Path, api: Api, hash_name: str, password_name: str) -> None:
-    given = cost4_hash("Hashed-pass-1357")
+    given = password_hash("Hashed-pass-1357", rounds=4)
     path = csv_file(
         tmp_path, f"MobilePhone,{hash_name},{password_name}", f"{PHONE},{given},", f"{OTHER},,Plain-text-2468"
     )
@@ -254,8 +244,8 @@ def test_password_column_aliases(tmp_path: Path, api: Api, hash_name: str, passw
 
     assert counts(report) == (2, 0, 0, 0)
     assert existing_user(PHONE).password_hash == given
-    assert login(api, PHONE, "Hashed-pass-1357")[0] == 200
-    assert login(api, OTHER, "Plain-text-2468")[0] == 200
+    assert password_login(api, PHONE, "Hashed-pass-1357")[0] == 200
+    assert password_login(api, OTHER, "Plain-text-2468")[0] == 200
     assert all("profile" not in item for item in scan())  # no password ends up as a profile field
 
 
@@ -305,17 +295,14 @@ def test_import_never_overwrites_the_password_a_user_registered_with(tmp_path: P
         csv_file(tmp_path, "phone,first_name,password", f"{PHONE},Somchai,From-the-file-99", name="again.csv")
     )
     assert counts(report) == (0, 0, 1, 0)
-    report, _ = run(
-        csv_file(
-            tmp_path, "phone,first_name,password_hash", f"{PHONE},Somchai,{cost4_hash('Hash-file-77')}", name="h.csv"
-        )
-    )
+    hashed = password_hash("Hash-file-77", rounds=4)
+    report, _ = run(csv_file(tmp_path, "phone,first_name,password_hash", f"{PHONE},Somchai,{hashed}", name="h.csv"))
     assert counts(report) == (0, 0, 1, 0)
 
     assert existing_user(PHONE).password_hash == registered_hash
-    assert login(api, PHONE, "My-own-choice-42")[0] == 200
-    assert login(api, PHONE, "From-the-file-99")[1]["error"]["code"] == "INVALID_CREDENTIALS"
-    assert login(api, PHONE, "Hash-file-77")[1]["error"]["code"] == "INVALID_CREDENTIALS"
+    assert password_login(api, PHONE, "My-own-choice-42")[0] == 200
+    assert password_login(api, PHONE, "From-the-file-99")[1]["error"]["code"] == "INVALID_CREDENTIALS"
+    assert password_login(api, PHONE, "Hash-file-77")[1]["error"]["code"] == "INVALID_CREDENTIALS"
 
 
 def test_a_password_is_set_for_an_existing_user_who_has_none(tmp_path: Path, api: Api) -> None:
@@ -324,7 +311,7 @@ def test_a_password_is_set_for_an_existing_user_who_has_none(tmp_path: Path, api
     report, _ = run(csv_file(tmp_path, "phone,first_name,password", f"{PHONE},Somchai,Given-by-office-5"))
 
     assert counts(report) == (0, 1, 0, 0)
-    assert login(api, PHONE, "Given-by-office-5")[0] == 200
+    assert password_login(api, PHONE, "Given-by-office-5")[0] == 200
 
 
 def test_a_user_who_registers_during_the_import_keeps_their_password(
@@ -338,7 +325,7 @@ def test_a_user_who_registers_during_the_import_keeps_their_password(
     def stale_then_real(table_name: str, phones: list[str], **kwargs: Any) -> dict[str, Any]:
         calls.append(list(phones))
         if len(calls) == 1:
-            put_user(PHONE, password_hash=cost4_hash("Registered-meanwhile-1"))  # the user registers now
+            put_user(PHONE, password_hash=password_hash("Registered-meanwhile-1", rounds=4))  # the user registers now
             return {}
         return real_batch_get(table_name, phones, **kwargs)
 
@@ -366,7 +353,7 @@ def test_a_password_set_between_read_and_update_is_not_replaced(
         calls.append(1)
         found = real_batch_get(table_name, phones, **kwargs)
         if len(calls) == 1:
-            put_user(PHONE, password_hash=cost4_hash("Registered-meanwhile-1"))
+            put_user(PHONE, password_hash=password_hash("Registered-meanwhile-1", rounds=4))
         return found
 
     monkeypatch.setattr(store, "batch_get_users", stale_then_real)
@@ -378,12 +365,12 @@ def test_a_password_set_between_read_and_update_is_not_replaced(
 
 
 def test_password_hash_is_stored_verbatim(tmp_path: Path, api: Api) -> None:
-    given = cost4_hash("Hashed-pass-1357")
+    given = password_hash("Hashed-pass-1357", rounds=4)
 
     run(csv_file(tmp_path, "phone,password_hash", f"{PHONE},{given}"))
 
     assert existing_user(PHONE).password_hash == given
-    assert login(api, PHONE, "Hashed-pass-1357")[0] == 200
+    assert password_login(api, PHONE, "Hashed-pass-1357")[0] == 200
 
 
 def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api: Api) -> None:
@@ -399,7 +386,7 @@ def test_plaintext_password_is_stored_only_as_a_bcrypt_hash(tmp_path: Path, api:
     assert stored.startswith("$2b$05$")
     assert bcrypt.checkpw(b"Plain-text-2468", stored.encode())
     assert "password" not in existing_user(PHONE).profile
-    assert login(api, PHONE, "Plain-text-2468")[0] == 200
+    assert password_login(api, PHONE, "Plain-text-2468")[0] == 200
 
 
 def test_plaintext_passwords_are_hashed_in_parallel_one_thread_per_core(
@@ -596,7 +583,7 @@ def test_bad_rows_are_skipped_and_reported_by_line_number(tmp_path: Path) -> Non
         ",No,Phone,E2,,",  # 3
         "",  # 4: blank lines are skipped but still counted
         "02-123-4567,Land,Line,E3,,",  # 5
-        f"{OTHER},Both,Passwords,E4,{cost4_hash('Hashed-pass-1357')},Plain-text-2468",  # 6
+        f"{OTHER},Both,Passwords,E4,{password_hash('Hashed-pass-1357', rounds=4)},Plain-text-2468",  # 6
         f"{OTHER},Bad,Hash,E5,not-a-bcrypt-hash,",  # 7
         f"{THIRD},Short,Password,E6,,short",  # 8
         "+66811112222,Common,Password,E7,,password123",  # 9
@@ -630,7 +617,7 @@ def test_bad_rows_are_skipped_and_reported_by_line_number(tmp_path: Path) -> Non
 
 
 def test_a_bad_password_hash_is_rejected(tmp_path: Path) -> None:
-    truncated = cost4_hash("Hashed-pass-1357")[:-1]
+    truncated = password_hash("Hashed-pass-1357", rounds=4)[:-1]
 
     report, _ = run(csv_file(tmp_path, "phone,password_hash", f"{PHONE},{truncated}", f"{OTHER},$1$md5$crypt"))
 
@@ -777,9 +764,9 @@ def test_sample_file_imports_with_one_rejection(api: Api) -> None:
 
     assert counts(report) == (5, 0, 0, 1)
     assert lines[0].startswith("row 7: ")
-    assert login(api, "+66891234567", "Siam-demo-2468")[0] == 200
-    assert login(api, "+66898887777", "Bangkok-demo-1357")[0] == 200
-    assert login(api, "0811112222", "whatever-it-is")[1]["error"]["code"] == "REGISTRATION_REQUIRED"
+    assert password_login(api, "+66891234567", "Siam-demo-2468")[0] == 200
+    assert password_login(api, "+66898887777", "Bangkok-demo-1357")[0] == 200
+    assert password_login(api, "0811112222", "whatever-it-is")[1]["error"]["code"] == "REGISTRATION_REQUIRED"
     assert stored_user("+66620001111") is not None
 
 

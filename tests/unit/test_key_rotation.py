@@ -9,7 +9,7 @@ import os
 import jwt
 
 from ops import secret as secret_cli
-from tests.helpers import Api, FakeClock, SetEnv, last_code, put_user
+from tests.helpers import Api, FakeClock, SetEnv, last_code, put_user, sign_in
 
 PHONE = "+66812345678"
 
@@ -21,13 +21,6 @@ def rotate(*extra: str) -> None:
 
 def cold_start(env: SetEnv) -> None:
     env()  # forget cached settings, clients and the key set, as a new container would
-
-
-def sign_in(api: Api, phone: str = PHONE) -> dict[str, str]:
-    api.call("send_verification", {"phone": phone})
-    status, body, _ = api.call("verify_code", {"phone": phone, "verification_code": last_code(phone)})
-    assert status == 200, body
-    return body
 
 
 def test_what_was_issued_before_a_rotation_still_works_after_it(api: Api, clock: FakeClock, env: SetEnv) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import bcrypt
 import pytest
 
-from tests.helpers import Api, FakeClock, SetEnv, existing_user, put_user, user_id_of
+from tests.helpers import Api, FakeClock, SetEnv, existing_user, password_hash, password_login, put_user, user_id_of
 
 PHONE = "+66812345678"
 UNKNOWN = "+66620001111"
@@ -16,15 +16,6 @@ PASSWORD = "Suan-Luang-2468"
 
 
 # ------------------------------------------------------------------ helpers
-def a_hash(password: str, rounds: int = 10) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
-
-
-def login(api: Api, phone: str = PHONE, password: str = PASSWORD, **kwargs: Any) -> tuple[int, dict[str, Any]]:
-    status, body, _ = api.call("login_mobile", {"phone": phone, "password": password}, **kwargs)
-    return status, body
-
-
 def error(body: dict[str, Any]) -> tuple[str, str]:
     assert body["success"] is False
     return body["error"]["code"], body["error"]["message"]
@@ -32,9 +23,9 @@ def error(body: dict[str, Any]) -> tuple[str, str]:
 
 # ------------------------------------------------------------------ success
 def test_login_returns_a_token_and_records_the_sign_in(api: Api, clock: FakeClock) -> None:
-    put_user(PHONE, password_hash=a_hash(PASSWORD), profile={"first_name": "Somchai"})
+    put_user(PHONE, password_hash=password_hash(PASSWORD), profile={"first_name": "Somchai"})
 
-    status, body = login(api, "081-234-5678")
+    status, body, _ = password_login(api, "081-234-5678", PASSWORD)
 
     assert status == 200, body
     assert body["token_type"] == "Bearer"
@@ -53,11 +44,11 @@ def test_login_returns_a_token_and_records_the_sign_in(api: Api, clock: FakeCloc
 
 
 def test_every_login_gives_a_new_token_and_moves_last_login(api: Api, clock: FakeClock) -> None:
-    put_user(PHONE, password_hash=a_hash(PASSWORD))
-    _, first = login(api)
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
+    _, first, _ = password_login(api, PHONE, PASSWORD)
     clock.advance(90)
 
-    status, second = login(api)
+    status, second, _ = password_login(api, PHONE, PASSWORD)
 
     assert status == 200
     assert second["access_token"] != first["access_token"]
@@ -68,12 +59,12 @@ def test_every_login_gives_a_new_token_and_moves_last_login(api: Api, clock: Fak
 
 
 def test_login_after_logout_reactivates_the_user(api: Api) -> None:
-    put_user(PHONE, password_hash=a_hash(PASSWORD))
-    _, first = login(api)
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
+    _, first, _ = password_login(api, PHONE, PASSWORD)
     assert api.call("logout", token=first["access_token"])[0] == 200
     assert existing_user(PHONE).is_active is False
 
-    status, second = login(api)
+    status, second, _ = password_login(api, PHONE, PASSWORD)
 
     assert status == 200
     assert existing_user(PHONE).is_active is True
@@ -83,12 +74,12 @@ def test_login_after_logout_reactivates_the_user(api: Api) -> None:
 
 # ------------------------------------------------------------------ refusals
 def test_wrong_password_and_unknown_phone_get_the_same_answer(api: Api) -> None:
-    put_user(PHONE, password_hash=a_hash(PASSWORD))
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
 
     english = {"Accept-Language": "en"}
-    wrong = login(api, PHONE, "Not-the-password-1", headers=english)
-    unknown = login(api, UNKNOWN, PASSWORD, headers=english)
-    not_a_phone = login(api, "12345", PASSWORD, headers=english)
+    wrong = password_login(api, PHONE, "Not-the-password-1", headers=english)[:2]
+    unknown = password_login(api, UNKNOWN, PASSWORD, headers=english)[:2]
+    not_a_phone = password_login(api, "12345", PASSWORD, headers=english)[:2]
 
     assert wrong == unknown == not_a_phone
     assert wrong[0] == 401
@@ -99,7 +90,7 @@ def test_wrong_password_and_unknown_phone_get_the_same_answer(api: Api) -> None:
 def test_an_imported_user_without_a_password_must_register(api: Api) -> None:
     put_user(PHONE)
 
-    status, body = login(api)
+    status, body, _ = password_login(api, PHONE, PASSWORD)
 
     assert status == 403
     assert error(body)[0] == "REGISTRATION_REQUIRED"
@@ -108,9 +99,9 @@ def test_an_imported_user_without_a_password_must_register(api: Api) -> None:
 
 @pytest.mark.parametrize("password", ["ก" * 30, "a" * 73, PASSWORD + "x" * 60])
 def test_a_password_over_72_bytes_is_invalid_credentials_not_an_error(api: Api, password: str) -> None:
-    put_user(PHONE, password_hash=a_hash(PASSWORD))
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
 
-    status, body = login(api, PHONE, password)
+    status, body, _ = password_login(api, PHONE, password)
 
     assert status == 401, body
     assert error(body)[0] == "INVALID_CREDENTIALS"
@@ -119,10 +110,10 @@ def test_a_password_over_72_bytes_is_invalid_credentials_not_an_error(api: Api, 
 def test_a_password_whose_first_72_bytes_match_is_still_refused(api: Api) -> None:
     """bcrypt reads 72 bytes only; a longer input must not log in on its prefix."""
     seventy_two = "k" * 72
-    put_user(PHONE, password_hash=a_hash(seventy_two))
+    put_user(PHONE, password_hash=password_hash(seventy_two))
 
-    assert login(api, PHONE, seventy_two)[0] == 200
-    status, body = login(api, PHONE, seventy_two + "extra")
+    assert password_login(api, PHONE, seventy_two)[0] == 200
+    status, body, _ = password_login(api, PHONE, seventy_two + "extra")
 
     assert (status, error(body)[0]) == (401, "INVALID_CREDENTIALS")
 
@@ -130,7 +121,7 @@ def test_a_password_whose_first_72_bytes_match_is_still_refused(api: Api) -> Non
 def test_a_corrupt_stored_hash_is_invalid_credentials_not_an_error(api: Api) -> None:
     put_user(PHONE, password_hash="$2b$04$" + "!" * 53)
 
-    status, body = login(api)
+    status, body, _ = password_login(api, PHONE, PASSWORD)
 
     assert (status, error(body)[0]) == (401, "INVALID_CREDENTIALS")
 
@@ -144,52 +135,52 @@ def test_missing_password_is_a_validation_error(api: Api) -> None:
 # ------------------------------------------------------------------ bcrypt cost upgrade
 def test_a_hash_with_a_lower_cost_is_upgraded_on_the_next_login(api: Api, env: SetEnv) -> None:
     env(BCRYPT_ROUNDS="11")
-    old_hash = a_hash(PASSWORD, rounds=10)
+    old_hash = password_hash(PASSWORD, rounds=10)
     put_user(PHONE, password_hash=old_hash)
 
-    status, body = login(api)
+    status, body, _ = password_login(api, PHONE, PASSWORD)
 
     assert status == 200, body
     upgraded = existing_user(PHONE).password_hash
     assert upgraded.startswith("$2b$11$")
     assert upgraded != old_hash
     assert bcrypt.checkpw(PASSWORD.encode(), upgraded.encode())
-    assert login(api)[0] == 200
+    assert password_login(api, PHONE, PASSWORD)[0] == 200
     assert existing_user(PHONE).password_hash == upgraded  # upgraded once, not on every login
-    assert error(login(api, PHONE, "Not-the-password-1")[1])[0] == "INVALID_CREDENTIALS"
+    assert error(password_login(api, PHONE, "Not-the-password-1")[1])[0] == "INVALID_CREDENTIALS"
 
 
 def test_a_hash_with_a_higher_cost_is_left_alone(api: Api) -> None:
-    stronger = a_hash(PASSWORD, rounds=11)
+    stronger = password_hash(PASSWORD, rounds=11)
     put_user(PHONE, password_hash=stronger)
 
-    assert login(api)[0] == 200
+    assert password_login(api, PHONE, PASSWORD)[0] == 200
 
     assert existing_user(PHONE).password_hash == stronger
 
 
 # ------------------------------------------------------------------ Thai
 def test_messages_are_thai_with_accept_language_th(api: Api) -> None:
-    put_user(PHONE, password_hash=a_hash(PASSWORD))
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
     put_user(UNKNOWN)
     thai = {"Accept-Language": "th"}
 
-    assert error(login(api, PHONE, "Not-the-password-1", headers=thai)[1]) == (
+    assert error(password_login(api, PHONE, "Not-the-password-1", headers=thai)[1]) == (
         "INVALID_CREDENTIALS",
         "หมายเลขโทรศัพท์หรือรหัสผ่านไม่ถูกต้อง",
     )
-    assert error(login(api, UNKNOWN, PASSWORD, headers=thai)[1]) == (
+    assert error(password_login(api, UNKNOWN, PASSWORD, headers=thai)[1]) == (
         "REGISTRATION_REQUIRED",
         "กรุณาลงทะเบียนก่อนเข้าสู่ระบบ",
     )
-    english = login(api, PHONE, "Not-the-password-1", headers={"Accept-Language": "en-US,en;q=0.9"})
+    english = password_login(api, PHONE, "Not-the-password-1", headers={"Accept-Language": "en-US,en;q=0.9"})[:2]
     assert error(english[1])[1] == "The mobile number or password is incorrect."
 
 
 # ------------------------------------------------------------------ market
 def test_me_shows_the_market(api: Api) -> None:
-    put_user(PHONE, password_hash=a_hash(PASSWORD))
-    _, body = login(api)
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
+    _, body, _ = password_login(api, PHONE, PASSWORD)
 
     status, me, _ = api.call("me", token=body["access_token"])
 
@@ -199,8 +190,8 @@ def test_me_shows_the_market(api: Api) -> None:
 
 
 def test_a_token_of_another_market_is_refused(api: Api, env: SetEnv) -> None:
-    put_user(PHONE, password_hash=a_hash(PASSWORD))
-    _, body = login(api)  # issued with MARKET=th
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
+    _, body, _ = password_login(api, PHONE, PASSWORD)  # issued with MARKET=th
     env(MARKET="us")
 
     status, refused, _ = api.call("me", token=body["access_token"])

@@ -10,8 +10,6 @@ import json
 import os
 from typing import Any
 
-import bcrypt
-
 from tests.helpers import (
     Api,
     Context,
@@ -20,8 +18,11 @@ from tests.helpers import (
     last_code,
     load_event,
     load_handler,
+    password_hash,
+    password_login,
     put_user,
     sms_outbox,
+    wrong_code,
 )
 
 PHONE = "+66812345678"
@@ -32,7 +33,7 @@ NEW = "Chao-Phraya-1357"
 
 # ------------------------------------------------------------------ helpers
 def registered(phone: str = PHONE, password: str = OLD) -> None:
-    put_user(phone, password_hash=bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode())
+    put_user(phone, password_hash=password_hash(password))
 
 
 def raw_request(phone: str) -> tuple[int, str, dict[str, str]]:
@@ -50,15 +51,6 @@ def request(api: Api, phone: str = PHONE) -> tuple[int, dict[str, Any], dict[str
 def reset(api: Api, code: str, phone: str = PHONE, new_password: str = NEW) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("reset_password", {"phone": phone, "code": code, "new_password": new_password})
     return status, body
-
-
-def login(api: Api, password: str, phone: str = PHONE) -> tuple[int, dict[str, Any]]:
-    status, body, _ = api.call("login_mobile", {"phone": phone, "password": password})
-    return status, body
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def error_code(body: dict[str, Any]) -> str:
@@ -95,7 +87,7 @@ def test_an_imported_user_without_a_password_may_reset(api: Api) -> None:
     status, body = reset(api, last_code(PHONE))
 
     assert status == 200, body
-    assert login(api, NEW)[0] == 200
+    assert password_login(api, PHONE, NEW)[0] == 200
 
 
 def test_the_request_message_is_thai_with_accept_language_th(api: Api) -> None:
@@ -114,8 +106,8 @@ def test_reset_sets_the_new_password_and_the_old_one_stops_working(api: Api) -> 
 
     assert status == 200, body
     assert body["success"] is True
-    assert login(api, NEW)[0] == 200
-    status, body = login(api, OLD)
+    assert password_login(api, PHONE, NEW)[0] == 200
+    status, body, _ = password_login(api, PHONE, OLD)
     assert (status, error_code(body)) == (401, "INVALID_CREDENTIALS")
     stored = existing_user(PHONE)
     assert stored.is_verified is True  # the code proved the SIM
@@ -123,7 +115,7 @@ def test_reset_sets_the_new_password_and_the_old_one_stops_working(api: Api) -> 
 
 def test_reset_revokes_every_earlier_token(api: Api) -> None:
     registered()
-    tokens = [login(api, OLD)[1]["access_token"] for _ in range(2)]
+    tokens = [password_login(api, PHONE, OLD)[1]["access_token"] for _ in range(2)]
     assert all(api.call("me", token=token)[0] == 200 for token in tokens)
     request(api)
 
@@ -132,7 +124,7 @@ def test_reset_revokes_every_earlier_token(api: Api) -> None:
     for token in tokens:
         status, body, _ = api.call("me", token=token)
         assert (status, error_code(body)) == (401, "TOKEN_REVOKED")
-    fresh = login(api, NEW)[1]["access_token"]
+    fresh = password_login(api, PHONE, NEW)[1]["access_token"]
     assert api.call("me", token=fresh)[0] == 200
     assert api.call("me", token=tokens[0])[0] == 401  # signing in again does not revive old tokens
 
@@ -146,7 +138,7 @@ def test_a_reset_code_works_once(api: Api) -> None:
     status, body = reset(api, code, new_password="Third-choice-8642")
 
     assert (status, error_code(body)) == (400, "OTP_NOT_FOUND")
-    assert login(api, NEW)[0] == 200
+    assert password_login(api, PHONE, NEW)[0] == 200
 
 
 def test_a_wrong_code_counts_attempts_until_the_code_is_dead(api: Api) -> None:
@@ -156,16 +148,16 @@ def test_a_wrong_code_counts_attempts_until_the_code_is_dead(api: Api) -> None:
 
     remaining = []
     for _ in range(2):
-        status, body = reset(api, wrong(code))
+        status, body = reset(api, wrong_code(code))
         assert (status, error_code(body)) == (400, "OTP_INVALID")
         remaining.append(body["error"]["details"]["attempts_remaining"])
-    status, body = reset(api, wrong(code))
+    status, body = reset(api, wrong_code(code))
 
     assert remaining == [2, 1]
     assert (status, error_code(body)) == (429, "OTP_ATTEMPTS_EXCEEDED")
     status, body = reset(api, code)
     assert (status, error_code(body)) == (429, "OTP_ATTEMPTS_EXCEEDED")  # the right code is dead too
-    assert login(api, OLD)[0] == 200
+    assert password_login(api, PHONE, OLD)[0] == 200
 
 
 def test_a_policy_error_does_not_spend_the_code(api: Api) -> None:
@@ -191,7 +183,7 @@ def test_an_expired_code_is_refused(api: Api, clock: FakeClock) -> None:
     status, body = reset(api, last_code(PHONE))
 
     assert (status, error_code(body)) == (400, "OTP_EXPIRED")
-    assert login(api, OLD)[0] == 200
+    assert password_login(api, PHONE, OLD)[0] == 200
 
 
 def test_a_guessed_code_for_an_unknown_phone_answers_like_a_wrong_code_for_a_known_one(api: Api) -> None:
@@ -200,7 +192,7 @@ def test_a_guessed_code_for_an_unknown_phone_answers_like_a_wrong_code_for_a_kno
     request(api, PHONE)
     request(api, UNKNOWN)
 
-    known = reset(api, wrong(last_code(PHONE)), phone=PHONE)
+    known = reset(api, wrong_code(last_code(PHONE)), phone=PHONE)
     unknown = reset(api, "123456", phone=UNKNOWN)
 
     assert known[0] == unknown[0]

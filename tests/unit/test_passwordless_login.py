@@ -27,8 +27,12 @@ from tests.helpers import (
     SetEnv,
     last_code,
     response_keys,
+    send_code,
+    sign_in,
     sms_outbox,
     user_keys,
+    verify_code,
+    wrong_code,
 )
 
 PHONE = "+66812345678"
@@ -44,26 +48,6 @@ def iso(clock: FakeClock) -> str:
 
 def setting(name: str) -> int:
     return int(os.environ[name])
-
-
-def send(api: Api, phone: str = PHONE, **kwargs: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return api.call("send_verification", {"phone": phone}, **kwargs)
-
-
-def verify(api: Api, code: str, phone: str = PHONE, **kwargs: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return api.call("verify_code", {"phone": phone, "verification_code": code}, **kwargs)
-
-
-def login(api: Api, phone: str = PHONE, e164: str = PHONE) -> dict[str, Any]:
-    status, body, _ = send(api, phone)
-    assert status == 200, body
-    status, body, _ = verify(api, last_code(e164), phone)
-    assert status == 200, body
-    return body
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def users() -> list[dict[str, Any]]:
@@ -88,7 +72,7 @@ def assert_error(status: int, body: dict[str, Any], expected_status: int, code: 
 
 # ------------------------------------------------------------------ scenario 1: first login
 def test_send_verification_answers_with_the_documented_shape(api: Api, clock: FakeClock) -> None:
-    status, body, headers = send(api, "081-234-5678")
+    status, body, headers = send_code(api, "081-234-5678")
     assert status == 200
     assert set(body) == response_keys("send_verification")
     assert body["success"] is True
@@ -101,8 +85,8 @@ def test_send_verification_answers_with_the_documented_shape(api: Api, clock: Fa
 
 def test_first_login_creates_an_active_verified_user(api: Api, clock: FakeClock) -> None:
     assert users() == []
-    send(api)
-    status, body, headers = verify(api, last_code(PHONE))
+    send_code(api)
+    status, body, headers = verify_code(api, last_code(PHONE))
 
     assert status == 200
     assert headers["Access-Control-Allow-Origin"] == DEFAULT_ORIGIN
@@ -132,7 +116,7 @@ def test_first_login_creates_an_active_verified_user(api: Api, clock: FakeClock)
 
 
 def test_me_returns_the_signed_in_user(api: Api, clock: FakeClock) -> None:
-    signed_in = login(api)
+    signed_in = sign_in(api)
     status, body, headers = api.call("me", token=signed_in["access_token"])
     assert status == 200
     assert set(body) == response_keys("me")
@@ -143,7 +127,7 @@ def test_me_returns_the_signed_in_user(api: Api, clock: FakeClock) -> None:
 
 # ------------------------------------------------------------------ scenario 2: logout
 def test_logout_marks_the_user_inactive_and_moves_updated_at(api: Api, clock: FakeClock) -> None:
-    signed_in = login(api)
+    signed_in = sign_in(api)
     created = iso(clock)
     clock.advance(900)
 
@@ -165,13 +149,13 @@ def test_logout_marks_the_user_inactive_and_moves_updated_at(api: Api, clock: Fa
 
 # ------------------------------------------------------------------ scenario 3: login again
 def test_login_after_logout_reuses_the_user_with_a_new_token(api: Api, clock: FakeClock) -> None:
-    first = login(api)
+    first = sign_in(api)
     first_login_at = iso(clock)
     clock.advance(60)
     assert api.call("logout", token=first["access_token"])[0] == 200
     clock.advance(120)
 
-    second = login(api)
+    second = sign_in(api)
 
     assert second["is_new_user"] is False
     assert second["user"]["id"] == first["user"]["id"]
@@ -188,17 +172,17 @@ def test_login_after_logout_reuses_the_user_with_a_new_token(api: Api, clock: Fa
 
 
 def test_returning_user_without_logout_is_not_new(api: Api, clock: FakeClock) -> None:
-    first = login(api)
+    first = sign_in(api)
     clock.advance(30)
-    second = login(api)
+    second = sign_in(api)
     assert second["is_new_user"] is False
     assert second["user"]["id"] == first["user"]["id"]
     assert len(users()) == 1
 
 
 def test_two_phones_get_two_users(api: Api, clock: FakeClock) -> None:
-    one = login(api, "0812345678", PHONE)
-    other = login(api, "0898765432", "+66898765432")
+    one = sign_in(api, "0812345678", texted_to=PHONE)
+    other = sign_in(api, "0898765432", texted_to="+66898765432")
     assert one["user"]["id"] != other["user"]["id"]
     assert other["is_new_user"] is True
     assert len(users()) == 2
@@ -208,7 +192,7 @@ def test_two_phones_get_two_users(api: Api, clock: FakeClock) -> None:
 def test_code_is_six_digits_and_only_its_keyed_hash_is_stored(api: Api, clock: FakeClock) -> None:
     from phone_auth.codes import code_hash
 
-    send(api)
+    send_code(api)
     code = last_code(PHONE)
     assert re.fullmatch(r"[0-9]{6}", code)
 
@@ -230,77 +214,77 @@ def test_codes_of_two_sends_differ_over_time(api: Api, clock: FakeClock) -> None
     # A constant code would be an outage of the generator; many sends make a collision of all of them impossible.
     seen = set()
     for _ in range(5):
-        send(api)
+        send_code(api)
         seen.add(last_code(PHONE))
         clock.advance(setting("OTP_RESEND_SECONDS"))
     assert len(seen) > 1
 
 
 def test_code_still_works_just_before_it_expires(api: Api, clock: FakeClock) -> None:
-    send(api)
+    send_code(api)
     clock.advance(setting("OTP_TTL_SECONDS") - 1)
-    status, body, _ = verify(api, last_code(PHONE))
+    status, body, _ = verify_code(api, last_code(PHONE))
     assert status == 200, body
 
 
 def test_code_expires_after_otp_ttl(api: Api, clock: FakeClock) -> None:
-    send(api)
+    send_code(api)
     clock.advance(setting("OTP_TTL_SECONDS") + 1)
-    status, body, _ = verify(api, last_code(PHONE))
+    status, body, _ = verify_code(api, last_code(PHONE))
     assert_error(status, body, 400, "OTP_EXPIRED")
     assert users() == []
 
 
 def test_short_otp_ttl_from_the_environment_is_honoured(api: Api, clock: FakeClock, env: SetEnv) -> None:
     env(OTP_TTL_SECONDS="60")
-    status, body, _ = send(api)
+    status, body, _ = send_code(api)
     assert status == 200
     assert body["expires_in"] == 60
     (row,) = code_rows()
     assert int(row["expires_at"]["N"]) - int(row["sent_at"]["N"]) == 60
     clock.advance(61)
-    status, body, _ = verify(api, last_code(PHONE))
+    status, body, _ = verify_code(api, last_code(PHONE))
     assert_error(status, body, 400, "OTP_EXPIRED")
 
 
 def test_second_use_of_a_code_is_refused(api: Api, clock: FakeClock) -> None:
-    send(api)
+    send_code(api)
     code = last_code(PHONE)
-    assert verify(api, code)[0] == 200
-    status, body, _ = verify(api, code)
+    assert verify_code(api, code)[0] == 200
+    status, body, _ = verify_code(api, code)
     assert_error(status, body, 400, "OTP_NOT_FOUND")
     assert "access_token" not in body
 
 
 def test_verify_without_any_code_sent_is_refused(api: Api, clock: FakeClock) -> None:
-    status, body, _ = verify(api, "123456")
+    status, body, _ = verify_code(api, "123456")
     assert_error(status, body, 400, "OTP_NOT_FOUND")
     assert users() == []
 
 
 def test_wrong_guess_reports_attempts_remaining(api: Api, clock: FakeClock) -> None:
-    send(api)
+    send_code(api)
     code = last_code(PHONE)
-    status, body, _ = verify(api, wrong(code))
+    status, body, _ = verify_code(api, wrong_code(code))
     assert_error(status, body, 400, "OTP_INVALID")
     assert body["error"]["details"]["attempts_remaining"] == setting("OTP_MAX_ATTEMPTS") - 1
-    status, body, _ = verify(api, wrong(wrong(code)))
+    status, body, _ = verify_code(api, wrong_code(wrong_code(code)))
     assert body["error"]["details"]["attempts_remaining"] == setting("OTP_MAX_ATTEMPTS") - 2
     assert users() == []
     # Still below the limit: the right code works.
-    assert verify(api, code)[0] == 200
+    assert verify_code(api, code)[0] == 200
 
 
 def test_right_code_is_refused_after_too_many_wrong_guesses(api: Api, clock: FakeClock) -> None:
-    send(api)
+    send_code(api)
     code = last_code(PHONE)
     max_attempts = setting("OTP_MAX_ATTEMPTS")
-    answers = [verify(api, wrong(code)) for _ in range(max_attempts)]
+    answers = [verify_code(api, wrong_code(code)) for _ in range(max_attempts)]
     assert [b["error"]["code"] for _, b, _ in answers] == ["OTP_INVALID"] * (max_attempts - 1) + [
         "OTP_ATTEMPTS_EXCEEDED"
     ]
     clock.advance(5)
-    status, body, headers = verify(api, code)
+    status, body, headers = verify_code(api, code)
     assert_error(status, body, 429, "OTP_ATTEMPTS_EXCEEDED")
     assert int(headers["Retry-After"]) >= 1
     assert "access_token" not in body
@@ -310,51 +294,51 @@ def test_right_code_is_refused_after_too_many_wrong_guesses(api: Api, clock: Fak
 
 
 def test_attempts_exceeded_answer_carries_retry_after(api: Api, clock: FakeClock) -> None:
-    send(api)
+    send_code(api)
     code = last_code(PHONE)
     for _ in range(setting("OTP_MAX_ATTEMPTS") - 1):
-        verify(api, wrong(code))
+        verify_code(api, wrong_code(code))
     clock.advance(10)
-    status, body, headers = verify(api, wrong(code))
+    status, body, headers = verify_code(api, wrong_code(code))
     assert_error(status, body, 429, "OTP_ATTEMPTS_EXCEEDED")
     assert headers["Retry-After"] == str(setting("OTP_RESEND_SECONDS") - 10)
     assert "Retry-After" in headers["Access-Control-Expose-Headers"]  # readable by a browser app
 
 
 def test_a_new_code_may_be_asked_for_once_the_dead_codes_retry_after_has_passed(api: Api, clock: FakeClock) -> None:
-    send(api)
+    send_code(api)
     code = last_code(PHONE)
     for _ in range(setting("OTP_MAX_ATTEMPTS")):
-        status, body, headers = verify(api, wrong(code))
+        status, body, headers = verify_code(api, wrong_code(code))
     assert body["error"]["code"] == "OTP_ATTEMPTS_EXCEEDED"
     retry_after = int(headers["Retry-After"])
     clock.advance(retry_after - 1)
-    assert_error(*send(api)[:2], 429, "RATE_LIMITED")
+    assert_error(*send_code(api)[:2], 429, "RATE_LIMITED")
     clock.advance(1)
-    assert send(api)[0] == 200
-    status, body, _ = verify(api, last_code(PHONE))
+    assert send_code(api)[0] == 200
+    status, body, _ = verify_code(api, last_code(PHONE))
     assert status == 200, body
 
 
 def test_a_new_code_replaces_the_previous_one(api: Api, clock: FakeClock) -> None:
-    send(api)
+    send_code(api)
     old = last_code(PHONE)
     new = old
     while new == old:  # two draws collide once in a million; draw again rather than test nothing
         clock.advance(setting("OTP_RESEND_SECONDS") + 1)
-        assert send(api)[0] == 200
+        assert send_code(api)[0] == 200
         new = last_code(PHONE)
     assert len(code_rows()) == 1
-    status, body, _ = verify(api, old)
+    status, body, _ = verify_code(api, old)
     assert_error(status, body, 400, "OTP_INVALID")
-    status, body, _ = verify(api, new)
+    status, body, _ = verify_code(api, new)
     assert status == 200, body
 
 
 def test_resend_within_the_window_is_rate_limited(api: Api, clock: FakeClock) -> None:
-    assert send(api)[0] == 200
+    assert send_code(api)[0] == 200
     clock.advance(10)
-    status, body, headers = send(api)
+    status, body, headers = send_code(api)
     assert_error(status, body, 429, "RATE_LIMITED")
     assert headers["Retry-After"] == str(setting("OTP_RESEND_SECONDS") - 10)
     assert body["error"]["details"]["retry_after"] == setting("OTP_RESEND_SECONDS") - 10
@@ -363,24 +347,24 @@ def test_resend_within_the_window_is_rate_limited(api: Api, clock: FakeClock) ->
 
 
 def test_resend_is_allowed_once_retry_after_has_passed(api: Api, clock: FakeClock) -> None:
-    send(api)
+    send_code(api)
     clock.advance(10)
-    _, _, headers = send(api)
+    _, _, headers = send_code(api)
     clock.advance(int(headers["Retry-After"]))
-    status, body, _ = send(api)
+    status, body, _ = send_code(api)
     assert status == 200, body
     assert len(sms_outbox()) == 2
-    assert verify(api, last_code(PHONE))[0] == 200
+    assert verify_code(api, last_code(PHONE))[0] == 200
 
 
 def test_resend_is_allowed_at_once_after_the_code_was_used(api: Api, clock: FakeClock) -> None:
-    login(api)
-    status, body, _ = send(api)
+    sign_in(api)
+    status, body, _ = send_code(api)
     assert status == 200, body
 
 
 def test_sms_and_answer_follow_accept_language(api: Api, clock: FakeClock) -> None:
-    status, body, _ = send(api, headers={"Accept-Language": "en"})
+    status, body, _ = send_code(api, headers={"Accept-Language": "en"})
     assert status == 200
     assert not THAI.search(body["message"])
     (_, text) = sms_outbox()[-1]
@@ -388,7 +372,7 @@ def test_sms_and_answer_follow_accept_language(api: Api, clock: FakeClock) -> No
     assert last_code(PHONE) in text
 
     clock.advance(setting("OTP_RESEND_SECONDS"))
-    status, body, _ = send(api, headers={"Accept-Language": "th"})
+    status, body, _ = send_code(api, headers={"Accept-Language": "th"})
     assert status == 200
     assert THAI.search(body["message"])
     (_, text) = sms_outbox()[-1]
@@ -403,11 +387,11 @@ SAME_NUMBER = ["081-234-5678", "+66 81 234 5678", "0812345678", "+66812345678", 
 def test_every_common_format_of_a_number_is_the_same_user(api: Api, clock: FakeClock) -> None:
     ids, new_flags = set(), []
     for index, typed in enumerate(SAME_NUMBER):
-        status, body, _ = send(api, typed)
+        status, body, _ = send_code(api, typed)
         assert status == 200, (typed, body)
         assert sms_outbox()[-1][0] == PHONE
         # Verify with a different spelling than the one the code was sent to.
-        status, body, _ = verify(api, last_code(PHONE), SAME_NUMBER[(index + 1) % len(SAME_NUMBER)])
+        status, body, _ = verify_code(api, last_code(PHONE), SAME_NUMBER[(index + 1) % len(SAME_NUMBER)])
         assert status == 200, (typed, body)
         assert body["user"]["phone"] == PHONE
         ids.add(body["user"]["id"])
@@ -421,15 +405,15 @@ def test_every_common_format_of_a_number_is_the_same_user(api: Api, clock: FakeC
 
 def test_invalid_phone_is_refused(api: Api, clock: FakeClock) -> None:
     for typed in ["abc", "123", "+999123"]:
-        status, body, _ = send(api, typed)
+        status, body, _ = send_code(api, typed)
         assert_error(status, body, 400, "INVALID_PHONE")
-        status, body, _ = verify(api, "123456", typed)
+        status, body, _ = verify_code(api, "123456", typed)
         assert_error(status, body, 400, "INVALID_PHONE")
     assert sms_outbox() == []
 
 
 def test_thai_fixed_line_is_not_a_mobile(api: Api, clock: FakeClock) -> None:
-    status, body, _ = send(api, "02 123 4567")
+    status, body, _ = send_code(api, "02 123 4567")
     assert_error(status, body, 400, "PHONE_NOT_MOBILE")
     assert sms_outbox() == []
     assert code_rows() == []
@@ -438,7 +422,7 @@ def test_thai_fixed_line_is_not_a_mobile(api: Api, clock: FakeClock) -> None:
 # ------------------------------------------------------------------ SMS sender
 def test_log_sender_sends_nothing_to_sns(api: Api, clock: FakeClock, env: SetEnv) -> None:
     env(SMS_SENDER="log")
-    status, body, _ = send(api)
+    status, body, _ = send_code(api)
     assert status == 200, body
     assert sms_outbox() == []
     assert len(code_rows()) == 1
@@ -461,12 +445,12 @@ def test_log_sender_never_logs_the_code(
 
     monkeypatch.setattr(crypto, "new_code", spy)
     capsys.readouterr()
-    assert send(api)[0] == 200
+    assert send_code(api)[0] == 200
     out = capsys.readouterr().out
     assert "suppressed" in out  # the log sender did log that it sent nothing
     (code,) = drawn
     assert not re.search(rf"(?<!\d){code}(?!\d)", out)
-    assert verify(api, code)[0] == 200  # and it was the real code
+    assert verify_code(api, code)[0] == 200  # and it was the real code
 
 
 def test_production_refuses_the_log_sender(env: SetEnv) -> None:
@@ -497,7 +481,7 @@ def test_sns_failure_is_503_and_the_code_is_withdrawn(
     failing = FailingSns()
     monkeypatch.setattr(aws, "sns", lambda: failing)
     try:
-        status, body, headers = send(api)
+        status, body, headers = send_code(api)
     finally:
         monkeypatch.setattr(aws, "sns", real_sns)  # before conftest's teardown clears the client caches
     assert failing.calls >= 1
@@ -506,27 +490,27 @@ def test_sns_failure_is_503_and_the_code_is_withdrawn(
     assert code_rows() == []
 
     # An immediate retry is a new send, not a 429: the withdrawn code does not hold the window.
-    status, body, _ = send(api)
+    status, body, _ = send_code(api)
     assert status == 200, body
-    assert verify(api, last_code(PHONE))[0] == 200
+    assert verify_code(api, last_code(PHONE))[0] == 200
 
 
 # ------------------------------------------------------------------ switches
 def test_otp_login_can_be_turned_off(api: Api, clock: FakeClock, env: SetEnv) -> None:
     env(OTP_LOGIN_ENABLED="false")
-    status, body, _ = send(api)
+    status, body, _ = send_code(api)
     assert_error(status, body, 403, "OTP_LOGIN_DISABLED")
-    status, body, _ = verify(api, "123456")
+    status, body, _ = verify_code(api, "123456")
     assert_error(status, body, 403, "OTP_LOGIN_DISABLED")
     assert sms_outbox() == []
     assert code_rows() == []
 
 
 def test_turning_otp_login_off_refuses_a_code_already_sent(api: Api, clock: FakeClock, env: SetEnv) -> None:
-    send(api)
+    send_code(api)
     code = last_code(PHONE)
     env(OTP_LOGIN_ENABLED="false")
-    status, body, _ = verify(api, code)
+    status, body, _ = verify_code(api, code)
     assert_error(status, body, 403, "OTP_LOGIN_DISABLED")
     assert users() == []
 
@@ -535,12 +519,12 @@ def test_imported_mode_answers_an_unknown_phone_alike_but_texts_nothing(
     api: Api, clock: FakeClock, env: SetEnv
 ) -> None:
     env(SIGNUP_MODE="imported")
-    status, body, _ = send(api)
+    status, body, _ = send_code(api)
     assert status == 200 and set(body) == response_keys("send_verification")
     assert sms_outbox() == []
     (decoy,) = code_rows()
     assert "code_hash" not in decoy  # no code exists that could be guessed
-    status, body, _ = verify(api, "123456")
+    status, body, _ = verify_code(api, "123456")
     assert_error(status, body, 400, "OTP_INVALID")  # refused like a wrong code
     assert users() == []
 
@@ -559,7 +543,7 @@ def test_imported_mode_lets_a_known_unverified_phone_log_in(api: Api, clock: Fak
             "session_epoch": Decimal(0),
         }
     )
-    body = login(api)
+    body = sign_in(api)
     assert body["user"]["id"] == "imported-1"
     assert body["user"]["is_verified"] is True
     assert body["user"]["is_active"] is True
@@ -578,18 +562,18 @@ def test_logs_never_hold_the_code_the_token_the_secret_or_the_phone(
     monkeypatch.setattr(logger.registered_handler, "stream", sys.stdout)
     capsys.readouterr()
 
-    send(api, "081-234-5678")
+    send_code(api, "081-234-5678")
     code = last_code(PHONE)
-    bad = wrong(code)
-    verify(api, bad, "081-234-5678")
-    status, body, _ = verify(api, code, "081-234-5678")
+    bad = wrong_code(code)
+    verify_code(api, bad, "081-234-5678")
+    status, body, _ = verify_code(api, code, "081-234-5678")
     assert status == 200
     token = body["access_token"]
     assert api.call("me", token=token)[0] == 200
     assert api.call("logout", token=token)[0] == 200
     assert api.call("me", token=token)[0] == 401
     clock.advance(1)
-    send(api, "0812345678", headers={"Accept-Language": "th"})
+    send_code(api, "0812345678", headers={"Accept-Language": "th"})
 
     out = capsys.readouterr().out
     assert out.strip(), "the flow logged nothing: the capture is not working"

@@ -20,26 +20,12 @@ from tests.helpers import (
     existing_user,
     last_code,
     response_keys,
+    sign_in,
 )
 
 PHONE = "+66812345678"
 OTHER = "+66898765432"
 THREADS = 20
-
-
-def sign_in(
-    api: Api, clock: FakeClock, phone: str = PHONE, *, user_agent: str = "test", ip: str = "203.0.113.9"
-) -> dict[str, Any]:
-    clock.advance(61)  # past the resend wait of the previous code
-    assert api.call("send_verification", {"phone": phone})[0] == 200
-    status, body, _ = api.call(
-        "verify_code",
-        {"phone": phone, "verification_code": last_code(phone)},
-        headers={"User-Agent": user_agent},
-        source_ip=ip,
-    )
-    assert status == 200, body
-    return body
 
 
 def refresh(api: Api, token: str, **body: Any) -> tuple[int, dict[str, Any]]:
@@ -60,7 +46,7 @@ def me(api: Api, token: str) -> tuple[int, dict[str, Any]]:
 def test_a_sign_in_returns_a_refresh_token_and_a_session_and_keeps_the_fields_clients_read(
     api: Api, clock: FakeClock
 ) -> None:
-    body = sign_in(api, clock)
+    body = sign_in(api, clock=clock)
     assert (
         set(body)
         == response_keys("verify_code")
@@ -78,7 +64,7 @@ def test_a_sign_in_returns_a_refresh_token_and_a_session_and_keeps_the_fields_cl
 
 # ------------------------------------------------------------------ rotation
 def test_a_refresh_rotates_both_tokens_and_the_new_ones_work(api: Api, clock: FakeClock) -> None:
-    first = sign_in(api, clock)
+    first = sign_in(api, clock=clock)
     clock.advance(300)
     status, second = refresh(api, first["refresh_token"])
     assert status == 200, second
@@ -93,15 +79,15 @@ def test_a_refresh_rotates_both_tokens_and_the_new_ones_work(api: Api, clock: Fa
 
 
 def test_the_camel_case_spelling_is_accepted(api: Api, clock: FakeClock) -> None:
-    first = sign_in(api, clock)
+    first = sign_in(api, clock=clock)
     status, _ = refresh(api, "", refreshToken=first["refresh_token"])
     assert status == 200
 
 
 # ------------------------------------------------------------------ reuse detection and grace
 def test_a_spent_token_after_the_grace_window_ends_the_whole_session(api: Api, clock: FakeClock) -> None:
-    first = sign_in(api, clock)
-    other_device = sign_in(api, clock)
+    first = sign_in(api, clock=clock)
+    other_device = sign_in(api, clock=clock)
     status, second = refresh(api, first["refresh_token"])
     assert status == 200
     clock.advance(11)  # past REFRESH_REUSE_GRACE_SECONDS (10)
@@ -117,7 +103,7 @@ def test_a_spent_token_after_the_grace_window_ends_the_whole_session(api: Api, c
 
 
 def test_a_retry_within_the_grace_window_gets_the_same_successor(api: Api, clock: FakeClock) -> None:
-    first = sign_in(api, clock)
+    first = sign_in(api, clock=clock)
     status, second = refresh(api, first["refresh_token"])
     clock.advance(5)
 
@@ -131,7 +117,7 @@ def test_a_retry_within_the_grace_window_gets_the_same_successor(api: Api, clock
 
 def test_with_the_grace_window_off_an_immediate_retry_ends_the_session(api: Api, clock: FakeClock, env: SetEnv) -> None:
     env(REFRESH_REUSE_GRACE_SECONDS="0")
-    first = sign_in(api, clock)
+    first = sign_in(api, clock=clock)
     status, second = refresh(api, first["refresh_token"])
     assert status == 200
     assert code(refresh(api, first["refresh_token"])[1]) == "REFRESH_TOKEN_REUSED"
@@ -139,15 +125,15 @@ def test_with_the_grace_window_off_an_immediate_retry_ends_the_session(api: Api,
 
 
 def test_a_token_two_generations_old_is_reuse_even_inside_the_window(api: Api, clock: FakeClock) -> None:
-    first = sign_in(api, clock)
+    first = sign_in(api, clock=clock)
     second = refresh(api, first["refresh_token"])[1]
     refresh(api, second["refresh_token"])
     assert code(refresh(api, first["refresh_token"])[1]) == "REFRESH_TOKEN_REUSED"
 
 
 def test_twenty_concurrent_refreshes_with_one_token_leave_one_live_successor(api: Api, clock: FakeClock) -> None:
-    first = sign_in(api, clock)
-    refresh(api, sign_in(api, clock)["refresh_token"])  # warm every handler and cache first
+    first = sign_in(api, clock=clock)
+    refresh(api, sign_in(api, clock=clock)["refresh_token"])  # warm every handler and cache first
     barrier = threading.Barrier(THREADS)
 
     def attempt(_: int) -> tuple[int, dict[str, Any]]:
@@ -170,7 +156,7 @@ def test_twenty_concurrent_refreshes_without_grace_end_the_session_once(
     api: Api, clock: FakeClock, env: SetEnv
 ) -> None:
     env(REFRESH_REUSE_GRACE_SECONDS="0")
-    first = sign_in(api, clock)
+    first = sign_in(api, clock=clock)
     barrier = threading.Barrier(THREADS)
 
     def attempt(_: int) -> tuple[int, dict[str, Any]]:
@@ -190,7 +176,7 @@ def test_twenty_concurrent_refreshes_without_grace_end_the_session_once(
 # ------------------------------------------------------------------ lifetimes
 def test_a_session_idle_past_the_refresh_lifetime_is_expired(api: Api, clock: FakeClock, env: SetEnv) -> None:
     env(REFRESH_TOKEN_TTL_SECONDS="3600")
-    first = sign_in(api, clock)
+    first = sign_in(api, clock=clock)
     clock.advance(3000)
     status, second = refresh(api, first["refresh_token"])  # each refresh extends the idle lifetime
     assert status == 200
@@ -208,7 +194,7 @@ def test_a_session_ends_at_its_absolute_age_however_often_it_is_refreshed(
     api: Api, clock: FakeClock, env: SetEnv
 ) -> None:
     env(SESSION_MAX_AGE_SECONDS="7200", REFRESH_TOKEN_TTL_SECONDS="3600")
-    token = sign_in(api, clock)["refresh_token"]
+    token = sign_in(api, clock=clock)["refresh_token"]
     for _ in range(3):
         clock.advance(2000)
         status, body = refresh(api, token)
@@ -222,7 +208,7 @@ def test_a_session_ends_at_its_absolute_age_however_often_it_is_refreshed(
 
 
 def test_access_tokens_expire_after_fifteen_minutes_by_default(api: Api, clock: FakeClock) -> None:
-    first = sign_in(api, clock)
+    first = sign_in(api, clock=clock)
     clock.advance(900 + 10)
     assert code(me(api, first["access_token"])[1]) == "TOKEN_EXPIRED"
     status, second = refresh(api, first["refresh_token"])
@@ -248,7 +234,7 @@ def test_malformed_refresh_tokens_are_401_not_errors(api: Api, clock: FakeClock,
 
 
 def test_a_tampered_secret_for_a_live_session_ends_it_as_reuse(api: Api, clock: FakeClock) -> None:
-    body = sign_in(api, clock)
+    body = sign_in(api, clock=clock)
     locator, session_id, secret = body["refresh_token"].split(".")
     tampered = f"{locator}.{session_id}.{secret[:-2]}AA"
     assert code(refresh(api, tampered)[1]) == "REFRESH_TOKEN_REUSED"
@@ -256,14 +242,14 @@ def test_a_tampered_secret_for_a_live_session_ends_it_as_reuse(api: Api, clock: 
 
 
 def test_a_refresh_token_from_another_market_is_refused(api: Api, clock: FakeClock, env: SetEnv) -> None:
-    body = sign_in(api, clock)
+    body = sign_in(api, clock=clock)
     env(MARKET="us")  # the same table and key, but another market's stack: the hash differs
     status, answer = refresh(api, body["refresh_token"])
     assert status == 401 and code(answer) in ("REFRESH_TOKEN_INVALID", "REFRESH_TOKEN_REUSED")
 
 
 def test_a_refresh_token_for_an_unknown_phone_or_session_is_invalid(api: Api, clock: FakeClock) -> None:
-    body = sign_in(api, clock)
+    body = sign_in(api, clock=clock)
     _, session_id, secret = body["refresh_token"].split(".")
     other = base64.urlsafe_b64encode(OTHER.encode()).decode().rstrip("=")
     assert code(refresh(api, f"{other}.{session_id}.{secret}")[1]) == "REFRESH_TOKEN_INVALID"
@@ -273,8 +259,10 @@ def test_a_refresh_token_for_an_unknown_phone_or_session_is_invalid(api: Api, cl
 
 # ------------------------------------------------------------------ the session list
 def test_the_session_list_shows_each_device_and_marks_the_current_one(api: Api, clock: FakeClock) -> None:
-    phone_app = sign_in(api, clock, user_agent="PhoneApp/2.1 (iPhone)", ip="203.0.113.77")
-    laptop = sign_in(api, clock, user_agent="Mozilla/5.0 (X11; Linux x86_64)", ip="2001:db8:1:2::5")
+    phone_app = sign_in(api, clock=clock, headers={"User-Agent": "PhoneApp/2.1 (iPhone)"}, source_ip="203.0.113.77")
+    laptop = sign_in(
+        api, clock=clock, headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}, source_ip="2001:db8:1:2::5"
+    )
     clock.advance(30)
     refresh(api, phone_app["refresh_token"])  # the phone is now the most recently used
 
@@ -292,8 +280,8 @@ def test_the_session_list_shows_each_device_and_marks_the_current_one(api: Api, 
 
 # ------------------------------------------------------------------ ending one session
 def test_ending_a_session_revokes_its_tokens_at_once_and_spares_the_others(api: Api, clock: FakeClock) -> None:
-    lost_phone = sign_in(api, clock)
-    laptop = sign_in(api, clock)
+    lost_phone = sign_in(api, clock=clock)
+    laptop = sign_in(api, clock=clock)
 
     status, body, _ = api.call(
         "end_session", token=laptop["access_token"], path_parameters={"id": lost_phone["session_id"]}
@@ -307,8 +295,8 @@ def test_ending_a_session_revokes_its_tokens_at_once_and_spares_the_others(api: 
 
 
 def test_ending_an_unknown_or_someone_elses_session_is_404(api: Api, clock: FakeClock) -> None:
-    mine = sign_in(api, clock)
-    theirs = sign_in(api, clock, OTHER)
+    mine = sign_in(api, clock=clock)
+    theirs = sign_in(api, OTHER, clock=clock)
     for session_id in ("0" * 32, theirs["session_id"]):
         status, body, _ = api.call("end_session", token=mine["access_token"], path_parameters={"id": session_id})
         assert (status, code(body)) == (404, "SESSION_NOT_FOUND")
@@ -316,8 +304,8 @@ def test_ending_an_unknown_or_someone_elses_session_is_404(api: Api, clock: Fake
 
 
 def test_twenty_concurrent_ends_of_one_session_succeed_once(api: Api, clock: FakeClock) -> None:
-    target = sign_in(api, clock)
-    caller = sign_in(api, clock)
+    target = sign_in(api, clock=clock)
+    caller = sign_in(api, clock=clock)
     barrier = threading.Barrier(THREADS)
 
     def attempt(_: int) -> int:
@@ -336,11 +324,11 @@ def test_past_the_cap_a_new_sign_in_ends_the_least_recently_used_session(
     api: Api, clock: FakeClock, env: SetEnv
 ) -> None:
     env(MAX_SESSIONS_PER_USER="3")
-    oldest, middle, recent = (sign_in(api, clock) for _ in range(3))
+    oldest, middle, recent = (sign_in(api, clock=clock) for _ in range(3))
     clock.advance(10)
     refresh(api, oldest["refresh_token"])  # now "middle" is the least recently used
 
-    newest = sign_in(api, clock)
+    newest = sign_in(api, clock=clock)
 
     live = existing_user(PHONE).live_sessions(clock())
     assert {s.id for s in live} == {oldest["session_id"], recent["session_id"], newest["session_id"]}
@@ -384,7 +372,7 @@ def test_twenty_concurrent_sign_ins_leave_exactly_the_cap(api: Api, clock: FakeC
 
 # ------------------------------------------------------------------ logout scopes
 def test_logout_by_default_ends_every_session(api: Api, clock: FakeClock) -> None:
-    devices = [sign_in(api, clock) for _ in range(3)]
+    devices = [sign_in(api, clock=clock) for _ in range(3)]
 
     status, _, _ = api.call("logout", token=devices[0]["access_token"])
 
@@ -397,7 +385,7 @@ def test_logout_by_default_ends_every_session(api: Api, clock: FakeClock) -> Non
 
 
 def test_logout_of_the_current_session_keeps_the_others_and_the_user_active(api: Api, clock: FakeClock) -> None:
-    here, there = sign_in(api, clock), sign_in(api, clock)
+    here, there = sign_in(api, clock=clock), sign_in(api, clock=clock)
 
     status, body, _ = api.call("logout", {"scope": "current"}, token=here["access_token"])
 
@@ -410,7 +398,7 @@ def test_logout_of_the_current_session_keeps_the_others_and_the_user_active(api:
 
 
 def test_an_unknown_logout_scope_is_a_validation_error(api: Api, clock: FakeClock) -> None:
-    body = sign_in(api, clock)
+    body = sign_in(api, clock=clock)
     status, answer, _ = api.call("logout", {"scope": "galaxy"}, token=body["access_token"])
     assert (status, code(answer)) == (400, "VALIDATION_ERROR")
     assert me(api, body["access_token"])[0] == 200
@@ -423,7 +411,7 @@ def test_a_password_reset_ends_every_session(api: Api, clock: FakeClock) -> None
 
     put_user(OTHER, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(10)).decode())
     signed_in = api.call("login_mobile", {"phone": OTHER, "password": "Suan-Luang-2468"})[1]
-    sms = sign_in(api, clock, OTHER)
+    sms = sign_in(api, OTHER, clock=clock)
     clock.advance(61)
     assert api.call("request_password_reset_otp", {"phone": OTHER})[0] == 200
     reset = {"phone": OTHER, "code": last_code(OTHER), "new_password": "durian season 2026"}

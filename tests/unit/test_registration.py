@@ -20,6 +20,7 @@ from tests.helpers import (
     SetEnv,
     existing_user,
     last_code,
+    password_hash,
     put_user,
     response_keys,
     sms_outbox,
@@ -39,10 +40,6 @@ def imported_mode(env: SetEnv) -> None:
 
 
 # ------------------------------------------------------------------ helpers
-def a_hash(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode()
-
-
 def check(api: Api, phone: str) -> tuple[int, dict[str, Any]]:
     status, body, _ = api.call("check_mobile", {"phone": phone})
     return status, body
@@ -92,7 +89,7 @@ def test_check_mobile_is_true_for_an_imported_user_without_a_password(api: Api) 
 
 
 def test_check_mobile_is_false_for_a_user_who_has_a_password(api: Api) -> None:
-    put_user(PHONE, password_hash=a_hash(PASSWORD))
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
 
     status, body = check(api, PHONE)
 
@@ -123,7 +120,7 @@ def test_request_code_for_an_unknown_phone_is_refused_without_sms(api: Api) -> N
 
 
 def test_request_code_for_a_registered_phone_is_a_conflict(api: Api) -> None:
-    put_user(PHONE, password_hash=a_hash(PASSWORD))
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
 
     status, body, _ = request_code(api, PHONE)
 
@@ -336,7 +333,7 @@ def test_a_second_registration_is_refused(api: Api) -> None:
 def test_complete_is_refused_when_a_password_was_set_meanwhile(api: Api) -> None:
     put_user(PHONE)
     token = registration_token(api)
-    chosen_elsewhere = a_hash("Set-by-someone-else-1")
+    chosen_elsewhere = password_hash("Set-by-someone-else-1")
     boto3.client("dynamodb").update_item(
         TableName=os.environ["USERS_TABLE_NAME"],
         Key={"phone": {"S": PHONE}},
@@ -449,7 +446,7 @@ def test_open_mode_lets_a_new_phone_register(api: Api, env: SetEnv) -> None:
 
 def test_open_mode_still_refuses_a_registered_phone(api: Api, env: SetEnv) -> None:
     env(SIGNUP_MODE="open")
-    put_user(PHONE, password_hash=a_hash(PASSWORD))
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
 
     assert check(api, PHONE)[1]["can_register"] is False
     status, body, _ = request_code(api, PHONE)

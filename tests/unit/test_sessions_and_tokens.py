@@ -18,21 +18,13 @@ import boto3
 import jwt
 import pytest
 
-from tests.helpers import Api, Context, FakeClock, last_code, load_event, load_handler, response_keys
+from tests.helpers import Api, Context, FakeClock, load_event, load_handler, response_keys, sign_in
 
 PHONE = "+66812345678"
 THAI = re.compile(r"[\u0e00-\u0e7f]")
 
 
 # ------------------------------------------------------------------ helpers
-def login(api: Api, phone: str = PHONE) -> dict[str, Any]:
-    status, body, _ = api.call("send_verification", {"phone": phone})
-    assert status == 200, body
-    status, body, _ = api.call("verify_code", {"phone": phone, "verification_code": last_code(phone)})
-    assert status == 200, body
-    return body
-
-
 def me(api: Api, token: str | None, **kwargs: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
     return api.call("me", token=token, **kwargs)
 
@@ -80,7 +72,7 @@ def user_row(phone: str = PHONE) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ revocation
 def test_old_token_is_refused_after_logout(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     assert me(api, token)[0] == 200
     clock.advance(30)
     assert api.call("logout", token=token)[0] == 200
@@ -89,11 +81,11 @@ def test_old_token_is_refused_after_logout(api: Api, clock: FakeClock) -> None:
 
 
 def test_old_token_stays_refused_after_logging_in_again(api: Api, clock: FakeClock) -> None:
-    old = login(api)["access_token"]
+    old = sign_in(api)["access_token"]
     clock.advance(30)
     assert api.call("logout", token=old)[0] == 200
     clock.advance(30)
-    again = login(api)
+    again = sign_in(api)
     new = again["access_token"]
     assert new != old
 
@@ -109,9 +101,9 @@ def test_old_token_stays_refused_after_logging_in_again(api: Api, clock: FakeClo
 
 
 def test_logout_ends_every_session_of_the_user(api: Api, clock: FakeClock) -> None:
-    phone_one = login(api)["access_token"]
+    phone_one = sign_in(api)["access_token"]
     clock.advance(1)
-    phone_two = login(api)["access_token"]
+    phone_two = sign_in(api)["access_token"]
     assert me(api, phone_one)[0] == 200 and me(api, phone_two)[0] == 200
     assert api.call("logout", token=phone_two)[0] == 200
     assert_refused(me(api, phone_one), "TOKEN_REVOKED")
@@ -119,18 +111,18 @@ def test_logout_ends_every_session_of_the_user(api: Api, clock: FakeClock) -> No
 
 
 def test_logout_message_follows_accept_language(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     status, body, _ = api.call("logout", token=token, headers={"Accept-Language": "en"})
     assert status == 200
     assert not THAI.search(body["message"])
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     status, body, _ = api.call("logout", token=token, headers={"Accept-Language": "th"})
     assert status == 200
     assert THAI.search(body["message"])
 
 
 def test_a_deactivated_user_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     table = boto3.resource("dynamodb").Table(os.environ["USERS_TABLE_NAME"])
     table.update_item(
         Key={"phone": PHONE}, UpdateExpression="SET is_active = :f", ExpressionAttributeValues={":f": False}
@@ -140,7 +132,7 @@ def test_a_deactivated_user_is_refused(api: Api, clock: FakeClock) -> None:
 
 # ------------------------------------------------------------------ expiry
 def test_token_works_until_its_lifetime_ends(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     clock.advance(int(os.environ["ACCESS_TOKEN_TTL_SECONDS"]) - 1)
     assert me(api, token)[0] == 200
 
@@ -148,7 +140,7 @@ def test_token_works_until_its_lifetime_ends(api: Api, clock: FakeClock) -> None
 def test_expired_token_is_refused(api: Api, clock: FakeClock) -> None:
     from phone_auth.tokens import CLOCK_SKEW_SECONDS
 
-    body = login(api)
+    body = sign_in(api)
     assert body["expires_in"] == int(os.environ["ACCESS_TOKEN_TTL_SECONDS"])
     _, claims = parts(body["access_token"])
     assert claims["exp"] - claims["iat"] == body["expires_in"]
@@ -159,7 +151,7 @@ def test_expired_token_is_refused(api: Api, clock: FakeClock) -> None:
 
 
 def test_token_from_the_future_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     _, claims = parts(token)
     claims["iat"] = claims["nbf"] = claims["iat"] + 3600
     claims["exp"] += 3600
@@ -167,7 +159,7 @@ def test_token_from_the_future_is_refused(api: Api, clock: FakeClock) -> None:
 
 
 def test_a_token_not_yet_valid_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     assert_refused(me(api, signed({**claims, "nbf": claims["iat"] + 600}, headers=header)), "TOKEN_INVALID")
 
@@ -175,7 +167,7 @@ def test_a_token_not_yet_valid_is_refused(api: Api, clock: FakeClock) -> None:
 def test_a_lifetime_longer_than_the_configured_one_is_refused(api: Api, clock: FakeClock) -> None:
     """Only our key can sign such a token, but we never issue one: a leaked key's forgeries
     or an old build's tokens must not live for years."""
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     assert_refused(
         me(api, signed({**claims, "exp": claims["iat"] + 10 * 365 * 86400}, headers=header)), "TOKEN_INVALID"
@@ -184,7 +176,7 @@ def test_a_lifetime_longer_than_the_configured_one_is_refused(api: Api, clock: F
 
 
 def test_an_audience_list_that_contains_ours_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     for audience in (["phone-auth-api", "another-api"], ["phone-auth-api"]):
         assert_refused(me(api, signed({**claims, "aud": audience}, headers=header)), "TOKEN_INVALID")
@@ -193,13 +185,13 @@ def test_an_audience_list_that_contains_ours_is_refused(api: Api, clock: FakeClo
 # ------------------------------------------------------------------ forgeries
 def test_a_token_resigned_unchanged_is_accepted(api: Api, clock: FakeClock) -> None:
     # The control for the forgeries below: the crafting itself is right.
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     assert me(api, signed(claims, headers=header))[0] == 200
 
 
 def test_tampered_payload_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header_part, _, signature = token.split(".")
     _, claims = parts(token)
     claims["sep"] = claims["sep"] + 1
@@ -208,7 +200,7 @@ def test_tampered_payload_is_refused(api: Api, clock: FakeClock) -> None:
 
 
 def test_tampered_signature_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     head, payload, signature = token.split(".")
     # Change a character in the middle: the last one may only carry padding bits.
     middle = len(signature) // 2
@@ -219,7 +211,7 @@ def test_tampered_signature_is_refused(api: Api, clock: FakeClock) -> None:
 
 
 def test_alg_none_token_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     unsigned = f"{b64({**header, 'alg': 'none'})}.{b64(claims)}."
     assert_refused(me(api, unsigned), "TOKEN_INVALID")
@@ -231,20 +223,20 @@ def test_alg_none_token_is_refused(api: Api, clock: FakeClock) -> None:
 def test_token_with_another_algorithm_is_refused(api: Api, clock: FakeClock) -> None:
     from phone_auth.keys import key_ring
 
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     forged = jwt.encode(claims, key_ring().token_signing_key, algorithm="HS512", headers={"kid": header["kid"]})
     assert_refused(me(api, forged), "TOKEN_INVALID")
 
 
 def test_token_signed_with_another_secret_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     assert_refused(me(api, signed(claims, key=secrets.token_bytes(32), headers=header)), "TOKEN_INVALID")
 
 
 def test_token_signed_with_the_raw_master_secret_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     value = boto3.client("ssm").get_parameter(Name=os.environ["JWT_SECRET_PARAMETER_NAME"], WithDecryption=True)
     master = value["Parameter"]["Value"].encode()
@@ -270,7 +262,7 @@ WRONG_CLAIMS: dict[str, Any] = {
 
 
 def test_token_with_one_wrong_claim_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     answers = {
         claim: outcome(me(api, signed({**claims, claim: value}, headers=header)))
@@ -280,7 +272,7 @@ def test_token_with_one_wrong_claim_is_refused(api: Api, clock: FakeClock) -> No
 
 
 def test_token_missing_a_claim_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     required = ["sub", "exp", "iat", "iss", "aud", "jti", "phone", "sep", "market", "sid"]
     answers = {
@@ -291,7 +283,7 @@ def test_token_missing_a_claim_is_refused(api: Api, clock: FakeClock) -> None:
 
 
 def test_token_with_an_unknown_kid_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     assert_refused(me(api, signed(claims, headers={**header, "kid": "someone-elses-key"})), "TOKEN_INVALID")
     no_kid = {k: v for k, v in header.items() if k != "kid"}
@@ -299,14 +291,14 @@ def test_token_with_an_unknown_kid_is_refused(api: Api, clock: FakeClock) -> Non
 
 
 def test_token_of_another_user_id_for_the_phone_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     claims["sub"] = "not-" + claims["sub"]
     assert_refused(me(api, signed(claims, headers=header)), "TOKEN_REVOKED")
 
 
 def test_token_for_a_phone_without_a_user_is_refused(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     header, claims = parts(token)
     claims["phone"] = "+66898765432"
     assert_refused(me(api, signed(claims, headers=header)), "TOKEN_REVOKED")
@@ -316,7 +308,7 @@ GARBAGE = ["abc", "a.b.c", "....", "eyJhbGciOiJIUzI1NiJ9", "ey." * 3000, "ñ.ñ.
 
 
 def test_garbage_tokens_are_invalid_not_errors(api: Api, clock: FakeClock) -> None:
-    login(api)
+    sign_in(api)
     answers = {garbage[:20]: outcome(me(api, garbage)) for garbage in GARBAGE}
     assert answers == dict.fromkeys(answers, (401, "TOKEN_INVALID"))
 
@@ -326,7 +318,7 @@ NOT_BEARER = [None, "", "Basic x", "Bearer", "Bearer ", "Bearer    ", "Token abc
 
 
 def test_missing_or_non_bearer_header_is_token_missing(api: Api, clock: FakeClock) -> None:
-    login(api)
+    sign_in(api)
     # api.call drops "Authorization"; the lowercase spelling is how HTTP/2 clients send it.
     answers = {
         repr(value): outcome(me(api, None, headers={} if value is None else {"authorization": value}))
@@ -336,7 +328,7 @@ def test_missing_or_non_bearer_header_is_token_missing(api: Api, clock: FakeCloc
 
 
 def test_scheme_is_case_insensitive(api: Api, clock: FakeClock) -> None:
-    token = login(api)["access_token"]
+    token = sign_in(api)["access_token"]
     assert me(api, None, headers={"authorization": f"bearer {token}"})[0] == 200
     assert me(api, None, headers={"authorization": f"BEARER {token}"})[0] == 200
 
@@ -350,7 +342,7 @@ def test_refusal_message_follows_accept_language(api: Api, clock: FakeClock) -> 
 
 # ------------------------------------------------------------------ the authorizer itself
 def test_authorizer_allows_with_the_user_in_the_context(api: Api, clock: FakeClock) -> None:
-    body = login(api)
+    body = sign_in(api)
     result = authorizer({"Authorization": f"Bearer {body['access_token']}"})
     statement = result["policyDocument"]["Statement"][0]
     assert statement["Effect"] == "Allow"
@@ -388,7 +380,7 @@ def test_authorizer_survives_an_event_without_headers(clock: FakeClock) -> None:
 
 # ------------------------------------------------------------------ me
 def test_me_shows_the_current_state_of_the_user(api: Api, clock: FakeClock) -> None:
-    body = login(api)
+    body = sign_in(api)
     status, answer, _ = me(api, body["access_token"])
     assert status == 200
     assert set(answer) == response_keys("me")
