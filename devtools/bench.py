@@ -24,7 +24,6 @@ layer first (``make build``) and measures, on this machine:
    then memoized: its real time is reported apart, the rest is timed over every request.
 5. **bcrypt**: median of several hashes per cost.
 6. **Load** on the local stack (moto): 20 and 50 users walking whole flows (devtools.perf.load).
-7. Metrics (full runs only): the cold cost of powertools' Metrics against plain EMF lines.
 
 Figures 1, 3 and 4 come from the built layer; 2 and 6 from the emulator (moto, the local stack).
 """
@@ -41,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,6 @@ def _machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "arch": platform.machine(),
         "python": platform.python_version(),
-        "system": platform.platform(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -205,47 +204,31 @@ def cold_starts(runner: LambdaLike, pairs: int) -> dict[str, Any]:
                 raise RuntimeError(f"{function}: the first invocation answered {measured['status']}")
             samples[function].append((floor, measured))
             with_calls[function].append(run["floor_calls"])
-    ratio, spread, without_bcrypt, figures, first_calls, over_first_calls = {}, {}, {}, {}, {}, {}
+    found: dict[str, Any] = {"pairs": pairs}
+    for key in ("ratio", "spread", "without_bcrypt", "first_calls", "over_first_calls", "figures"):
+        found[key] = {}
     for function, runs in samples.items():
-        calls_cpu = [found["cold"]["cpu_ms"] for found in with_calls[function]]
-        first_calls[function] = round(
-            statistics.median(c / floor["cold"]["cpu_ms"] for c, (floor, _) in zip(calls_cpu, runs, strict=True)), 3
-        )
-        over_first_calls[function] = round(
-            statistics.median(measured["cold"]["cpu_ms"] / c for c, (_, measured) in zip(calls_cpu, runs, strict=True)),
-            3,
-        )
-        ratios = [measured["cold"]["cpu_ms"] / floor["cold"]["cpu_ms"] for floor, measured in runs]
-        ratio[function] = round(statistics.median(ratios), 3)
-        spread[function] = [round(min(ratios), 3), round(max(ratios), 3)]
-        without_bcrypt[function] = round(
-            statistics.median(
-                (measured["cold"]["cpu_ms"] - measured["cold_bcrypt_cpu_ms"]) / floor["cold"]["cpu_ms"]
-                for floor, measured in runs
-            ),
-            3,
-        )
-        figures[function] = {
-            "bcrypt_cpu_ms": round(statistics.median(measured["cold_bcrypt_cpu_ms"] for _, measured in runs), 1),
-            "cpu_ms": round(statistics.median(measured["cold"]["cpu_ms"] for _, measured in runs), 1),
-            "wall_ms": round(statistics.median(measured["cold"]["wall_ms"] for _, measured in runs), 1),
-            "import_cpu_ms": round(statistics.median(measured["import"]["cpu_ms"] for _, measured in runs), 1),
-            "floor_cpu_ms": round(statistics.median(floor["cold"]["cpu_ms"] for floor, _ in runs), 1),
-            "floor_wall_ms": round(statistics.median(floor["cold"]["wall_ms"] for floor, _ in runs), 1),
-            "floor_calls_cpu_ms": round(statistics.median(calls_cpu), 1),
-            "wall_ratio": round(
-                statistics.median(measured["cold"]["wall_ms"] / floor["cold"]["wall_ms"] for floor, measured in runs), 3
-            ),
+        floors = [floor["cold"]["cpu_ms"] for floor, _ in runs]
+        cold = [measured["cold"]["cpu_ms"] for _, measured in runs]
+        own = [cpu - measured["cold_bcrypt_cpu_ms"] for cpu, (_, measured) in zip(cold, runs, strict=True)]
+        calls = [run["cold"]["cpu_ms"] for run in with_calls[function]]
+        ratios = [cpu / floor for cpu, floor in zip(cold, floors, strict=True)]
+        found["ratio"][function] = _median(ratios)
+        found["spread"][function] = [round(min(ratios), 3), round(max(ratios), 3)]
+        found["without_bcrypt"][function] = _median(cpu / floor for cpu, floor in zip(own, floors, strict=True))
+        found["first_calls"][function] = _median(cpu / floor for cpu, floor in zip(calls, floors, strict=True))
+        found["over_first_calls"][function] = _median(cpu / first for cpu, first in zip(cold, calls, strict=True))
+        imports = [measured["import"]["cpu_ms"] for _, measured in runs]
+        found["figures"][function] = {
+            "cpu_ms": _median(cold, 1),
+            "import_cpu_ms": _median(imports, 1),
+            "floor_cpu_ms": _median(floors, 1),
         }
-    return {
-        "pairs": pairs,
-        "ratio": ratio,
-        "spread": spread,
-        "without_bcrypt": without_bcrypt,
-        "first_calls": first_calls,
-        "over_first_calls": over_first_calls,
-        "figures": figures,
-    }
+    return found
+
+
+def _median(values: Iterable[float], digits: int = 3) -> float:
+    return round(statistics.median(values), digits)
 
 
 def warm_overheads(runner: LambdaLike, chunks: int, size: int) -> dict[str, Any]:
@@ -262,12 +245,10 @@ def warm_overheads(runner: LambdaLike, chunks: int, size: int) -> dict[str, Any]
         ratio[step] = round(statistics.median(ratios), 3)
         real = found["bcrypt_real_ms"]
         figures[step] = {
-            "requests": chunks * size,
             "handler_ms": round(statistics.median(handler), 3),
             "calls_ms": round(statistics.median(found["calls_ms"]), 3),
             # per request: one real hash or check (the run memoizes them; see lambda_run.warm)
             "bcrypt_ms": round(statistics.median(real), 1) if real else 0.0,
-            "spread": [round(min(ratios), 3), round(max(ratios), 3)],
         }
     return {"ratio": ratio, "figures": figures}
 
@@ -286,50 +267,8 @@ def bcrypt_costs(samples: int) -> dict[str, float]:
     return found
 
 
-# ------------------------------------------------------------------ metrics (an extra, full runs only)
-METRICS_FLOOR = "from aws_lambda_powertools import Logger"
-METRICS_PLAIN = (
-    METRICS_FLOOR + "\nimport json, time\n"
-    "print(json.dumps({'_aws': {'Timestamp': int(time.time() * 1000), 'CloudWatchMetrics': [{'Namespace': 'PhoneAuth',"
-    " 'Dimensions': [['Stage']], 'Metrics': [{'Name': 'CodesSent', 'Unit': 'Count'}]}]}, 'Stage': 'dev',"
-    " 'CodesSent': 1}, separators=(',', ':')))"
-)
-METRICS_POWERTOOLS = (
-    METRICS_FLOOR + "\nfrom aws_lambda_powertools import Metrics\n"
-    "from aws_lambda_powertools.metrics import MetricUnit\n"
-    "metrics = Metrics(namespace='PhoneAuth', service='phone-auth')\n"
-    "metrics.add_dimension(name='Stage', value='dev')\n"
-    "metrics.add_metric(name='CodesSent', unit=MetricUnit.Count, value=1)\n"
-    "metrics.flush_metrics()"
-)
-
-
-def metrics_cold_start(pairs: int) -> dict[str, float]:
-    """powertools' Metrics against plain EMF lines: import + first flush, alternating pairs (ms)."""
-    env = {**os.environ, "STAGE": "bench", "AWS_DEFAULT_REGION": "ap-southeast-1"}
-
-    def once(code: str) -> float:
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
-        return (time.perf_counter() - started) * 1000
-
-    plain, powertools = [], []
-    for index in range(pairs):
-        if index % 2:
-            plain.append(once(METRICS_PLAIN))
-            powertools.append(once(METRICS_POWERTOOLS))
-        else:
-            powertools.append(once(METRICS_POWERTOOLS))
-            plain.append(once(METRICS_PLAIN))
-    return {
-        "plain_ms": round(statistics.median(plain), 1),
-        "powertools_ms": round(statistics.median(powertools), 1),
-        "ratio": round(statistics.median(p / q for p, q in zip(powertools, plain, strict=True)), 3),
-    }
-
-
 # ------------------------------------------------------------------ the run
-def run(quick: bool, build: Path, cold_only: bool = False) -> dict[str, Any]:
+def run(quick: bool, build: Path) -> dict[str, Any]:
     from devtools.perf import layer, load
     from tests.helpers.steps import round_trip_table
 
@@ -361,11 +300,8 @@ def run(quick: bool, build: Path, cold_only: bool = False) -> dict[str, Any]:
                 "cold_start_ratio_without_bcrypt": cold["without_bcrypt"],
                 "cold_start_first_calls_ratio": cold["first_calls"],
                 "cold_start_ratio_over_first_calls": cold["over_first_calls"],
-                "cold_start": cold,
+                "cold_start": {"pairs": cold["pairs"], "figures": cold["figures"]},
             }
-            if cold_only:
-                results["bench_seconds"] = round(time.perf_counter() - started, 1)
-                return results
             warm = warm_overheads(runner, chunks=2 if quick else 20, size=20 if quick else 100)
             results |= {"warm_overhead_ratio": warm["ratio"], "warm_overhead": warm["figures"]}
         finally:
@@ -374,8 +310,6 @@ def run(quick: bool, build: Path, cold_only: bool = False) -> dict[str, Any]:
         results["load"] = {
             str(users): load.run(users, 5 if quick else 30, workdir) for users in ((5, 10) if quick else (20, 50))
         }
-        if not quick:
-            results["metrics_cold_start"] = metrics_cold_start(pairs=11)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["bench_seconds"] = round(time.perf_counter() - started, 1)
@@ -392,23 +326,17 @@ def print_table(results: dict[str, Any]) -> None:
     )
     cold = results["cold_start"]
     print(f"\ncold start (built layer; import + first invocation; CPU over the floor's, {cold['pairs']} rounds)")
-    print("  +calls: the floor making the same first requests on bare clients, over the floor; own: function over that")
-    heading = (
-        f"{'ratio':>6s} {'spread':>13s} {'cpu ms':>7s} {'floor':>6s} {'import':>7s} {'bcrypt':>7s}"
-        f" {'+calls':>7s} {'own':>5s}"
-    )
-    print(f"  {'function':28s} {heading}")
+    print("  -bcrypt: that ratio without bcrypt's time; +calls: the floor making the same first requests on bare")
+    print("  clients, over the floor; own: the function over that")
+    print(f"  {'function':28s}  ratio        spread -bcrypt  cpu ms  floor  import  +calls   own")
     for function, value in results["cold_start_ratio"].items():
-        low, high = results["cold_start_spread"][function]
-        figures = cold["figures"][function]
-        bcrypt = f"{figures['bcrypt_cpu_ms']:7.1f}" if figures["bcrypt_cpu_ms"] >= 1 else ""
+        (low, high), figures = results["cold_start_spread"][function], cold["figures"][function]
+        without, first = results["cold_start_ratio_without_bcrypt"][function], results["cold_start_first_calls_ratio"]
+        own = results["cold_start_ratio_over_first_calls"][function]
         print(
-            f"  {function:28s} {value:6.2f} {low:6.2f}-{high:<6.2f} {figures['cpu_ms']:7.1f} "
-            f"{figures['floor_cpu_ms']:6.1f} {figures['import_cpu_ms']:7.1f} {bcrypt or '':>7s}"
-            f" {cold['first_calls'][function]:7.2f} {cold['over_first_calls'][function]:5.2f}"
+            f"  {function:28s} {value:6.2f} {low:6.2f}-{high:<6.2f} {without:7.2f} {figures['cpu_ms']:7.1f} "
+            f"{figures['floor_cpu_ms']:6.1f} {figures['import_cpu_ms']:7.1f} {first[function]:7.2f} {own:5.2f}"
         )
-    if "warm_overhead_ratio" not in results:
-        return
     print("\nwarm overhead (built layer; handler / bare boto3 calls, same stub; bcrypt apart)")
     for step, value in results["warm_overhead_ratio"].items():
         figures = results["warm_overhead"][step]
@@ -423,16 +351,14 @@ def print_table(results: dict[str, Any]) -> None:
     for users, found in results["load"].items():
         print(
             f"\nload (local stack on moto), {users} users, {found['seconds']} s: {found['requests_per_second']} req/s, "
-            f"{len(found['non_2xx'])} non-2xx, lost {len(found['lost_users'])}, doubled {len(found['doubled_users'])}"
+            f"{len(found['non_2xx'])} non-2xx, {found['signed_in_phones']} phones signed in, "
+            f"lost {len(found['lost_users'])}, doubled {len(found['doubled_users'])}"
         )
         for endpoint, row in found["endpoints"].items():
             print(
                 f"  {endpoint:38s} p50 {row['p50_ms']:7.1f}  p95 {row['p95_ms']:7.1f}  p99 {row['p99_ms']:7.1f}"
                 f"  (p50 first/last third {row['p50_first_third_ms']}/{row['p50_last_third_ms']})"
             )
-    if "metrics_cold_start" in results:
-        metrics = results["metrics_cold_start"]
-        print(f"\nmetrics cold start: plain EMF {metrics['plain_ms']} ms, powertools {metrics['powertools_ms']} ms")
     print(f"\nbench took {results['bench_seconds']} s; figures in {RESULTS.name}")
 
 
@@ -441,9 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: few samples, short load")
     parser.add_argument("--build", type=Path, default=BUILD, help="sam build's output (default .aws-sam/build)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--cold-only", action="store_true", help="the layer and cold starts only (compare builds)")
     args = parser.parse_args(argv)
-    results = run(args.quick, args.build, args.cold_only)
+    results = run(args.quick, args.build)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
     return 0

@@ -17,20 +17,24 @@ Modes:
   step's own AWS calls made ``size`` times on bare boto3 clients (a session of their own, the
   same timeouts). bcrypt's time inside the handler is summed apart.
 
-Prints one line ``@@RESULT <json>`` last: times in milliseconds, CPU (``process_time``) and wall,
-from the first line of this script.
+Prints one line ``@@RESULT <json>`` last: the CPU time (``process_time``) in milliseconds from the
+first line of this script; the warm chunks' wall times.
 """
 
 import sys
 import time
 
-_CPU0, _WALL0 = time.process_time(), time.perf_counter()
+_CPU0 = time.process_time()
 
-import json  # noqa: E402  (after the clock starts: the floor pays for it too)
+import json  # noqa: E402  (after the clock starts: the floor pays for these too)
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 with open(sys.argv[1]) as _file:
     CONFIG = json.load(_file)
 sys.path[:0] = CONFIG["paths"]
+
+Function = Callable[..., Any]
 
 
 class Context:
@@ -47,41 +51,42 @@ class Context:
 
 
 def elapsed() -> dict[str, float]:
-    return {"cpu_ms": (time.process_time() - _CPU0) * 1000, "wall_ms": (time.perf_counter() - _WALL0) * 1000}
+    return {"cpu_ms": (time.process_time() - _CPU0) * 1000}
 
 
-def status_of(answer: dict) -> int:
+def status_of(answer: dict[str, Any]) -> int:
     if "statusCode" in answer:
         return int(answer["statusCode"])
     return 200 if answer["policyDocument"]["Statement"][0]["Effect"] == "Allow" else 401
 
 
-def warm(handler: object, event: dict, warm_config: dict) -> dict:
+def timed(function: Function, clock: Callable[[], float], total: list[float]) -> Function:
+    """``function``, adding the time each call takes on ``clock`` to ``total[0]``."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        started = clock()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            total[0] += clock() - started
+
+    return run
+
+
+def warm(handler: Function, event: dict[str, Any], warm_config: dict[str, Any]) -> dict[str, Any]:
     import bcrypt
     import boto3
 
     from phone_auth import aws
 
-    spent = [0.0]
-
-    def timed(function):
-        def run(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                spent[0] += time.perf_counter() - started
-
-        return run
-
-    real_cost = []
+    spent, real_cost = [0.0], list[float]()
     if warm_config.get("memoize_bcrypt"):
         # bcrypt dwarfs the rest (~100 ms against ~2 ms): each distinct hash or check runs once,
         # its time reported apart, so the handler's own overhead can be timed over many requests.
-        salt, memo = bcrypt.gensalt(warm_config["bcrypt_rounds"]), {}
+        salt, memo = bcrypt.gensalt(warm_config["bcrypt_rounds"]), dict[tuple[Any, ...], Any]()
 
-        def memoized(function):  # type: ignore[no-untyped-def]
-            def run(*args):  # type: ignore[no-untyped-def]
+        def memoized(function: Function) -> Function:
+            def run(*args: Any) -> Any:
                 key = (function.__name__, *args)
                 if key not in memo:
                     started = time.perf_counter()
@@ -93,10 +98,14 @@ def warm(handler: object, event: dict, warm_config: dict) -> dict:
 
         bcrypt.gensalt = lambda *args, **kwargs: salt
         bcrypt.hashpw, bcrypt.checkpw = memoized(bcrypt.hashpw), memoized(bcrypt.checkpw)
-    bcrypt.hashpw, bcrypt.checkpw = timed(bcrypt.hashpw), timed(bcrypt.checkpw)
-    limits = {"dynamodb": aws.DYNAMODB, "ssm": aws.SSM, "sns": aws.SNS}
+    bcrypt.hashpw = timed(bcrypt.hashpw, time.perf_counter, spent)
+    bcrypt.checkpw = timed(bcrypt.checkpw, time.perf_counter, spent)
     session = boto3.session.Session()
-    clients = {name: session.client(name, config=limits[name].config()) for name in limits}
+    clients = {
+        "dynamodb": session.client("dynamodb", config=aws.DYNAMODB.config()),
+        "ssm": session.client("ssm", config=aws.SSM.config()),
+        "sns": session.client("sns", config=aws.SNS.config()),
+    }
     calls = [(getattr(clients[service], operation), params) for service, operation, params in warm_config["calls"]]
     context, size = Context(), warm_config["size"]
 
@@ -104,7 +113,7 @@ def warm(handler: object, event: dict, warm_config: dict) -> dict:
         spent[0] = 0.0
         started = time.perf_counter()
         for _ in range(size):
-            handler(event, context)  # type: ignore[operator]
+            handler(event, context)
         return time.perf_counter() - started, spent[0]
 
     def run_calls() -> float:
@@ -114,7 +123,7 @@ def warm(handler: object, event: dict, warm_config: dict) -> dict:
                 method(**params)
         return time.perf_counter() - started
 
-    handler_s, calls_s, bcrypt_s = [], [], []
+    handler_s, calls_s, bcrypt_s = list[float](), list[float](), list[float]()
     for chunk in range(warm_config["chunks"]):
         if chunk % 2:
             calls_s.append(run_calls())
@@ -133,7 +142,7 @@ def warm(handler: object, event: dict, warm_config: dict) -> dict:
 
 
 def main() -> None:
-    result: dict = {}
+    result: dict[str, Any] = {}
     if CONFIG["mode"] in ("floor", "floor_calls"):
         import bcrypt
         import boto3
@@ -152,19 +161,9 @@ def main() -> None:
         import bcrypt  # the floor imports it too; wrapped to report bcrypt's CPU time apart
 
         in_bcrypt = [0.0]
-
-        def cpu_timed(function):  # type: ignore[no-untyped-def]
-            def run(*args, **kwargs):  # type: ignore[no-untyped-def]
-                started = time.process_time()
-                try:
-                    return function(*args, **kwargs)
-                finally:
-                    in_bcrypt[0] += time.process_time() - started
-
-            return run
-
         hashpw, checkpw = bcrypt.hashpw, bcrypt.checkpw
-        bcrypt.hashpw, bcrypt.checkpw = cpu_timed(hashpw), cpu_timed(checkpw)
+        bcrypt.hashpw = timed(hashpw, time.process_time, in_bcrypt)
+        bcrypt.checkpw = timed(checkpw, time.process_time, in_bcrypt)
         module, _, name = CONFIG["handler"].rpartition(".")
         handler = getattr(importlib.import_module(module), name)
         result["import"] = elapsed()

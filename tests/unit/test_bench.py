@@ -122,11 +122,3 @@ def test_the_results_check_accepts_a_complete_run_and_names_what_is_missing() ->
     assert results.problems(found) == ["warm_overhead_ratio: no me", "load 50 POST /auth/refresh: no p99_ms"]
     del found["round_trips"]
     assert results.problems(found) == ["no round_trips"]
-
-
-def test_the_metrics_comparison_of_full_runs_runs_both_snippets() -> None:
-    from devtools.bench import metrics_cold_start
-
-    found = metrics_cold_start(pairs=1)  # a subprocess each: a snippet that raises fails the run
-    assert found["plain_ms"] > 0
-    assert found["powertools_ms"] > 0
