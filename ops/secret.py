@@ -1,45 +1,20 @@
-"""Create, rotate and retire the JWT signing keys of a phone-auth stack in SSM Parameter Store.
+"""``python -m ops.secret`` (``make secret``, ``make rotate-secret``): create, rotate and retire the
+JWT signing keys of a phone-auth stack, the key set in the SSM ``SecureString`` the template's
+``JwtSecretParameterName`` names (``/phone-auth/<stage>/jwt-secret`` by default, or a running
+local stack's with ``--local``).
 
-Every stack reads one SSM ``SecureString`` named by the template parameter
-``JwtSecretParameterName`` (``/phone-auth/<stage>/jwt-secret`` by default). It holds a key
-set, as JSON::
-
-    {"version": 1, "current": "<kid>",
-     "keys": [{"kid": "<kid>", "secret": "<base64url of 32 random bytes>", "created_at": "<ISO 8601 UTC>"}, ...]}
-
-The current key is listed first and signs new tokens; the others only verify tokens they
-signed earlier, found by the token's ``kid`` header. A kid is 16 random hex characters. The
-format is the functions' own (phone_auth.keys reads, writes and converts it); this tool decides
-when a key is added or dropped, and reads and writes the parameter.
-
-A value that is not JSON is the legacy form: one base64url secret. It counts as one key
-whose kid the functions derive as ``sha256(b"phone-auth/kid/" + master)[:16]`` (hex), and
-the first rotation turns it into a key set that keeps it, under that kid, as an older key.
-
-Usage::
-
-    python -m ops.secret --stage dev                  # the first key set (refuses to overwrite)
-    python -m ops.secret --stage dev --rotate         # a new current key; older keys kept
-    python -m ops.secret --stage dev --retire         # drop the keys older than the current one
-    python -m ops.secret --local --rotate             # the running local stack (`make run`)
-    python -m ops.secret --stage prod --profile prod-admin --region ap-southeast-1
-    python -m ops.secret --stage dev --market-env th-dev      # /phone-auth/th-dev/jwt-secret
-    python -m ops.secret --stage dev --parameter-name /my/own/name
-
-Rotating signs nobody out. Retire only after every token signed with an older key has
-expired and every warm function has reread the parameter: ACCESS_TOKEN_TTL_SECONDS plus
-SECRET_CACHE_SECONDS after the rotation. ``--retire`` refuses sooner than ``--min-age``
-(default 3900 s, the default 3600 + 300) unless ``--force``.
+The key set's format is the functions' own (``phone_auth.keys`` reads, writes and converts it,
+the legacy single secret included; docs/deploy.md#key-rotation describes it). This tool decides
+when a key is added (``--rotate``: a new current key, the older ones kept, so nobody is signed
+out) or dropped (``--retire``: the keys older than the current one, refused while the current key
+is younger than ``--min-age``, 3900 s by default, unless ``--force``), and reads and writes the
+parameter. Without either it creates the first key set
+and refuses to replace one (``--overwrite`` does, signing everyone out).
 
 Secrets come from ``secrets.token_bytes(32)``, go straight to SSM and are never printed or
-logged; the output names kids only. A value that is neither a valid key set nor a legacy
-secret of at least 256 bits is refused, never rewritten. ``--overwrite`` replaces the whole
-key set (signs everyone out).
-
-Exit status: 0 when the parameter was written (or nothing needed retiring), 1 when the tool
-refused or failed (the reason is printed on stderr).
-
-boto3 is used only here, in a developer/operator tool; it is not part of the Lambda package.
+logged: the output names kids only. A stored value the functions could not read is refused,
+never rewritten. Exit status: 0 when the parameter was written (or nothing needed retiring), 1
+when the tool refused or failed (the reason on stderr).
 """
 
 from __future__ import annotations
@@ -48,10 +23,10 @@ import argparse
 import re
 import secrets
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
@@ -68,16 +43,6 @@ _NAME_PART = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _PARAMETER_NAME = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
 DESCRIPTION = "phone-auth JWT signing key set (JSON: version, current kid, keys). Written by ops.secret."
 OVERWRITE_WARNING = "Replacing the secret invalidates every issued token, which signs everyone out."
-
-
-class SsmClient(Protocol):
-    """The boto3 SSM client methods this tool uses."""
-
-    def put_parameter(self, **kwargs: object) -> Mapping[str, object]:
-        """Create or update a parameter (boto3 ``SSM.Client.put_parameter``)."""
-
-    def get_parameter(self, **kwargs: object) -> Mapping[str, Any]:
-        """Read a parameter (boto3 ``SSM.Client.get_parameter``)."""
 
 
 class Refused(Exception):
@@ -143,7 +108,7 @@ def default_parameter_name(stage: str, market_env: str | None = None) -> str:
     return f"/phone-auth/{market_env or stage}/jwt-secret"
 
 
-def store_secret(client: SsmClient, name: str, value: str, *, overwrite: bool) -> int:
+def store_secret(client: Any, name: str, value: str, *, overwrite: bool) -> int:
     """Write ``value`` as a SecureString and return the new parameter version.
 
     Without ``overwrite`` the write itself is conditional (``Overwrite=False``),
@@ -166,7 +131,7 @@ def store_secret(client: SsmClient, name: str, value: str, *, overwrite: bool) -
     return int(str(response["Version"]))
 
 
-def read_key_set(client: SsmClient, name: str) -> tuple[KeySet, int]:
+def read_key_set(client: Any, name: str) -> tuple[KeySet, int]:
     """The stored key set (a legacy value read as one key) and the parameter's version."""
     parameter = client.get_parameter(Name=name, WithDecryption=True)["Parameter"]
     if parameter.get("Type") != "SecureString":
@@ -176,7 +141,7 @@ def read_key_set(client: SsmClient, name: str) -> tuple[KeySet, int]:
     return parse_key_set(str(parameter["Value"]), legacy_created_at=created_at), int(parameter["Version"])
 
 
-def rotate(client: SsmClient, name: str, hidden: list[str] | None = None) -> tuple[KeySet, KeySet, int]:
+def rotate(client: Any, name: str, hidden: list[str] | None = None) -> tuple[KeySet, KeySet, int]:
     """Add a new current key: (before, after, new parameter version). ``hidden`` collects the secrets."""
     before, version = read_key_set(client, name)
     after = rotated(before)
@@ -192,7 +157,7 @@ def rotate(client: SsmClient, name: str, hidden: list[str] | None = None) -> tup
 
 
 def retire(
-    client: SsmClient, name: str, *, min_age_seconds: float, force: bool, hidden: list[str] | None = None
+    client: Any, name: str, *, min_age_seconds: float, force: bool, hidden: list[str] | None = None
 ) -> tuple[KeySet, KeySet, int | None]:
     """Drop the keys older than the current one: (before, after, new version or None if nothing changed)."""
     before, version = read_key_set(client, name)
