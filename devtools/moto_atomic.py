@@ -157,7 +157,7 @@ def _roll_back_touched_items_only(backend_class: type) -> bool:
             for operation in entry.values():
                 table = self.tables.get(operation.get("TableName")) if isinstance(operation, dict) else None
                 keys = operation.get("Item", operation.get("Key")) if table is not None else None
-                if not isinstance(keys, dict):
+                if table is None or not isinstance(keys, dict):
                     continue
                 try:
                     hash_key, range_key = self.get_keys_value(table, keys)
@@ -173,7 +173,7 @@ def _roll_back_touched_items_only(backend_class: type) -> bool:
             raise
 
     setattr(transact_write_items, _ITEM_ROLLBACK, True)
-    models.copy = _CopyExceptTables  # type: ignore[assignment]
+    setattr(models, "copy", _CopyExceptTables)  # noqa: B010 (the module's own name for the copy module)
     backend_class.transact_write_items = transact_write_items  # type: ignore[attr-defined]
     return True
 

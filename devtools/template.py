@@ -60,7 +60,8 @@ def _expand_loops(template: dict[str, Any], path: str | Path) -> dict[str, Any]:
         expanded: dict[str, Any] = pipeline.process_template(TemplateProcessingContext(fragment=template))
     except InvalidTemplateException as exc:
         raise TemplateError(f"{path}: {exc}") from exc
-    return _plain_refs(expanded)
+    plain: dict[str, Any] = _plain_refs(expanded)
+    return plain
 
 
 def _plain_refs(node: Any) -> Any:

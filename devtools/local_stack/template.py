@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from samcli.cli.types import CfnParameterOverridesType
 from samcli.lib.config.samconfig import SamConfig
 from samcli.lib.providers.api_provider import ApiProvider

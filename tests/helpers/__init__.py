@@ -47,7 +47,15 @@ class Caller(Protocol):
     """Calls the API's functions by name (``verify_code``) and reads the codes texted: :class:`Api`
     in this process, ``tests.helpers.stack.StackApi`` over HTTP."""
 
-    def call(self, function: str, body: Any = None, **request: Any) -> Answer: ...
+    def call(
+        self,
+        function: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        source_ip: str | None = None,
+    ) -> Answer: ...
 
     def last_code(self, phone: str) -> str: ...
 
@@ -165,9 +173,20 @@ class Api:
     def __init__(self, source_ip: str | None = None) -> None:
         self.source_ip = source_ip
 
-    def call(self, function: str, body: Any = None, *, source_ip: str | None = None, **request: Any) -> Answer:
-        """Keyword arguments as :func:`request_event` takes them."""
-        event = request_event(function, body, source_ip=source_ip or self.source_ip, **request)
+    def call(
+        self,
+        function: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        source_ip: str | None = None,
+        **request: Any,
+    ) -> Answer:
+        """``request``: the other keyword arguments of :func:`request_event` (raw_body, path_parameters)."""
+        event = request_event(
+            function, body, token=token, headers=headers, source_ip=source_ip or self.source_ip, **request
+        )
         if function in protected_functions():
             status, result, context = self.authorize(event)
             if status != 200:
@@ -266,6 +285,13 @@ def existing_user(phone: str) -> UserRecord:
     user = stored_user(phone)
     assert user is not None, f"no user {phone}"
     return user
+
+
+def stored_password_hash(phone: str) -> str:
+    """The user's stored bcrypt hash; the test fails if there is no user or no password."""
+    hashed = existing_user(phone).password_hash
+    assert hashed is not None, f"{phone} has no password"
+    return hashed
 
 
 # ------------------------------------------------------------------ response shapes

@@ -527,7 +527,7 @@ def test_a_refused_refresh_ends_the_sign_in_and_shows_the_first_error(page: Page
 
 def test_sessions_are_listed_and_one_can_be_ended(page: Page) -> None:
     ended: list[str] = []
-    sessions = [
+    sessions: list[dict[str, Any]] = [
         {
             "id": "s1",
             "created_at": "2026-11-21T10:00:00Z",

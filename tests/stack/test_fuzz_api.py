@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -148,9 +148,9 @@ def user(stack: LocalStack, http: requests.Session) -> SignedInUser:
     return signed_in_user
 
 
-def _schema(*, phases: dict[str, Any] | None = None, **generation: Any) -> Any:
+def _schema(*, phases: dict[str, Any] | None = None, generation: dict[str, Any] | None = None) -> Any:
     config = json.loads(json.dumps(CONFIG))
-    config["generation"].update(generation)
+    config["generation"].update(generation or {})
     config["phases"].update(phases or {})
     document = json.loads((ROOT / "openapi.json").read_text())
     return schemathesis.openapi.from_dict(document, config=SchemathesisConfig.from_dict(config))
@@ -158,15 +158,21 @@ def _schema(*, phases: dict[str, Any] | None = None, **generation: Any) -> Any:
 
 # Loaded at import, not from a fixture: the schema is a file, and the stack's address is given per call.
 #: Every operation; the protected ones with the user's token (schemathesis adds none).
-signed_in = _schema(**{"with-security-parameters": False})
+signed_in = _schema(generation={"with-security-parameters": False})
 #: The protected operations, with whatever Authorization the test gives them.
 #: Generated cases only: the examples and coverage phases cannot draw the extra Authorization.
 garbage = _schema(
-    phases={"examples": {"enabled": False}, "coverage": {"enabled": False}}, **{"with-security-parameters": False}
+    phases={"examples": {"enabled": False}, "coverage": {"enabled": False}},
+    generation={"with-security-parameters": False},
 ).include(operation_id=sorted(protected_functions()))
 
 
-@signed_in.hook
+def keeps_type[F: Callable[..., Any]](decorator: Callable[[Any], Any]) -> Callable[[F], F]:
+    """A decorator of schemathesis' (they are typed as returning a bare Callable) that keeps the function's type."""
+    return decorator
+
+
+@keeps_type(signed_in.hook)
 def flatmap_case(context: Any, case: Any) -> st.SearchStrategy[Any]:
     """Half of the generated valid bodies get a phone as people type one, so they reach past
     normalize_phone (a schema cannot describe a valid number: random text almost never is one)."""
@@ -183,7 +189,7 @@ def flatmap_case(context: Any, case: Any) -> st.SearchStrategy[Any]:
     return st.one_of(st.just(case), thai_phone_inputs().map(with_phone))
 
 
-@signed_in.parametrize()
+@keeps_type(signed_in.parametrize())
 def test_every_operation_answers_within_the_document(
     case: Any, stack: LocalStack, http: requests.Session, user: SignedInUser
 ) -> None:
@@ -261,8 +267,8 @@ def garbage_authorizations(valid: str) -> st.SearchStrategy[str]:
     )
 
 
-@garbage.parametrize()
-@garbage.given(data=st.data())
+@keeps_type(garbage.parametrize())
+@keeps_type(garbage.given(data=st.data()))
 def test_protected_operations_refuse_garbage_tokens(
     case: Any, data: st.DataObject, stack: LocalStack, http: requests.Session, user: SignedInUser
 ) -> None:

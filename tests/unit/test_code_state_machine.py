@@ -195,8 +195,13 @@ def error_code(answer: dict[str, object]) -> str:
 
 def test_login_codes_behave_as_the_model_says(api: Api, clock: FakeClock, env: SetEnv) -> None:
     env(OTP_FAILURES_PER_PHONE=str(FAILURES_PER_PHONE))
+
+    class Machine(LoginCodes):
+        def __init__(self) -> None:
+            super().__init__(api, clock)
+
     run_state_machine_as_test(
-        lambda: LoginCodes(api, clock),
+        Machine,
         settings=settings(
             max_examples=15,
             stateful_step_count=30,

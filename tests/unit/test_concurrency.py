@@ -48,12 +48,15 @@ def warm(*function_dirs: str) -> None:
 
 
 def users() -> list[dict[str, Any]]:
-    return boto3.resource("dynamodb").Table(os.environ["USERS_TABLE_NAME"]).scan(ConsistentRead=True)["Items"]
+    table = boto3.resource("dynamodb").Table(os.environ["USERS_TABLE_NAME"])
+    items: list[dict[str, Any]] = table.scan(ConsistentRead=True)["Items"]
+    return items
 
 
 def code_row(purpose: str = "login") -> dict[str, Any]:
     table = boto3.resource("dynamodb").Table(os.environ["OTP_TABLE_NAME"])
-    return table.get_item(Key={"phone": PHONE, "purpose": purpose}, ConsistentRead=True)["Item"]
+    item: dict[str, Any] = table.get_item(Key={"phone": PHONE, "purpose": purpose}, ConsistentRead=True)["Item"]
+    return item
 
 
 def outcome(answer: tuple[int, dict[str, Any], dict[str, str]]) -> tuple[int, str | None]:

@@ -18,7 +18,7 @@ PHONE = "+66812345678"
 class FlakyDynamoDB:
     """Delegates to the real (moto) client, but fails the first `failures` calls of `operation`."""
 
-    def __init__(self, real: Any, operation: str, failures: int, error: dict[str, Any]) -> None:
+    def __init__(self, real: Any, operation: str, failures: int, error: Any) -> None:
         self.real, self.operation, self.failures, self.error = real, operation, failures, error
         self.calls = 0
 
@@ -45,7 +45,7 @@ OUTAGE = {"Error": {"Code": "InternalServerError", "Message": "boom"}}
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(calls.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr("phone_auth.store.calls.time.sleep", lambda _seconds: None)
 
 
 def flaky(monkeypatch: pytest.MonkeyPatch, operation: str, failures: int, error: dict[str, Any]) -> FlakyDynamoDB:

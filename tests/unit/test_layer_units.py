@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import inspect
 import re
+import secrets
 
 import pytest
 
+from phone_auth.errors import AuthError
 from tests.helpers import TEST_ENV, FakeClock
 
 THAI = re.compile(r"[\u0e00-\u0e7f]")
@@ -51,7 +53,7 @@ def test_preferred_language() -> None:
 
 
 # ------------------------------------------------------------------ messages
-def _error_classes() -> list[type]:
+def _error_classes() -> list[type[AuthError]]:
     from phone_auth import errors
 
     return [
@@ -171,7 +173,7 @@ def test_new_code_is_six_digits_and_not_constant() -> None:
 def test_new_code_keeps_leading_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
     from phone_auth import crypto
 
-    monkeypatch.setattr(crypto.secrets, "randbelow", lambda n: 42)
+    monkeypatch.setattr(secrets, "randbelow", lambda n: 42)  # the module phone_auth.crypto draws from
     assert crypto.new_code() == "000042"
 
 

@@ -8,7 +8,17 @@ from typing import Any
 import bcrypt
 import pytest
 
-from tests.helpers import Api, FakeClock, SetEnv, existing_user, password_hash, password_login, put_user, user_id_of
+from tests.helpers import (
+    Api,
+    FakeClock,
+    SetEnv,
+    existing_user,
+    password_hash,
+    password_login,
+    put_user,
+    stored_password_hash,
+    user_id_of,
+)
 
 PHONE = "+66812345678"
 UNKNOWN = "+66620001111"
@@ -141,7 +151,7 @@ def test_a_hash_with_a_lower_cost_is_upgraded_on_the_next_login(api: Api, env: S
     status, body, _ = password_login(api, PHONE, PASSWORD)
 
     assert status == 200, body
-    upgraded = existing_user(PHONE).password_hash
+    upgraded = stored_password_hash(PHONE)
     assert upgraded.startswith("$2b$11$")
     assert upgraded != old_hash
     assert bcrypt.checkpw(PASSWORD.encode(), upgraded.encode())

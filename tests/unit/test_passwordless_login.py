@@ -51,16 +51,21 @@ def setting(name: str) -> int:
 
 
 def users() -> list[dict[str, Any]]:
-    return boto3.resource("dynamodb").Table(os.environ["USERS_TABLE_NAME"]).scan(ConsistentRead=True)["Items"]
+    table = boto3.resource("dynamodb").Table(os.environ["USERS_TABLE_NAME"])
+    items: list[dict[str, Any]] = table.scan(ConsistentRead=True)["Items"]
+    return items
 
 
 def user_row(phone: str = PHONE) -> dict[str, Any]:
     table = boto3.resource("dynamodb").Table(os.environ["USERS_TABLE_NAME"])
-    return table.get_item(Key={"phone": phone}, ConsistentRead=True)["Item"]
+    item: dict[str, Any] = table.get_item(Key={"phone": phone}, ConsistentRead=True)["Item"]
+    return item
 
 
 def code_rows() -> list[dict[str, Any]]:
-    return boto3.client("dynamodb").scan(TableName=os.environ["OTP_TABLE_NAME"], ConsistentRead=True)["Items"]
+    scan = boto3.client("dynamodb").scan(TableName=os.environ["OTP_TABLE_NAME"], ConsistentRead=True)
+    items: list[dict[str, Any]] = scan["Items"]
+    return items
 
 
 def assert_error(status: int, body: dict[str, Any], expected_status: int, code: str) -> None:

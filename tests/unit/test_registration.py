@@ -24,6 +24,7 @@ from tests.helpers import (
     put_user,
     response_keys,
     sms_outbox,
+    stored_password_hash,
     stored_user,
     user_id_of,
 )
@@ -327,7 +328,7 @@ def test_a_second_registration_is_refused(api: Api) -> None:
     assert check(api, PHONE)[1]["can_register"] is False
     status, body, _ = request_code(api, PHONE)
     assert (status, error_code(body)) == (409, "ALREADY_REGISTERED")
-    assert bcrypt.checkpw(PASSWORD.encode(), existing_user(PHONE).password_hash.encode())
+    assert bcrypt.checkpw(PASSWORD.encode(), stored_password_hash(PHONE).encode())
 
 
 def test_complete_is_refused_when_a_password_was_set_meanwhile(api: Api) -> None:

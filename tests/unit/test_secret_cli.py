@@ -37,7 +37,8 @@ def ssm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def _get(ssm: Any, name: str = NAME) -> dict[str, Any]:
-    return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    parameter: dict[str, Any] = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    return parameter
 
 
 def _decoded(value: str) -> bytes:
@@ -248,7 +249,8 @@ def test_legacy_secrets_in_every_accepted_spelling_keep_their_key(legacy: str) -
 
 # ------------------------------------------------------------------ malformed values
 def _valid_document() -> dict[str, Any]:
-    return json.loads(secret_cli.rotated(secret_cli.new_key_set()).to_json())
+    document: dict[str, Any] = json.loads(secret_cli.rotated(secret_cli.new_key_set()).to_json())
+    return document
 
 
 def _malformed() -> list[tuple[str, str]]:

@@ -67,7 +67,8 @@ def authorizer(headers: dict[str, str]) -> dict[str, Any]:
 
 def user_row(phone: str = PHONE) -> dict[str, Any]:
     table = boto3.resource("dynamodb").Table(os.environ["USERS_TABLE_NAME"])
-    return table.get_item(Key={"phone": phone}, ConsistentRead=True)["Item"]
+    item: dict[str, Any] = table.get_item(Key={"phone": phone}, ConsistentRead=True)["Item"]
+    return item
 
 
 # ------------------------------------------------------------------ revocation
