@@ -1,9 +1,9 @@
-"""Load a function's handler the way Lambda does, and name the functions of a template.
+"""Load a function's handler the way Lambda does, and name the functions and API routes of a template.
 
 Lambda puts the function's code folder (its CodeUri, /var/task) first on ``sys.path`` and imports
 the module its ``Handler`` setting names (``send_verification.lambda_handler``: module
 ``send_verification``) by that name. Every function's handler module has a name of its own in
-functions/ (tests/test_handler_modules.py checks that none shadows another module), so the
+functions/ (tests/unit/test_handler_modules.py checks that none shadows another module), so the
 tests, the OpenAPI generator, ``make invoke``, the local stack and the bench all import them
 the same way, through :func:`handler_module`.
 """
@@ -69,6 +69,29 @@ class FunctionCode:
     def name(self) -> str:
         """The handler module's name: what the tools call the function (``send_verification``)."""
         return self.handler.rpartition(".")[0]
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    """One API route of a template: its method (lower case, as OpenAPI writes it), its path, the
+    function it invokes (by handler module) and whether the authorizer guards it."""
+
+    method: str
+    path: str
+    function: str
+    protected: bool
+
+
+def template_routes(template: Mapping[str, Any]) -> list[ApiRoute]:
+    """Every ``Api`` event of the template's functions, by path and method."""
+    routes = []
+    for logical_id, code in template_functions(template).items():
+        for event in (template["Resources"][logical_id].get("Properties", {}).get("Events") or {}).values():
+            if event.get("Type") == "Api":
+                props = event["Properties"]
+                protected = bool((props.get("Auth") or {}).get("Authorizer"))
+                routes.append(ApiRoute(props["Method"].lower(), props["Path"], code.name, protected))
+    return sorted(routes, key=lambda route: (route.path, route.method))
 
 
 def template_functions(template: Mapping[str, Any]) -> dict[str, FunctionCode]:

@@ -20,6 +20,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from devtools import local_env
+from devtools.handlers import ApiRoute, template_routes
+from devtools.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "openapi.json"
@@ -36,22 +38,9 @@ def _error_responses() -> dict[str, str]:
     return {status: "\n".join(lines) for status, lines in by_status.items()}
 
 
-def _routes() -> list[tuple[str, str, str, bool]]:
-    """(method, path, function, behind the authorizer) for every API route of the template."""
-    from devtools.handlers import template_functions
-    from devtools.template import load_template
-
-    template = load_template(ROOT / "template.yaml")
-    routes = []
-    for logical_id, code in template_functions(template).items():
-        props = template["Resources"][logical_id]["Properties"]
-        for event in (props.get("Events") or {}).values():
-            if event.get("Type") != "Api":
-                continue
-            e = event["Properties"]
-            secured = bool((e.get("Auth") or {}).get("Authorizer"))
-            routes.append((e["Method"].lower(), e["Path"], code.name, secured))
-    return sorted(routes, key=lambda r: (r[1], r[0]))
+def routes() -> list[ApiRoute]:
+    """Every API route of the template, by path and method."""
+    return template_routes(load_template(ROOT / "template.yaml"))
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -84,10 +73,10 @@ def build_document() -> dict[str, Any]:
     from devtools.handlers import function_module
     from phone_auth.api.models import ErrorResponse
 
-    operations: list[tuple[str, str, str, bool, type[BaseModel] | None, type[BaseModel]]] = []
-    for method, path, function_dir, secured in _routes():
-        handler = function_module(function_dir).lambda_handler
-        operations.append((method, path, function_dir, secured, handler.request_model, handler.response_model))
+    operations: list[tuple[ApiRoute, type[BaseModel] | None, type[BaseModel]]] = []
+    for route in routes():
+        handler = function_module(route.function).lambda_handler
+        operations.append((route, handler.request_model, handler.response_model))
 
     models: list[tuple[type[BaseModel], Any]] = [(ErrorResponse, "serialization")]
     for *_, request_model, response_model in operations:
@@ -98,7 +87,7 @@ def build_document() -> dict[str, Any]:
 
     error_responses = _error_responses()
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, function_dir, secured, request_model, response_model in operations:
+    for route, request_model, response_model in operations:
         responses: dict[str, Any] = {
             "200": {
                 "description": "Success",
@@ -111,10 +100,10 @@ def build_document() -> dict[str, Any]:
                 "content": {"application/json": {"schema": _ref(ErrorResponse)}},
             }
         operation: dict[str, Any] = {
-            "operationId": function_dir,
-            "summary": (function_module(function_dir).__doc__ or "").strip().splitlines()[0],
+            "operationId": route.function,
+            "summary": (function_module(route.function).__doc__ or "").strip().splitlines()[0],
             "parameters": [
-                *_path_parameters(path),
+                *_path_parameters(route.path),
                 {
                     "name": "Accept-Language",
                     "in": "header",
@@ -131,9 +120,9 @@ def build_document() -> dict[str, Any]:
                 "required": any(field.is_required() for field in request_model.model_fields.values()),
                 "content": {"application/json": {"schema": _ref(request_model)}},
             }
-        if secured:
+        if route.protected:
             operation["security"] = [{"bearerAuth": []}]
-        paths.setdefault(path, {})[method] = operation
+        paths.setdefault(route.path, {})[route.method] = operation
 
     return {
         "openapi": "3.1.0",

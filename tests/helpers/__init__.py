@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from devtools import local_env
-from devtools.handlers import function_module, template_functions
+from devtools.handlers import function_module, template_functions, template_routes
 
 if TYPE_CHECKING:
     from phone_auth.store.records import UserRecord
@@ -76,12 +76,7 @@ def template_tables() -> dict[str, dict[str, Any]]:
 @functools.cache
 def protected_functions() -> frozenset[str]:
     """Functions whose API route is behind the authorizer, as template.yaml says."""
-    protected = set()
-    for logical_id, code in template_functions(template()).items():
-        for event in (template()["Resources"][logical_id]["Properties"].get("Events") or {}).values():
-            if event.get("Type") == "Api" and (event["Properties"].get("Auth") or {}).get("Authorizer"):
-                protected.add(code.name)
-    return frozenset(protected)
+    return frozenset(route.function for route in template_routes(template()) if route.protected)
 
 
 # ------------------------------------------------------------------ time

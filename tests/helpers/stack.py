@@ -14,8 +14,9 @@ import http.client
 import json
 from typing import Any
 
+from devtools.handlers import template_routes
 from devtools.local_stack import LocalStack
-from tests.helpers import Answer, code_in
+from tests.helpers import Answer, code_in, template
 
 #: The page's origin in every request, as a browser sends it (the local default allows any localhost port).
 ORIGIN = "http://localhost:5173"
@@ -57,12 +58,7 @@ class StackApi:
 
     def __init__(self, stack: LocalStack, prefix: str = "") -> None:
         self.stack, self.prefix = stack, prefix
-        functions = stack.model.functions
-        self.routes = {
-            str(functions[route.function_name].handler).rpartition(".")[0]: (method, route.path)
-            for route in stack.model.routes
-            for method in route.methods
-        }
+        self.routes = {route.function: (route.method.upper(), route.path) for route in template_routes(template())}
 
     def call(
         self,

@@ -29,6 +29,7 @@ from tests.helpers import (
     response_keys,
     sign_in,
     sms_outbox,
+    template,
     user_keys,
 )
 
@@ -48,19 +49,11 @@ def event_files() -> list[Path]:
 
 def routes() -> dict[str, tuple[str, str, bool]]:
     """function -> (path, method, behind the authorizer), from template.yaml."""
-    from devtools.handlers import template_functions
-    from devtools.template import load_template
+    from devtools.handlers import template_routes
 
-    template = load_template(ROOT / "template.yaml")
-    found = {}
-    for logical_id, code in template_functions(template).items():
-        function_dir = code.name
-        for event in (template["Resources"][logical_id]["Properties"].get("Events") or {}).values():
-            if event["Type"] == "Api":
-                props = event["Properties"]
-                guarded = bool((props.get("Auth") or {}).get("Authorizer"))
-                found[function_dir] = (props["Path"], props["Method"].upper(), guarded)
-    return found
+    return {
+        route.function: (route.path, route.method.upper(), route.protected) for route in template_routes(template())
+    }
 
 
 def invoke(function_dir: str, event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:

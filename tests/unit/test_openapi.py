@@ -14,7 +14,8 @@ def test_committed_openapi_document_matches_the_code() -> None:
 def test_every_template_route_is_documented_with_explicit_models() -> None:
     document = json.loads(openapi.render())
     schemas = document["components"]["schemas"]
-    for method, path, _function_dir, secured in openapi._routes():
+    for route in openapi.routes():
+        method, path, secured = route.method, route.path, route.protected
         operation = document["paths"][path][method]
         ok_schema = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
         assert ok_schema.rsplit("/", 1)[1] in schemas
