@@ -1,11 +1,9 @@
-"""What ``make bench`` measures, in parts the tests share.
+"""What ``make bench`` (devtools/bench.py) measures with, besides the round-trip recording it
+shares with the unit tests (tests/helpers/steps.py):
 
-- ``steps``: every step's success path (and the limits' refusals) run once on moto with each AWS
-  call recorded: the round trips per step (``tests/test_round_trips.py`` asserts them, the bench
-  prints them), the answers the benchmark's HTTP stub replays, the bare calls warm overhead is
-  compared with.
-- ``stub``: that HTTP stub, in a process of its own.
+- ``stub``: an HTTP stub of AWS that replays the recorded answers, in a process of its own.
+- ``lambda_run``: one function run from the ``sam build`` output the way Lambda runs it.
 - ``layer``: the built layer's size, files, bytecode and binaries (``make check-layer``).
-- ``lambda_like``: a function run from the ``sam build`` output the way Lambda runs it.
 - ``load``: whole flows against the local stack by many users at once.
+- ``results``: whether a run's bench-results.json holds every figure (CI).
 """
