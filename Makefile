@@ -16,7 +16,7 @@ EXPANDED_TEMPLATE := .aws-sam/expanded/template.json
 ENV ?= default
 STAGE ?= dev
 PORT ?= 3000
-# The browser test (tests/test_browser.py) drives this Chromium; `make test` installs Debian's.
+# The browser test (tests/stack/test_browser.py) drives this Chromium; `make test` installs Debian's.
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 

@@ -5,7 +5,7 @@ layer first (``make build``) and measures, on this machine:
 
 1. **The layer** as ``sam build`` made it: unzipped size, files, bytecode (devtools.perf.layer).
 2. **Round trips** per step: DynamoDB calls, SSM reads per container, SMS, recorded on moto
-   (tests.helpers.steps, the code tests/test_round_trips.py asserts with).
+   (tests/helpers/steps.py, the code tests/unit/test_round_trips.py asserts with).
 3. **Cold start** of each function = importing its handler + its first invocation, run from the
    sam build output the way Lambda runs it (``python -S``; the function folder, the layer's
    python/ and boto3 as the runtime has it on sys.path; no bytecode written), AWS being an

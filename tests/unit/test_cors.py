@@ -1,7 +1,7 @@
 """CORS: ALLOWED_ORIGINS is a list, the functions echo a listed Origin, production names exact origins.
 
 API Gateway's own preflight and gateway responses can only carry one static value, the first
-origin (template.yaml); the local stack answers every listed origin (tests/test_local_stack.py).
+origin (template.yaml); the local stack answers every listed origin (tests/stack/test_local_stack.py).
 """
 
 from __future__ import annotations

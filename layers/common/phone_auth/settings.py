@@ -62,7 +62,7 @@ def cors_origin(request_origin: str | None, allowed: Sequence[str]) -> str | Non
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    # Defaults and ranges equal template.yaml's Parameters (tests/test_settings_drift.py checks it).
+    # Defaults and ranges equal template.yaml's Parameters (tests/unit/test_settings_drift.py checks it).
     stage: str = Field(alias="STAGE", pattern=r"^[a-z][a-z0-9-]{0,31}$")
     # Production or not is said in so many words, never guessed from the stage's name.
     environment: Literal["production", "development"] = Field(default="development", alias="ENVIRONMENT")
