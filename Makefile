@@ -14,7 +14,6 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # template.yaml with its Fn::ForEach loops expanded, for checkov (make lint; .checkov.yaml reads it).
 EXPANDED_TEMPLATE := .aws-sam/expanded/template.json
 ENV ?= default
-STAGE ?= dev
 PORT ?= 3000
 # The browser test (tests/stack/test_browser.py) drives this Chromium; `make test` installs Debian's.
 CHROMIUM ?= /usr/bin/chromium
@@ -30,11 +29,12 @@ help:
 	@echo "make stack    the tier against a running local stack only (tests/stack), the browser test included"
 	@echo "make invoke   FN=<function, e.g. me> [EVENT=file.json]: one handler with its event on the emulator, no Docker"
 	@echo "make sam-invoke FN=...  the same through sam local invoke (needs Docker and AWS credentials)"
-	@echo "make lint     ruff, mypy, sam validate --lint and checkov (skips and reasons: .checkov.yaml)"
+	@echo "make lint     ruff, mypy, sam validate --lint and SAM's translator for every samconfig environment, checkov"
 	@echo "make build    sam build (arm64, no Docker)"
-	@echo "make deploy   sam build + sam deploy --config-env ENV (default, prod, th-dev, us-dev)"
-	@echo "make secret   create the JWT key set in SSM for STAGE (or PARAM=/name)"
-	@echo "make rotate-secret  add a new current JWT key: the running local stack's, or STAGE=/PARAM= for a deployed one;"
+	@echo "make deploy   ENV=<env> (default, prod, th-dev, us-dev): sam build + sam deploy; the whole set-up of a stack"
+	@echo "              PARAMS=\"Key=Value ...\" on top of the environment's parameters (which it keeps)"
+	@echo "make secret   ENV=<env>: create that environment's JWT key set in SSM (the first deploy does it anyway)"
+	@echo "make rotate-secret  add a new current JWT key: the running local stack's, or ENV=<env>'s deployed one;"
 	@echo "              RETIRE=1 removes the keys older than the current one (FORCE=1: even if it is young)"
 	@echo "make probe    what an attacker gets through the default limits, measured over HTTP (the test that pins it)"
 	@echo "make openapi  regenerate openapi.json from the pydantic models"
@@ -92,7 +92,12 @@ lint: setup $(TOOLS_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/sam validate --lint
+	@# sam validate --lint passes cfn-lint the environment's region only; devtools.validate checks each
+	@# environment's parameter values and translates the template with them, as sam validate does.
+	@for env in $$($(BIN)/python -m devtools.samconfig); do \
+	  echo "sam validate --lint --config-env $$env"; $(BIN)/sam validate --lint --config-env $$env || exit 1; \
+	done
+	$(BIN)/python -m devtools.validate
 	@# checkov does not expand Fn::ForEach: it scans the template with its loops expanded (.checkov.yaml).
 	$(BIN)/python -m devtools.template --output $(EXPANDED_TEMPLATE)
 	$(TOOLS_VENV)/bin/checkov --config-file .checkov.yaml
@@ -104,17 +109,21 @@ build: setup
 check-layer: setup
 	$(BIN)/python -m devtools.perf.layer
 
-deploy: build
-	$(BIN)/sam deploy --config-env $(ENV)
+# The environment's parameters from samconfig.toml with PARAMS merged on top (ops/deploy.py):
+# sam deploy's own --parameter-overrides would replace the environment's whole list.
+deploy: setup
+	$(BIN)/sam build --config-env $(ENV)
+	$(BIN)/python -m ops.deploy --config-env $(ENV) $(PARAMS)
 
+# Region and parameter name come from samconfig.toml's ENV, never from the AWS environment.
 secret: setup
-	$(BIN)/python -m ops.secret --stage $(STAGE) $(if $(PARAM),--parameter-name $(PARAM)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION))
+	$(BIN)/python -m ops.secret --config-env $(ENV) $(if $(PROFILE),--profile $(PROFILE))
 
-# Against the running local stack unless STAGE or PARAM is given (STAGE's default does not count).
+# Against the running local stack unless ENV is given (ENV's default does not count).
 rotate-secret: setup
 	$(BIN)/python -m ops.secret $(if $(RETIRE),--retire,--rotate) $(if $(FORCE),--force) \
-		$(if $(or $(PARAM),$(filter-out file,$(origin STAGE))),--stage $(STAGE),--local http://127.0.0.1:$(PORT)) \
-		$(if $(PARAM),--parameter-name $(PARAM)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION))
+		$(if $(filter-out file,$(origin ENV)),--config-env $(ENV),--local http://127.0.0.1:$(PORT)) \
+		$(if $(PROFILE),--profile $(PROFILE))
 
 # Into the local stack on PORT, or STACK's table. DRY_RUN=1 writes nothing; with no local
 # stack running (and no STACK) it checks the file only.

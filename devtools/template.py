@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import cfnlint.decode
 
-__all__ = ["TEMPLATE", "TemplateError", "load_template"]
+__all__ = ["TEMPLATE", "TemplateError", "load_template", "parameter_problem"]
 
 #: The service's template, at the repository root.
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
@@ -78,6 +80,26 @@ def _plain_refs(node: Any) -> Any:
     elif isinstance(node, list):
         node[:] = [_plain_refs(item) for item in node]
     return node
+
+
+def parameter_problem(name: str, definition: Mapping[str, Any], value: str) -> str | None:
+    """Why CloudFormation would refuse ``value`` for the parameter ``name`` (its Definition), or None."""
+    allowed, pattern = definition.get("AllowedValues"), definition.get("AllowedPattern")
+    low, high = definition.get("MinValue"), definition.get("MaxValue")
+    if allowed is not None and value not in [_as_text(item) for item in allowed]:
+        return f"parameter {name}={value!r} is not one of {list(allowed)} (a deploy would reject it)"
+    if pattern is not None and re.fullmatch(str(pattern), value) is None:
+        return f"parameter {name}={value!r} does not match {pattern} (a deploy would reject it)"
+    if definition.get("Type") == "Number" and not re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return f"parameter {name}={value!r} is not a number"
+    if (low is not None and float(value) < float(low)) or (high is not None and float(value) > float(high)):
+        return f"parameter {name}={value} is outside {low}..{high} (a deploy would reject it)"
+    return None
+
+
+def _as_text(value: Any) -> str:
+    """CloudFormation's string form of a scalar: booleans in lower case."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,12 @@ is younger than ``--min-age``, 3900 s by default, unless ``--force``), and reads
 parameter. Without either it creates the first key set
 and refuses to replace one (``--overwrite`` does, signing everyone out).
 
+The stack creates the key set itself on its first deploy when the parameter does not exist
+(template.yaml's KeySet), so a new stack needs no step here. ``--config-env`` names a
+samconfig.toml environment and takes its region and parameter name from it (``make secret
+ENV=...``, ``make rotate-secret ENV=...``); a name samconfig.toml does not have is refused with
+the names it has, and no region is ever taken from the AWS environment then.
+
 Secrets come from ``secrets.token_bytes(32)``, go straight to SSM and are never printed or
 logged: the output names kids only. A stored value the functions could not read is refused,
 never rewritten. Exit status: 0 when the parameter was written (or nothing needed retiring), 1
@@ -21,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import secrets
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -33,8 +38,10 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from ops.local_info import LocalStackUnreachable, add_local_argument, local_stack_info
 from phone_auth import keys
-from phone_auth.keys import SECRET_BYTES, KeySet, encode_secret, utc_now
+from phone_auth.keys import KeySet, new_key, new_key_set
 from phone_auth.keys import StoredKey as Key
+from phone_auth.keys import generate_secret as generate_secret  # the tests' and tools' random secrets
+from phone_auth.keys import new_kid as new_kid
 
 #: Default --min-age for --retire: the default access-token lifetime plus the secret cache.
 RETIRE_MIN_AGE_SECONDS = 3600 + 300
@@ -50,25 +57,8 @@ class Refused(Exception):
 
 
 # ------------------------------------------------------------------ the key set's policy
-# The format (reading, writing, the legacy conversion) is the functions' own: phone_auth.keys.
-def generate_secret() -> str:
-    """Return 256 random bits, base64url-encoded without '=' padding (43 chars)."""
-    return encode_secret(secrets.token_bytes(SECRET_BYTES))
-
-
-def new_kid() -> str:
-    return secrets.token_hex(8)
-
-
-def new_key() -> Key:
-    return Key(new_kid(), generate_secret(), utc_now())
-
-
-def new_key_set() -> KeySet:
-    """A first key set: one random key."""
-    return KeySet((new_key(),))
-
-
+# The format (reading, writing, the legacy conversion) and a new key are the functions' own:
+# phone_auth.keys (generate_secret, new_kid, new_key, new_key_set).
 def age_seconds(key: Key, now: datetime) -> float:
     return (now - _instant(key.created_at)).total_seconds()
 
@@ -204,7 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create, rotate or retire the phone-auth JWT signing keys (an SSM SecureString). "
         "Secrets are never printed.",
     )
-    parser.add_argument("--stage", type=_name_part, help="deployment stage, e.g. dev (required unless --local)")
+    parser.add_argument(
+        "--config-env",
+        metavar="ENV",
+        help="samconfig.toml environment (default, prod, th-dev, us-dev...): its region and JwtSecretParameterName",
+    )
+    parser.add_argument(
+        "--stage", type=_name_part, help="deployment stage, e.g. dev (required unless --config-env or --local)"
+    )
     naming = parser.add_mutually_exclusive_group()
     naming.add_argument(
         "--market-env",
@@ -256,8 +253,27 @@ def _local_stack(url: str) -> tuple[str, str, str]:
     return info["moto_endpoint_url"], info["region"], info["environment"]["JWT_SECRET_PARAMETER_NAME"]
 
 
+def config_env_target(name: str) -> tuple[str, str]:
+    """(region, parameter name) of a samconfig.toml environment; Refused when it has none or no region."""
+    from devtools import samconfig
+    from devtools.template import load_template
+
+    try:
+        env = samconfig.environment(name)
+    except samconfig.UnknownEnvironment as exc:
+        raise Refused(str(exc)) from None
+    if not env.region:
+        raise Refused(f'samconfig.toml\'s {name} environment names no region: add region = "..." to it')
+    default = load_template()["Parameters"]["JwtSecretParameterName"]["Default"]
+    return env.region, env.parameter("JwtSecretParameterName", str(default))
+
+
 def _client(args: argparse.Namespace) -> tuple[Any, str, str]:
     """(SSM client, region, parameter name) for the arguments."""
+    if args.config_env:
+        region, name = config_env_target(args.config_env)
+        session = boto3.Session(profile_name=args.profile, region_name=region)
+        return session.client("ssm"), region, name
     if args.local:
         endpoint, region, name = _local_stack(args.local)
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)  # noqa: S106
@@ -330,8 +346,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the tool; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.local and not args.stage:
-        parser.error("--stage is required (or --local for the running local stack)")
+    if args.config_env and (args.local or args.stage or args.market_env or args.parameter_name or args.region):
+        parser.error(
+            "--config-env names the region and the parameter: it goes with none of --local, --stage, "
+            "--market-env, --parameter-name or --region"
+        )
+    if not args.local and not args.stage and not args.config_env:
+        parser.error("--config-env (or --stage) is required, or --local for the running local stack")
     hidden: list[str] = []
     name = "the parameter"
     try:
@@ -353,7 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            print(f"{name} does not exist: create it first (make secret).", file=sys.stderr)
+            print(
+                f"{name} does not exist: deploy the stack (it creates it) or create it with make secret.",
+                file=sys.stderr,
+            )
         else:
             print(f"Could not update {name}: {_redact(str(exc), hidden)}", file=sys.stderr)
         return 1

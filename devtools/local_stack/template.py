@@ -14,7 +14,6 @@ raises :class:`TemplateError` naming it, instead of being emulated half-way.
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from samcli.local.apigw.authorizers.lambda_authorizer import HeaderIdentitySourc
 from samcli.local.apigw.route import Route
 
 from devtools import local_env
-from devtools.template import TemplateError, load_template
+from devtools.template import TemplateError, load_template, parameter_problem
 
 __all__ = ["ACCOUNT_ID", "STACK_NAME", "StackModel", "as_text", "local_name", "parse_overrides", "read_stack"]
 
@@ -41,10 +40,13 @@ STACK_NAME = "phone-auth-local"
 ACCOUNT_ID: str = DEFAULT_ACCOUNT_ID
 SERVED_TYPES = {"AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::DynamoDB::Table"}
 #: Resources whose effect does not exist locally (permissions, log retention, the layer: its
-#: code is importable already; alarms and their topic, AWS WAF, API Gateway's logging role).
+#: code is importable already; alarms and their topic, AWS WAF, API Gateway's logging role), and
+#: the stack's custom resources: the local stack writes its own key set when it starts, and has no
+#: API Gateway account settings nor SNS delivery status to set up.
 IGNORED_TYPES = {"AWS::Serverless::LayerVersion", "AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup"}
 IGNORED_TYPES |= {"AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SNS::Subscription"}
 IGNORED_TYPES |= {"AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation", "AWS::IAM::Role", "AWS::ApiGateway::Account"}
+IGNORED_TYPES |= {"Custom::KeySet", "Custom::ApiGatewayLogging", "Custom::SmsDeliveryStatus"}
 #: Served API properties, and AccessLogSetting (the server prints its own access line).
 API_PROPERTIES = {"Name", "StageName", "OpenApiVersion", "Cors", "MethodSettings", "Auth", "GatewayResponses"}
 API_PROPERTIES |= {"AccessLogSetting"}
@@ -118,8 +120,9 @@ def read_stack(
     tables = {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}
 
     refs, environments = _env_refs(template), list[dict[str, str]]()
+    served = _served_by_the_api(template)
     for function in functions:
-        if (function.timeout or 3) > 29:  # API Gateway would give up first, which the local stack does not emulate
+        if function.name in served and (function.timeout or 3) > 29:  # API Gateway would give up first, unemulated
             raise _refused(f"{function.name}: a Timeout over 29 s")
         environment = {}
         for name, value in ((function.environment or {}).get("Variables") or {}).items():
@@ -159,13 +162,36 @@ def read_stack(
     )
 
 
+def _served_by_the_api(template: Mapping[str, Any]) -> set[str]:
+    """Logical ids of the functions the API invokes: those with an Api event, and its authorizers. The
+    others (the stack's custom resources, a log subscription) are there for ``make invoke`` only: what
+    invokes them (CloudFormation, CloudWatch Logs) is not emulated, so their events and any Condition
+    on them are not read."""
+    resources = template["Resources"]
+    served = {
+        spec["FunctionArn"]["Fn::GetAtt"][0]
+        for resource in resources.values()
+        if resource.get("Type") == "AWS::Serverless::Api"
+        for spec in ((resource.get("Properties") or {}).get("Auth") or {}).get("Authorizers", {}).values()
+        if isinstance(spec.get("FunctionArn"), dict) and "Fn::GetAtt" in spec["FunctionArn"]
+    }
+    for lid, resource in resources.items():
+        events = ((resource.get("Properties") or {}).get("Events") or {}).values()
+        if resource.get("Type") == "AWS::Serverless::Function" and any(e.get("Type") == "Api" for e in events):
+            served.add(lid)
+    return served
+
+
 def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
     """Raise :class:`TemplateError` naming the first construct (as written) the local stack does not serve."""
     apis = [lid for lid, r in template["Resources"].items() if r.get("Type") == "AWS::Serverless::Api"]
     if len(apis) != 1:
         raise TemplateError(f"the local stack serves exactly one AWS::Serverless::Api, not {len(apis)}")
+    served = _served_by_the_api(template)
     for lid, resource in template["Resources"].items():
         kind, props = resource.get("Type"), resource.get("Properties") or {}
+        if kind == "AWS::Serverless::Function" and lid not in served:
+            continue
         unsupported = set(props) - (TABLE_PROPERTIES if kind == "AWS::DynamoDB::Table" else API_PROPERTIES)
         if kind not in SERVED_TYPES | IGNORED_TYPES:
             raise _refused(f"{lid}: resource type {kind}")
@@ -210,7 +236,7 @@ def _parameter_values(
     missing = sorted(set(definitions) - set(values))
     if missing:
         raise TemplateError(f"parameters without a Default need a value: {', '.join(missing)}")
-    return values, [w for name, value in values.items() if (w := _constraint_warning(name, definitions[name], value))]
+    return values, [w for name, value in values.items() if (w := parameter_problem(name, definitions[name], value))]
 
 
 def _env_refs(template: Mapping[str, Any]) -> dict[str, str]:
@@ -223,21 +249,6 @@ def _env_refs(template: Mapping[str, Any]) -> dict[str, str]:
         for name, value in ((section.get("Environment") or {}).get("Variables") or {}).items()
         if isinstance(value, dict) and isinstance(value.get("Ref"), str)
     }
-
-
-def _constraint_warning(name: str, definition: Mapping[str, Any], value: str) -> str | None:
-    """Why CloudFormation would reject ``value`` (local runs use it anyway), or None."""
-    allowed, pattern = definition.get("AllowedValues"), definition.get("AllowedPattern")
-    low, high = definition.get("MinValue"), definition.get("MaxValue")
-    if allowed is not None and value not in [as_text(item) for item in allowed]:
-        return f"parameter {name}={value!r} is not one of {list(allowed)} (a deploy would reject it)"
-    if pattern is not None and re.fullmatch(str(pattern), value) is None:
-        return f"parameter {name}={value!r} does not match {pattern} (a deploy would reject it)"
-    if definition.get("Type") == "Number" and not re.fullmatch(r"-?\d+(\.\d+)?", value):
-        return f"parameter {name}={value!r} is not a number"
-    if (low is not None and float(value) < float(low)) or (high is not None and float(value) > float(high)):
-        return f"parameter {name}={value} is outside {low}..{high} (fine locally; a deploy would reject it)"
-    return None
 
 
 def _check_authorizer(authorizer: Any) -> None:

@@ -108,6 +108,32 @@ def function_timeouts() -> dict[str, int]:
     }
 
 
+@functools.cache
+def function_memory() -> dict[str, int]:
+    """Function -> its MemorySize in MB, as template.yaml sets it (Globals included)."""
+    doc = template()
+    default = int(doc["Globals"]["Function"]["MemorySize"])
+    return {
+        code.name: int(doc["Resources"][logical_id]["Properties"].get("MemorySize", default))
+        for logical_id, code in template_functions(doc).items()
+    }
+
+
+@functools.cache
+def api_functions() -> frozenset[str]:
+    """Functions API Gateway invokes and waits for: those with a route, and the API's authorizers.
+    The others (the stack's custom resources, log and stream subscribers) serve no request."""
+    doc = template()
+    authorizers = {
+        spec["FunctionArn"]["Fn::GetAtt"][0]
+        for resource in doc["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Api"
+        for spec in resource["Properties"]["Auth"]["Authorizers"].values()
+    }
+    functions = template_functions(doc)
+    return frozenset({route.function for route in template_routes(doc)} | {functions[lid].name for lid in authorizers})
+
+
 class Context:
     """Lambda's context for one function: at the start, its whole Timeout remains (the longest
     Timeout of the template when no function is named)."""

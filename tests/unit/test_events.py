@@ -21,6 +21,7 @@ from tests.helpers import (
     Api,
     Context,
     FakeClock,
+    api_functions,
     last_code,
     load_event,
     load_handler,
@@ -132,7 +133,7 @@ def test_every_event_file_is_valid_json_object() -> None:
 
 def test_http_events_match_their_route_in_the_template() -> None:
     table = routes()
-    assert set(table) == function_dirs() - {"authorizer"}
+    assert set(table) == api_functions() - {"authorizer"}
     for function_dir, (path, method, guarded) in table.items():
         event = load_event(function_dir)
         assert event["resource"] == path, function_dir
@@ -164,6 +165,30 @@ def test_authorizer_event_is_a_request_authorizer_event_for_a_guarded_route() ->
     guarded = [f"/{method}{path}" for path, method, is_guarded in routes().values() if is_guarded]
     assert any(arn.endswith(route) for route in guarded), arn
     assert {k.lower() for k in event["headers"]} >= {"authorization"}
+
+
+def test_the_other_events_are_their_sources_requests() -> None:
+    """The functions API Gateway does not call get CloudFormation's and CloudWatch Logs' events."""
+    import base64
+    import gzip
+
+    assert function_dirs() - api_functions() == {"stack_setup", "sms_delivery_status"}
+    request = load_event("stack_setup")
+    assert request["RequestType"] in ("Create", "Update", "Delete")
+    assert {"ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceProperties"} <= set(request)
+    resource = template_resources()[request["LogicalResourceId"]]
+    assert resource["Type"] == request["ResourceType"]
+    assert set(request["ResourceProperties"]) == set(resource["Properties"])
+    logs = json.loads(gzip.decompress(base64.b64decode(load_event("sms_delivery_status")["awslogs"]["data"])))
+    assert logs["messageType"] == "DATA_MESSAGE"
+    assert logs["logGroup"].endswith("/DirectPublishToPhoneNumber/Failure") and logs["logEvents"]
+
+
+def template_resources() -> dict[str, Any]:
+    from devtools.template import load_template
+
+    resources: dict[str, Any] = load_template(ROOT / "template.yaml")["Resources"]
+    return resources
 
 
 # ------------------------------------------------------------------ invoking each handler with its event

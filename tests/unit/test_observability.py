@@ -159,7 +159,14 @@ def metric_stats(alarm: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_alarms_on_our_metrics_name_metrics_the_code_writes_with_its_dimensions() -> None:
     ours = [m for alarm in alarms().values() for m in metric_stats(alarm) if m["Namespace"] == NAMESPACE]
-    assert {m["MetricName"] for m in ours} == {"CodesSent", "Refusals", "WrongCodes", "CodesVerified"}
+    assert {m["MetricName"] for m in ours} == {
+        "CodesSent",
+        "Refusals",
+        "WrongCodes",
+        "CodesVerified",
+        "SmsDelivered",
+        "SmsDeliveryFailures",
+    }
     for metric in ours:
         assert metric["MetricName"] in CATALOGUE
         names = [d["Name"] for d in metric["Dimensions"]]
@@ -211,6 +218,12 @@ def test_the_alarms_asked_for_exist() -> None:
     assert resources["SmsBudgetAlarm"]["Properties"]["Threshold"] == 80
     assert resources["SmsBudgetAlarm"]["Condition"] == "HasSmsBudget"
     assert resources["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
+    # SMS that SNS took but the carrier never delivered: the rate, with a minimum volume.
+    rate = resources["SmsDeliveryRateAlarm"]
+    assert rate["Condition"] == "RecordsSmsDelivery"
+    assert (rate["Properties"]["ComparisonOperator"], rate["Properties"]["Threshold"]) == ("LessThanThreshold", 80)
+    (expression,) = [query["Expression"] for query in rate["Properties"]["Metrics"] if "Expression" in query]
+    assert ">= 20" in expression and "100 * FILL(delivered, 0)" in expression
 
 
 def split_totals(lines: list[str]) -> dict[str, float]:

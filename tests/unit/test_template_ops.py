@@ -97,18 +97,30 @@ def test_every_function_logs_to_its_own_group_kept_30_days_and_removed_with_the_
     assert all(lid == function.removesuffix("Function") + "LogGroup" for function, lid in logged.items())
 
 
-def test_the_account_logging_role_is_optional_kept_and_only_for_api_gateway() -> None:
-    role, account = resources()["ApiGatewayLoggingRole"], resources()["ApiGatewayAccount"]
-    for resource in (role, account):
-        assert resource["Condition"] == "CreatesApiGatewayLoggingRole"
-        assert resource["DeletionPolicy"] == "Retain"  # other APIs in the region log through it
+def test_the_account_logging_role_is_set_only_where_there_is_none_and_outlives_the_stack() -> None:
+    role, setting = resources()["ApiGatewayLoggingRole"], resources()["ApiGatewayLogging"]
+    assert "Condition" not in role  # a fresh account needs it, whatever the samconfig environment
+    # Other APIs of the region may log through it once set; but a failed first deploy takes it back.
+    assert (role["DeletionPolicy"], role["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
     assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
     assert role["Properties"]["ManagedPolicyArns"] == [
         {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}
     ]
-    assert template()["Parameters"]["CreateApiGatewayLoggingRole"]["Default"] == "false"
+    assert setting["Type"] == "Custom::ApiGatewayLogging"  # GetAccount first: an existing role stays
+    assert setting["Properties"]["RoleArn"] == {"Fn::GetAtt": ["ApiGatewayLoggingRole", "Arn"]}
+    assert setting["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["StackSetupFunction", "Arn"]}
+    # The stage writes to this group, which waits for the setting: no stage before a role.
+    assert resources()["ApiAccessLogGroup"]["DependsOn"] == "ApiGatewayLogging"
+    assert "CreateApiGatewayLoggingRole" not in template()["Parameters"]
+    assert not [lid for lid, r in resources().items() if r["Type"] == "AWS::ApiGateway::Account"]
+
+
+def test_nothing_the_stack_keeps_is_left_behind_by_a_failed_first_deploy() -> None:
+    """A Retain resource outlives a rollback and is an orphan; RetainExceptOnCreate goes with it."""
+    kept = {lid: r["DeletionPolicy"] for lid, r in resources().items() if "Retain" in r.get("DeletionPolicy", "")}
+    assert kept == {"UsersTable": "RetainExceptOnCreate", "ApiGatewayLoggingRole": "RetainExceptOnCreate"}
 
 
 # ------------------------------------------------------------------ WAF
@@ -158,20 +170,42 @@ def test_the_waf_limits_each_ip_and_blocks_bad_reputations_on_the_api_stage() ->
 
 # ------------------------------------------------------------------ IAM and alarm topic
 def iam_statements() -> list[tuple[str, dict[str, Any]]]:
-    found = []
+    """(resource, statement) for every permission statement of the template, wherever it is written
+    (a managed policy, a function's Policies, a role's, either branch of an Fn::If); not trust policies."""
+    found: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(lid: str, node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("Statement"), list):
+                found.extend((lid, statement) for statement in node["Statement"])
+            for key, value in node.items():
+                if key not in ("AssumeRolePolicyDocument", "Statement"):
+                    walk(lid, value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(lid, item)
+
     for lid, resource in resources().items():
-        props = resource.get("Properties", {})
-        documents = [props.get("PolicyDocument")]
-        documents += [p for p in props.get("Policies", []) if isinstance(p, dict) and "Statement" in p]
-        for document in filter(None, documents):
-            found += [(lid, statement) for statement in document["Statement"]]
+        walk(lid, resource.get("Properties", {}))
     return found
 
 
-def test_the_only_grant_on_every_resource_is_sending_sms() -> None:
-    """checkov's CKV_AWS_111 is skipped for this one statement: keep it the only one."""
-    wildcard = [(lid, s) for lid, s in iam_statements() if s.get("Resource") == "*"]
-    assert [(lid, s["Action"]) for lid, s in wildcard] == [("SmsPublishPolicy", "sns:Publish")]
+def test_the_only_grants_on_every_resource_are_sending_sms_and_the_accounts_sms_settings() -> None:
+    """checkov's CKV_AWS_111 is skipped for sns:Publish: keep "*" for what has no ARN, nothing else."""
+    wildcard = sorted((lid, str(s["Action"])) for lid, s in iam_statements() if s.get("Resource") == "*")
+    assert wildcard == [
+        ("FunctionPermissionsBoundary", "sns:Publish"),  # a boundary: the ceiling, not a grant
+        ("SmsPublishPolicy", "sns:Publish"),  # a phone number has no ARN
+        ("StackSetupFunction", "['sns:GetSMSAttributes', 'sns:SetSMSAttributes']"),  # nor do the account's
+        ("StackSetupPermissionsBoundary", "['sns:GetSMSAttributes', 'sns:SetSMSAttributes']"),
+    ]
+
+
+def test_sms_may_go_to_phone_numbers_only_never_to_a_topic() -> None:
+    allow, deny = resources()["SmsPublishPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (allow["Effect"], allow["Action"], allow["Resource"]) == ("Allow", "sns:Publish", "*")
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "sns:Publish")
+    assert deny["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"}  # every topic, the alarm topic too
 
 
 def test_only_cloudwatch_alarms_of_this_account_may_publish_to_the_alarm_topic() -> None:

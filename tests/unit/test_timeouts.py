@@ -1,8 +1,9 @@
 """Slow and unreachable dependencies: every function answers our 503 before its Lambda Timeout.
 
 phone_auth/aws.py bounds one call to each dependency (``CallLimits.worst_case_seconds``) and
-template.yaml gives each function a Timeout above its longest chain of calls. Here that sum is
-checked against the template, and real handlers run against a local socket server that accepts
+template.yaml gives each function behind API Gateway a Timeout above a cold start plus its longest
+chain of calls, below API Gateway's 29 s. Here that sum is checked against the template, and real
+handlers run against a local socket server that accepts
 connections and never answers (AWS_ENDPOINT_URL_<SERVICE> pointed at it for one test): the
 answer is a 503 with Retry-After, in no more time than the configuration allows, and nothing
 is left half-done (an SMS that did not go out leaves no usable code).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import threading
@@ -26,9 +28,12 @@ from phone_auth.aws import CallLimits
 from phone_auth.errors import ServiceUnavailable
 from phone_auth.observability import metrics
 from tests.helpers import (
+    ROOT,
     Api,
     Context,
     SetEnv,
+    api_functions,
+    function_memory,
     function_timeouts,
     last_code,
     load_event,
@@ -43,6 +48,12 @@ API_GATEWAY_TIMEOUT = 29
 MARGIN_SECONDS = 2
 #: Scheduling on a shared 2-core machine; the bounds themselves hold every backoff at its maximum.
 SLACK_SECONDS = 1.5
+#: The slowest cold start `make bench` measured (python -m devtools.bench --cold-only, 2026-12-03, 2-core
+#: Xeon, load 1.6-2.5): reset_password's import and first invocation, 696 ms of CPU on one core, rounded
+#: up. Lambda gives one full vCPU at 1769 MB and CPU in proportion to memory below it, so a function
+#: with less memory takes 1769 / MemorySize times as long (docs/deploy.md, "Timeouts").
+COLD_START_CPU_SECONDS = 0.7
+ONE_VCPU_MB = 1769
 
 LIMITS: dict[str, CallLimits] = {"dynamodb": aws.DYNAMODB, "ssm": aws.SSM, "sns": aws.SNS}
 #: Each function's longest chain of dependency calls, and the CPU it may need besides (bcrypt).
@@ -76,22 +87,48 @@ def worst_case(function_dir: str) -> float:
     return sum(LIMITS[dependency].worst_case_seconds() for dependency in chain) + cpu
 
 
+def cold_start_seconds(memory_mb: int) -> int:
+    """The cold start a function of ``memory_mb`` may take, in whole seconds (rounded up)."""
+    return math.ceil(COLD_START_CPU_SECONDS * max(1.0, ONE_VCPU_MB / memory_mb))
+
+
 # ------------------------------------------------------------------ the arithmetic
-def test_every_function_has_a_chain() -> None:
-    assert set(CHAINS) == set(function_timeouts())
+def test_every_function_api_gateway_waits_for_has_a_chain() -> None:
+    assert set(CHAINS) == api_functions()
 
 
 @pytest.mark.parametrize("function_dir", sorted(CHAINS))
-def test_each_timeout_covers_the_worst_case_of_its_calls(function_dir: str) -> None:
+def test_each_timeout_covers_a_cold_start_and_the_worst_case_of_its_calls(function_dir: str) -> None:
     timeout = function_timeouts()[function_dir]
-    assert timeout >= worst_case(function_dir) + MARGIN_SECONDS, (function_dir, timeout, worst_case(function_dir))
+    budget = cold_start_seconds(function_memory()[function_dir]) + worst_case(function_dir) + MARGIN_SECONDS
+    assert timeout >= budget, (function_dir, timeout, budget)
     assert timeout < API_GATEWAY_TIMEOUT
 
 
+def test_the_cold_start_scales_with_the_share_of_a_vcpu() -> None:
+    assert cold_start_seconds(256) == 5  # 0.7 s x 1769 / 256 = 4.8 s
+    assert cold_start_seconds(1769) == 1
+    assert cold_start_seconds(3538) == 1  # a second vCPU does not speed up one Python thread
+
+
 def test_the_per_call_bounds_are_what_the_template_comment_says() -> None:
-    assert aws.DYNAMODB.worst_case_seconds() == 7
-    assert aws.SSM.worst_case_seconds() == 7
+    assert aws.DYNAMODB.worst_case_seconds() == 5
+    assert aws.SSM.worst_case_seconds() == 5
     assert aws.SNS.worst_case_seconds() == 4
+    comment = (ROOT / "template.yaml").read_text()
+    assert "2 x (0.5 s connect + 1.5 s read) + 1 s backoff = 5 s" in comment
+    assert f"{COLD_START_CPU_SECONDS} s of CPU on one vCPU ({ONE_VCPU_MB} MB)" in comment
+
+
+def test_the_setup_function_answers_cloudformation_before_its_timeout() -> None:
+    """Not behind API Gateway: CloudFormation waits for it. A request it cannot finish is answered
+    FAILED before the Timeout, so no deploy waits an hour for an answer that never comes."""
+    from phone_auth.custom_resources.protocol import ANSWER_ATTEMPTS, ANSWER_TIMEOUT_SECONDS, TIMEOUT_MARGIN_SECONDS
+
+    timeout = function_timeouts()["stack_setup"]
+    assert timeout >= 2 * aws.DEPLOY.worst_case_seconds()  # a request that calls twice, at the worst
+    assert TIMEOUT_MARGIN_SECONDS >= ANSWER_TIMEOUT_SECONDS  # the timer's answer has time to go out
+    assert timeout > ANSWER_ATTEMPTS * ANSWER_TIMEOUT_SECONDS
 
 
 def test_a_call_bound_counts_every_attempt_and_the_longest_backoffs() -> None:

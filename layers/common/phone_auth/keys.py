@@ -2,8 +2,9 @@
 set's one format (read, written and converted here; ops/secret.py only decides when to
 add or drop a key, and reads and writes the parameter).
 
-The SecureString holds a key set (``make secret`` creates it, ``make rotate-secret`` adds a
-new current key, ``RETIRE=1`` drops the older ones)::
+The SecureString holds a key set (the stack's KeySet custom resource creates it on the first
+deploy, or ``make secret`` before; ``make rotate-secret`` adds a new current key, ``RETIRE=1``
+drops the older ones)::
 
     {"version": 1, "current": "<kid>",
      "keys": [{"kid": "<16 hex>", "secret": "<base64url of 32+ bytes>", "created_at": "<ISO 8601 UTC>"}, ...]}
@@ -32,6 +33,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -104,6 +106,24 @@ def encode_secret(raw: bytes) -> str:
 
 def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def generate_secret() -> str:
+    """256 random bits, base64url without '=' padding (43 characters)."""
+    return encode_secret(secrets.token_bytes(SECRET_BYTES))
+
+
+def new_kid() -> str:
+    return secrets.token_hex(8)
+
+
+def new_key() -> StoredKey:
+    return StoredKey(new_kid(), generate_secret(), utc_now())
+
+
+def new_key_set() -> KeySet:
+    """A first key set: one random key (``make secret``, and the stack's KeySet custom resource)."""
+    return KeySet((new_key(),))
 
 
 def legacy_master(value: str) -> bytes:

@@ -60,6 +60,9 @@ CATALOGUE: dict[str, tuple[str, str | None]] = {
     "Refusals": ("Count", "Limit"),  # an abuse or cost limit refused a request
     "Locks": ("Count", "Limit"),  # a limit locked a phone, code or account out for a while
     "SmsFailures": ("Count", None),  # SNS did not take an SMS (the code was withdrawn)
+    # SNS's delivery status, account-wide (phone_auth.sms_delivery): the carrier took it, or not and why
+    "SmsDelivered": ("Count", None),
+    "SmsDeliveryFailures": ("Count", "Reason"),  # reason: a word of phone_auth.sms_delivery.REASONS
 }
 _VALUE = re.compile(r"^[a-z][a-z0-9_]{0,35}$")
 
