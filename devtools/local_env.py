@@ -118,7 +118,7 @@ def create_resources(tables: Mapping[str, Mapping[str, Any]], names: Mapping[str
     """
     import boto3
 
-    from ops.secret import new_key_set
+    from phone_auth.keys import new_key_set
 
     session = boto3.session.Session()
     dynamodb = session.client("dynamodb")

@@ -38,9 +38,12 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from ops.local_info import LocalStackUnreachable, add_local_argument, local_stack_info
 from phone_auth import keys
-from phone_auth.keys import KeySet, new_key, new_key_set
+from phone_auth.keys import KeySet, new_key
 from phone_auth.keys import StoredKey as Key
-from phone_auth.keys import generate_secret as generate_secret  # the tests' and tools' random secrets
+
+# Re-exported for the tests and tools that make keys as this tool does (phone_auth.keys makes them).
+from phone_auth.keys import generate_secret as generate_secret
+from phone_auth.keys import new_key_set as new_key_set
 from phone_auth.keys import new_kid as new_kid
 
 #: Default --min-age for --retire: the default access-token lifetime plus the secret cache.
