@@ -128,6 +128,8 @@ def create_resources(tables: Mapping[str, Mapping[str, Any]], names: Mapping[str
         if name in existing:
             dynamodb.delete_table(TableName=name)
         keys = {key: props[key] for key in ("KeySchema", "AttributeDefinitions")}
+        if props.get("StreamSpecification"):  # the users table's: the lifecycle events read it
+            keys["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **keys)
         if ttl.get("Enabled") in (True, "true"):
             spec = {"Enabled": True, "AttributeName": ttl["AttributeName"]}

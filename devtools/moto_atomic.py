@@ -23,6 +23,15 @@ evaluated and applied as a unit, as DynamoDB does. Reads are wrapped as well so 
 ``GetItem`` / ``Query`` / ``Scan`` never observes a half-applied transaction
 (and a scan never trips over a dict that changes size while it iterates).
 
+Stream records as DynamoDB writes them
+--------------------------------------
+A table's stream holds one record per write that changed an item, and nothing of a
+transaction that was cancelled. moto appends a record as each item changes, so a cancelled
+transaction would leave records of writes that never happened (a phantom sign-in), and an
+``UpdateItem`` that creates its item leaves two INSERTs (the bare key, then the item). Here
+a cancelled transaction drops the records it appended, and an ``UpdateItem`` keeps only its
+last record, under the first one's sequence number, so the stream reads as DynamoDB's does.
+
 What it does NOT do
 -------------------
 It does not make *our* read-then-write sequences atomic. A handler that does
@@ -165,11 +174,15 @@ def _roll_back_touched_items_only(backend_class: type) -> bool:
                     continue
                 item = table.get_item(hash_key, range_key)
                 backups.append((table, hash_key, range_key, None if item is None else copy.deepcopy(item)))
+        named = {op.get("TableName") for entry in transact_items[:100] for op in entry.values() if isinstance(op, dict)}
+        streams = _stream_lengths(self, {name for name in named if isinstance(name, str)})
         try:
             return original(self, transact_items)
         except BaseException:
             for backup in reversed(backups):
                 _restore(*backup)
+            for shard, before in streams:  # a cancelled transaction wrote nothing, to its streams either
+                del shard.items[before:]
             raise
 
     setattr(transact_write_items, _ITEM_ROLLBACK, True)
@@ -178,9 +191,45 @@ def _roll_back_touched_items_only(backend_class: type) -> bool:
     return True
 
 
+_STREAM_FIX = "__phone_auth_stream_records__"
+
+
+def _stream_lengths(backend: Any, table_names: set[str]) -> list[tuple[Any, int]]:
+    """(stream shard, records it holds) of each named table that has a stream."""
+    found = []
+    for name in table_names:
+        table = backend.tables.get(name)
+        shard = getattr(table, "stream_shard", None)
+        if shard is not None:
+            found.append((shard, len(shard.items)))
+    return found
+
+
+def _one_stream_record_per_update(backend_class: type) -> bool:
+    """Make ``update_item`` leave one stream record, like DynamoDB (moto leaves two when it creates the item)."""
+    original: Callable[..., Any] | None = backend_class.__dict__.get("update_item")
+    if original is None or getattr(original, _STREAM_FIX, False) or getattr(original, _MARKER, False):
+        return False
+
+    @functools.wraps(original)
+    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        lengths = _stream_lengths(self, {table_name})
+        result = original(self, table_name, *args, **kwargs)
+        for shard, before in lengths:
+            if len(shard.items) > before + 1:
+                kept = shard.items[-1]
+                kept.record["dynamodb"]["SequenceNumber"] = shard.items[before].record["dynamodb"]["SequenceNumber"]
+                del shard.items[before:-1]
+        return result
+
+    setattr(update_item, _STREAM_FIX, True)
+    backend_class.update_item = update_item  # type: ignore[attr-defined]
+    return True
+
+
 def make_dynamodb_writes_atomic() -> tuple[str, ...]:
-    """Serialise every moto DynamoDB request with one re-entrant lock (idempotent), and make
-    transactions back up only the items they touch.
+    """Serialise every moto DynamoDB request with one re-entrant lock (idempotent), make
+    transactions back up only the items they touch, and keep the streams as DynamoDB keeps them.
 
     Patches the classes, so it covers both ``mock_aws`` and the embedded moto server,
     for every account and region, including backends created later.
@@ -192,6 +241,8 @@ def make_dynamodb_writes_atomic() -> tuple[str, ...]:
     from moto.dynamodb.responses import DynamoHandler
 
     wrapped: list[str] = []
+    if _one_stream_record_per_update(DynamoDBBackend):
+        wrapped.append("DynamoDBBackend.update_item (one stream record)")
     if _roll_back_touched_items_only(DynamoDBBackend):
         wrapped.append("DynamoDBBackend.transact_write_items (item rollback)")
     for owner, names in ((DynamoDBBackend, BACKEND_METHODS), (DynamoHandler, HANDLER_METHODS)):

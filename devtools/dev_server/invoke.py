@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             parameter_overrides=parse_overrides(args.parameter_overrides),
             import_sample_users=False,
             handlers=others,
+            stream_events=False,
         )
     except TemplateError as exc:
         print(f"cannot start the emulator: {exc}", file=sys.stderr)

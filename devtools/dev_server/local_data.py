@@ -1,8 +1,8 @@
 """The local stack's data kept across restarts, in ``local-data/<config env>/`` (ignored by git).
 
 Kept: every table's items as DynamoDB JSON (``UsersTable.json``, ``OtpTable.json``: users and their
-codes), the JWT secret (``jwt-secret``, so tokens survive a restart) and the SMS outbox
-(``sms.json``). At start they are put back before the first request. Then a thread looks every
+codes), the JWT secret (``jwt-secret``, so tokens survive a restart), the SMS outbox
+(``sms.json``) and the lifecycle events published (``events.json``). At start they are put back before the first request. Then a thread looks every
 ``interval`` seconds and rewrites a file only when its content changed, and the stop writes once
 more, so whatever reaches moto (the API, ``make import``, the users panel) is kept, the last
 seconds before a kill -9 excepted. ``fresh=True`` (``make run FRESH=1``) deletes the folder first.
@@ -34,6 +34,7 @@ __all__ = ["LocalData"]
 
 SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name
 OUTBOX_FILE = "sms.json"
+EVENTS_FILE = "events.json"
 
 
 class LocalData:
@@ -82,6 +83,7 @@ class LocalData:
                 items = [item for page in pages for item in page.get("Items", [])]
                 contents[f"{logical_id}.json"] = sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
             contents[OUTBOX_FILE] = [asdict(message) for message in stack.sms()]
+            contents[EVENTS_FILE] = stack.events()
             for filename, content in contents.items():
                 self._write(filename, json.dumps(content, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
             if SECRET_FILE not in self._written:
@@ -109,6 +111,10 @@ class LocalData:
         if messages:
             stack.gateway.outbox.restore([SmsMessage(**message) for message in messages])
             kept.append(f"{len(messages)} SMS")
+        events = self._read(EVENTS_FILE)
+        if events:
+            stack.lifecycle.restore(events)
+            kept.append(f"{len(events)} events")
         return kept
 
     def _read(self, filename: str, *, parse: bool = True) -> Any:

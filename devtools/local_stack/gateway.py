@@ -45,7 +45,15 @@ from devtools.local_stack.backend import SmsOutbox
 from devtools.local_stack.template import ACCOUNT_ID, StackModel, as_text, local_name
 from phone_auth.settings import cors_origin
 
-__all__ = ["BASE_PATH_ALIASES", "Gateway", "GatewayResult", "Handler", "IncomingRequest", "proxy_event"]
+__all__ = [
+    "BASE_PATH_ALIASES",
+    "FunctionError",
+    "Gateway",
+    "GatewayResult",
+    "Handler",
+    "IncomingRequest",
+    "proxy_event",
+]
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -199,7 +207,7 @@ class GatewayResult:
     body: bytes
 
 
-class _FunctionError(Exception):
+class FunctionError(Exception):
     """The handler raised (the message is the exception's), timed out, or returned something unusable."""
 
 
@@ -287,11 +295,11 @@ class Gateway:
         arn = f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{API_ID}/{stage}/{request.method}{path}"
         try:
             event = authorizer_event(request, method_arn=arn, stage=stage)
-            answer = json.dumps(self._run(self.model.functions[authorizer.lambda_name], event))
+            answer = json.dumps(self.run(self.model.functions[authorizer.lambda_name], event))
             allowed, context = authorizer.is_valid_response(answer, arn), authorizer.get_context(answer)
             if not all(isinstance(value, str | int | float | bool) for value in context.values()):
                 raise InvalidLambdaAuthorizerResponse("context values must be strings, numbers or booleans")
-        except (_FunctionError, InvalidLambdaAuthorizerResponse) as exc:
+        except (FunctionError, InvalidLambdaAuthorizerResponse) as exc:
             if str(exc) == "Unauthorized":
                 return self.gateway_response("UNAUTHORIZED")
             self.log(f"[gateway] authorizer {authorizer.authorizer_name} failed: {exc}")
@@ -305,15 +313,16 @@ class Gateway:
         """Call the route's function with a proxy event and turn its answer into HTTP."""
         event = proxy_event(request, stage=self.model.stage_name, authorizer=authorizer_context)
         try:
-            return _to_result(self._run(function, event), request.request_id)
-        except _FunctionError:
+            return _to_result(self.run(function, event), request.request_id)
+        except FunctionError:
             return self.gateway_response("DEFAULT_5XX", status=502)
         except ValueError as problem:
             self.log(f"[gateway] {function.name}: malformed Lambda proxy response: {problem}")
             return self.gateway_response("DEFAULT_5XX", status=502)
 
-    def _run(self, function: Function, event: dict[str, Any]) -> Any:
-        """Invoke a handler like Lambda would; any failure becomes ``_FunctionError``."""
+    def run(self, function: Function, event: dict[str, Any]) -> Any:
+        """Invoke a handler like Lambda would (one invocation at a time per function, its Timeout);
+        any failure becomes ``FunctionError``. The API's routes and the stream poller call it."""
         lid, name, timeout = function.name, local_name(function.name), function.timeout or 3
         arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
         context = LambdaContext(name, arn, function.memory or 128, timeout)
@@ -323,7 +332,7 @@ class Gateway:
                 result = self.handlers[lid](event, context)
         except Exception as exc:
             self.log(f"[lambda] {lid} raised:\n{traceback.format_exc()}")
-            raise _FunctionError(str(exc)) from None
+            raise FunctionError(str(exc)) from None
         finally:
             self.outbox.collect()
         elapsed = time.monotonic() - started
@@ -333,7 +342,7 @@ class Gateway:
             return json.loads(json.dumps(result))  # Lambda serialises the answer: what json cannot encode fails
         except (TimeoutError, TypeError, ValueError) as exc:
             self.log(f"[lambda] {lid}: {exc}")
-            raise _FunctionError(type(exc).__name__) from None
+            raise FunctionError(type(exc).__name__) from None
 
     def preflight(self) -> GatewayResult:
         """The CORS preflight answer the template's ``Cors`` setting gives every path."""

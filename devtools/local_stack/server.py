@@ -23,6 +23,7 @@ from devtools.local_stack.gateway import Gateway, GatewayResult, IncomingRequest
 
 if TYPE_CHECKING:
     from devtools.local_stack.stack import Extension
+    from devtools.local_stack.streams import LifecycleEvents
 
 __all__ = ["MAX_BODY_BYTES", "LocalHTTPServer"]
 
@@ -44,8 +45,15 @@ class LocalHTTPServer(ThreadingHTTPServer):
     #: a page firing several calls) would see connection resets instead of answers.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], gateway: Gateway, info: Any, extension: Extension | None) -> None:
-        self.gateway, self.info, self.extension = gateway, info, extension
+    def __init__(
+        self,
+        address: tuple[str, int],
+        gateway: Gateway,
+        info: Any,
+        extension: Extension | None,
+        lifecycle: LifecycleEvents,
+    ) -> None:
+        self.gateway, self.info, self.extension, self.lifecycle = gateway, info, extension, lifecycle
         super().__init__(address, _Handler)
 
 
@@ -152,6 +160,11 @@ class _Handler(BaseHTTPRequestHandler):
             return _json(200, [asdict(message) for message in self.server.gateway.outbox.messages(phone or None)])
         if path == f"{LOCAL_PREFIX}/sms" and self.command == "DELETE":
             self.server.gateway.outbox.clear()
+            return GatewayResult(204, [], b"")
+        if path == f"{LOCAL_PREFIX}/events" and self.command == "GET":
+            return _json(200, self.server.lifecycle.events())
+        if path == f"{LOCAL_PREFIX}/events" and self.command == "DELETE":
+            self.server.lifecycle.clear()
             return GatewayResult(204, [], b"")
         return self.server.gateway.gateway_response("MISSING_AUTHENTICATION_TOKEN")
 

@@ -19,6 +19,7 @@ from devtools import local_env
 from devtools.local_stack import backend
 from devtools.local_stack.gateway import BASE_PATH_ALIASES, Gateway, GatewayResult, Handler, IncomingRequest
 from devtools.local_stack.server import LocalHTTPServer
+from devtools.local_stack.streams import LifecycleEvents
 from devtools.local_stack.template import ACCOUNT_ID, StackModel, local_name, read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 from ops import import_users
@@ -54,6 +55,7 @@ class LocalStack:
     _http: LocalHTTPServer = field(repr=False)
     _moto: Any = field(repr=False)
     _restore_env: dict[str, str | None] = field(repr=False)
+    lifecycle: LifecycleEvents = field(repr=False)
     extension: Extension | None = None
 
     @property
@@ -69,6 +71,10 @@ class LocalStack:
         """SMS sent so far (to ``phone`` only, when given), oldest first."""
         return self.gateway.outbox.messages(phone)
 
+    def events(self) -> list[dict[str, Any]]:
+        """The lifecycle events published so far (as the bus delivers them), newest last."""
+        return self.lifecycle.events()
+
     def stop(self) -> None:
         """Stop HTTP and moto, forget loaded handlers and restore os.environ (idempotent)."""
         global _active
@@ -81,6 +87,7 @@ class LocalStack:
             self._http.server_close()
             if self.extension is not None:
                 self.extension.stop()
+            self.lifecycle.stop()
         finally:
             try:
                 self._moto.stop()
@@ -103,13 +110,15 @@ def start(
     echo: bool = True,
     log: Callable[[str], None] | None = None,
     extension: Extension | None = None,
+    stream_events: bool = True,
 ) -> LocalStack:
     """Start the local stack and return once it is serving on ``host:port`` (0 = a free port).
 
     Parameters: template Defaults, samconfig.toml's ``config_env``, ``parameter_overrides``, then
     the developer's env vars (see ``template.read_stack``). ``handlers`` replaces handlers by
     logical id or directory (tests). Console lines go to ``log``, else stdout (none with
-    ``echo=False``). ``extension`` adds local-only features (:class:`Extension`).
+    ``echo=False``). ``extension`` adds local-only features (:class:`Extension`). ``stream_events=False``
+    leaves the tables' streams unread (``make invoke`` runs one function, not the stream's).
     """
     global _active
     with _ACTIVE_LOCK:
@@ -140,10 +149,15 @@ def start(
         if import_sample_users:
             _import_sample_users(model.environment, emit)
         info = {"region": region, "moto_endpoint_url": moto_url, "stage": model.stage_name, "tables": tables}
-        http = LocalHTTPServer((host, port), gateway, info | {"environment": model.environment}, extension)
+        lifecycle = LifecycleEvents(model, gateway, region, emit)
+        lifecycle.setup()
+        environment = info | {"environment": model.environment}
+        http = LocalHTTPServer((host, port), gateway, environment, extension, lifecycle)
         url = f"http://{host}:{http.server_address[1]}"
-        stack = LocalStack(url, moto_url, region, model, gateway, http, moto, restore, extension)
+        stack = LocalStack(url, moto_url, region, model, gateway, http, moto, restore, lifecycle, extension)
         extra = extension.setup(stack) if extension is not None else []
+        if stream_events:
+            lifecycle.start()  # after the demo users and the kept data: those publish nothing
     except BaseException:
         moto.stop()
         local_env.apply_environment(restore)
@@ -182,6 +196,8 @@ def banner(stack: LocalStack, extra: list[str]) -> str:
     if environment.get("SMS_SENDER", "sns") != "sns":
         sms = f"SMS_SENDER={environment['SMS_SENDER']}: the functions log codes; the /_local/sms outbox stays empty"
     lines.append(f"  SMS     {sms}")
+    bus = environment.get("EVENT_BUS_NAME", "default")
+    lines.append(f"  Events  users' stream -> publish_events -> bus {bus}, shown at GET {stack.url}/_local/events")
     lines.append(f"  AWS     moto {stack.moto_url} (region {stack.region}, account {ACCOUNT_ID}, fake credentials)")
     lines.extend(extra)
     lines.extend(f"  Note    {warning}" for warning in model.warnings)

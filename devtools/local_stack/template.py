@@ -6,9 +6,15 @@ and environment; ``ApiProvider`` the routes, authorizer, CORS and stage. What no
 (gateway responses, tables, ``ReauthorizeEvery``) comes from the resolved resources, and which env
 var names which parameter from the decoded template.
 
+A table's stream and a function's ``DynamoDB`` event on it (``streams``) are served by the
+stack's stream poller (``streams.py``): Lambda's event source mapping, batches, bisection on
+error and retries, locally; its failure destination is not (a batch that fails every retry is
+logged and dropped).
+
 Only what the template uses is supported. Anything else (an HTTP API, an implicit API, a TOKEN
-or caching authorizer, a table with an index or a stream, an env var it cannot resolve...)
-raises :class:`TemplateError` naming it, instead of being emulated half-way.
+or caching authorizer, a table with an index, a Kinesis stream, an event source the stack
+cannot poll, an env var it cannot resolve...) raises :class:`TemplateError` naming it, instead
+of being emulated half-way.
 """
 
 from __future__ import annotations
@@ -33,7 +39,16 @@ from samcli.local.apigw.route import Route
 from devtools import local_env
 from devtools.template import TemplateError, load_template, parameter_problem
 
-__all__ = ["ACCOUNT_ID", "STACK_NAME", "StackModel", "as_text", "local_name", "parse_overrides", "read_stack"]
+__all__ = [
+    "ACCOUNT_ID",
+    "STACK_NAME",
+    "StackModel",
+    "StreamSubscription",
+    "as_text",
+    "local_name",
+    "parse_overrides",
+    "read_stack",
+]
 
 STACK_NAME = "phone-auth-local"
 #: The local stack's AWS account: moto's default one, which the fake credentials map to.
@@ -47,15 +62,34 @@ IGNORED_TYPES = {"AWS::Serverless::LayerVersion", "AWS::IAM::ManagedPolicy", "AW
 IGNORED_TYPES |= {"AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SNS::Subscription"}
 IGNORED_TYPES |= {"AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation", "AWS::IAM::Role", "AWS::ApiGateway::Account"}
 IGNORED_TYPES |= {"Custom::KeySet", "Custom::ApiGatewayLogging", "Custom::SmsDeliveryStatus"}
+#: And the stream's failure destination: locally a batch that fails every retry is logged.
+IGNORED_TYPES |= {"AWS::SQS::Queue"}
 #: Served API properties, and AccessLogSetting (the server prints its own access line).
 API_PROPERTIES = {"Name", "StageName", "OpenApiVersion", "Cors", "MethodSettings", "Auth", "GatewayResponses"}
 API_PROPERTIES |= {"AccessLogSetting"}
 #: Served table properties, and those with no local effect (encryption, backups, protection, tags).
 TABLE_PROPERTIES = {"AttributeDefinitions", "KeySchema", "BillingMode", "TimeToLiveSpecification", "Tags"}
 TABLE_PROPERTIES |= {"SSESpecification", "PointInTimeRecoverySpecification", "DeletionProtectionEnabled"}
+TABLE_PROPERTIES |= {"StreamSpecification"}
+#: A DynamoDB event's properties the poller serves; DestinationConfig is the failure queue (ignored).
+STREAM_EVENT_PROPERTIES = {"Stream", "StartingPosition", "BatchSize", "BisectBatchOnFunctionError"}
+STREAM_EVENT_PROPERTIES |= {"MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "DestinationConfig"}
 
 # SAM CLI warns on every read that local authorizers are not the deployed ones; we know.
 logging.getLogger("samcli").setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class StreamSubscription:
+    """A function's ``DynamoDB`` event: Lambda reads ``table``'s stream and invokes ``function``
+    with batches of at most ``batch_size`` records, halving a failed batch when ``bisect``,
+    retrying a batch ``max_retries`` times."""
+
+    function: str  # logical id
+    table: str  # logical id
+    batch_size: int
+    bisect: bool
+    max_retries: int
 
 
 @dataclass
@@ -76,6 +110,8 @@ class StackModel:
     #: What every function sees (they share one process, so they must agree).
     environment: dict[str, str]
     warnings: list[str]
+    #: The functions that read a table's stream.
+    streams: list[StreamSubscription]
 
 
 def local_name(logical_id: str) -> str:
@@ -159,6 +195,7 @@ def read_stack(
         stage_name=str(api.stage_name),
         environment=environments[0] if environments else {},
         warnings=notes,
+        streams=_stream_subscriptions(template),
     )
 
 
@@ -204,13 +241,57 @@ def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
             raise _refused(f"{lid}: {what}")
         if kind == "AWS::Serverless::Function" and (props.get("PackageType", "Zip") != "Zip" or "InlineCode" in props):
             raise TemplateError(f"{lid}: only functions with a local CodeUri are supported by the local stack")
+        stream = props.get("StreamSpecification") if kind == "AWS::DynamoDB::Table" else None
+        if stream is not None and (not isinstance(stream, dict) or set(stream) != {"StreamViewType"}):
+            raise _refused(f"{lid}: a StreamSpecification other than a StreamViewType")
         for name, event in (props.get("Events") or {}).items() if kind == "AWS::Serverless::Function" else ():
+            if event.get("Type") == "DynamoDB":
+                _check_stream_event(template, f"{lid}.{name}", event.get("Properties") or {})
+                continue
             if event.get("Type") != "Api":
                 raise _refused(f"{lid}.{name}: {event.get('Type')} events")
             if "RestApiId" not in event.get("Properties", {}):
                 raise _refused(f"{lid}.{name}: an implicit API (no RestApiId)")
             if "+}" in str(event["Properties"].get("Path")):
                 raise _refused(f"{lid}.{name}: a greedy path parameter")
+
+
+def _stream_table(properties: Mapping[str, Any]) -> str | None:
+    """The table a DynamoDB event's ``Stream: !GetAtt Table.StreamArn`` names, else None."""
+    stream = properties.get("Stream")
+    target = stream.get("Fn::GetAtt") if isinstance(stream, dict) else None
+    if isinstance(target, list) and len(target) == 2 and target[1] == "StreamArn":
+        return str(target[0])
+    return None
+
+
+def _check_stream_event(template: Mapping[str, Any], where: str, properties: Mapping[str, Any]) -> None:
+    unsupported = set(properties) - STREAM_EVENT_PROPERTIES
+    if unsupported:
+        raise _refused(f"{where}: {', '.join(sorted(unsupported))}")
+    table = template["Resources"].get(_stream_table(properties) or "", {})
+    if table.get("Type") != "AWS::DynamoDB::Table" or "StreamSpecification" not in table.get("Properties", {}):
+        raise _refused(f"{where}: a stream that is not !GetAtt <a table of the template with a stream>.StreamArn")
+
+
+def _stream_subscriptions(template: Mapping[str, Any]) -> list[StreamSubscription]:
+    found = []
+    for lid, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in (resource.get("Properties", {}).get("Events") or {}).values():
+            if event.get("Type") == "DynamoDB":
+                props = event["Properties"]
+                found.append(
+                    StreamSubscription(
+                        function=lid,
+                        table=str(_stream_table(props)),
+                        batch_size=int(props.get("BatchSize", 100)),
+                        bisect=str(props.get("BisectBatchOnFunctionError", False)).lower() == "true",
+                        max_retries=int(props.get("MaximumRetryAttempts", -1)),
+                    )
+                )
+    return found
 
 
 def _parameter_values(

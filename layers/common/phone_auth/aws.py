@@ -66,6 +66,9 @@ SNS = CallLimits(connect_timeout=1, read_timeout=3, max_attempts=1)  # <= 4 s pe
 #: Calls the stack's custom resources make while CloudFormation waits (no client is waiting, and
 #: account-level APIs throttle): patient, with retries. The function's Timeout covers them.
 DEPLOY = CallLimits(connect_timeout=2, read_timeout=10, max_attempts=4)  # <= 55 s per call
+#: Lifecycle events. One retry: an event published twice keeps its event_id, which consumers
+#: de-duplicate on, and the stream retries the whole batch anyway.
+EVENTBRIDGE = CallLimits(connect_timeout=0.5, read_timeout=1.5, max_attempts=2)  # <= 5 s per call
 
 
 @functools.cache
@@ -89,6 +92,11 @@ def sns() -> Any:
 def deploy_client(service: str) -> Any:
     """A client for the custom resources' calls (``ssm``, ``apigateway``, ``sns``, ``logs``), with DEPLOY's limits."""
     return _session().client(service, config=DEPLOY.config())
+
+
+@functools.cache
+def events() -> Any:
+    return _session().client("events", config=EVENTBRIDGE.config())
 
 
 class ParameterUnavailable(Exception):
@@ -166,4 +174,5 @@ def reset_clients() -> None:
     dynamodb.cache_clear()
     sns.cache_clear()
     deploy_client.cache_clear()
+    events.cache_clear()
     ssm_parameters.cache_clear()

@@ -33,25 +33,37 @@ class Caller:
     session_epoch: int
     session_id: str
     token_id: str
+    #: When the calling session signed in (epoch seconds; a refresh keeps it). 0: not known, which
+    #: counts as long ago (an authorizer answer cached from before the claim existed).
+    auth_time: int = 0
 
     @classmethod
     def from_authorizer(cls, context: Mapping[str, Any]) -> Caller:
         """The caller in API Gateway's ``requestContext.authorizer`` (every value a string);
-        TokenMissing when any part is missing, empty or malformed."""
+        TokenMissing when any part is missing, empty or malformed (``auth_time`` may be absent)."""
         texts = {name: context.get(name) for name in ("phone", "user_id", "session_id", "token_id")}
-        epoch = context.get("session_epoch")
         if not all(isinstance(value, str) and value for value in texts.values()):
             raise TokenMissing()
-        if not isinstance(epoch, str | int) or isinstance(epoch, bool):
-            raise TokenMissing()
-        try:
-            session_epoch = int(epoch)
-        except ValueError:
-            raise TokenMissing() from None
         return cls(
             phone=str(texts["phone"]),
             user_id=str(texts["user_id"]),
-            session_epoch=session_epoch,
+            session_epoch=_whole_number(context.get("session_epoch")),
             session_id=str(texts["session_id"]),
             token_id=str(texts["token_id"]),
+            auth_time=_whole_number(context.get("auth_time", 0)),
         )
+
+    def signed_in_within(self, seconds: int, now: float) -> bool:
+        """Whether the calling session signed in (by code, password or registration) at most
+        ``seconds`` before ``now``: a refresh does not count as signing in."""
+        return self.auth_time > 0 and now - self.auth_time <= seconds
+
+
+def _whole_number(value: Any) -> int:
+    """An authorizer context number (API Gateway passes it as a string); TokenMissing otherwise."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise TokenMissing()
+    try:
+        return int(value)
+    except ValueError:
+        raise TokenMissing() from None

@@ -1,6 +1,7 @@
 """One-time codes: send one (store its hash, then text it), and answer a code that was refused.
 
-A code is 6 digits from `secrets`, stored only as an HMAC bound to phone and purpose, valid
+A code is 6 digits from `secrets`, stored only as an HMAC bound to phone and purpose (and,
+for a code of one account, such as a number change's, to that account: its ``scope``), valid
 for OTP_TTL_SECONDS (checked in the write, since DynamoDB TTL deletes late), single use,
 dead after OTP_MAX_ATTEMPTS wrong guesses counted atomically, replaced by the next code
 sent, and not re-sendable within OTP_RESEND_SECONDS unless it was used. Spending a code
@@ -18,10 +19,12 @@ from phone_auth import aws, clock, crypto, limits
 from phone_auth.callers import ClientInfo
 from phone_auth.errors import (
     AlreadyRegistered,
+    AuthError,
     CodeAttemptsExceeded,
     CodeExpired,
     CodeInvalid,
     CodeNotFound,
+    PhoneInUse,
     PhoneNotAllowed,
     RateLimited,
 )
@@ -33,10 +36,10 @@ from phone_auth.settings import get_settings
 from phone_auth.sms import get_sender
 from phone_auth.store import codes as code_store
 from phone_auth.store.limits import LimitRefusal
-from phone_auth.store.records import NewCode, StoredCode
+from phone_auth.store.records import NewCode, StoredCode, UserRecord
 from phone_auth.store.refusals import CodeRejected, RecipientRefused, ResendTooSoon
 
-Purpose = Literal["login", "registration", "password_reset"]
+Purpose = Literal["login", "registration", "password_reset", "phone_change"]
 #: The domain a code's keyed hash is made in (stored hashes depend on it: never rename it).
 _HASH_DOMAIN = "otp"
 
@@ -50,14 +53,33 @@ class CodeSent:
     resend_after: int
 
 
-def code_hash(phone: str, purpose: str, code: str) -> str:
-    """The hash a new code is stored as (current key)."""
-    return key_ring().hash(_HASH_DOMAIN, phone, purpose, code)
+def stored_purpose(purpose: Purpose, scope: str | None = None) -> str:
+    """The code's item in the codes table (its range key): ``purpose``, or ``purpose#scope`` for
+    a code that belongs to one account (``scope``: its user id)."""
+    return purpose if scope is None else f"{purpose}#{scope}"
 
 
-def code_hashes(phone: str, purpose: str, code: str) -> list[str]:
+def code_hash(phone: str, purpose: Purpose, code: str, *, scope: str | None = None) -> str:
+    """The hash a new code is stored as (current key): bound to phone, purpose and scope."""
+    return key_ring().hash(_HASH_DOMAIN, phone, stored_purpose(purpose, scope), code)
+
+
+def code_hashes(phone: str, purpose: Purpose, code: str, *, scope: str | None = None) -> list[str]:
     """What a stored code's hash may be if ``code`` is right: one per live key."""
-    return key_ring().hashes(_HASH_DOMAIN, phone, purpose, code)
+    return key_ring().hashes(_HASH_DOMAIN, phone, stored_purpose(purpose, scope), code)
+
+
+#: The SMS that carries a code, by purpose (a number change says what the code does).
+_SMS_TEXT: dict[str, str] = {"phone_change": "SMS_PHONE_CHANGE"}
+
+
+def _recipient_refused(recipient: code_store.Recipient, user: UserRecord | None) -> AuthError:
+    """What a phone that may not get this code is told (when the answer may tell)."""
+    if recipient is code_store.Recipient.NO_ACCOUNT:
+        return PhoneInUse()
+    if user is not None and user.has_password:
+        return AlreadyRegistered()
+    return PhoneNotAllowed()
 
 
 def _retry_after(state: StoredCode | None, now: int) -> int:
@@ -74,6 +96,7 @@ def send_code(
     client: ClientInfo,
     decoy_if_refused: bool = False,
     lookup: bool = False,
+    scope: str | None = None,
 ) -> CodeSent:
     """Store a new code and text it: one DynamoDB round trip plus the SMS.
 
@@ -82,7 +105,7 @@ def send_code(
     ``decoy_if_refused``: a phone that is not a valid recipient gets the same answer, limits
     and resend wait (through a decoy record with no code) but no SMS, so the answer does not
     tell whether it has an account. A fixed test number (TEST_PHONE_NUMBERS) gets its fixed
-    code and no SMS.
+    code and no SMS. ``scope`` keeps the code apart for one account (see ``stored_purpose``).
     """
     settings = get_settings()
     limits.check_country(phone)
@@ -90,9 +113,9 @@ def send_code(
     code = settings.test_codes.get(phone) or crypto.new_code()
     record = NewCode(
         phone=phone,
-        purpose=purpose,
+        purpose=stored_purpose(purpose, scope),
         code_id=uuid.uuid4().hex,
-        code_hash=code_hash(phone, purpose, code),
+        code_hash=code_hash(phone, purpose, code, scope=scope),
         sent_at=now,
         expires_at=now + settings.code_ttl_seconds,
     )
@@ -108,9 +131,7 @@ def send_code(
             if not decoy_if_refused:
                 if lookup:  # the refusal was rolled back with the rest: count what it tells
                     limits.count_lookup(client, now)
-                if refused.user is not None and refused.user.has_password:
-                    raise AlreadyRegistered() from None
-                raise PhoneNotAllowed() from None
+                raise _recipient_refused(recipient, refused.user) from None
             code_store.issue_decoy(record, resend_cutoff=cutoff, guards=guards)
             logger.info("code not sent: no such recipient", extra={"phone": mask_phone(phone), "purpose": purpose})
             return sent
@@ -124,7 +145,8 @@ def send_code(
     if limits.is_test_number(phone):
         logger.info("code not sent: fixed test number", extra={"phone": mask_phone(phone), "purpose": purpose})
         return sent
-    text = message("SMS_LOGIN", language).format(code=code, minutes=max(1, settings.code_ttl_seconds // 60))
+    text = message(_SMS_TEXT.get(purpose, "SMS_LOGIN"), language)
+    text = text.format(code=code, minutes=max(1, settings.code_ttl_seconds // 60))
     try:
         get_sender().send(phone, text)
     except Exception:
@@ -136,7 +158,14 @@ def send_code(
 
 
 def answer_refused_code(
-    phone: str, purpose: Purpose, state: StoredCode | None, now: int, client: ClientInfo, *, count: bool = True
+    phone: str,
+    purpose: Purpose,
+    state: StoredCode | None,
+    now: int,
+    client: ClientInfo,
+    *,
+    count: bool = True,
+    scope: str | None = None,
 ) -> NoReturn:
     """Answer a code the store refused, counting it as a wrong guess when it was one.
 
@@ -158,7 +187,7 @@ def answer_refused_code(
     try:
         attempts = code_store.count_wrong_guess(
             phone,
-            purpose,
+            stored_purpose(purpose, scope),
             state,
             max_attempts=settings.code_max_attempts,
             now=now,
@@ -167,7 +196,7 @@ def answer_refused_code(
     except LimitRefusal as refusal:
         raise limits.refusal_error(refusal, now) from None
     except CodeRejected as rejected:
-        answer_refused_code(phone, purpose, rejected.state, now, client, count=False)
+        answer_refused_code(phone, purpose, rejected.state, now, client, count=False, scope=scope)
     remaining = settings.code_max_attempts - attempts
     logger.info("wrong code", extra={"phone": mask_phone(phone), "purpose": purpose, "remaining": remaining})
     metrics.count("WrongCodes", purpose=purpose)
@@ -182,9 +211,15 @@ def answer_refused_code(
 
 
 def answer_refused_spend(
-    phone: str, purpose: Purpose, refusal: LimitRefusal | CodeRejected, now: int, client: ClientInfo
+    phone: str,
+    purpose: Purpose,
+    refusal: LimitRefusal | CodeRejected,
+    now: int,
+    client: ClientInfo,
+    *,
+    scope: str | None = None,
 ) -> NoReturn:
     """Answer a spend the store refused: a limit (lock, counter) or the code itself."""
     if isinstance(refusal, LimitRefusal):
         raise limits.refusal_error(refusal, now) from None
-    answer_refused_code(phone, purpose, refusal.state, now, client)
+    answer_refused_code(phone, purpose, refusal.state, now, client, scope=scope)

@@ -134,6 +134,26 @@ class RegistrationRequired(AuthError):
     status = 403
 
 
+class ReauthenticationRequired(AuthError):
+    """This step needs a recent sign-in (REAUTH_MAX_AGE_SECONDS): sign in again, then retry."""
+
+    code = "REAUTHENTICATION_REQUIRED"
+    status = 403
+
+
+class PhoneUnchanged(AuthError):
+    """The new number is the number the account already has."""
+
+    code = "PHONE_UNCHANGED"
+
+
+class PhoneInUse(AuthError):
+    """Another account has this number (or claimed it first)."""
+
+    code = "PHONE_IN_USE"
+    status = 409
+
+
 class AlreadyRegistered(AuthError):
     """The user already has a password."""
 

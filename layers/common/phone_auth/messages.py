@@ -8,7 +8,9 @@ SUPPORTED_LANGUAGES = ("en", "th")
 
 #: What a step that answers with a message did: a flow returns one, and the API answers with its
 #: message in the client's language.
-Outcome = Literal["SESSION_ENDED", "LOGGED_OUT", "LOGGED_OUT_HERE", "PASSWORD_RESET"]
+Outcome = Literal[
+    "SESSION_ENDED", "LOGGED_OUT", "LOGGED_OUT_HERE", "PASSWORD_RESET", "ACCOUNT_DELETED", "ACCOUNT_DELETED_IMPORTED"
+]
 
 MESSAGES: dict[str, dict[str, str]] = {
     "BAD_REQUEST": {"en": "The request is not valid.", "th": "คำขอไม่ถูกต้อง"},
@@ -59,6 +61,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "th": "เบอร์โทรศัพท์นี้ไม่สามารถลงทะเบียนได้",
     },
     "REGISTRATION_REQUIRED": {"en": "Please register before logging in.", "th": "กรุณาลงทะเบียนก่อนเข้าสู่ระบบ"},
+    "REAUTHENTICATION_REQUIRED": {
+        "en": "For your security, sign in again to do this.",
+        "th": "เพื่อความปลอดภัย กรุณาเข้าสู่ระบบอีกครั้งก่อนทำรายการนี้",
+    },
+    "PHONE_UNCHANGED": {
+        "en": "This is already your account's number.",
+        "th": "หมายเลขนี้เป็นหมายเลขของบัญชีคุณอยู่แล้ว",
+    },
+    "PHONE_IN_USE": {
+        "en": "This mobile number already belongs to another account.",
+        "th": "หมายเลขนี้เป็นของบัญชีอื่นอยู่แล้ว",
+    },
     "ALREADY_REGISTERED": {
         "en": "This mobile number is already registered. Log in or reset your password.",
         "th": "เบอร์โทรศัพท์นี้ลงทะเบียนแล้ว กรุณาเข้าสู่ระบบหรือรีเซ็ตรหัสผ่าน",
@@ -136,10 +150,29 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your password has been changed. Log in with the new password.",
         "th": "เปลี่ยนรหัสผ่านเรียบร้อยแล้ว กรุณาเข้าสู่ระบบด้วยรหัสผ่านใหม่",
     },
+    "ACCOUNT_DELETED": {
+        "en": "Your account has been deleted.",
+        "th": "ลบบัญชีของคุณเรียบร้อยแล้ว",
+    },
+    "ACCOUNT_DELETED_IMPORTED": {
+        "en": "Your account has been deleted. This number can register again only once the back office"
+        " imports it again.",
+        "th": "ลบบัญชีของคุณเรียบร้อยแล้ว หมายเลขนี้จะลงทะเบียนใหม่ได้เมื่อฝ่ายหลังบ้านนำเข้าหมายเลขนี้อีกครั้งเท่านั้น",
+    },
     "CODE_VERIFIED": {"en": "Code verified. Set your password.", "th": "ยืนยันรหัส OTP สำเร็จ กรุณาตั้งรหัสผ่าน"},
     "SMS_LOGIN": {
         "en": "Your phone-auth code is {code}. It expires in {minutes} min. Never share it.",
         "th": "รหัส OTP ของคุณคือ {code} ใช้ได้ {minutes} นาที ห้ามบอกรหัสนี้กับผู้อื่น",
+    },
+    "SMS_PHONE_CHANGE": {
+        "en": "Your phone-auth code to move your account to this number is {code}. It expires in {minutes} min."
+        " Never share it.",
+        "th": "รหัสสำหรับย้ายบัญชี phone-auth มาใช้หมายเลขนี้คือ {code} ใช้ได้ {minutes} นาที ห้ามบอกรหัสนี้กับผู้อื่น",
+    },
+    "SMS_PHONE_CHANGED": {
+        "en": "Your phone-auth account has moved to another number and no longer uses this one. If you did"
+        " not do this, contact support at once.",
+        "th": "บัญชี phone-auth ของคุณย้ายไปใช้หมายเลขอื่นแล้ว และไม่ใช้หมายเลขนี้อีกต่อไป หากคุณไม่ได้ทำรายการนี้ กรุณาติดต่อฝ่ายบริการทันที",
     },
 }
 

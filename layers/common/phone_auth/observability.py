@@ -63,6 +63,10 @@ CATALOGUE: dict[str, tuple[str, str | None]] = {
     # SNS's delivery status, account-wide (phone_auth.sms_delivery): the carrier took it, or not and why
     "SmsDelivered": ("Count", None),
     "SmsDeliveryFailures": ("Count", "Reason"),  # reason: a word of phone_auth.sms_delivery.REASONS
+    "AccountsDeleted": ("Count", None),  # an account was erased
+    "PhoneChanges": ("Count", None),  # an account moved to another number
+    "NoticeFailures": ("Count", None),  # a security notice SMS (the number changed) did not go out
+    "EventsPublished": ("Count", None),  # lifecycle events EventBridge took
 }
 _VALUE = re.compile(r"^[a-z][a-z0-9_]{0,35}$")
 
@@ -171,4 +175,20 @@ def lambda_invocation[E, R](handler: Callable[[E, Any], R]) -> Callable[[E, Any]
     in_context: Callable[[E, Any], R] = logger.inject_lambda_context(
         run, log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_REST
     )
+    return in_context
+
+
+def stream_invocation[E, R](handler: Callable[[E, Any], R]) -> Callable[[E, Any], R]:
+    """``lambda_invocation`` for a handler of a stream's batches: no request id to correlate on."""
+
+    @functools.wraps(handler)
+    def run(event: E, context: Any) -> R:
+        deadline = aws.start_invocation(context)
+        try:
+            return handler(event, context)
+        finally:
+            aws.end_invocation(deadline)
+            metrics.flush()
+
+    in_context: Callable[[E, Any], R] = logger.inject_lambda_context(run, log_event=False)
     return in_context

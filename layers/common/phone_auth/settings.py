@@ -85,6 +85,11 @@ class Settings(BaseModel):
     refresh_reuse_grace_seconds: int = Field(default=10, alias="REFRESH_REUSE_GRACE_SECONDS", ge=0, le=60)
     max_sessions_per_user: int = Field(default=10, alias="MAX_SESSIONS_PER_USER", ge=1, le=50)
     registration_token_ttl_seconds: int = Field(default=600, alias="REGISTRATION_TOKEN_TTL_SECONDS", ge=60, le=3600)
+    # A step that needs a recent sign-in (deleting the account, changing its number) refuses a
+    # session that signed in longer ago than this (REAUTHENTICATION_REQUIRED).
+    reauth_max_age_seconds: int = Field(default=300, alias="REAUTH_MAX_AGE_SECONDS", ge=60, le=3600)
+    # Where lifecycle events go: the account's default bus or an existing bus of that name.
+    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME", pattern=r"^[A-Za-z0-9._\-/]{1,256}$")
     token_issuer: str = Field(default="phone-auth", alias="TOKEN_ISSUER", min_length=1)
     token_audience: str = Field(default="phone-auth-api", alias="TOKEN_AUDIENCE", min_length=1)
     sms_sender: Literal["sns", "log"] = Field(default="sns", alias="SMS_SENDER")

@@ -5,7 +5,10 @@ Claims: iss, aud, sub (user id), iat, nbf, exp, jti, plus
   market  the market of the issuing stack (a token of another market's stack is refused),
   sep     the user's session epoch: logout everywhere and password reset bump it, revoking
           every earlier token, including after the user logs in again,
-  sid     the session (device) the token belongs to: ending it revokes its tokens at once.
+  sid     the session (device) the token belongs to: ending it revokes its tokens at once,
+  auth_time  when the session signed in (OIDC's claim, epoch seconds): a refresh keeps it, so a
+          step that needs a recent sign-in can tell a fresh sign-in from a long-refreshed one.
+          A token without it (issued before the claim existed) reads as signed in long ago.
 
 Verification picks the key by `kid` among our live keys only, requires `aud` to be exactly
 ours, checks `nbf`, and refuses a lifetime (`exp - iat`) longer than the configured one.
@@ -39,10 +42,13 @@ class AccessClaims:
     session_id: str
     token_id: str
     expires_at: int
+    auth_time: int = 0  # epoch seconds of the session's sign-in; 0: unknown, long ago
 
 
-def issue_access_token(user_id: str, phone: str, session_epoch: int, session_id: str) -> tuple[str, int]:
-    """Return (token, lifetime in seconds)."""
+def issue_access_token(
+    user_id: str, phone: str, session_epoch: int, session_id: str, *, auth_time: int | None = None
+) -> tuple[str, int]:
+    """Return (token, lifetime in seconds); ``auth_time`` is the session's sign-in (default: now)."""
     settings = get_settings()
     ring = key_ring()
     issued_at = int(clock.now())
@@ -59,6 +65,7 @@ def issue_access_token(user_id: str, phone: str, session_epoch: int, session_id:
         "market": settings.market,
         "sep": session_epoch,
         "sid": session_id,
+        "auth_time": issued_at if auth_time is None else auth_time,
         "token_use": "access",
     }
     token = jwt.encode(claims, ring.token_signing_key, algorithm=ALGORITHM, headers={"kid": ring.kid})
@@ -107,6 +114,9 @@ def decode_access_token(token: str) -> AccessClaims:
         raise TokenInvalid()
     if expires_at <= now - CLOCK_SKEW_SECONDS:
         raise TokenExpired()
+    auth_time = _number(claims, "auth_time") if "auth_time" in claims else 0
+    if auth_time > issued_at + CLOCK_SKEW_SECONDS:
+        raise TokenInvalid()  # a sign-in after the token was issued: never ours
     return AccessClaims(
         user_id=sub,
         phone=phone,
@@ -115,6 +125,7 @@ def decode_access_token(token: str) -> AccessClaims:
         session_id=sid,
         token_id=jti,
         expires_at=expires_at,
+        auth_time=auth_time,
     )
 
 

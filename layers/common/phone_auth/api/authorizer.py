@@ -72,5 +72,6 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
             "session_epoch": str(claims.session_epoch),
             "session_id": claims.session_id,
             "token_id": claims.token_id,
+            "auth_time": str(claims.auth_time),
         },
     )

@@ -1,11 +1,13 @@
 """API Gateway (REST, proxy integration) in and out: the one place errors become responses.
+(And the one other kind of event a function takes: a batch of the users table's stream.)
 
 ``api_endpoint(Model)`` turns a function of a parsed ``Request`` into a Lambda handler: it reads
 and size-checks the body, decodes JSON, validates it with the endpoint's model, negotiates the
 language, and maps every AuthError to its status and
 ``{"success": false, "error": {"code", "message"}}``. Anything unexpected is logged (without
 the event) and answered with a generic 500, so no internals leak. ``authorizer_endpoint`` does
-the rest of that for the REQUEST authorizer, whose answer is a policy (phone_auth.api.authorizer).
+the rest of that for the REQUEST authorizer, whose answer is a policy (phone_auth.api.authorizer),
+and ``stream_endpoint`` for a DynamoDB stream's batch, whose failure Lambda's event source retries.
 
 Both read the settings when the handler's module is imported, so an invalid configuration
 fails the cold start, and both run the handler through phone_auth.observability's one
@@ -28,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from phone_auth.callers import Caller, ClientInfo
 from phone_auth.errors import AuthError, InternalError, InvalidJson, PayloadTooLarge, ValidationFailed
 from phone_auth.messages import preferred_language
-from phone_auth.observability import lambda_invocation, logger
+from phone_auth.observability import lambda_invocation, logger, stream_invocation
 from phone_auth.settings import cors_origin, get_settings
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -206,3 +208,27 @@ def authorizer_endpoint(authorize: Callable[[dict[str, Any]], dict[str, Any]]) -
         return authorize(event)
 
     return _lambda_handler(answer, authorize)
+
+
+def stream_endpoint(process: Callable[[list[dict[str, Any]]], Any]) -> LambdaHandler:
+    """Decorate ``process(records)`` into the handler of a DynamoDB stream's event source mapping.
+
+    Its answer is nothing: a batch either goes through or raises, and Lambda's event source
+    retries a batch that raised (halving it, up to its retry limit, then its failure
+    destination). What is logged of a failure is its kind, never a record (they hold phones).
+    """
+    get_settings()  # when the handler's module is imported: an invalid configuration fails the cold start
+
+    def answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        records = event.get("Records")
+        if not isinstance(records, list):
+            raise ValueError("not a DynamoDB stream event (no Records)")
+        try:
+            process(records)
+        except Exception as exc:
+            logger.error("stream batch failed", extra={"records": len(records), "reason": type(exc).__name__})
+            raise
+        return {}
+
+    handler: LambdaHandler = stream_invocation(functools.wraps(process)(answer))
+    return handler

@@ -148,6 +148,32 @@ class LogoutRequest(BaseModel):
     )
 
 
+NewPhone = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_PHONE_LENGTH,
+        validation_alias=AliasChoices("new_phone", "newPhone", "newMobilePhone"),
+        description=(
+            "The number to move the account to, in any format the phone fields take. The account's own number: "
+            "PHONE_UNCHANGED; a number another account has: PHONE_IN_USE (409)."
+        ),
+        examples=["+66898765432", "089-876-5432"],
+    ),
+]
+
+
+class PhoneChangeRequest(BaseModel):
+    model_config = _REQUEST
+    new_phone: NewPhone
+
+
+class PhoneChangeVerifyRequest(BaseModel):
+    model_config = _REQUEST
+    new_phone: NewPhone
+    code: Code
+
+
 class PathParameters(BaseModel):
     """The path parameters of the routes (by name): documented only, the template's routes carry them."""
 
@@ -252,7 +278,7 @@ class SessionView(BaseModel):
     id: str
     created_at: str = Field(description="ISO 8601 UTC: the sign-in that started it.")
     last_used_at: str = Field(description="ISO 8601 UTC: the sign-in or the last refresh.")
-    method: str = Field(description="How the session started: sms_code, password or registration.")
+    method: str = Field(description="How the session started: sms_code, password, registration or phone_change.")
     user_agent: str
     ip: str = Field(description="The network it was last used from, masked (e.g. 203.0.113.0/24).")
     current: bool = Field(description="True for the session of the token making this call.")

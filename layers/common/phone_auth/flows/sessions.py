@@ -52,8 +52,9 @@ if TYPE_CHECKING:
     from phone_auth.tokens import AccessClaims
 
 MAX_USER_AGENT = 200
-#: How a session started (SessionRecord.method, the Logins metric's Method).
-SignInMethod = Literal["sms_code", "password", "registration"]
+#: How a session started (SessionRecord.method, the Logins metric's Method): a code, a password,
+#: the registration's first password, or a number change (its code proved the new number).
+SignInMethod = Literal["sms_code", "password", "registration", "phone_change"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def new_session(method: SignInMethod, client: ClientInfo) -> tuple[SessionRecord
         idle_expires_at=int(now) + settings.refresh_token_ttl_seconds,
         refresh_hash=key_ring().hash(*_refresh_hash_parts(session_id, secret)),
         refresh_kid=key_ring().kid,
+        signed_in_at=int(now),
     )
     return session, secret
 
@@ -152,9 +154,13 @@ def signed_in(sign_in: SignIn, *, refresh_secret: str, method: SignInMethod) -> 
 
 
 def _access_token(user: UserRecord, session_id: str) -> tuple[str, int]:
+    """An access token of ``session_id``, carrying the session's sign-in time as ``auth_time``
+    (0, long ago, should the session be gone from ``user``: a recent sign-in is never assumed)."""
     from phone_auth.tokens import issue_access_token  # PyJWT only where a token is issued
 
-    return issue_access_token(user.id, user.phone, user.session_epoch, session_id)
+    session = user.sessions.get(session_id)
+    auth_time = 0 if session is None else session.auth_time
+    return issue_access_token(user.id, user.phone, user.session_epoch, session_id, auth_time=auth_time)
 
 
 # ---------------------------------------------------------------- refreshing

@@ -1,11 +1,13 @@
 """The codes table: issue one-time codes, count wrong guesses, and spend a code together with
-what it authorises (a sign-in, a registration token, a new password).
+what it authorises (a sign-in, a registration token, a new password, a new number).
 
 One item per phone and purpose (login, registration, password_reset): a new code replaces
-the previous one. Only the code's keyed hash is stored. A code is spent by one conditional
-write that holds only if its hash is one the presented code has under a live key and the
-code is unused, unexpired and has attempts left; when it authorises a change to the user,
-both happen in one transaction.
+the previous one. A code that belongs to one account as well is kept per account: a
+number change's code lives at the new number under ``phone_change#<user id>``, so two
+accounts claiming one number each have their own. Only the code's keyed hash is stored. A
+code is spent by one conditional write that holds only if its hash is one the presented
+code has under a live key and the code is unused, unexpired and has attempts left; when it
+authorises a change to the user, both happen in one transaction.
 
 A verified registration code leads to a registration token, kept in an item of its own
 (purpose ``registration_token``), so a resend of the code never destroys an issued token.
@@ -23,10 +25,19 @@ from phone_auth.store.calls import Cancelled, ConditionFailed, Operations, call,
 from phone_auth.store.expressions import one_of
 from phone_auth.store.limits import Guards
 from phone_auth.store.marshalling import Item, from_item, to_item, to_values
-from phone_auth.store.records import NewCode, RegistrationToken, SessionRecord, SignIn, StoredCode, UserRecord
+from phone_auth.store.records import (
+    NewCode,
+    RegistrationToken,
+    SessionRecord,
+    SignIn,
+    StoredCode,
+    StoredUser,
+    UserRecord,
+)
 from phone_auth.store.refusals import (
     CodeRejected,
     PasswordAlreadySet,
+    PhoneTaken,
     RecipientRefused,
     RegistrationTokenRejected,
     ResendTooSoon,
@@ -44,9 +55,11 @@ class Recipient(StrEnum):
     EXISTING_USER = "existing_user"
     ANYONE_WITHOUT_PASSWORD = "anyone_without_password"  # noqa: S105 (a rule, not a secret)
     USER_WITHOUT_PASSWORD = "user_without_password"  # noqa: S105
+    NO_ACCOUNT = "no_account"
 
 
 _RECIPIENT_CONDITIONS = {
+    Recipient.NO_ACCOUNT: "attribute_not_exists(phone)",
     Recipient.EXISTING_USER: "attribute_exists(phone)",
     Recipient.ANYONE_WITHOUT_PASSWORD: "attribute_not_exists(password_hash)",
     Recipient.USER_WITHOUT_PASSWORD: "attribute_exists(phone) AND attribute_not_exists(password_hash)",
@@ -87,6 +100,27 @@ def get_code_and_user(phone: str, purpose: str) -> tuple[StoredCode | None, User
     return _state(code), None if user is None else UserRecord.from_item(user)
 
 
+def keys_of_phone(phone: str) -> list[dict[str, Any]]:
+    """The key of every item the phone has in the codes table (codes of every purpose, the
+    registration token, number changes claiming it): one strongly consistent Query (more
+    only past 1 MB, which a phone's few items never reach)."""
+    request: dict[str, Any] = {
+        "TableName": table(),
+        "KeyConditionExpression": "#p = :phone",
+        "ProjectionExpression": "#p, #k",
+        "ExpressionAttributeNames": {"#p": "phone", "#k": "purpose"},
+        "ExpressionAttributeValues": to_values({":phone": phone}),
+        "ConsistentRead": True,
+    }
+    keys: list[dict[str, Any]] = []
+    while True:
+        response = call("query", **request)
+        keys += [{"phone": item["phone"], "purpose": item["purpose"]} for item in response.get("Items", [])]
+        if not response.get("LastEvaluatedKey"):
+            return keys
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
 def get_registration_token(phone: str) -> RegistrationToken | None:
     """One strongly consistent read of the phone's registration token."""
     item = from_item(
@@ -97,7 +131,7 @@ def get_registration_token(phone: str) -> RegistrationToken | None:
 
 def _signed_in_user(phone: str) -> UserRecord:
     """The user a sign-in transaction just wrote: one consistent read. UserMissing if it is gone
-    already (users are never deleted here; an operator may have)."""
+    already (its owner erased it a moment later)."""
     user = users.get_user(phone)
     if user is None:
         raise UserMissing()
@@ -387,3 +421,37 @@ def spend_code_and_replace_password(
         if cancelled.failed["user"] is None:
             raise UserMissing() from None
         raise UserChanged() from None
+
+
+def spend_code_and_move_user(
+    stored: StoredUser,
+    new_phone: str,
+    *,
+    purpose: str,
+    code_hashes: list[str],
+    now: int,
+    now_iso: str,
+    max_attempts: int,
+    session: SessionRecord,
+    guards: Guards,
+) -> UserRecord:
+    """Spend a number change's code (``purpose``: its item at ``new_phone``) and move the user
+    ``stored`` to ``new_phone`` with ``session`` as its only session (users.user_move: every
+    attribute kept, the old item deleted, the session epoch moved on). Returns the user as moved.
+
+    One transaction (the code's spend, the Put of the new item, the Delete of the old one, the
+    guards). Raises LimitRefusal, CodeRejected, PhoneTaken when ``new_phone`` has a user (or
+    another account took it first), UserMissing when the user is gone, or UserChanged when it
+    signed in, logged out or reset its password since it was read (read again and retry).
+    """
+    spend = _spend(new_phone, purpose, code_hashes=code_hashes, now=now, max_attempts=max_attempts)
+    put, delete, moved = users.user_move(stored, new_phone, session=session, now_iso=now_iso)
+    try:
+        _guarded({"code": {"Update": spend}, "new": {"Put": put}, "old": {"Delete": delete}}, guards, now)
+    except Cancelled as cancelled:
+        if "code" in cancelled.failed:
+            raise CodeRejected(_state(cancelled.failed["code"])) from None
+        if "old" in cancelled.failed:
+            raise (UserMissing() if cancelled.failed["old"] is None else UserChanged()) from None
+        raise PhoneTaken() from None
+    return moved

@@ -12,6 +12,7 @@ a sign-in can add a session to a user that does not exist yet in the same write.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 UserSource = Literal["import", "signup"]
@@ -34,6 +35,15 @@ class SessionRecord:
     refresh_kid: str | None = None  # the key the refresh hash was made with
     previous_refresh_hash: str | None = None
     rotated_at: int | None = None  # epoch seconds of the last refresh
+    signed_in_at: int | None = None  # epoch seconds of the sign-in that started it; a refresh keeps it
+
+    @property
+    def auth_time(self) -> int:
+        """When the session signed in (epoch seconds): the access tokens' ``auth_time``. A session
+        stored before ``signed_in_at`` existed started at its ``created_at``."""
+        if self.signed_in_at is not None:
+            return self.signed_in_at
+        return int(datetime.fromisoformat(self.created_at.replace("Z", "+00:00")).timestamp())
 
     @property
     def attribute(self) -> str:
@@ -61,6 +71,7 @@ class SessionRecord:
             refresh_kid=value.get("refresh_kid"),
             previous_refresh_hash=value.get("previous_refresh_hash"),
             rotated_at=None if value.get("rotated_at") is None else int(value["rotated_at"]),
+            signed_in_at=None if value.get("signed_in_at") is None else int(value["signed_in_at"]),
         )
 
     def to_value(self) -> dict[str, Any]:
@@ -138,6 +149,15 @@ class UserRecord:
         dead = [session.id for session in self.sessions.values() if not session.is_live(now)]
         others = [session for session in self.live_sessions(now) if session.id != keep]
         return dead, others[max(cap - 1, 0) :]
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    """A user as read for a write that copies the whole item: the record, and every stored
+    attribute as DynamoDB holds it (those this version does not know included)."""
+
+    user: UserRecord
+    attributes: dict[str, Any]
 
 
 @dataclass(frozen=True)

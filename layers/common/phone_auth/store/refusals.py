@@ -49,6 +49,10 @@ class UserChanged(StoreRefusal):
     """The user signed in (started a session) since the caller read it: read again."""
 
 
+class PhoneTaken(StoreRefusal):
+    """A user was to be moved to a phone that another user has (or took first)."""
+
+
 class PasswordAlreadySet(StoreRefusal):
     """A first password was to be set, but the user has one."""
 

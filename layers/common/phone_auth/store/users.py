@@ -8,7 +8,12 @@ created the user by finding its own proposed id as ``first_login_id`` afterwards
 Sessions are attributes of the user item (``session#<id>``, see records.py). A write that
 ends every session must know them all, so it reads the user first and then holds only if
 ``sign_in_count`` (bumped by every sign-in) is unchanged: a session started in between makes
-it read again instead of surviving.
+it read again instead of surviving. Such a write also records why the sessions ended
+(``sessions_ended_reason``: ``logout``, ``password_reset``, ``phone_change``), which the
+lifecycle events read from the table's stream.
+
+A user may be erased between a read and a write (DELETE /auth/me): an UpdateItem creates a
+missing item, so every update of an existing user holds only while the item exists.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from phone_auth.settings import get_settings
 from phone_auth.store import limits
 from phone_auth.store.calls import ConditionFailed, call
 from phone_auth.store.expressions import one_of, session_removal
-from phone_auth.store.marshalling import from_item, to_values
-from phone_auth.store.records import SessionRecord, SignIn, UserRecord
+from phone_auth.store.marshalling import from_item, to_item, to_values
+from phone_auth.store.records import SESSION_PREFIX, SessionRecord, SignIn, StoredUser, UserRecord
 from phone_auth.store.refusals import (
     PasswordChanged,
     RefreshRejected,
@@ -51,6 +56,14 @@ def _user(item: dict[str, Any] | None) -> UserRecord | None:
 def get_user(phone: str) -> UserRecord | None:
     """One strongly consistent read."""
     return _user(from_item(call("get_item", TableName=table(), Key=key(phone), ConsistentRead=True).get("Item")))
+
+
+def get_stored_user(phone: str) -> StoredUser | None:
+    """The user and every attribute as stored (for a write that copies the item): one
+    strongly consistent read."""
+    raw: dict[str, Any] = call("get_item", TableName=table(), Key=key(phone), ConsistentRead=True).get("Item") or {}
+    user = _user(from_item(raw))
+    return None if user is None else StoredUser(user=user, attributes=raw)
 
 
 def get_user_and_guards(
@@ -237,15 +250,18 @@ def end_sessions_past_the_cap(user: UserRecord, *, keep: str, cap: int, now: flo
         return user
     removal = session_removal([*dead, *(session.id for session in surplus)])
     values: dict[str, Any] = {}
-    conditions = []
+    conditions = ["attribute_exists(phone)"]  # erased meanwhile: nothing to end, nothing to create
     for index, session in enumerate(surplus, start=len(dead)):
         name = removal.placeholders[index]
         values[f":used{index}"] = session.last_used_at
         # Gone already (another sign-in ended it) is fine; refreshed meanwhile is not.
         conditions.append(f"(attribute_not_exists({name}) OR {name}.last_used_at = :used{index})")
-    kwargs: dict[str, Any] = {"UpdateExpression": removal.clause, "ExpressionAttributeNames": removal.names}
-    if conditions:
-        kwargs["ConditionExpression"] = " AND ".join(conditions)
+    kwargs: dict[str, Any] = {
+        "UpdateExpression": removal.clause,
+        "ExpressionAttributeNames": removal.names,
+        "ConditionExpression": " AND ".join(conditions),
+    }
+    if values:
         kwargs["ExpressionAttributeValues"] = to_values(values)
     try:
         return _update(user.phone, **kwargs)
@@ -330,7 +346,7 @@ def mark_inactive_if_no_session(user: UserRecord, *, now: float, now_iso: str) -
     if user.live_sessions(now) or not user.is_active:
         return
     values: dict[str, Any] = {":false": False, ":now": now_iso}
-    condition = _unchanged_sign_ins(user, values)
+    condition = "attribute_exists(phone) AND " + _unchanged_sign_ins(user, values)
     # A failure here leaves the user marked active with no session: harmless, and what the
     # ended session meant is done already, so it must not turn into an error.
     with contextlib.suppress(ConditionFailed, ServiceUnavailable):
@@ -354,12 +370,17 @@ def end_all_sessions(phone: str, *, expected_epoch: int, now_iso: str) -> None:
         user = get_user(phone)
         if user is None or user.session_epoch != expected_epoch:
             raise SessionsAlreadyEnded()
-        values: dict[str, Any] = {":false": False, ":now": now_iso, ":one": 1, ":epoch": expected_epoch}
+        values: dict[str, Any] = {
+            ":false": False,
+            ":now": now_iso,
+            ":one": 1,
+            ":epoch": expected_epoch,
+            ":reason": "logout",
+        }
         condition = "session_epoch = :epoch AND " + _unchanged_sign_ins(user, values)
         removal = session_removal(list(user.sessions))
-        expression = " ".join(
-            filter(None, ["SET is_active = :false, updated_at = :now ADD session_epoch :one", removal.clause])
-        )
+        sets = "SET is_active = :false, updated_at = :now, sessions_ended_reason = :reason ADD session_epoch :one"
+        expression = " ".join(filter(None, [sets, removal.clause]))
         try:
             _update(
                 phone,
@@ -380,12 +401,19 @@ def password_replacement(user: UserRecord, *, password_hash: str, now_iso: str) 
 
     Precondition: the user exists and signed in no more since ``user`` was read.
     """
-    values: dict[str, Any] = {":hash": password_hash, ":now": now_iso, ":false": False, ":true": True, ":one": 1}
+    values: dict[str, Any] = {
+        ":hash": password_hash,
+        ":now": now_iso,
+        ":false": False,
+        ":true": True,
+        ":one": 1,
+        ":reason": "password_reset",
+    }
     condition = "attribute_exists(phone) AND " + _unchanged_sign_ins(user, values)
     removal = session_removal(list(user.sessions))
     expression = (
         "SET password_hash = :hash, password_changed_at = :now, updated_at = :now,"
-        " is_active = :false, is_verified = :true ADD session_epoch :one"
+        " is_active = :false, is_verified = :true, sessions_ended_reason = :reason ADD session_epoch :one"
     )
     if removal.clause:
         expression += " " + removal.clause
@@ -399,3 +427,55 @@ def password_replacement(user: UserRecord, *, password_hash: str, now_iso: str) 
     if removal.names:
         update["ExpressionAttributeNames"] = removal.names
     return update
+
+
+# ---------------------------------------------------------------- moving to another phone
+def _same_epoch(epoch: int, values: dict[str, Any]) -> str:
+    """A condition that the session epoch is still ``epoch`` (absent counts as 0)."""
+    values[":seen_epoch"] = epoch
+    if epoch == 0:
+        return "(attribute_not_exists(session_epoch) OR session_epoch = :seen_epoch)"
+    return "session_epoch = :seen_epoch"
+
+
+def user_move(
+    stored: StoredUser, new_phone: str, *, session: SessionRecord, now_iso: str
+) -> tuple[dict[str, Any], dict[str, Any], UserRecord]:
+    """The Put and the Delete (package-internal) that move ``stored`` to ``new_phone``, and the
+    user as the Put stores it.
+
+    The Put copies every attribute (those this version does not know included) but the
+    sessions, with ``previous_phone``, a sign-in (``session``, this device's only one) and the
+    session epoch moved on, so every earlier token is refused; it holds only while no user has
+    ``new_phone``. The Delete holds only while the old item is the one read: the same id, the
+    same session epoch and no sign-in since (a logout, a reset or a sign-in in between makes the
+    caller read again).
+    """
+    user = stored.user
+    kept = {name: value for name, value in stored.attributes.items() if not name.startswith(SESSION_PREFIX)}
+    moved = {
+        "phone": new_phone,
+        "previous_phone": user.phone,
+        "phone_changed_at": now_iso,
+        "session_epoch": user.session_epoch + 1,
+        "sessions_ended_reason": "phone_change",
+        "sign_in_count": user.sign_in_count + 1,
+        "is_active": True,
+        "is_verified": True,
+        "last_login": now_iso,
+        "updated_at": now_iso,
+        session.attribute: session.to_value(),
+    }
+    item = {**kept, **to_item(moved)}
+    put = {"TableName": table(), "Item": item, "ConditionExpression": "attribute_not_exists(phone)"}
+    values: dict[str, Any] = {":id": user.id}
+    condition = " AND ".join(["#id = :id", _same_epoch(user.session_epoch, values), _unchanged_sign_ins(user, values)])
+    delete = {
+        "TableName": table(),
+        "Key": key(user.phone),
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {"#id": "id"},
+        "ExpressionAttributeValues": to_values(values),
+    }
+    record = UserRecord.from_item(from_item(item) or {})
+    return put, delete, record
