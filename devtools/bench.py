@@ -73,6 +73,9 @@ FUNCTION_STEPS = {
     "login_mobile": "password login",
     "request_password_reset_otp": "reset code",
     "reset_password": "reset password",
+    "request_phone_change": "change number code",
+    "verify_phone_change": "change number",
+    "delete_account": "delete account",
 }
 
 

@@ -2,10 +2,11 @@
 
 Kept: every table's items as DynamoDB JSON (``UsersTable.json``, ``OtpTable.json``: users and their
 codes), the JWT secret (``jwt-secret``, so tokens survive a restart), the SMS outbox
-(``sms.json``) and the lifecycle events published (``events.json``). At start they are put back before the first request. Then a thread looks every
-``interval`` seconds and rewrites a file only when its content changed, and the stop writes once
-more, so whatever reaches moto (the API, ``make import``, the users panel) is kept, the last
-seconds before a kill -9 excepted. ``fresh=True`` (``make run FRESH=1``) deletes the folder first.
+(``sms.json``) and the lifecycle events published (``events.json``). At start they are put back
+before the first request. Then a thread looks every ``interval`` seconds and rewrites a file only
+when its content changed, and the stop writes once more, so whatever reaches moto (the API,
+``make import``, the users panel) is kept, the last seconds before a kill -9 excepted.
+``fresh=True`` (``make run FRESH=1``) deletes the folder first.
 
 Each config env has its own folder: ``make run ENV=th-dev`` does not see the default env's users.
 """

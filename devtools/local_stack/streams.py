@@ -103,6 +103,7 @@ class LifecycleEvents:
         if self.bus != "default" and self.bus not in {bus["Name"] for bus in events.list_event_buses()["EventBuses"]}:
             events.create_event_bus(Name=self.bus)
         self._queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
+        self._receive()  # what an earlier stack of this process left there
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"]
         pattern = json.dumps({"source": ["phone-auth"]})
         events.put_rule(Name=EVENTS_RULE, EventBusName=self.bus, EventPattern=pattern, State="ENABLED")
@@ -190,16 +191,21 @@ class LifecycleEvents:
     def events(self) -> list[dict[str, Any]]:
         """Every event published since the start (or the last clear), newest last."""
         self.deliver()
-        sqs = boto3.session.Session().client("sqs")
         with self._lock:
-            while True:
-                messages = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get("Messages", [])
-                if not messages:
-                    break
-                self._published += [json.loads(message["Body"]) for message in messages]
-                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-                sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
+            self._published += self._receive()
             return list(self._published)
+
+    def _receive(self) -> list[dict[str, Any]]:
+        """Every event the queue holds, oldest first; the queue is then empty."""
+        sqs = boto3.session.Session().client("sqs")
+        received: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return received
+            received += [json.loads(message["Body"]) for message in messages]
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+            sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
 
     def clear(self) -> None:
         self.events()

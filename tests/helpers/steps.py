@@ -1,8 +1,9 @@
 """Every step of the API run once on moto, each AWS call it makes recorded.
 
 ``run_steps()`` walks the flows a client walks (send a code, verify it, me, refresh, sessions,
-logout; check, register, password login, reset) plus the limits' refusals (a wrong code, a
-wrong password, a send past the SMS limit), and returns one :class:`StepRecord` per step: the
+logout; a number change and the account's deletion, and the lifecycle events they publish; check,
+register, password login, reset) plus the limits' refusals (a wrong code, a wrong password, a send
+past the SMS limit), and returns one :class:`StepRecord` per step: the
 Lambda event it was given and every call to DynamoDB, SSM and SNS it made, with its parameters
 and the raw HTTP answer. Each step starts as a new container would (no cached client, secret
 or key), so its SSM reads are per container.
@@ -99,11 +100,20 @@ class _Recording:
         self.records: list[StepRecord] = []
 
     def step(
-        self, name: str, function: str, body: Any = None, *, expect: int = 200, token: str | None = None, **request: Any
+        self,
+        name: str,
+        function: str,
+        body: Any = None,
+        *,
+        expect: int = 200,
+        token: str | None = None,
+        event: dict[str, Any] | None = None,
+        **request: Any,
     ) -> dict[str, Any]:
         """Run one step as a new container, recorded; return its answer's JSON body (the policy
-        for the authorizer). The authorizer in front of a protected step runs unrecorded."""
-        event = request_event(function, body, token=token, **request)
+        for the authorizer). The authorizer in front of a protected step runs unrecorded. ``event``:
+        an event of its own (a stream's batch) instead of the function's request."""
+        event = event if event is not None else request_event(function, body, token=token, **request)
         if function in protected_functions():
             self.recorder.paused = True
             try:
@@ -120,6 +130,26 @@ class _Recording:
             raise AssertionError(f"{name}: {function} answered {status}, not {expect}: {answer}")
         self.records.append(StepRecord(name, function, event, status, self.recorder.calls[start:]))
         return answer
+
+
+def _stream_batch(phone: str) -> dict[str, Any]:
+    """The users table's stream records of ``phone``'s account (from its first sign-in on), as
+    Lambda delivers a batch of them to publish_events."""
+    import os
+
+    import boto3
+
+    from devtools.local_stack.streams import lambda_record, stream_event
+
+    streams = boto3.client("dynamodbstreams")
+    arn = boto3.client("dynamodb").describe_table(TableName=os.environ["USERS_TABLE_NAME"])["Table"]["LatestStreamArn"]
+    (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"]
+    keys = [record["dynamodb"]["Keys"]["phone"]["S"] for record in records]
+    mine = records[keys.index(phone) :]
+    region = os.environ["AWS_DEFAULT_REGION"]
+    return stream_event([lambda_record(record, stream_arn=arn, region=region) for record in mine])
 
 
 def run_steps() -> list[StepRecord]:
@@ -140,6 +170,19 @@ def run_steps() -> list[StepRecord]:
     step("list sessions", "list_sessions", token=token)
     step("end session", "end_session", token=token, path_parameters={"id": first["session_id"]})
     step("logout", "logout", {}, token=token)
+
+    # The account's own life, signed in a moment ago: a number change, then the deletion; then the
+    # stream's batch of those changes, as publish_events gets it.
+    mover, moved_to = "+66813334444", "+66813335555"
+    step("send code (to move)", "send_verification", {"phone": mover})
+    token = step("verify code (to move)", "verify_code", {"phone": mover, "verification_code": last_code(mover)})[
+        "access_token"
+    ]
+    step("change number code", "request_phone_change", {"new_phone": moved_to}, token=token)
+    change = {"new_phone": moved_to, "code": last_code(moved_to)}
+    token = step("change number", "verify_phone_change", change, token=token)["access_token"]
+    step("delete account", "delete_account", token=token)
+    step("publish events", "publish_events", event=_stream_batch(mover))
 
     # Back office: check, registration code, verify it, set the password, log in, reset.
     put_user(imported)
@@ -176,6 +219,10 @@ TABLE_STEPS = (
     "list sessions",
     "end session",
     "logout",
+    "change number code",
+    "change number",
+    "delete account",
+    "publish events",
     "check mobile",
     "registration code",
     "verify registration code",

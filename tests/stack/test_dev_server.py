@@ -211,7 +211,7 @@ def test_data_survives_a_restart_and_fresh_starts_empty(tmp_path: Path) -> None:
     finally:
         first.stop()
     tables = {"UsersTable.json", "OtpTable.json", "LimitsTable.json"}
-    assert {path.name for path in folder.iterdir()} == tables | {"jwt-secret", "sms.json"}
+    assert {path.name for path in folder.iterdir()} == tables | {"jwt-secret", "sms.json", "events.json"}
     assert stat.S_IMODE((folder / "jwt-secret").stat().st_mode) == 0o600
 
     lines: list[str] = []
@@ -221,7 +221,9 @@ def test_data_survives_a_restart_and_fresh_starts_empty(tmp_path: Path) -> None:
         status, body, _ = StackApi(second, "/api/v1").call("me", token=token)
         assert (status, body["user"]["phone"]) == (200, PHONE)
         assert [message.to for message in second.sms()] == [PHONE]
-        assert re.search(r"\n  Data    .*kept UsersTable \(1\), .*the JWT secret, 1 SMS", "\n".join(lines))
+        # The first run's event is kept; putting the kept users back publishes nothing.
+        assert [event["detail-type"] for event in second.events()] == ["UserCreated"]
+        assert re.search(r"\n  Data    .*kept UsersTable \(1\), .*the JWT secret, 1 SMS, 1 events", "\n".join(lines))
     finally:
         second.stop()
 
@@ -230,7 +232,7 @@ def test_data_survives_a_restart_and_fresh_starts_empty(tmp_path: Path) -> None:
     )
     try:
         assert StackApi(third, "/api/v1").call("me", token=token)[0] == 401
-        assert third.sms() == []
+        assert third.sms() == [] and third.events() == []
         assert json.loads(fetch(third, "GET", "/_local/users")[2]) == []
     finally:
         third.stop()

@@ -179,10 +179,18 @@ def test_unknown_parameters_and_config_envs_are_refused() -> None:
             "BillingMode: PAY_PER_REQUEST\n      GlobalSecondaryIndexes: []",
         ),
         (
-            "StreamSpecification",
+            "KinesisStreamSpecification",
             "BillingMode: PAY_PER_REQUEST",
-            "BillingMode: PAY_PER_REQUEST\n      StreamSpecification: {}",
+            "BillingMode: PAY_PER_REQUEST\n      KinesisStreamSpecification: {}",
         ),
+        (
+            "a StreamSpecification other than a StreamViewType",
+            "StreamViewType: NEW_AND_OLD_IMAGES",
+            "StreamViewType: NEW_AND_OLD_IMAGES\n        ResourcePolicy: {}",
+        ),
+        ("FilterCriteria", "BatchSize: 10", "BatchSize: 10\n            FilterCriteria: {}"),
+        ("a stream that is not", "Stream: !GetAtt UsersTable.StreamArn", "Stream: !GetAtt OtpTable.StreamArn"),
+        ("Schedule events", "Type: DynamoDB", "Type: Schedule"),
         (
             "env var SHARED",
             "BCRYPT_ROUNDS: !Ref BcryptRounds",
@@ -793,3 +801,73 @@ class TestOperations:
         out, err = capsys.readouterr()
         for key in (first, current):
             assert key["secret"] not in out + err
+
+
+# ---------------------------------------------------------------------------- lifecycle events
+def event_kinds(stack: LocalStack) -> list[tuple[str, dict[str, Any]]]:
+    status, headers, events = call(stack, "GET", "/_local/events")
+    assert status == 200 and headers["content-type"] == "application/json"
+    found = []
+    for event in events:
+        assert event["source"] == "phone-auth" and event["time"] and event["region"] == stack.region
+        detail = dict(event["detail"])
+        assert uuid.UUID(detail.pop("event_id"))
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", detail.pop("occurred_at"))
+        found.append((event["detail-type"], detail))
+    return found
+
+
+class TestLifecycleEvents:
+    """The same path as deployed: the users table's stream -> publish_events -> the bus, shown at /_local/events."""
+
+    def test_each_change_shows_once_newest_last_and_delete_empties_the_list(self, real_stack: LocalStack) -> None:
+        assert call(real_stack, "DELETE", "/_local/events")[0] == 204
+        phone, new_phone = "+66844444444", "+66855555555"
+        bearer = {"Authorization": f"Bearer {sign_in(real_stack, phone)}"}
+        status, _, user = call(real_stack, "GET", "/auth/me", headers=bearer)
+        user_id = user["user"]["id"]
+        assert call(real_stack, "POST", "/auth/me/phone", {"new_phone": new_phone}, headers=bearer)[0] == 200
+        change = {"new_phone": new_phone, "code": sms_code(real_stack, new_phone)}
+        status, _, moved = call(real_stack, "POST", "/api/v1/auth/me/phone/verify", change, headers=bearer)
+        assert status == 200, moved
+        assert (
+            call(real_stack, "DELETE", "/auth/me", headers={"Authorization": f"Bearer {moved['access_token']}"})[0]
+            == 200
+        )
+
+        expected = [
+            ("UserCreated", {"user_id": user_id, "market": "th", "phone": phone}),
+            ("PhoneChanged", {"user_id": user_id, "market": "th", "phone": new_phone, "old_phone": phone}),
+            ("SessionsEnded", {"user_id": user_id, "market": "th", "phone": new_phone, "reason": "phone_change"}),
+            ("UserDeleted", {"user_id": user_id, "market": "th", "phone": new_phone}),
+        ]
+        assert event_kinds(real_stack) == expected
+        time.sleep(1.2)  # the poller's own rounds publish nothing twice
+        assert event_kinds(real_stack) == expected
+        assert call(real_stack, "DELETE", "/_local/events")[0] == 204
+        assert event_kinds(real_stack) == []
+
+    def test_the_stream_subscription_is_read_from_the_template(self) -> None:
+        model = read_stack(ROOT / "template.yaml", region="ap-southeast-1", environ={})
+        (subscription,) = model.streams
+        assert (subscription.function, subscription.table) == ("PublishEventsFunction", "UsersTable")
+        assert subscription.batch_size == 10 and subscription.bisect and subscription.max_retries == 5
+
+
+def test_a_batch_that_keeps_failing_is_halved_retried_then_dropped_and_said() -> None:
+    calls: list[int] = []
+
+    def failing(event: dict[str, Any], context: Any) -> Any:
+        calls.append(len(event["Records"]))
+        raise RuntimeError("EventBridge is down")
+
+    lines: list[str] = []
+    stack = start(port=0, log=lines.append, import_sample_users=False, handlers={"publish_events": failing})
+    try:
+        sign_in(stack, "+66866666666")
+        assert event_kinds(stack) == []
+    finally:
+        stack.stop()
+    retries = stack.model.streams[0].max_retries
+    assert calls == [1] * (retries + 1)  # one record: nothing to halve, every retry, then dropped
+    assert any("failed every retry and were dropped" in line for line in lines)

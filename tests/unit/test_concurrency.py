@@ -174,3 +174,105 @@ def test_twenty_logouts_at_once_with_one_token_end_the_session_once(api: Api, cl
     assert row["is_active"] is False
     # The conditional write bumps the epoch once, however many got past the authorizer.
     assert int(row["session_epoch"]) == 1
+
+
+# ------------------------------------------------------------------ the account's own life
+def scan_all() -> dict[str, list[dict[str, Any]]]:
+    dynamodb = boto3.resource("dynamodb")
+    return {
+        variable: dynamodb.Table(os.environ[variable]).scan(ConsistentRead=True)["Items"]
+        for variable in ("USERS_TABLE_NAME", "OTP_TABLE_NAME", "LIMITS_TABLE_NAME")
+    }
+
+
+def sign_in(api: Api, phone: str) -> dict[str, Any]:
+    assert api.call("send_verification", {"phone": phone})[0] == 200
+    status, body, _ = api.call("verify_code", {"phone": phone, "verification_code": last_code(phone)})
+    assert status == 200, body
+    return body
+
+
+def test_twenty_deletes_of_one_account_at_once_succeed_once(api: Api, clock: FakeClock) -> None:
+    warm("send_verification", "verify_code", "delete_account", "authorizer")
+    token = sign_in(api, PHONE)["access_token"]
+
+    answers = together(lambda _: api.call("delete_account", token=token))
+
+    outcomes = Counter(outcome(a) for a in answers)
+    assert outcomes[(200, None)] == 1, outcomes
+    assert outcomes[(401, "TOKEN_REVOKED")] == THREADS - 1, outcomes  # as a revoked token is answered
+    tables = scan_all()
+    assert tables["USERS_TABLE_NAME"] == [] and tables["OTP_TABLE_NAME"] == []
+    assert len([item for item in tables["LIMITS_TABLE_NAME"] if item["id"].startswith("erased#")]) == 1
+
+
+def test_a_delete_racing_sign_ins_leaves_a_deleted_account_or_a_live_one_never_half_of_one(
+    api: Api, clock: FakeClock
+) -> None:
+    warm("send_verification", "verify_code", "delete_account", "me", "authorizer")
+    for round_number in range(3):
+        phone = f"+6681234{round_number:04d}"
+        signed_in = sign_in(api, phone)
+        clock.advance(61)
+        assert api.call("send_verification", {"phone": phone})[0] == 200
+        code = last_code(phone)
+
+        def work(index: int, token: str = signed_in["access_token"], phone: str = phone, code: str = code) -> Any:
+            if index % 2:
+                return api.call("delete_account", token=token)
+            return api.call("verify_code", {"phone": phone, "verification_code": code})
+
+        answers = together(work)
+
+        deletes = Counter(outcome(answer) for index, answer in enumerate(answers) if index % 2)
+        sign_ins = [answer for index, answer in enumerate(answers) if not index % 2]
+        assert set(deletes) <= {(200, None), (401, "TOKEN_REVOKED")} and deletes[(200, None)] <= 1, deletes
+        assert sum(1 for status, _, _ in sign_ins if status == 200) <= 1
+        tokens = [signed_in["access_token"], *(body["access_token"] for status, body, _ in sign_ins if status == 200)]
+        tables = scan_all()
+        (user,) = [row for row in tables["USERS_TABLE_NAME"] if row["phone"] == phone] or [None]
+        if user is None:  # deleted: nothing of the phone left but its rate-limit items, no token works
+            assert deletes[(200, None)] == 1
+            assert [row for row in tables["OTP_TABLE_NAME"] if row["phone"] == phone] == []
+            for token in tokens:
+                assert outcome(api.call("me", token=token)) == (401, "TOKEN_REVOKED")
+        else:  # live: a whole user, and every token it answers for is one of its live sessions
+            assert {"id", "created_at", "session_epoch"} <= set(user)
+            for token in tokens:
+                status, body, _ = api.call("me", token=token)
+                if status == 200:
+                    assert body["user"]["id"] == user["id"]
+        limits = [row for row in tables["LIMITS_TABLE_NAME"] if phone.lstrip("+") in str(row)]
+        assert all(not row["id"].startswith("erased#") for row in limits)  # a marker never names the phone
+
+
+def test_twenty_accounts_claiming_one_number_at_once_one_wins(api: Api, clock: FakeClock, env: SetEnv) -> None:
+    env(SMS_PER_PHONE_PER_HOUR="0", SMS_PER_PHONE_PER_DAY="0", SMS_PER_IP_PER_HOUR="0", SMS_PER_PREFIX_PER_HOUR="0")
+    warm("send_verification", "verify_code", "request_phone_change", "verify_phone_change", "me", "authorizer")
+    new_phone = "+66898765432"
+    claims: list[tuple[str, dict[str, Any], str]] = []
+    for index in range(THREADS):
+        phone = f"+668123450{index:02d}"
+        signed_in = sign_in(api, phone)
+        status, _, _ = api.call("request_phone_change", {"new_phone": new_phone}, token=signed_in["access_token"])
+        assert status == 200
+        claims.append((phone, signed_in, last_code(new_phone)))
+
+    answers = together(
+        lambda index: api.call(
+            "verify_phone_change",
+            {"new_phone": new_phone, "code": claims[index][2]},
+            token=claims[index][1]["access_token"],
+        )
+    )
+
+    outcomes = Counter(outcome(a) for a in answers)
+    assert outcomes == {(200, None): 1, (409, "PHONE_IN_USE"): THREADS - 1}, outcomes
+    (winner,) = [index for index, (status, _, _) in enumerate(answers) if status == 200]
+    rows = {row["phone"]: row for row in users()}
+    assert rows[new_phone]["id"] == claims[winner][1]["user"]["id"]
+    assert claims[winner][0] not in rows
+    for index, (phone, signed_in, _) in enumerate(claims):
+        if index != winner:  # the losers stay where they were, signed in
+            assert rows[phone]["id"] == signed_in["user"]["id"]
+            assert api.call("me", token=signed_in["access_token"])[0] == 200

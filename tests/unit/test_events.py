@@ -79,7 +79,7 @@ def e164(raw: str) -> str:
     return normalize_phone(raw, get_settings().default_region)
 
 
-def seed_code(phone: str, purpose: str, code: str) -> None:
+def seed_code(phone: str, purpose: Any, code: str, *, scope: str | None = None) -> None:
     """Store a code as send_code would, so the event's own sample code is the right one."""
     from phone_auth import clock, codes
     from phone_auth.settings import get_settings
@@ -90,9 +90,9 @@ def seed_code(phone: str, purpose: str, code: str) -> None:
     now = int(clock.now())
     record = NewCode(
         phone=phone,
-        purpose=purpose,
+        purpose=codes.stored_purpose(purpose, scope),
         code_id=uuid.uuid4().hex,
-        code_hash=codes.code_hash(phone, purpose, code),
+        code_hash=codes.code_hash(phone, purpose, code, scope=scope),
         sent_at=now,
         expires_at=now + get_settings().code_ttl_seconds,
     )
@@ -213,12 +213,19 @@ def test_guarded_events_with_a_fresh_token(api: Api, clock: FakeClock, function_
     path_parameters = load_event(function_dir).get("pathParameters")
     if path_parameters:  # the event's sample session id stands for one of the caller's sessions
         path_parameters = {name: signed_in["session_id"] for name in path_parameters}
-    answer = api.call(function_dir, token=signed_in["access_token"], path_parameters=path_parameters)
+    if function_dir == "verify_phone_change":  # the event's sample code is the one texted
+        sample = body_of(function_dir)
+        seed_code(e164(sample["new_phone"]), "phone_change", sample["code"], scope=signed_in["user"]["id"])
+    sample_body = body_of(function_dir) if load_event(function_dir)["body"] else None
+    answer = api.call(function_dir, sample_body, token=signed_in["access_token"], path_parameters=path_parameters)
     body = assert_shape(function_dir, answer)
     if function_dir == "me":
         assert body["user"]["id"] == signed_in["user"]["id"]
     if function_dir == "list_sessions":
         assert [session["id"] for session in body["sessions"]] == [signed_in["session_id"]]
+    if function_dir == "verify_phone_change":
+        assert body["user"]["id"] == signed_in["user"]["id"]
+        assert body["user"]["phone"] == e164(body_of(function_dir)["new_phone"])
 
 
 def test_refresh_event(api: Api, clock: FakeClock) -> None:
@@ -313,7 +320,15 @@ def test_authorizer_event_with_a_fresh_token_allows(api: Api, clock: FakeClock) 
     (statement,) = result["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "execute-api:Invoke"
-    assert set(result["context"]) == {"user_id", "phone", "market", "session_epoch", "session_id", "token_id"}
+    assert set(result["context"]) == {
+        "user_id",
+        "phone",
+        "market",
+        "session_epoch",
+        "session_id",
+        "token_id",
+        "auth_time",
+    }
 
 
 def test_authorizer_event_as_shipped_returns_a_deny_policy() -> None:
@@ -322,3 +337,19 @@ def test_authorizer_event_as_shipped_returns_a_deny_policy() -> None:
     assert statement["Effect"] == "Deny"
     assert result["context"]["error_code"] == "TOKEN_INVALID"
     assert result["context"]["error_message"]
+
+
+def test_publish_events_event_is_a_dynamodb_stream_batch_of_the_users_table() -> None:
+    from helpers import LifecycleTap
+
+    event = load_event("publish_events")
+    records = event["Records"]
+    assert set(event) == {"Records"} and records
+    for record in records:
+        assert record["eventSource"] == "aws:dynamodb" and record["eventName"] in ("INSERT", "MODIFY", "REMOVE")
+        assert re.fullmatch(r"arn:aws:dynamodb:[a-z0-9-]+:\d{12}:table/[^/]+/stream/.+", record["eventSourceARN"])
+        assert record["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+        assert record["dynamodb"]["Keys"] == {"phone": (record["dynamodb"].get("NewImage") or {})["phone"]}
+    tap = LifecycleTap()
+    assert load_handler("publish_events").lambda_handler(event, Context("publish_events")) == {}
+    assert [published["detail-type"] for published in tap.published()] == ["UserCreated", "SessionsEnded"]

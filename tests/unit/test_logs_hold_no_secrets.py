@@ -16,9 +16,11 @@ import pytest
 from ops import secret as secret_cli
 from phone_auth.phones import mask_phone
 from tests.helpers import Api, FakeClock, SetEnv, last_code, put_user, sms_outbox
+from tests.helpers.lifecycle import LifecycleTap
 
 PHONE = "+66812345678"
 IMPORTED = "+66620001111"
+NEW = "+66898765432"
 PASSWORDS = ["Suan-Luang-2468", "mango sticky rice 42", "durian season 2026", "wrong-password-1"]
 
 
@@ -82,13 +84,21 @@ def test_whole_sessions_log_no_secret(
     assert secret_cli.main(["--stage", "test", "--parameter-name", name, "--rotate"]) == 0
     key_values += secrets_in_ssm()
     env()  # a cold start: the functions read the new key set
-    keep(api.call("login_mobile", {"phone": PHONE, "password": PASSWORDS[2]})[1])
+    token = keep(api.call("login_mobile", {"phone": PHONE, "password": PASSWORDS[2]})[1])["access_token"]
+
+    # The account moves to another number (a wrong code first), then is deleted; its events go out.
+    tap = LifecycleTap()
+    assert api.call("request_phone_change", {"new_phone": NEW}, token=token)[0] == 200
+    api.call("verify_phone_change", {"new_phone": NEW, "code": "000000"}, token=token)
+    moved = keep(api.call("verify_phone_change", {"new_phone": NEW, "code": last_code(NEW)}, token=token)[1])
+    assert api.call("delete_account", token=moved["access_token"])[0] == 200
+    assert len(tap.publish()) == 3  # PhoneChanged, SessionsEnded, UserDeleted
 
     captured = capsys.readouterr()
     written = captured.out + captured.err
     assert '"message":"signed in"' in written and '"_aws"' in written, "logs and metrics captured"
-    codes = {re.search(r"\b(\d{6})\b", text).group(1) for _, text in sms_outbox()}  # type: ignore[union-attr]
-    assert len(codes) == 3  # login, registration, reset
+    codes = {found.group(1) for _, text in sms_outbox() if (found := re.search(r"\b(\d{6})\b", text))}
+    assert len(codes) == 4  # login, registration, reset, number change
     for code in codes:
         assert not re.search(rf"(?<!\d){code}(?!\d)", written), "an SMS code was written"
     for password in PASSWORDS:
@@ -99,7 +109,7 @@ def test_whole_sessions_log_no_secret(
         assert token.split(".")[-1] not in written, "a token's signature or secret part was written"
     for value in key_values:
         assert value not in written, "a JWT key was written"
-    for phone in (PHONE, IMPORTED):
+    for phone in (PHONE, IMPORTED, NEW):
         for form in (phone, phone[1:], "0" + phone[3:], phone[3:]):
             assert form not in written, f"a phone was written in full ({form})"
     assert mask_phone(PHONE) in written  # the masked form is what correlates logs

@@ -1,5 +1,6 @@
 """DynamoDB round trips per step, counted on the real client calls (the design's budget:
-send <= 1 (+ SMS), verify <= 2, login <= 2, authorizer <= 1).
+send <= 1 (+ SMS), verify <= 2, login <= 2, authorizer <= 1; a number change's verify 1 read +
+1 transaction (+ the notice SMS), a deletion 1 Query + 1 transaction).
 
 ``test_every_step_makes_the_calls_of_the_table`` covers every step, the limits' refusals too,
 with the counting code ``make bench`` prints its round-trip table from (tests.helpers.steps).
@@ -109,6 +110,10 @@ EXPECTED_CALLS: dict[str, tuple[dict[str, int], int, int]] = {
     "list sessions": ({"get_item": 1}, 0, 0),
     "end session": ({"update_item": 1}, 0, 0),
     "logout": ({"get_item": 1, "update_item": 1}, 0, 0),
+    "change number code": ({"transact_write_items": 1}, 1, 1),  # the code, its limits, the number's user
+    "change number": ({"get_item": 1, "transact_write_items": 1}, 1, 1),  # the move, then the notice
+    "delete account": ({"query": 1, "transact_write_items": 1}, 0, 0),  # the phone's codes, then the erasure
+    "publish events": ({"batch_get_item": 1}, 0, 0),  # the erasure markers, then PutEvents
     "check mobile": ({"update_item": 1, "get_item": 1}, 0, 0),  # the lookup counter, then the user
     "registration code": ({"transact_write_items": 1}, 1, 1),
     "verify registration code": ({"transact_write_items": 1}, 1, 0),
@@ -128,3 +133,20 @@ def test_every_step_makes_the_calls_of_the_table(env: SetEnv) -> None:
     table = round_trip_table(run_steps())
     found = {step: (row["dynamodb_calls"], row["ssm_reads_per_container"], row["sms"]) for step, row in table.items()}
     assert found == EXPECTED_CALLS
+
+
+def test_no_sign_in_publishes_an_event_itself(
+    api: Api, dynamodb: CountingDynamoDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lifecycle events come from the users table's stream: a sign-in neither waits for
+    EventBridge nor calls it, and keeps its two round trips."""
+    from phone_auth import event_bus
+
+    def no_call(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a sign-in published an event itself")
+
+    monkeypatch.setattr(event_bus, "publish", no_call)
+    api.call("send_verification", {"phone": PHONE})
+    dynamodb.calls.clear()
+    assert api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[0] == 200
+    assert dict(dynamodb.calls) == {"transact_write_items": 1, "get_item": 1}

@@ -55,7 +55,7 @@ SLACK_SECONDS = 1.5
 COLD_START_CPU_SECONDS = 0.7
 ONE_VCPU_MB = 1769
 
-LIMITS: dict[str, CallLimits] = {"dynamodb": aws.DYNAMODB, "ssm": aws.SSM, "sns": aws.SNS}
+LIMITS: dict[str, CallLimits] = {"dynamodb": aws.DYNAMODB, "ssm": aws.SSM, "sns": aws.SNS, "events": aws.EVENTBRIDGE}
 #: Each function's longest chain of dependency calls, and the CPU it may need besides (bcrypt).
 CHAINS: dict[str, tuple[tuple[str, ...], float]] = {
     "me": (("dynamodb",), 1),
@@ -79,6 +79,13 @@ CHAINS: dict[str, tuple[tuple[str, ...], float]] = {
     "send_verification": (("ssm", "dynamodb", "sns", "dynamodb"), 1),
     "request_registration_otp": (("ssm", "dynamodb", "sns", "dynamodb"), 1),
     "request_password_reset_otp": (("ssm", "dynamodb", "sns", "dynamodb"), 1),
+    "request_phone_change": (("ssm", "dynamodb", "sns", "dynamodb"), 1),
+    # the phone's codes, then the erasure's transaction
+    "delete_account": (("dynamodb", "dynamodb"), 1),
+    # the code's hash needs the key; read the user; the move; the notice to the old number
+    "verify_phone_change": (("ssm", "dynamodb", "dynamodb", "sns"), 1),
+    # a batch of 10 stream records: the erasure markers, then at most 20 events, 10 per PutEvents
+    "publish_events": (("dynamodb", "events", "events"), 1),
 }
 
 
@@ -115,6 +122,7 @@ def test_the_per_call_bounds_are_what_the_template_comment_says() -> None:
     assert aws.DYNAMODB.worst_case_seconds() == 5
     assert aws.SSM.worst_case_seconds() == 5
     assert aws.SNS.worst_case_seconds() == 4
+    assert aws.EVENTBRIDGE.worst_case_seconds() == 5
     comment = (ROOT / "template.yaml").read_text()
     assert "2 x (0.5 s connect + 1.5 s read) + 1 s backoff = 5 s" in comment
     assert f"{COLD_START_CPU_SECONDS} s of CPU on one vCPU ({ONE_VCPU_MB} MB)" in comment
@@ -131,6 +139,17 @@ def test_the_setup_function_answers_cloudformation_before_its_timeout() -> None:
     assert timeout > ANSWER_ATTEMPTS * ANSWER_TIMEOUT_SECONDS
 
 
+def test_the_stream_batches_fit_the_chain() -> None:
+    """publish_events' chain counts two PutEvents: a batch of BatchSize records makes at most two
+    events each (a number change), ten per call."""
+    from helpers import template
+
+    from phone_auth.event_bus import ENTRIES_PER_CALL
+
+    stream = template()["Resources"]["PublishEventsFunction"]["Properties"]["Events"]["UsersStream"]["Properties"]
+    assert -(-2 * stream["BatchSize"] // ENTRIES_PER_CALL) == CHAINS["publish_events"][0].count("events")
+
+
 def test_a_call_bound_counts_every_attempt_and_the_longest_backoffs() -> None:
     assert CallLimits(1, 2, 1).worst_case_seconds() == 3
     assert CallLimits(1, 2, 3).worst_case_seconds() == 3 * 3 + 1 + 2
@@ -138,7 +157,7 @@ def test_a_call_bound_counts_every_attempt_and_the_longest_backoffs() -> None:
 
 
 def test_the_clients_use_those_limits(env: SetEnv) -> None:
-    for client, limits in ((aws.dynamodb(), aws.DYNAMODB), (aws.sns(), aws.SNS)):
+    for client, limits in ((aws.dynamodb(), aws.DYNAMODB), (aws.sns(), aws.SNS), (aws.events(), aws.EVENTBRIDGE)):
         config = client.meta.config
         assert (config.connect_timeout, config.read_timeout) == (limits.connect_timeout, limits.read_timeout)
         assert config.retries == {"mode": "standard", "total_max_attempts": limits.max_attempts}
@@ -304,6 +323,30 @@ def test_the_authorizer_raises_within_its_timeout_when_dynamodb_never_answers(
 
     assert took <= aws.SSM.worst_case_seconds() + aws.DYNAMODB.worst_case_seconds() + SLACK_SECONDS
     assert took < function_timeouts()["authorizer"] - MARGIN_SECONDS
+
+
+def test_publishing_to_an_eventbridge_that_never_answers_raises_within_its_timeout(
+    api: Api, env: SetEnv, silent: SilentServer
+) -> None:
+    """The batch fails (the stream retries it) in no more time than the bound allows."""
+    from helpers import LifecycleTap
+
+    tap = LifecycleTap()
+    assert api.call("send_verification", {"phone": PHONE})[0] == 200
+    assert api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[0] == 200
+    records = tap.records()
+    env(AWS_ENDPOINT_URL_EVENTBRIDGE=silent.url)
+
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable):
+        tap.deliver(records)
+    took = time.monotonic() - started
+    print(f"took {took:.2f} s")
+
+    limits = aws.EVENTBRIDGE
+    assert limits.max_attempts * limits.read_timeout <= took <= limits.worst_case_seconds() + SLACK_SECONDS
+    assert took < function_timeouts()["publish_events"] - MARGIN_SECONDS
+    assert len(silent.connections) == limits.max_attempts
 
 
 # ------------------------------------------------------------------ SSM refusing, cache cold

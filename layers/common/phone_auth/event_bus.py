@@ -15,6 +15,7 @@ from datetime import datetime
 from itertools import batched
 from typing import Any
 
+from phone_auth import aws
 from phone_auth.errors import ServiceUnavailable
 from phone_auth.observability import logger, metrics
 from phone_auth.settings import get_settings
@@ -54,8 +55,6 @@ def publish(events: Sequence[LifecycleEvent]) -> None:
     """PutEvents for ``events``, ten per call; EventsNotPublished when an entry failed,
     ServiceUnavailable when EventBridge did not answer."""
     from botocore.exceptions import BotoCoreError, ClientError
-
-    from phone_auth import aws
 
     bus = get_settings().event_bus_name
     for chunk in batched(events, ENTRIES_PER_CALL, strict=False):
