@@ -147,6 +147,25 @@ export class Api {
     }
   }
 
+  // ---- the account's own life (each needs a recent sign-in: else 403 REAUTHENTICATION_REQUIRED)
+  /** Erase the account; its tokens are refused from now on, so the stored ones go. */
+  async deleteAccount() {
+    const answer = await this.call("DELETE", "/auth/me", { auth: true });
+    tokens.clear();
+    this.onTokens();
+    return answer;
+  }
+  requestPhoneChange(newPhone) {
+    return this.call("POST", "/auth/me/phone", { auth: true, body: { new_phone: newPhone } });
+  }
+  /** Move the account to the new number: the answer is a fresh sign-in, whose tokens are kept. */
+  async verifyPhoneChange(newPhone, code) {
+    const answer = await this.call("POST", "/auth/me/phone/verify", { auth: true, body: { new_phone: newPhone, code } });
+    tokens.save(answer);
+    this.onTokens();
+    return answer;
+  }
+
   // ---- back-office users (imported, then register with a password): register, password login, reset
   checkMobile(phone) {
     return this.call("POST", "/auth/check-mobile", { body: { phone } });

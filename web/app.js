@@ -37,7 +37,7 @@ function showError(error) {
 }
 
 /** Run one API step from a button or form: working state, then its answer or its error. */
-async function step(work, notice = (answer) => answer?.message) {
+async function step(work, notice = (answer) => answer?.message, { onError = () => {} } = {}) {
   showStatus(t("working"));
   $("#answer").textContent = "";
   try {
@@ -47,6 +47,7 @@ async function step(work, notice = (answer) => answer?.message) {
     return answer;
   } catch (error) {
     showError(error);
+    onError(error);
     return null;
   }
 }
@@ -71,6 +72,7 @@ function renderSession() {
     state.textContent = t("signedOut");
     shownSessions = null;
     $("#session-list").hidden = true;
+    showAccountStep(null);
     return;
   }
   const expires = tokens.expiresAt ? ` · ${t("tokenExpires")} ${new Date(tokens.expiresAt).toLocaleTimeString()}` : "";
@@ -133,6 +135,80 @@ $("#refresh").addEventListener("click", () => {
 $("#sessions").addEventListener("click", () => showSessions());
 $("#logout").addEventListener("click", () => step(() => api.logout()));
 $("#logout-everywhere").addEventListener("click", () => step(() => api.logout({ everywhere: true })));
+
+// ---------------------------------------------------------------- the account's own life
+// Changing the number and deleting the account need a recent sign-in. When the API answers
+// REAUTHENTICATION_REQUIRED, the request waits in `pending` while the user signs in again (by
+// code or password, as the same number) in #reauth; then it is sent again with the new token.
+const ACCOUNT_STEPS = { "phone-change": "#change-number", "delete-confirm": "#delete-account" };
+let pending = null;
+
+/** Show one of the account's steps (#phone-change, #delete-confirm, #reauth), or none. */
+function showAccountStep(id) {
+  for (const step of document.querySelectorAll(".account-step")) step.hidden = step.id !== id;
+  for (const [stepId, button] of Object.entries(ACCOUNT_STEPS)) {
+    $(button).setAttribute("aria-expanded", String(stepId === id));
+  }
+  if (id !== "reauth") pending = null;
+}
+
+/** A step that needs a recent sign-in: on REAUTHENTICATION_REQUIRED, ask for one and keep it pending. */
+function sensitiveStep(work, notice, after, returnTo) {
+  return step(work, notice, {
+    onError: (error) => {
+      if (error.code !== "REAUTHENTICATION_REQUIRED") return;
+      showAccountStep("reauth");
+      pending = { work, notice, after, returnTo };
+      $("#reauth-phone").textContent = tokens.user?.phone ?? "";
+      $("#reauth-send").focus();
+    },
+  }).then((answer) => {
+    if (answer) after(answer);
+    return answer;
+  });
+}
+
+/** Signed in again: send the pending request with the new token. */
+async function afterReauth(answer) {
+  if (!answer || !pending) return;
+  const { work, notice, after, returnTo } = pending;
+  showAccountStep(returnTo);
+  await sensitiveStep(work, notice, after, returnTo);
+}
+
+$("#change-number").addEventListener("click", () => {
+  showAccountStep($("#phone-change").hidden ? "phone-change" : null);
+  if (!$("#phone-change").hidden) $("#phone-change-send [name=phone]").focus();
+});
+$("#delete-account").addEventListener("click", () => showAccountStep($("#delete-confirm").hidden ? "delete-confirm" : null));
+for (const cancel of document.querySelectorAll(".account-step .cancel")) {
+  cancel.addEventListener("click", () => showAccountStep(null));
+}
+onSubmit("#phone-change-send", ({ phone }) =>
+  sensitiveStep(() => api.requestPhoneChange(phone), undefined, () => $("#phone-change-verify [name=code]").focus(), "phone-change"),
+);
+onSubmit("#phone-change-verify", ({ code }) => {
+  const phone = $("#phone-change-send [name=phone]").value;
+  sensitiveStep(
+    () => api.verifyPhoneChange(phone, code),
+    (answer) => t("numberChanged", { phone: answer.user.phone }),
+    () => {
+      showAccountStep(null);
+      for (const form of ["#phone-change-send", "#phone-change-verify"]) $(form).reset();
+    },
+    "phone-change",
+  );
+});
+$("#delete-confirmed").addEventListener("click", () =>
+  sensitiveStep(() => api.deleteAccount(), undefined, () => showAccountStep(null), "delete-confirm"),
+);
+$("#reauth-send").addEventListener("click", () => step(() => api.sendCode(tokens.user?.phone ?? "")));
+onSubmit("#reauth-code", async ({ code }) => {
+  afterReauth(await step(() => api.verifyCode(tokens.user?.phone ?? "", code), t("signedInAgain")));
+});
+onSubmit("#reauth-password", async ({ password }) => {
+  afterReauth(await step(() => api.login(tokens.user?.phone ?? "", password), t("signedInAgain")));
+});
 
 // ---------------------------------------------------------------- flows
 onSubmit("#otp-send", ({ phone }) => step(() => api.sendCode(phone)));
@@ -208,9 +284,12 @@ function renderLanguage() {
   renderSessionList();
 }
 
-/** The code field of the flow on screen: where the developer panel's "Use" button puts a code. */
+/** The code field on screen: the account step's (a fresh sign-in, a new number), else the flow's.
+ * Where the developer panel's "Use" button puts a code. */
 function fillCode(code) {
-  const field = document.querySelector("[data-panel]:not([hidden]) [data-code-field]");
+  const field =
+    document.querySelector(".account-step:not([hidden]) [data-code-field]") ??
+    document.querySelector("[data-panel]:not([hidden]) [data-code-field]");
   if (field) {
     field.value = code;
     field.focus();

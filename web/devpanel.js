@@ -1,4 +1,4 @@
-// The developer panel: the local stack's SMS outbox, live, and its users table.
+// The developer panel: the local stack's SMS outbox, live, its users table and the lifecycle events published.
 // It shows only where /_local/health answers (the local stack); a deployed API has no /_local.
 
 import { t } from "./i18n.js";
@@ -22,15 +22,20 @@ export async function startDevPanel(origin, { onUseCode, onShown }) {
 
   let shownOutbox = "";
   let shownUsers = "";
+  let shownEvents = "";
 
   async function refresh() {
     try {
-      const [sms, users] = await Promise.all([local("/sms").then((r) => r.json()), local("/users").then((r) => r.json())]);
+      const [sms, users, events] = await Promise.all(
+        ["/sms", "/users", "/events"].map((path) => local(path).then((r) => r.json())),
+      );
       const outboxKey = `${document.documentElement.lang}:${JSON.stringify(sms)}`;
       if (outboxKey !== shownOutbox) renderOutbox(sms, onUseCode);
       const usersKey = `${document.documentElement.lang}:${JSON.stringify(users)}`;
       if (usersKey !== shownUsers) renderUsers(users, local, refresh);
-      [shownOutbox, shownUsers] = [outboxKey, usersKey];
+      const eventsKey = `${document.documentElement.lang}:${JSON.stringify(events)}`;
+      if (eventsKey !== shownEvents) renderEvents(events);
+      [shownOutbox, shownUsers, shownEvents] = [outboxKey, usersKey, eventsKey];
     } catch {
       // the stack restarted or stopped: try again at the next tick
     }
@@ -42,6 +47,10 @@ export async function startDevPanel(origin, { onUseCode, onShown }) {
   });
   panel.querySelector("#users-clear").addEventListener("click", async () => {
     await local("/users", { method: "DELETE" });
+    refresh();
+  });
+  panel.querySelector("#events-clear").addEventListener("click", async () => {
+    await local("/events", { method: "DELETE" });
     refresh();
   });
   await refresh();
@@ -109,5 +118,35 @@ function renderUsers(users, local, refresh) {
       refresh();
     });
     row.insertCell().append(remove);
+  }
+}
+
+/** The events the bus received, newest first: type, user, phone (and the old one, or why sessions ended). */
+function renderEvents(events) {
+  const list = document.querySelector("#events");
+  list.replaceChildren();
+  if (!events.length) {
+    const empty = document.createElement("li");
+    empty.className = "muted";
+    empty.textContent = t("eventsEmpty");
+    list.append(empty);
+    return;
+  }
+  for (const event of [...events].reverse()) {
+    const { detail } = event;
+    const item = document.createElement("li");
+    item.dataset.type = event["detail-type"];
+    item.dataset.phone = detail.phone;
+    const when = document.createElement("time");
+    when.dateTime = detail.occurred_at;
+    when.textContent = new Date(detail.occurred_at).toLocaleTimeString();
+    const type = document.createElement("strong");
+    type.textContent = event["detail-type"];
+    const about = document.createElement("div");
+    const phone = detail.old_phone ? `${detail.old_phone} → ${detail.phone}` : detail.phone;
+    const user = t("eventUser", { id: detail.user_id.slice(0, 8) });
+    about.textContent = [phone, detail.reason, user].filter(Boolean).join(" · ");
+    item.append(when, " ", type, about);
+    list.append(item);
   }
 }

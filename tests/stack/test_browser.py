@@ -5,8 +5,10 @@ browser context (an empty localStorage). Codes are read the way a developer read
 the page's SMS outbox panel, checked against the stack's own outbox.
 
 Covered against the real functions: the passwordless login, logout and login again; the
-back-office users' registration of an imported user, password login and password reset; error
-codes and messages in English and Thai. The refresh and sessions screens are driven against the
+back-office users' registration of an imported user, password login and password reset; changing
+the number and deleting the account, each through the sign-in-again prompt (by code, by
+password) and the events they publish in the developer panel; error codes and messages in
+English and Thai. The refresh and sessions screens are driven against the
 running stack too (a second device listed and ended, an expired token refreshed), and the
 client's rules for a refused refresh with the browser's network mocked (page.route).
 
@@ -293,10 +295,107 @@ def test_a_second_device_is_listed_and_ended_and_an_expired_token_is_refreshed(
     assert me_status(page, stored(page, "access_token")) == (200, "")
 
 
+# ---------------------------------------------------------------------------- the account's own life
+def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The stack's clock ``seconds`` ahead: past REAUTH_MAX_AGE_SECONDS (300), within the token's 900 s."""
+    import time
+
+    from phone_auth import clock
+
+    monkeypatch.setattr(clock, "now", lambda: time.time() + seconds)
+
+
+def test_changing_the_number_asks_for_a_fresh_sign_in_by_code_then_moves_the_account(
+    page: Page, stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phone, new_phone = "+66812340101", "+66812340102"
+    page.get_by_test_id("otp-phone").fill(phone)
+    page.get_by_role("button", name="Send code").click()
+    use_code(page, stack, phone, 1)
+    page.get_by_role("button", name="Verify and sign in").click()
+    expect_signed_in(page, phone, "New user: this was the first sign-in.")
+    first_token = stored(page, "access_token")
+
+    later(monkeypatch, 400)
+    change = page.get_by_role("button", name="Change number")
+    expect(change).to_have_attribute("aria-expanded", "false")
+    change.click()
+    expect(change).to_have_attribute("aria-expanded", "true")
+    page.get_by_test_id("new-phone").fill("081-234-0102")
+    page.get_by_role("button", name="Send code to the new number").click()
+    expect_error(page, "REAUTHENTICATION_REQUIRED", MESSAGES["REAUTHENTICATION_REQUIRED"]["en"])
+    reauth = page.get_by_test_id("reauth")
+    expect(reauth).to_be_visible()
+    expect(reauth.get_by_role("heading", name="Sign in again to continue")).to_be_visible()
+    expect(page.get_by_test_id("reauth-phone")).to_have_text(phone)
+    expect(page.get_by_role("button", name="Send a sign-in code")).to_be_focused()
+    expect_no_axe_violations(page)
+
+    page.get_by_role("button", name="Send a sign-in code").click()
+    code = use_code(page, stack, phone, 2)  # into the prompt's code field
+    expect(page.get_by_test_id("reauth-code")).to_have_value(code)
+    page.get_by_role("button", name="Verify and continue").click()
+    # Signed in again, the request that waited goes out: the code to the new number.
+    expect(page.locator(f'#outbox li[data-to="{new_phone}"]')).to_have_count(1)
+    expect(reauth).to_be_hidden()
+    expect(page.get_by_test_id("notice")).to_have_text(MESSAGES["CODE_SENT"]["en"])
+
+    use_code(page, stack, new_phone, 1)  # into the number change's code field
+    page.get_by_role("button", name="Move my account").click()
+    expect(page.get_by_test_id("notice")).to_have_text(f"Your account now uses {new_phone}.")
+    expect_signed_in(page, new_phone, f"Your account now uses {new_phone}.")
+    expect(page.locator(f'#outbox li[data-to="{phone}"]').first).to_contain_text(MESSAGES["SMS_PHONE_CHANGED"]["en"])
+    assert me_status(page, first_token) == (401, "TOKEN_REVOKED")
+    assert me_status(page, stored(page, "access_token")) == (200, "")
+    events = page.get_by_test_id("events")
+    expect(events.locator(f'li[data-type="PhoneChanged"][data-phone="{new_phone}"]')).to_have_count(1)
+    expect(events.locator(f'li[data-type="PhoneChanged"][data-phone="{new_phone}"]')).to_contain_text(
+        f"{phone} → {new_phone}"
+    )
+    expect(events.locator(f'li[data-type="SessionsEnded"][data-phone="{new_phone}"]')).to_contain_text("phone_change")
+    expect_no_axe_violations(page)
+
+
+def test_deleting_the_account_asks_for_a_fresh_sign_in_by_password_then_signs_out(
+    page: Page, stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phone, password = "+66812340201", "lemongrass soup 77"
+    page.get_by_role("tab", name="Register").click()
+    page.get_by_test_id("register-phone").fill(phone)
+    page.get_by_role("button", name="Send registration code").click()
+    use_code(page, stack, phone, 1)
+    page.get_by_role("button", name="Verify code").click()
+    expect(page.get_by_test_id("notice")).to_have_text("Registration token received; now set a password.")
+    page.get_by_test_id("register-password").fill(password)
+    page.get_by_role("button", name="Set password and sign in").click()
+    expect_signed_in(page, phone, "New user: this was the first sign-in.")
+    token = stored(page, "access_token")
+
+    later(monkeypatch, 400)
+    page.get_by_role("button", name="Delete account").click()
+    page.get_by_role("button", name="Cancel").click()  # thought better of it: nothing happens
+    expect(page.get_by_role("button", name="Yes, delete my account")).to_be_hidden()
+    page.get_by_role("button", name="Delete account").click()
+    page.get_by_role("button", name="Yes, delete my account").click()
+    expect_error(page, "REAUTHENTICATION_REQUIRED", MESSAGES["REAUTHENTICATION_REQUIRED"]["en"])
+    page.get_by_test_id("reauth-password").fill(password)
+    page.get_by_role("button", name="Log in and continue").click()
+
+    expect(page.get_by_test_id("notice")).to_have_text(MESSAGES["ACCOUNT_DELETED"]["en"])
+    expect(page.get_by_test_id("session-state")).to_have_text("Not signed in.")
+    assert stored(page, "access_token") is None
+    assert me_status(page, token) == (401, "TOKEN_REVOKED")
+    expect(page.locator(f'#users tr[data-phone="{phone}"]')).to_have_count(0)
+    expect(page.get_by_test_id("events").locator(f'li[data-type="UserDeleted"][data-phone="{phone}"]')).to_have_count(1)
+
+    page.get_by_role("button", name="ไทย").click()  # the prompt and the buttons in Thai
+    expect(page.get_by_role("heading", name="เหตุการณ์ของบัญชี")).to_be_visible()
+
+
 # ---------------------------------------------------------------------------- accessibility
 FLOW_TABS = ["SMS code login", "Register", "Password login", "Reset password"]
-PHONE_FIELDS = ["otp-phone", "register-phone", "login-phone", "reset-phone"]
-CODE_FIELDS = ["otp-code", "register-code", "reset-code"]
+PHONE_FIELDS = ["otp-phone", "register-phone", "login-phone", "reset-phone", "new-phone"]
+CODE_FIELDS = ["otp-code", "register-code", "reset-code", "change-code", "reauth-code"]
 LIVE = '[aria-live], [role="status"], [role="alert"], [role="log"], [role="marquee"], [role="timer"]'
 
 
