@@ -10,6 +10,7 @@ condition expressions and cancellation reasons never leave this package.
   operation shares.
 - ``expressions``: expression pieces several operations write alike (``IN`` a hash's
   candidates, ``REMOVE`` sessions).
-- ``users``, ``codes``, ``limits``: the operations, each stating its precondition and round
-  trips; ``refusals``: what they raise when a precondition did not hold.
+- ``users``, ``codes``, ``limits``, ``accounts`` (erasure): the operations, each stating its
+  precondition and round trips; ``refusals``: what they raise when a precondition did not hold.
+- ``changes``: a record of the users table's stream, read into the item before and after.
 """
