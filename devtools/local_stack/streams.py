@@ -204,8 +204,8 @@ class LifecycleEvents:
             if not messages:
                 return received
             received += [json.loads(message["Body"]) for message in messages]
-            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-            sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
+            for message in messages:
+                sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def clear(self) -> None:
         self.events()

@@ -822,18 +822,14 @@ class TestLifecycleEvents:
 
     def test_each_change_shows_once_newest_last_and_delete_empties_the_list(self, real_stack: LocalStack) -> None:
         assert call(real_stack, "DELETE", "/_local/events")[0] == 204
-        phone, new_phone = "+66844444444", "+66855555555"
-        bearer = {"Authorization": f"Bearer {sign_in(real_stack, phone)}"}
-        status, _, user = call(real_stack, "GET", "/auth/me", headers=bearer)
-        user_id = user["user"]["id"]
-        assert call(real_stack, "POST", "/auth/me/phone", {"new_phone": new_phone}, headers=bearer)[0] == 200
-        change = {"new_phone": new_phone, "code": sms_code(real_stack, new_phone)}
-        status, _, moved = call(real_stack, "POST", "/api/v1/auth/me/phone/verify", change, headers=bearer)
+        api, phone, new_phone = StackApi(real_stack, "/api/v1"), "+66844444444", "+66855555555"
+        signed_in = sign_in(api, phone)
+        user_id, token = signed_in["user"]["id"], signed_in["access_token"]
+        assert api.call("request_phone_change", {"new_phone": new_phone}, token=token)[0] == 200
+        change = {"new_phone": new_phone, "code": api.last_code(new_phone)}
+        status, moved, _ = api.call("verify_phone_change", change, token=token)
         assert status == 200, moved
-        assert (
-            call(real_stack, "DELETE", "/auth/me", headers={"Authorization": f"Bearer {moved['access_token']}"})[0]
-            == 200
-        )
+        assert api.call("delete_account", token=moved["access_token"])[0] == 200
 
         expected = [
             ("UserCreated", {"user_id": user_id, "market": "th", "phone": phone}),
@@ -864,7 +860,7 @@ def test_a_batch_that_keeps_failing_is_halved_retried_then_dropped_and_said() ->
     lines: list[str] = []
     stack = start(port=0, log=lines.append, import_sample_users=False, handlers={"publish_events": failing})
     try:
-        sign_in(stack, "+66866666666")
+        sign_in(StackApi(stack), "+66866666666")
         assert event_kinds(stack) == []
     finally:
         stack.stop()

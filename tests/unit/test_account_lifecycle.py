@@ -81,8 +81,15 @@ def items_naming(phone: str) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-RATE_LIMIT_ITEMS = ("sms_per_phone_per_hour#", "sms_per_phone_per_day#", "sms_per_prefix_per_hour#", "otp_lock#")
-RATE_LIMIT_ITEMS += ("otp_failures_per_phone#", "password_lock#", "password_failures_per_phone#")
+RATE_LIMIT_ITEMS = (
+    "sms_per_phone_per_hour#",
+    "sms_per_phone_per_day#",
+    "sms_per_prefix_per_hour#",
+    "otp_lock#",
+    "otp_failures_per_phone#",
+    "password_lock#",
+    "password_failures_per_phone#",
+)
 
 
 # ------------------------------------------------------------------ a recent sign-in

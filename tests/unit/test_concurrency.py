@@ -230,7 +230,9 @@ def test_a_delete_racing_sign_ins_leaves_a_deleted_account_or_a_live_one_never_h
         assert sum(1 for status, _, _ in sign_ins if status == 200) <= 1
         tokens = [signed_in["access_token"], *(body["access_token"] for status, body, _ in sign_ins if status == 200)]
         tables = scan_all()
-        (user,) = [row for row in tables["USERS_TABLE_NAME"] if row["phone"] == phone] or [None]
+        found = [row for row in tables["USERS_TABLE_NAME"] if row["phone"] == phone]
+        assert len(found) <= 1
+        user = found[0] if found else None
         if user is None:  # deleted: nothing of the phone left but its rate-limit items, no token works
             assert deletes[(200, None)] == 1
             assert [row for row in tables["OTP_TABLE_NAME"] if row["phone"] == phone] == []

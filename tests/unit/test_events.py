@@ -340,7 +340,7 @@ def test_authorizer_event_as_shipped_returns_a_deny_policy() -> None:
 
 
 def test_publish_events_event_is_a_dynamodb_stream_batch_of_the_users_table() -> None:
-    from helpers import LifecycleTap
+    from tests.helpers.lifecycle import LifecycleTap
 
     event = load_event("publish_events")
     records = event["Records"]

@@ -142,9 +142,8 @@ def test_the_setup_function_answers_cloudformation_before_its_timeout() -> None:
 def test_the_stream_batches_fit_the_chain() -> None:
     """publish_events' chain counts two PutEvents: a batch of BatchSize records makes at most two
     events each (a number change), ten per call."""
-    from helpers import template
-
     from phone_auth.event_bus import ENTRIES_PER_CALL
+    from tests.helpers import template
 
     stream = template()["Resources"]["PublishEventsFunction"]["Properties"]["Events"]["UsersStream"]["Properties"]
     assert -(-2 * stream["BatchSize"] // ENTRIES_PER_CALL) == CHAINS["publish_events"][0].count("events")
@@ -329,7 +328,7 @@ def test_publishing_to_an_eventbridge_that_never_answers_raises_within_its_timeo
     api: Api, env: SetEnv, silent: SilentServer
 ) -> None:
     """The batch fails (the stream retries it) in no more time than the bound allows."""
-    from helpers import LifecycleTap
+    from tests.helpers.lifecycle import LifecycleTap
 
     tap = LifecycleTap()
     assert api.call("send_verification", {"phone": PHONE})[0] == 200
