@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 
 from devtools.local_stack import LocalStack, start
-from tests.helpers import ROOT, protected_functions
+from tests.helpers import ROOT, password_hash, protected_functions, put_user
 from tests.helpers.stack import StackApi
 from tests.helpers.strategies import thai_phone_inputs
 
@@ -142,20 +142,11 @@ class SignedInUser:
         self.signed_in = None
 
     def import_again(self) -> None:
-        """DELETE /auth/me erased the user: put it back as the back office's import would, password and all."""
+        """DELETE /auth/me erased the user, or a number change moved it away: put it back at its
+        number as the back office's import would, password and all, under a new id."""
         import uuid
 
-        import bcrypt
-        import boto3
-
-        from phone_auth.store.marshalling import to_item
-        from phone_auth.store.records import UserRecord
-
-        stamp = "2026-01-01T00:00:00.000Z"
-        password_hash = bcrypt.hashpw(USER_PASSWORD.encode(), bcrypt.gensalt(10)).decode()
-        user = UserRecord(USER_PHONE, str(uuid.uuid4()), stamp, stamp, source="import", password_hash=password_hash)
-        table = self.stack.model.environment["USERS_TABLE_NAME"]
-        boto3.client("dynamodb").put_item(TableName=table, Item=to_item(user.to_item()))
+        put_user(USER_PHONE, id=str(uuid.uuid4()), password_hash=password_hash(USER_PASSWORD))
         self.signed_in = None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from tests.helpers import Api, FakeClock, SetEnv, last_code, load_handler, sms_outbox
+from tests.helpers import Api, FakeClock, SetEnv, last_code, load_handler, sign_in, sms_outbox
 
 PHONE = "+66812345678"
 THREADS = 20
@@ -185,13 +185,6 @@ def scan_all() -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def sign_in(api: Api, phone: str) -> dict[str, Any]:
-    assert api.call("send_verification", {"phone": phone})[0] == 200
-    status, body, _ = api.call("verify_code", {"phone": phone, "verification_code": last_code(phone)})
-    assert status == 200, body
-    return body
-
-
 def test_twenty_deletes_of_one_account_at_once_succeed_once(api: Api, clock: FakeClock) -> None:
     warm("send_verification", "verify_code", "delete_account", "authorizer")
     token = sign_in(api, PHONE)["access_token"]
@@ -240,6 +233,9 @@ def test_a_delete_racing_sign_ins_leaves_a_deleted_account_or_a_live_one_never_h
                 assert outcome(api.call("me", token=token)) == (401, "TOKEN_REVOKED")
         else:  # live: a whole user, and every token it answers for is one of its live sessions
             assert {"id", "created_at", "session_epoch"} <= set(user)
+            if deletes[(200, None)]:  # the delete went through: only a sign-in after it, as a new user
+                assert user["id"] != signed_in["user"]["id"]
+                assert outcome(api.call("me", token=signed_in["access_token"])) == (401, "TOKEN_REVOKED")
             for token in tokens:
                 status, body, _ = api.call("me", token=token)
                 if status == 200:

@@ -11,22 +11,23 @@ import re
 import uuid
 from typing import Any
 
-import bcrypt
 import pytest
 
 from phone_auth.event_bus import EventsNotPublished
 from tests.helpers import (
+    PHONE,
     Api,
     FakeClock,
     SetEnv,
     last_code,
     load_event,
+    password_hash,
     put_user,
+    sign_in,
     user_id_of,
 )
 from tests.helpers.lifecycle import LifecycleTap
 
-PHONE = "+66812345678"
 NEW = "+66898765432"
 PASSWORD = "Suan-Luang-2468"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -37,13 +38,6 @@ EN = {"Accept-Language": "en"}
 @pytest.fixture
 def tap() -> LifecycleTap:
     return LifecycleTap()
-
-
-def sign_in(api: Api, phone: str = PHONE) -> dict[str, Any]:
-    assert api.call("send_verification", {"phone": phone})[0] == 200
-    status, body, _ = api.call("verify_code", {"phone": phone, "verification_code": last_code(phone)})
-    assert status == 200, body
-    return body
 
 
 def shape(events: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -97,7 +91,7 @@ def test_each_change_publishes_its_events_once_and_nothing_else_does(
 
 
 def test_a_password_reset_and_an_import_publish_theirs(api: Api, clock: FakeClock, tap: LifecycleTap) -> None:
-    put_user(PHONE, password_hash=bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(10)).decode())
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
     assert shape(tap.publish()) == [("UserCreated", {"user_id": user_id_of(PHONE), "market": "th", "phone": PHONE})]
     assert api.call("login_mobile", {"phone": PHONE, "password": PASSWORD})[0] == 200
     assert api.call("request_password_reset_otp", {"phone": PHONE})[0] == 200
