@@ -1,12 +1,13 @@
 """Each function's IAM permissions are exactly what its code calls, in each samconfig environment.
 
-The flows below run every function through its success and refusal paths, and the stack's custom
-resources through a first deploy and a deletion, while a recorder notes every AWS request the code
-makes as IAM sees it: the action, the resource's ARN and the keys a condition reads (a DynamoDB
-transaction as its per-item actions; iam:PassRole for a role handed to a service). The template is
-translated with the environment's parameters (devtools.validate: SAM's translator, as sam validate
-runs it), and IAM's evaluation is applied to each function's role: a policy of the role must allow
-the request, no statement may deny it, and the role's permissions boundary must allow it as well.
+The flows below run every function through its success and refusal paths (the lifecycle events'
+publisher on the users table's real stream records), and the stack's custom resources through a
+first deploy and a deletion, while a recorder notes every AWS request the code makes as IAM sees it:
+the action, the resource's ARN and the keys a condition reads (a DynamoDB transaction as its per-
+item actions; iam:PassRole for a role handed to a service). The template is translated with the
+environment's parameters (devtools.validate: SAM's translator, as sam validate runs it), and IAM's
+evaluation is applied to each function's role: a policy of the role must allow the request, no
+statement may deny it, and the role's permissions boundary must allow it as well.
 
 Both ways:
 
@@ -15,7 +16,9 @@ Both ways:
   justified extras listed below: a grant no code path calls is attack surface for nothing.
 
 Lambda writing the function's log is a request too; SAM's AWSLambdaBasicExecutionRole also grants
-logs:CreateLogGroup, which the boundary must take away (every log group is in the template).
+logs:CreateLogGroup, which the boundary must take away (every log group is in the template). So are
+the requests a stream's event source mapping makes with the function's role: reading the stream,
+and sending a batch that failed every retry to its failure destination.
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ from tests.helpers import (
     load_event,
     load_handler,
     put_user,
+    wrong_code,
 )
+from tests.helpers.lifecycle import LifecycleTap
 
 PHONE = "+66812345678"
 IMPORTED = "+66891234567"
@@ -69,7 +74,23 @@ AWS_MANAGED_POLICIES = {
             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": "*",
         }
-    ]
+    ],
+    # SAM attaches it to a function with a DynamoDB stream event: Lambda reads the stream with the role.
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+                "dynamodb:ListStreams",
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+            ],
+            "Resource": "*",
+        }
+    ],
 }
 #: Grants no recorded request uses, each on purpose: (function, or * for any; action).
 JUSTIFIED_EXTRAS = {
@@ -114,12 +135,17 @@ class Arns:
     def prefix(self) -> str:
         return f"{self.env.region}:{ACCOUNT_ID}"
 
-    def of(self, logical_id: str, kind: str) -> str:
-        """The ARN ``Fn::GetAtt <logical_id>.Arn`` gives (a stand-in name for what CloudFormation names)."""
+    def of(self, logical_id: str, kind: str, attribute: str = "Arn") -> str:
+        """The ARN ``Fn::GetAtt <logical_id>.<attribute>`` gives (a stand-in name for what CloudFormation
+        names): a resource's ``Arn``, or a table's ``StreamArn``."""
         if kind == "AWS::DynamoDB::Table":
-            return f"arn:aws:dynamodb:{self.prefix}:table/{logical_id}"
+            table = f"arn:aws:dynamodb:{self.prefix}:table/{logical_id}"
+            return table if attribute == "Arn" else f"{table}/stream/2026-12-03T00:00:00.000"
+        assert attribute == "Arn", (logical_id, attribute)
         if kind == "AWS::IAM::Role":
             return f"arn:aws:iam::{ACCOUNT_ID}:role/{logical_id}"
+        if kind == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:{self.prefix}:{logical_id}"
         raise AssertionError(f"no ARN stand-in for {logical_id} ({kind})")
 
     def key_set(self, name: str) -> str:
@@ -175,6 +201,10 @@ def requests(arns: Arns, service: str, operation: str, params: dict[str, Any]) -
         return [Request("apigateway:PATCH", account), passed]
     if service == "logs":
         return [Request(f"logs:{operation}", f"arn:aws:logs:{arns.prefix}:log-group:{params['logGroupName']}")]
+    if service == "events":
+        assert operation == "PutEvents", operation
+        buses = sorted({entry.get("EventBusName", "default") for entry in params["Entries"]})
+        return [Request("events:PutEvents", f"arn:aws:events:{arns.prefix}:event-bus/{bus}") for bus in buses]
     raise AssertionError(f"a call this test does not model: {service}.{operation}")
 
 
@@ -197,8 +227,7 @@ def resolved(node: Any, arns: Arns, resources: dict[str, Any]) -> Any:
     if isinstance(node, dict):
         if set(node) == {"Fn::GetAtt"}:
             logical_id, attribute = node["Fn::GetAtt"]
-            assert attribute == "Arn", node
-            return arns.of(logical_id, resources[logical_id]["Type"])
+            return arns.of(logical_id, resources[logical_id]["Type"], attribute)
         assert not any(key.startswith("Fn::") or key == "Ref" for key in node), f"unresolved {node}"
         return {key: resolved(value, arns, resources) for key, value in node.items()}
     if isinstance(node, list):
@@ -286,6 +315,25 @@ def log_requests(arns: Arns, logical_id: str) -> list[Request]:
     """What Lambda asks in the function's name to write its log (to the group the template made)."""
     stream = arns.function_log_group(logical_id) + ":log-stream:2026/12/03/[$LATEST]0123456789abcdef"
     return [Request("logs:CreateLogStream", stream), Request("logs:PutLogEvents", stream)]
+
+
+def stream_requests(env_name: str, arns: Arns, logical_id: str) -> list[Request]:
+    """What Lambda asks with the function's role for each stream event source mapping of it: the
+    stream's description, shard iterators and records, the streams of the account, and the failure
+    destination's SendMessage for a batch that failed every retry."""
+    resources = deployed_resources(translate(env_name))
+    found = []
+    for mapping in resources.values():
+        properties = mapping["Properties"]
+        if mapping["Type"] != "AWS::Lambda::EventSourceMapping" or properties["FunctionName"] != {"Ref": logical_id}:
+            continue
+        stream = resolved(properties["EventSourceArn"], arns, resources)
+        found += [Request(f"dynamodb:{name}", stream) for name in ("DescribeStream", "GetShardIterator", "GetRecords")]
+        found.append(Request("dynamodb:ListStreams", "*"))
+        failure = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        if failure is not None:
+            found.append(Request("sqs:SendMessage", resolved(failure, arns, resources)))
+    return found
 
 
 # ------------------------------------------------------------------ running the code
@@ -419,6 +467,27 @@ def back_office(api: Api, env: SetEnv, *, passwordless: bool) -> None:
     assert api.call("reset_password", reset)[0] == 200
 
 
+def account_lifecycle(api: Api, monkeypatch: pytest.MonkeyPatch, phone: str, password: str) -> None:
+    """Signed in by password a moment ago (passwordless login may be off): a number change (to a number
+    in use first, then one whose SMS fails, then a wrong code) with its notice to the old number, then
+    the account's deletion; and the lifecycle events they published, from the users table's stream."""
+    tap = LifecycleTap()
+    new_phone = "+66898765432"
+    token = api.call("login_mobile", {"phone": phone, "password": password})[1]["access_token"]
+    status, body, _ = api.call("request_phone_change", {"new_phone": IMPORTED}, token=token)
+    assert (status, body["error"]["code"]) == (409, "PHONE_IN_USE")
+    with monkeypatch.context() as patch:  # its SMS fails: the code is withdrawn
+        patch.setattr(codes, "get_sender", lambda: BrokenSender())
+        assert api.call("request_phone_change", {"new_phone": new_phone}, token=token)[0] == 503
+    assert api.call("request_phone_change", {"new_phone": new_phone}, token=token)[0] == 200
+    code = last_code(new_phone)
+    assert api.call("verify_phone_change", {"new_phone": new_phone, "code": wrong_code(code)}, token=token)[0] == 400
+    status, moved, _ = api.call("verify_phone_change", {"new_phone": new_phone, "code": code}, token=token)
+    assert status == 200, moved
+    assert api.call("delete_account", token=moved["access_token"])[0] == 200
+    assert {"PhoneChanged", "SessionsEnded", "UserDeleted"} <= {event["detail-type"] for event in tap.publish()}
+
+
 def stack_setup(arns: Arns, answers: Callable[[], None]) -> None:
     """A first deploy on a fresh account, then the stack's deletion (the key set deleted with it)."""
     handler = load_handler("stack_setup").lambda_handler
@@ -488,6 +557,7 @@ def test_each_function_is_granted_what_its_code_calls_and_nothing_else(
     failed_sms(api, monkeypatch, passwordless=passwordless)
     back_office(api, env, passwordless=passwordless)
     password_sessions(api, clock, PHONE, "durian season 2026")
+    account_lifecycle(api, monkeypatch, PHONE, "durian season 2026")
     stack_setup(arns, answers)
     load_handler("sms_delivery_status").lambda_handler(
         load_event("sms_delivery_status"), Context("sms_delivery_status")
@@ -499,7 +569,8 @@ def test_each_function_is_granted_what_its_code_calls_and_nothing_else(
     missing: dict[str, list[Request]] = {}
     unused: dict[str, list[str]] = {}
     for function, calls in recorder.calls.items():
-        asked = [request for call in calls for request in requests(arns, *call)] + log_requests(arns, ids[function])
+        asked = [request for call in calls for request in requests(arns, *call)]
+        asked += log_requests(arns, ids[function]) + stream_requests(env_name, arns, ids[function])
         refused = [request for request in asked if not allowed(granted[function], request)]
         if refused:
             missing[function] = sorted(set(refused), key=str)

@@ -100,8 +100,13 @@ def cold_start_seconds(memory_mb: int) -> int:
 
 
 # ------------------------------------------------------------------ the arithmetic
+#: Functions no request waits for whose Timeout is budgeted the same way: a batch of the users table's
+#: stream that runs into its Timeout is retried whole, and holds up its shard's later records meanwhile.
+STREAM_FUNCTIONS = {"publish_events"}
+
+
 def test_every_function_api_gateway_waits_for_has_a_chain() -> None:
-    assert set(CHAINS) == api_functions()
+    assert set(CHAINS) == api_functions() | STREAM_FUNCTIONS
 
 
 @pytest.mark.parametrize("function_dir", sorted(CHAINS))
