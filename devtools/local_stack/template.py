@@ -13,7 +13,7 @@ logged and dropped).
 
 Only what the template uses is supported. Anything else (an HTTP API, an implicit API, a TOKEN
 or caching authorizer, a table with an index, a Kinesis stream, an event source the stack
-cannot poll, an env var it cannot resolve...) raises :class:`TemplateError` naming it, instead
+cannot poll on a function it serves, an env var it cannot resolve...) raises :class:`TemplateError` naming it, instead
 of being emulated half-way.
 """
 
@@ -200,10 +200,11 @@ def read_stack(
 
 
 def _served_by_the_api(template: Mapping[str, Any]) -> set[str]:
-    """Logical ids of the functions the API invokes: those with an Api event, and its authorizers. The
-    others (the stack's custom resources, a log subscription) are there for ``make invoke`` only: what
-    invokes them (CloudFormation, CloudWatch Logs) is not emulated, so their events and any Condition
-    on them are not read."""
+    """Logical ids of the functions the API invokes: those with an Api event, and its authorizers. Of
+    the others, those the stream poller invokes are served too (``_served_by_a_stream``); the rest (the
+    stack's custom resources, a log subscription) are there for ``make invoke`` only: what invokes them
+    (CloudFormation, CloudWatch Logs) is not emulated, so their events and any Condition on them are
+    not read."""
     resources = template["Resources"]
     served = {
         spec["FunctionArn"]["Fn::GetAtt"][0]
@@ -219,12 +220,22 @@ def _served_by_the_api(template: Mapping[str, Any]) -> set[str]:
     return served
 
 
+def _served_by_a_stream(template: Mapping[str, Any]) -> set[str]:
+    """Logical ids of the functions with a ``DynamoDB`` stream event: the stack's stream poller invokes them."""
+    return {
+        lid
+        for lid, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+        and any(e.get("Type") == "DynamoDB" for e in ((resource.get("Properties") or {}).get("Events") or {}).values())
+    }
+
+
 def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
     """Raise :class:`TemplateError` naming the first construct (as written) the local stack does not serve."""
     apis = [lid for lid, r in template["Resources"].items() if r.get("Type") == "AWS::Serverless::Api"]
     if len(apis) != 1:
         raise TemplateError(f"the local stack serves exactly one AWS::Serverless::Api, not {len(apis)}")
-    served = _served_by_the_api(template)
+    served = _served_by_the_api(template) | _served_by_a_stream(template)
     for lid, resource in template["Resources"].items():
         kind, props = resource.get("Type"), resource.get("Properties") or {}
         if kind == "AWS::Serverless::Function" and lid not in served:

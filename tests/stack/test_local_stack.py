@@ -190,7 +190,12 @@ def test_unknown_parameters_and_config_envs_are_refused() -> None:
         ),
         ("FilterCriteria", "BatchSize: 10", "BatchSize: 10\n            FilterCriteria: {}"),
         ("a stream that is not", "Stream: !GetAtt UsersTable.StreamArn", "Stream: !GetAtt OtpTable.StreamArn"),
-        ("Schedule events", "Type: DynamoDB", "Type: Schedule"),
+        (  # on a function the stack serves (one with no event it serves is left to make invoke)
+            "Schedule events",
+            "        UsersStream:\n",
+            "        Tick:\n          Type: Schedule\n          Properties:\n            Schedule: rate(1 hour)\n"
+            "        UsersStream:\n",
+        ),
         (
             "env var SHARED",
             "BCRYPT_ROUNDS: !Ref BcryptRounds",
