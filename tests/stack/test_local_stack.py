@@ -705,6 +705,19 @@ class TestWithLambdaCode:
         assert messages[0]["to"] == PHONE
         assert re.search(r"\b\d{6}\b", messages[0]["body"])
 
+    def test_a_simple_cross_site_request_is_refused_before_any_work(self, real_stack: LocalStack) -> None:
+        """A page on another site can make its visitors' browsers POST text/plain without a preflight:
+        such a body is refused, so neither a code goes out nor a wrong password counts."""
+        evil = {"Origin": "https://evil.example", "Content-Type": "text/plain;charset=UTF-8"}
+        phone = "+66812340000"
+        status, headers, body = call(real_stack, "POST", "/auth/send-verification", {"phone": phone}, headers=evil)
+        assert (status, body["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+        assert "access-control-allow-origin" not in headers  # and the page cannot read the answer
+        assert real_stack.sms(phone) == []
+        login = {"phone": phone, "password": "not-the-password"}
+        status, _, body = call(real_stack, "POST", "/auth/login/mobile", login, headers=evil)
+        assert (status, body["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
     def test_me_without_token_is_401(self, real_stack: LocalStack) -> None:
         assert_gateway_error(*call(real_stack, "GET", "/auth/me"), 401, "UNAUTHORIZED")
 

@@ -22,6 +22,8 @@ from tests.helpers import (
     last_code,
     load_event,
     load_handler,
+    send_code,
+    sign_in,
     sms_outbox,
 )
 
@@ -413,3 +415,45 @@ def test_every_error_kind_has_a_thai_message(clock: FakeClock) -> None:
     ]
     for _, body, _ in answers:
         assert THAI.search(body["error"]["message"]), body
+
+
+# ------------------------------------------------------------------ media types
+def test_a_body_that_is_not_declared_json_is_refused_before_any_work(api: Api, clock: FakeClock) -> None:
+    """A text/plain POST is a CORS "simple request": a page on any site can make its visitors send it
+    without a preflight. Only application/json (which needs one) is read."""
+    body = json.dumps({"phone": PHONE})
+    for content_type in ("text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", None):
+        headers = {"Origin": "https://evil.example"} | ({"Content-Type": content_type} if content_type else {})
+        event = load_event("send_verification")
+        event["headers"] = {k: v for k, v in event["headers"].items() if k.lower() != "content-type"} | headers
+        event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+        event["body"], event["isBase64Encoded"] = body, False
+        response = load_handler("send_verification").lambda_handler(event, Context())
+        answer = json.loads(response["body"])
+        assert (response["statusCode"], answer["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE"), content_type
+    assert sms_outbox() == []
+    wrong_password = {"phone": PHONE, "password": "not-the-password"}
+    status, answer, _ = api.call("login_mobile", wrong_password, headers={"Content-Type": "text/plain"})
+    assert (status, answer["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_json_with_parameters_and_any_case_is_read(api: Api, clock: FakeClock) -> None:
+    for index, content_type in enumerate(("application/json; charset=utf-8", "Application/JSON", "application/json")):
+        phone = f"+6681234567{index}"
+        assert send_code(api, phone, headers={"Content-Type": content_type})[0] == 200, content_type
+        clock.advance(61)
+
+
+def test_a_post_without_a_body_needs_no_content_type(api: Api, clock: FakeClock) -> None:
+    """Logout everywhere sends no body: whatever its Content-Type says, there is nothing to read."""
+    token = sign_in(api)["access_token"]
+    assert api.call("logout", None, token=token, headers={"Content-Type": "text/plain"})[0] == 200
+    token = sign_in(api, clock=clock)["access_token"]
+    assert api.call("logout", None, token=token, raw_body="", headers={"Content-Type": "text/plain"})[0] == 200
+
+
+def test_the_media_type_refusal_has_a_thai_message(clock: FakeClock) -> None:
+    assert call("send_verification", json.dumps({"phone": PHONE}), headers={"Content-Type": "text/plain"})[0] == 415
+    assert_error(call("send_verification", "{}", headers={"Content-Type": "text/plain"}), 415, "UNSUPPORTED_MEDIA_TYPE")
+    th = call("send_verification", "{}", headers={"Content-Type": "text/plain", "Accept-Language": "th"})
+    assert THAI.search(th[1]["error"]["message"])

@@ -45,6 +45,13 @@ class PayloadTooLarge(AuthError):
     status = 413
 
 
+class UnsupportedMediaType(AuthError):
+    """The body is not declared as JSON (Content-Type application/json): nothing else is read."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
+
+
 class InvalidPhone(AuthError):
     """Not a valid phone number in E.164 or the market's national format."""
 

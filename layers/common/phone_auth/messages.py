@@ -20,6 +20,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "th": "ข้อมูลบางช่องขาดหายหรือมีรูปแบบไม่ถูกต้อง",
     },
     "PAYLOAD_TOO_LARGE": {"en": "The request body is too large.", "th": "ข้อมูลที่ส่งมามีขนาดใหญ่เกินไป"},
+    "UNSUPPORTED_MEDIA_TYPE": {
+        "en": "Send the request body as JSON (Content-Type: application/json).",
+        "th": "กรุณาส่งข้อมูลในรูปแบบ JSON (Content-Type: application/json)",
+    },
     "INVALID_PHONE": {"en": "This is not a valid phone number.", "th": "หมายเลขโทรศัพท์ไม่ถูกต้อง"},
     "PHONE_NOT_MOBILE": {
         "en": "This number cannot receive SMS; use a mobile number.",

@@ -1,9 +1,9 @@
 """API Gateway (REST, proxy integration) in and out: the one place errors become responses.
 (And the one other kind of event a function takes: a batch of the users table's stream.)
 
-``api_endpoint(Model)`` turns a function of a parsed ``Request`` into a Lambda handler: it reads
-and size-checks the body, decodes JSON, validates it with the endpoint's model, negotiates the
-language, and maps every AuthError to its status and
+``api_endpoint(Model)`` turns a function of a parsed ``Request`` into a Lambda handler: it refuses
+a body not declared as JSON, reads and size-checks the body, decodes JSON, validates it with the
+endpoint's model, negotiates the language, and maps every AuthError to its status and
 ``{"success": false, "error": {"code", "message"}}``. Anything unexpected is logged (without
 the event) and answered with a generic 500, so no internals leak. ``authorizer_endpoint`` does
 the rest of that for the REQUEST authorizer, whose answer is a policy (phone_auth.api.authorizer),
@@ -28,7 +28,14 @@ from typing import Any, overload
 from pydantic import BaseModel, ValidationError
 
 from phone_auth.callers import Caller, ClientInfo
-from phone_auth.errors import AuthError, InternalError, InvalidJson, PayloadTooLarge, ValidationFailed
+from phone_auth.errors import (
+    AuthError,
+    InternalError,
+    InvalidJson,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from phone_auth.messages import preferred_language
 from phone_auth.observability import lambda_invocation, logger, stream_invocation
 from phone_auth.settings import cors_origin, get_settings
@@ -96,6 +103,21 @@ def error_response(error: AuthError, language: str, origin: str | None = None) -
     from phone_auth.api.models import ErrorResponse
 
     return json_response(error.status, ErrorResponse.of(error, language), error.headers, origin)
+
+
+def require_json_media_type(event: dict[str, Any], headers: dict[str, str]) -> None:
+    """A request with a body must declare it JSON (``application/json``, with any parameters, in
+    any case), else UNSUPPORTED_MEDIA_TYPE before anything is read.
+
+    A body of another type (``text/plain``, a form) is what a page on any site can make its
+    visitors' browsers send without a CORS preflight; a JSON one needs the preflight, which names
+    only our allowed origins. A request without a body (logout everywhere) has nothing to declare.
+    """
+    if event.get("body") in (None, ""):
+        return
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType()
 
 
 def read_json_body(event: dict[str, Any], max_bytes: int) -> Any:
@@ -174,6 +196,7 @@ def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Requ
             headers = _headers(event)
             language = preferred_language(headers.get("accept-language"))
             try:
+                require_json_media_type(event, headers)
                 body: Any = None
                 if body_model is not None:
                     body = validate_body(body_model, read_json_body(event, get_settings().max_body_bytes))
