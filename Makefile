@@ -19,7 +19,7 @@ PORT ?= 3000
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: help setup chromium run test unit stack lint build check-layer deploy secret rotate-secret import invoke sam-invoke probe openapi bench clean
+.PHONY: help setup chromium run test unit stack lint build check-layer deploy secret rotate-secret origin-header import invoke sam-invoke probe openapi bench clean
 
 help:
 	@echo "make run      the local stack, web client and API docs on http://127.0.0.1:$(PORT) (no Docker, no AWS account)"
@@ -36,6 +36,7 @@ help:
 	@echo "make secret   ENV=<env>: create that environment's JWT key set in SSM (the first deploy does it anyway)"
 	@echo "make rotate-secret  add a new current JWT key: the running local stack's, or ENV=<env>'s deployed one;"
 	@echo "              RETIRE=1 removes the keys older than the current one (FORCE=1: even if it is young)"
+	@echo "make origin-header STAGE=... [MARKET=th]  the header CloudFront adds in front of the API (TRUSTED_PROXY=cloudfront)"
 	@echo "make probe    what an attacker gets through the default limits, measured over HTTP (the test that pins it)"
 	@echo "make openapi  regenerate openapi.json from the pydantic models"
 	@echo "make bench    cold starts, warm overhead, round trips, bcrypt, load (prints, asserts nothing; QUICK=1 a smoke run)"
@@ -124,6 +125,13 @@ rotate-secret: setup
 	$(BIN)/python -m ops.secret $(if $(RETIRE),--retire,--rotate) $(if $(FORCE),--force) \
 		$(if $(filter-out file,$(origin ENV)),--config-env $(ENV),--local http://127.0.0.1:$(PORT)) \
 		$(if $(PROFILE),--profile $(PROFILE))
+
+# The custom origin header a CloudFront distribution adds for TRUSTED_PROXY=cloudfront (docs/deploy.md),
+# derived from the stage's key set (or the running local stack's without STAGE or PARAM).
+origin-header: setup
+	$(BIN)/python -m ops.secret --origin-header $(or $(MARKET),th) \
+		$(if $(or $(PARAM),$(filter-out file,$(origin STAGE))),--stage $(STAGE),--local http://127.0.0.1:$(PORT)) \
+		$(if $(PARAM),--parameter-name $(PARAM)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION))
 
 # Into the local stack on PORT, or STACK's table. DRY_RUN=1 writes nothing; with no local
 # stack running (and no STACK) it checks the file only.

@@ -8,8 +8,10 @@ the legacy single secret included; docs/deploy.md#key-rotation describes it). Th
 when a key is added (``--rotate``: a new current key, the older ones kept, so nobody is signed
 out) or dropped (``--retire``: the keys older than the current one, refused while the current key
 is younger than ``--min-age``, 3900 s by default, unless ``--force``), and reads and writes the
-parameter. Without either it creates the first key set
-and refuses to replace one (``--overwrite`` does, signing everyone out).
+parameter. ``--origin-header MARKET`` prints the header a CloudFront distribution in front of the
+stack adds (``TRUSTED_PROXY=cloudfront``; docs/deploy.md), derived from the current key. Without
+any of these it creates the first key set and refuses to replace one (``--overwrite`` does,
+signing everyone out).
 
 The stack creates the key set itself on its first deploy when the parameter does not exist
 (template.yaml's KeySet), so a new stack needs no step here. ``--config-env`` names a
@@ -51,6 +53,7 @@ RETIRE_MIN_AGE_SECONDS = 3600 + 300
 # Same rules as the template's Stage and JwtSecretParameterName parameters.
 _NAME_PART = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _PARAMETER_NAME = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
+_MARKET = re.compile(r"^[a-z]{2}$")
 DESCRIPTION = "phone-auth JWT signing key set (JSON: version, current kid, keys). Written by ops.secret."
 OVERWRITE_WARNING = "Replacing the secret invalidates every issued token, which signs everyone out."
 
@@ -182,6 +185,12 @@ def _name_part(value: str) -> str:
     return value
 
 
+def _market(value: str) -> str:
+    if not _MARKET.match(value):
+        raise argparse.ArgumentTypeError(f"{value!r}: a market is two lowercase letters, as the Market parameter")
+    return value
+
+
 def _parameter_name(value: str) -> str:
     if not _PARAMETER_NAME.match(value):
         raise argparse.ArgumentTypeError(
@@ -229,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     action.add_argument("--rotate", action="store_true", help="add a new current key, keeping the older ones")
     action.add_argument("--retire", action="store_true", help="remove the keys older than the current one")
+    action.add_argument(
+        "--origin-header",
+        metavar="MARKET",
+        type=_market,
+        help="print the header CloudFront must add for TRUSTED_PROXY=cloudfront (derived from the current key)",
+    )
     parser.add_argument(
         "--min-age",
         type=float,
@@ -334,6 +349,16 @@ def _rotate(client: Any, name: str, region: str, hidden: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _origin_header(client: Any, name: str, market: str) -> str:
+    """The custom origin header of a CloudFront distribution in front of the stack (TRUSTED_PROXY=
+    cloudfront): derived from the current key, so it needs no secret of its own; every live key's
+    value is accepted, so after a rotation update the distribution before retiring the old key."""
+    from phone_auth.callers import ORIGIN_VERIFY_HEADER, origin_verify_values
+
+    key_set, _ = read_key_set(client, name)
+    return f"{ORIGIN_VERIFY_HEADER}: {origin_verify_values(key_set.ring(), market)[0]}"
+
+
 def _retire(client: Any, name: str, region: str, args: argparse.Namespace, hidden: list[str]) -> str:
     before, after, version = retire(client, name, min_age_seconds=args.min_age, force=args.force, hidden=hidden)
     if version is None:
@@ -364,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = _rotate(client, name, region, hidden)
         elif args.retire:
             message = _retire(client, name, region, args, hidden)
+        elif args.origin_header:
+            message = _origin_header(client, name, args.origin_header)
         else:
             message = _create(client, name, region, args.overwrite, hidden)
     except Refused as exc:

@@ -393,3 +393,29 @@ def test_a_key_created_in_the_same_instant_as_the_current_one_counts_as_older() 
     same = "2026-11-21T10:00:00.000Z"
     current, earlier = (keys.StoredKey(secret_cli.new_kid(), secret_cli.generate_secret(), same) for _ in range(2))
     assert secret_cli.retired(keys.KeySet((current, earlier))).keys == (current,)
+
+
+# ------------------------------------------------------------------ CloudFront's origin header
+def test_origin_header_prints_what_the_stack_accepts_after_a_rotation_too(
+    ssm: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The value is derived from the current key (no secret of its own); the functions accept the
+    value of every live key, so CloudFront can be updated after a rotation, before a retirement."""
+    from phone_auth.callers import ORIGIN_VERIFY_HEADER, origin_verify_values
+
+    assert secret_cli.main(["--stage", "dev"]) == 0
+    capsys.readouterr()
+    assert secret_cli.main(["--stage", "dev", "--origin-header", "th"]) == 0
+    first = capsys.readouterr().out.strip()
+    name, _, value = first.partition(": ")
+    ring = keys.parse_key_set(str(_get(ssm)["Value"])).ring()
+    assert (name, [value]) == (ORIGIN_VERIFY_HEADER, origin_verify_values(ring, "th"))
+    for key in _stored(ssm)["keys"]:
+        assert key["secret"] not in first
+
+    assert secret_cli.main(["--stage", "dev", "--rotate"]) == 0
+    capsys.readouterr()
+    assert secret_cli.main(["--stage", "dev", "--origin-header", "th"]) == 0
+    rotated = capsys.readouterr().out.strip().partition(": ")[2]
+    accepted = origin_verify_values(keys.parse_key_set(str(_get(ssm)["Value"])).ring(), "th")
+    assert accepted == [rotated, value] and rotated != value

@@ -3,8 +3,9 @@
 Every limit is a setting (0 switches it off) and a fixed-window counter or a lock in the
 limits table (see store/limits.py), raised or checked in the write the step makes anyway.
 Per-phone counters and locks work the same for phones with and without an account, so a
-limit never tells whether a phone is known. The client's IP is API Gateway's
-``requestContext.identity.sourceIp``, never a header the client sends.
+limit never tells whether a phone is known. A client is counted by its address as
+``ClientInfo.address_key`` keys it (IPv4 /32, IPv6 /64): API Gateway's sourceIp, never a header the
+client sends unless a trusted proxy vouches for it (phone_auth.callers.client_address).
 
 - Sending a code: the phone's hourly and daily SMS, the client IP's hourly SMS, the number
   prefix's hourly SMS (the number without its last 3 digits: sequential-number pumping), the
@@ -37,7 +38,7 @@ PASSWORD_LOCK_BASE, PASSWORD_LOCK_MAX = 60, HOUR
 
 
 def _ip(client: ClientInfo) -> str:
-    return client.source_ip or "unknown"
+    return client.address_key
 
 
 def _counters(*candidates: tuple[str, str, int, int]) -> tuple[Counter, ...]:

@@ -113,6 +113,9 @@ class Settings(BaseModel):
         default=50, alias="PASSWORD_FAILURES_PER_IP_PER_HOUR", ge=0, le=100000
     )
     lookups_per_ip_per_hour: int = Field(default=60, alias="LOOKUPS_PER_IP_PER_HOUR", ge=0, le=100000)
+    # none: the client is API Gateway's sourceIp; cloudfront: the viewer address CloudFront reports,
+    # on requests that prove they came through it (phone_auth.callers.client_address).
+    trusted_proxy: Literal["none", "cloudfront"] = Field(default="none", alias="TRUSTED_PROXY")
     test_phone_numbers: str = Field(
         default="", alias="TEST_PHONE_NUMBERS", pattern=r"^(\+[0-9]{6,15}=[0-9]{6}(,\+[0-9]{6,15}=[0-9]{6})*)?$"
     )  # +66800000001=123456,...: never texted, the fixed code works (not in production)

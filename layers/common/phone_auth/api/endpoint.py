@@ -27,7 +27,7 @@ from typing import Any, overload
 
 from pydantic import BaseModel, ValidationError
 
-from phone_auth.callers import Caller, ClientInfo
+from phone_auth.callers import Caller, ClientInfo, client_address
 from phone_auth.errors import (
     AuthError,
     InternalError,
@@ -51,7 +51,7 @@ class Request[BodyT]:
     body: BodyT
     headers: dict[str, str]
     language: str
-    source_ip: str | None
+    source_ip: str | None  # the client's address (phone_auth.callers.client_address)
     authorizer: dict[str, Any] = field(default_factory=dict)
     path_parameters: dict[str, str] = field(default_factory=dict)
 
@@ -166,7 +166,7 @@ def _request(event: dict[str, Any], headers: dict[str, str], language: str, body
         body=body,
         headers=headers,
         language=language,
-        source_ip=(request_context.get("identity") or {}).get("sourceIp"),
+        source_ip=client_address((request_context.get("identity") or {}).get("sourceIp"), headers),
         authorizer=request_context.get("authorizer") or {},
         path_parameters={str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()},
     )
