@@ -166,6 +166,7 @@ def test_alarms_on_our_metrics_name_metrics_the_code_writes_with_its_dimensions(
         "CodesVerified",
         "SmsDelivered",
         "SmsDeliveryFailures",
+        "SmsWithheld",
     }
     for metric in ours:
         assert metric["MetricName"] in CATALOGUE
@@ -205,6 +206,7 @@ def test_the_alarms_asked_for_exist() -> None:
     found = {(m["Namespace"], m["MetricName"]) for alarm in alarms().values() for m in metric_stats(alarm)}
     assert {
         (NAMESPACE, "CodesSent"),
+        (NAMESPACE, "SmsWithheld"),
         (NAMESPACE, "Refusals"),
         (NAMESPACE, "WrongCodes"),
         ("AWS/ApiGateway", "5XXError"),

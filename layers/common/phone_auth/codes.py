@@ -37,7 +37,7 @@ from phone_auth.sms import get_sender
 from phone_auth.store import codes as code_store
 from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.records import NewCode, StoredCode, UserRecord
-from phone_auth.store.refusals import CodeRejected, RecipientRefused, ResendTooSoon
+from phone_auth.store.refusals import CodeRejected, RecipientRefused, ResendTooSoon, ReservedForUsers
 
 Purpose = Literal["login", "registration", "password_reset", "phone_change"]
 #: The domain a code's keyed hash is made in (stored hashes depend on it: never rename it).
@@ -124,15 +124,24 @@ def send_code(
     guards = limits.for_sending(phone, client, lookup=lookup)
     # Store a code only with time left to text it and, should the SMS fail, to withdraw it.
     aws.ensure_time_for(2 * aws.DYNAMODB.worst_case_seconds() + aws.SNS.worst_case_seconds(), "dynamodb")
+    reserve = limits.stack_reserve(phone)
+    if scope is not None and reserve is not None:
+        guards, reserve = guards.with_counter(reserve), None  # an account's own code: the whole budget
     try:
         try:
-            code_store.issue_code(record, recipient=recipient, resend_cutoff=cutoff, guards=guards)
+            code_store.issue_code(record, recipient=recipient, resend_cutoff=cutoff, guards=guards, reserve=reserve)
+        except ReservedForUsers:
+            # Past the unreserved part of the budget: the same answer, limits and resend wait, no SMS.
+            code_store.issue_decoy(record, resend_cutoff=cutoff, guards=limits.for_decoy(guards))
+            metrics.count("SmsWithheld", purpose=purpose)
+            logger.info("code not sent: SMS budget reserved for users", extra={"phone": mask_phone(phone)})
+            return sent
         except RecipientRefused as refused:
             if not decoy_if_refused:
                 if lookup:  # the refusal was rolled back with the rest: count what it tells
                     limits.count_lookup(client, now)
                 raise _recipient_refused(recipient, refused.user) from None
-            code_store.issue_decoy(record, resend_cutoff=cutoff, guards=guards)
+            code_store.issue_decoy(record, resend_cutoff=cutoff, guards=limits.for_decoy(guards))
             logger.info("code not sent: no such recipient", extra={"phone": mask_phone(phone), "purpose": purpose})
             return sent
     except LimitRefusal as refusal:

@@ -9,7 +9,9 @@ client sends unless a trusted proxy vouches for it (phone_auth.callers.client_ad
 
 - Sending a code: the phone's hourly and daily SMS, the client IP's hourly SMS, the number
   prefix's hourly SMS (the number without its last 3 digits: sequential-number pumping), the
-  stack's hourly SMS budget, and the phone's code lock.
+  stack's hourly SMS budget, and the phone's code lock. The stack's budget counts real SMS only
+  (a decoy texts nothing and does not count), and its last SMS_BUDGET_RESERVED_PERCENT are kept
+  for phones with an account: past the rest, another phone gets the same answer and no SMS.
 - Checking a code (any purpose): the client IP's hourly code checks and the phone's code
   lock. A wrong code also counts against the phone's daily failures, shared by every
   purpose; past OTP_FAILURES_PER_PHONE the phone is locked 15 min, doubling with each
@@ -69,6 +71,7 @@ def check_country(phone: str) -> None:
 def for_sending(phone: str, client: ClientInfo, *, lookup: bool = False) -> Guards:
     """The limits of a step that texts a code (``lookup``: its answer tells if the phone is known)."""
     settings = get_settings()
+    unreserved = settings.sms_per_stack_per_hour - _reserved(settings.sms_per_stack_per_hour)
     sms = (
         ()
         if is_test_number(phone)
@@ -77,11 +80,36 @@ def for_sending(phone: str, client: ClientInfo, *, lookup: bool = False) -> Guar
             ("sms_per_phone_per_day", phone, settings.sms_per_phone_per_day, DAY),
             ("sms_per_ip_per_hour", _ip(client), settings.sms_per_ip_per_hour, HOUR),
             ("sms_per_prefix_per_hour", phone[:-3], settings.sms_per_prefix_per_hour, HOUR),
-            ("sms_per_stack_per_hour", "stack", settings.sms_per_stack_per_hour, HOUR),
+            # bounded by the unreserved part: the rest is for phones with an account (stack_reserve)
+            (STACK_BUDGET, "stack", unreserved, HOUR),
         )
     )
     lookups = (("lookups_per_ip_per_hour", _ip(client), settings.lookups_per_ip_per_hour, HOUR),) if lookup else ()
     return Guards(counters=_counters(*sms, *lookups), locks=(code_lock(phone),))
+
+
+STACK_BUDGET = "sms_per_stack_per_hour"
+
+
+def _reserved(budget: int) -> int:
+    return budget * get_settings().sms_budget_reserved_percent // 100
+
+
+def stack_reserve(phone: str) -> Counter | None:
+    """The stack's budget counter with the whole budget as its bound, when part of it is reserved
+    for phones with an account (SMS_BUDGET_RESERVED_PERCENT): ``for_sending`` bounds it by the
+    unreserved part, and only a send to an existing user may go on up to this bound. None when
+    nothing is reserved (or the phone is a fixed test number, which no SMS limit counts)."""
+    budget = get_settings().sms_per_stack_per_hour
+    if not budget or not _reserved(budget) or is_test_number(phone):
+        return None
+    return Counter(STACK_BUDGET, "stack", budget, HOUR)
+
+
+def for_decoy(guards: Guards) -> Guards:
+    """The guards of a send that texts nothing: the same, without the stack's SMS budget (which
+    counts real SMS only, as CodesSent does); the phone's and the client's counters still count."""
+    return guards.without(STACK_BUDGET)
 
 
 def for_code_check(phone: str, client: ClientInfo) -> Guards:

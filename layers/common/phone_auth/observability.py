@@ -67,6 +67,7 @@ CATALOGUE: dict[str, tuple[str, str | None]] = {
     "PhoneChanges": ("Count", None),  # an account moved to another number
     "NoticeFailures": ("Count", None),  # a security notice SMS (the number changed) did not go out
     "EventsPublished": ("Count", None),  # lifecycle events EventBridge took
+    "SmsWithheld": ("Count", "Purpose"),  # no SMS to a phone without an account: the budget's reserve
 }
 _VALUE = re.compile(r"^[a-z][a-z0-9_]{0,35}$")
 

@@ -106,6 +106,8 @@ class Settings(BaseModel):
     sms_per_ip_per_hour: int = Field(default=20, alias="SMS_PER_IP_PER_HOUR", ge=0, le=100000)
     sms_per_prefix_per_hour: int = Field(default=20, alias="SMS_PER_PREFIX_PER_HOUR", ge=0, le=100000)
     sms_per_stack_per_hour: int = Field(default=1000, alias="SMS_PER_STACK_PER_HOUR", ge=0, le=1000000)
+    # The part of the stack's budget only phones with an account may spend (limits.stack_reserve).
+    sms_budget_reserved_percent: int = Field(default=20, alias="SMS_BUDGET_RESERVED_PERCENT", ge=0, le=90)
     code_failures_per_phone: int = Field(default=10, alias="OTP_FAILURES_PER_PHONE", ge=0, le=1000)
     code_checks_per_ip_per_hour: int = Field(default=100, alias="CODE_CHECKS_PER_IP_PER_HOUR", ge=0, le=100000)
     password_failures_per_phone: int = Field(default=5, alias="PASSWORD_FAILURES_PER_PHONE", ge=0, le=1000)

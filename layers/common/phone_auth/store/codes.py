@@ -23,7 +23,7 @@ from phone_auth.settings import get_settings
 from phone_auth.store import users
 from phone_auth.store.calls import Cancelled, ConditionFailed, Operations, call, transact
 from phone_auth.store.expressions import one_of
-from phone_auth.store.limits import Guards
+from phone_auth.store.limits import Counter, Guards
 from phone_auth.store.marshalling import Item, from_item, to_item, to_values
 from phone_auth.store.records import (
     NewCode,
@@ -41,6 +41,8 @@ from phone_auth.store.refusals import (
     RecipientRefused,
     RegistrationTokenRejected,
     ResendTooSoon,
+    ReservedForUsers,
+    StoreRefusal,
     UserChanged,
     UserMissing,
 )
@@ -173,7 +175,20 @@ def _guarded(operations: Operations, guards: Guards, now: int) -> None:
         raise
 
 
-def issue_code(code: NewCode, *, recipient: Recipient, resend_cutoff: int, guards: Guards) -> None:
+def _user_check(phone: str, condition: str) -> dict[str, Any]:
+    return {"ConditionCheck": {"TableName": users.table(), "Key": users.key(phone), "ConditionExpression": condition}}
+
+
+def _refused_recipient(failed: dict[str, Item | None]) -> StoreRefusal:
+    if "code" in failed:
+        return ResendTooSoon(_state(failed["code"]))
+    user = failed["user"]
+    return RecipientRefused(None if user is None else UserRecord.from_item(user))
+
+
+def issue_code(
+    code: NewCode, *, recipient: Recipient, resend_cutoff: int, guards: Guards, reserve: Counter | None = None
+) -> None:
     """Store a new code, replacing the phone's previous one for that purpose.
 
     Preconditions: every guard holds (else LimitRefusal: a lock, or a counter at its limit,
@@ -181,23 +196,40 @@ def issue_code(code: NewCode, *, recipient: Recipient, resend_cutoff: int, guard
     ``resend_cutoff`` (else ResendTooSoon); the phone is a valid ``recipient`` (else
     RecipientRefused with the user as found). One round trip: a transaction of the code's
     put, the guards and, when the recipient rule needs one, a ConditionCheck on the user.
+
+    ``reserve``: a counter of the guards (the stack's SMS budget) with a higher bound for phones
+    that have an account. When that counter alone refused, a second transaction tries again with
+    this bound and a ConditionCheck that the phone has an account: past this bound too it raises
+    LimitRefusal, whoever the phone is; a phone without an account that the recipient rule would
+    have taken raises ReservedForUsers (nothing is written).
     """
     operations: Operations = {"code": {"Put": _code_put(code, decoy=False, resend_cutoff=resend_cutoff)}}
     if recipient is not Recipient.ANYONE:
-        operations["user"] = {
-            "ConditionCheck": {
-                "TableName": users.table(),
-                "Key": users.key(code.phone),
-                "ConditionExpression": _RECIPIENT_CONDITIONS[recipient],
-            }
-        }
+        operations["user"] = _user_check(code.phone, _RECIPIENT_CONDITIONS[recipient])
+    now = code.sent_at
     try:
-        _guarded(operations, guards, code.sent_at)
+        transact({**operations, **guards.operations(now)})
+        return
     except Cancelled as cancelled:
-        if "code" in cancelled.failed:
-            raise ResendTooSoon(_state(cancelled.failed["code"])) from None
-        user = cancelled.failed["user"]
-        raise RecipientRefused(None if user is None else UserRecord.from_item(user)) from None
+        if reserve is None or not guards.only_counter_failed(reserve.name, cancelled.failed):
+            refusal = guards.refusal(cancelled.failed, now)
+            raise (refusal or _refused_recipient(cancelled.failed)) from None
+    # The unreserved part is spent: only a phone with an account goes on, up to the whole budget.
+    condition = "attribute_exists(phone)"
+    if recipient is not Recipient.ANYONE:
+        condition += f" AND ({_RECIPIENT_CONDITIONS[recipient]})"
+    operations["user"] = _user_check(code.phone, condition)
+    reserved = guards.with_counter(reserve)
+    try:
+        transact({**operations, **reserved.operations(now)})
+    except Cancelled as cancelled:
+        refusal = reserved.refusal(cancelled.failed, now)
+        if refusal is not None:
+            raise refusal from None
+        taken_by_anyone = recipient in (Recipient.ANYONE, Recipient.ANYONE_WITHOUT_PASSWORD)
+        if "code" not in cancelled.failed and cancelled.failed.get("user") is None and taken_by_anyone:
+            raise ReservedForUsers() from None
+        raise _refused_recipient(cancelled.failed) from None
 
 
 def issue_decoy(code: NewCode, *, resend_cutoff: int, guards: Guards) -> None:

@@ -14,7 +14,7 @@ end and the next window's at once: at most twice the limit over any such span.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from phone_auth.settings import get_settings
@@ -101,6 +101,19 @@ class Guards:
         for item_id in self.clears:
             operations[f"clear:{item_id}"] = {"Delete": {"TableName": table(), "Key": key(item_id)}}
         return operations
+
+    def without(self, name: str) -> Guards:
+        """These guards without the counter ``name``."""
+        return replace(self, counters=tuple(counter for counter in self.counters if counter.name != name))
+
+    def with_counter(self, counter: Counter) -> Guards:
+        """These guards with ``counter`` in place of the counter of the same name."""
+        return replace(self, counters=(*self.without(counter.name).counters, counter))
+
+    def only_counter_failed(self, name: str, failed: dict[str, Item | None]) -> bool:
+        """Whether, of these guards, only the counter ``name`` refused (``failed``: a Cancelled's)."""
+        refused = {operation for operation in failed if operation.startswith(("counter:", "lock:"))}
+        return refused == {f"counter:{name}"}
 
     def refusal(self, failed: dict[str, Item | None], now: int) -> LimitRefusal | None:
         """What refused the step, if a guard did: a lock first, else the limit to wait longest for."""

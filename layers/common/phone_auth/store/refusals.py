@@ -41,6 +41,10 @@ class RecipientRefused(StoreRefusal):
         self.user = user
 
 
+class ReservedForUsers(StoreRefusal):
+    """The rest of the stack's SMS budget is kept for phones with an account, and this one has none."""
+
+
 class UserMissing(StoreRefusal):
     """The operation needs an existing user and there is none."""
 
