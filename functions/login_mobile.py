@@ -7,4 +7,6 @@ from phone_auth.flows.password_login import login_with_password
 
 @api_endpoint(LoginRequest)
 def lambda_handler(request: Request[LoginRequest]) -> AuthSuccessResponse:
-    return AuthSuccessResponse.of(login_with_password(request.body.phone, request.body.password, request.client))
+    return AuthSuccessResponse.of(
+        login_with_password(request.body.phone, request.body.password, request.client, request.body.device_token)
+    )

@@ -7,5 +7,5 @@ from phone_auth.flows.password_reset import request_password_reset
 
 @api_endpoint(PhoneRequest)
 def lambda_handler(request: Request[PhoneRequest]) -> SendCodeResponse:
-    sent = request_password_reset(request.body.phone, request.language, request.client)
+    sent = request_password_reset(request.body.phone, request.language, request.client, request.body.device_token)
     return SendCodeResponse.of(sent, request.language)

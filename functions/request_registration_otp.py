@@ -7,5 +7,5 @@ from phone_auth.flows.registration import request_registration_code
 
 @api_endpoint(PhoneRequest)
 def lambda_handler(request: Request[PhoneRequest]) -> SendCodeResponse:
-    sent = request_registration_code(request.body.phone, request.language, request.client)
+    sent = request_registration_code(request.body.phone, request.language, request.client, request.body.device_token)
     return SendCodeResponse.of(sent, request.language)

@@ -9,5 +9,5 @@ from phone_auth.flows.password_reset import reset_password
 def lambda_handler(request: Request[ResetPasswordRequest]) -> MessageResponse:
     body = request.body
     return MessageResponse.of(
-        reset_password(body.phone, body.code, body.new_password, request.client), request.language
+        reset_password(body.phone, body.code, body.new_password, request.client, body.device_token), request.language
     )

@@ -7,4 +7,7 @@ from phone_auth.flows.passwordless import send_login_code
 
 @api_endpoint(PhoneRequest)
 def lambda_handler(request: Request[PhoneRequest]) -> SendCodeResponse:
-    return SendCodeResponse.of(send_login_code(request.body.phone, request.language, request.client), request.language)
+    return SendCodeResponse.of(
+        send_login_code(request.body.phone, request.language, request.client, request.body.device_token),
+        request.language,
+    )

@@ -7,4 +7,6 @@ from phone_auth.flows.passwordless import verify_login_code
 
 @api_endpoint(VerifyCodeRequest)
 def lambda_handler(request: Request[VerifyCodeRequest]) -> AuthSuccessResponse:
-    return AuthSuccessResponse.of(verify_login_code(request.body.phone, request.body.verification_code, request.client))
+    return AuthSuccessResponse.of(
+        verify_login_code(request.body.phone, request.body.verification_code, request.client, request.body.device_token)
+    )

@@ -7,5 +7,5 @@ from phone_auth.flows.registration import verify_registration_code
 
 @api_endpoint(VerifyRegistrationOtpRequest)
 def lambda_handler(request: Request[VerifyRegistrationOtpRequest]) -> RegistrationTokenResponse:
-    issued = verify_registration_code(request.body.phone, request.body.code, request.client)
+    issued = verify_registration_code(request.body.phone, request.body.code, request.client, request.body.device_token)
     return RegistrationTokenResponse.of(issued, request.language)

@@ -2,6 +2,8 @@
 // tokens. Tokens live in localStorage under the names the passwordless login's frontend
 // snippets use (access_token, user), plus refresh_token and session_id once the API returns
 // them. A call that gets 401 TOKEN_EXPIRED refreshes the tokens once and is sent again.
+// device_token (this browser's device credential, from any sign-in) is kept across logout and
+// sent with every code, login and reset request, so locks other clients caused never refuse it.
 
 const STORED = ["access_token", "user", "refresh_token", "session_id", "access_token_expires_at"];
 
@@ -25,6 +27,9 @@ export const tokens = {
   get sessionId() {
     return localStorage.getItem("session_id");
   },
+  get device() {
+    return localStorage.getItem("device_token");
+  },
   get expiresAt() {
     return Number(localStorage.getItem("access_token_expires_at")) || null;
   },
@@ -41,12 +46,18 @@ export const tokens = {
     if (answer.user) localStorage.setItem("user", JSON.stringify(answer.user));
     if (answer.refresh_token) localStorage.setItem("refresh_token", answer.refresh_token);
     if (answer.session_id) localStorage.setItem("session_id", answer.session_id);
+    if (answer.device_token) localStorage.setItem("device_token", answer.device_token); // not in STORED: outlives logout
     if (answer.expires_in) localStorage.setItem("access_token_expires_at", String(Date.now() + answer.expires_in * 1000));
   },
   clear() {
     for (const key of STORED) localStorage.removeItem(key);
   },
 };
+
+/** ``body`` with this browser's device credential, when it has one. */
+function withDevice(body) {
+  return tokens.device ? { ...body, device_token: tokens.device } : body;
+}
 
 export class Api {
   /**
@@ -95,10 +106,10 @@ export class Api {
 
   // ---- passwordless login: an SMS code signs in, the first one creates the user
   sendCode(phone) {
-    return this.call("POST", "/auth/send-verification", { body: { phone } });
+    return this.call("POST", "/auth/send-verification", { body: withDevice({ phone }) });
   }
   verifyCode(phone, code) {
-    return this.signIn("/auth/verify-code", { phone, verification_code: code });
+    return this.signIn("/auth/verify-code", withDevice({ phone, verification_code: code }));
   }
 
   // ---- the signed-in user and their sessions
@@ -171,21 +182,23 @@ export class Api {
     return this.call("POST", "/auth/check-mobile", { body: { phone } });
   }
   requestRegistrationCode(phone) {
-    return this.call("POST", "/auth/request-registration-otp", { body: { phone } });
+    return this.call("POST", "/auth/request-registration-otp", { body: withDevice({ phone }) });
   }
   verifyRegistrationCode(phone, code) {
-    return this.call("POST", "/auth/verify-registration-otp", { body: { phone, code } });
+    return this.call("POST", "/auth/verify-registration-otp", { body: withDevice({ phone, code }) });
   }
   completeRegistration(phone, password, registrationToken) {
     return this.signIn("/auth/complete-registration", { phone, password, registration_token: registrationToken });
   }
   login(phone, password) {
-    return this.signIn("/auth/login/mobile", { phone, password });
+    return this.signIn("/auth/login/mobile", withDevice({ phone, password }));
   }
   requestResetCode(phone) {
-    return this.call("POST", "/auth/request-password-reset-otp", { body: { phone } });
+    return this.call("POST", "/auth/request-password-reset-otp", { body: withDevice({ phone }) });
   }
   resetPassword(phone, code, newPassword) {
-    return this.call("POST", "/auth/reset-password", { body: { phone, code, new_password: newPassword } });
+    return this.call("POST", "/auth/reset-password", {
+      body: withDevice({ phone, code, new_password: newPassword }),
+    });
   }
 }

@@ -4,14 +4,19 @@ its output shown, so the table it prints and the assertion come from the same me
 
 One local stack runs with the template's default limits (``ALLOWED_COUNTRIES`` aside: the victims
 are Thai demo users). Each attacker is a function of the stack's API and the functions' clock that
-plays one attack and returns its figures; it may call from as many client IPs as it likes (loopback
-addresses 127.0.0.2 and up), so only the limits that do not depend on one IP stop it:
+plays one attack and returns its figures; it may call from as many client networks as it likes (a
+loopback /24 per request: 127.0.1.2, 127.0.2.2 ...), so only the limits that do not depend on one
+client or network stop it:
 
 1. code guesses per phone per day: codes asked for one victim and wrong ones guessed, across the
    login and reset purposes, for 24 hours;
 2. SMS per client IP per hour: one IP asks codes for as many numbers as it can;
 3. distinct numbers per prefix per hour: many IPs text sequential numbers of one prefix;
-4. password guesses per phone per hour: wrong passwords for one victim, for an hour.
+4. password guesses per phone per hour: wrong passwords for one victim, for an hour;
+5. locking an owner out: what it takes to hold an owner without a device token off every way in
+   for a day (the phone's daily SMS for the code routes, the untrusted password ceiling), and
+   whether the owner's device still signs in afterwards;
+6. the SMS budget: reset codes for phones without an account, which text nothing, spend none of it.
 
 Time is the only thing not real: the functions' clock (``phone_auth.clock.now``) moves forward as
 the attacker waits out each Retry-After, so a day takes seconds. A new defence is probed by a new
@@ -35,14 +40,20 @@ PASSWORD_VICTIM = "+66898887777"  # the demo user with a password hash
 
 #: What an attacker gets through the default limits, figure by figure.
 FIGURES = {
-    # 10 wrong codes lock the phone for 15 min; each further one doubles the lock (30 min, 1 h,
-    # 2 h, 4 h, 8 h, 16 h): 16 fit in a day. At most 10 codes a day reach the phone.
-    "wrong codes checked, one phone, 24 h": 16,
+    # Each network locks only itself (10 wrong codes); from a new network each time, what bounds
+    # the guesses is the phone's 10 codes a day (3 guesses each) and the untrusted ceiling of 30.
+    "wrong codes checked, one phone, 24 h": 30,
     "codes sent to that phone, 24 h": 10,
     "SMS from one IP, 1 h": 20,  # SMS_PER_IP_PER_HOUR
     "distinct numbers texted, one prefix, 1 h": 20,  # SMS_PER_PREFIX_PER_HOUR
-    # 5 wrong passwords lock for 1 min; then 2, 4, 8, 16, 32 min: the 10th ends past the hour.
-    "wrong passwords checked, one phone, 1 h": 10,
+    # PASSWORD_FAILURES_CEILING_PER_PHONE: then every untrusted client is locked until the day ends.
+    "wrong passwords checked, one phone, 1 h": 100,
+    # 10 code requests spend the phone's daily SMS (the code routes of untrusted clients) and 100
+    # wrong passwords from 20 networks (5 each before each network locks itself) the password ceiling.
+    "requests to hold an owner without a device token off, 24 h": 110,
+    "networks to do it": 20,
+    "owner's device signs in afterwards (password, code)": 2,
+    "SMS budget spent by 100 reset requests for phones without an account": 0,
 }
 
 
@@ -57,8 +68,8 @@ class Clock:
 
 
 def addresses() -> Iterator[str]:
-    """A new client IP for every request that wants one."""
-    for a, b in itertools.product(range(1, 255), range(2, 255)):
+    """A new client network (IPv4 /24) for every request that wants one."""
+    for b, a in itertools.product(range(2, 255), range(1, 255)):
         yield f"127.0.{a}.{b}"
 
 
@@ -118,12 +129,70 @@ def password_guesses_per_phone_per_hour(api: StackApi, clock: Clock) -> dict[str
     return {"wrong passwords checked, one phone, 1 h": checked}
 
 
+def lock_out_an_owner(api: StackApi, clock: Clock) -> dict[str, int]:
+    """Hold the owner of VICTIM (password Siam-demo-2468) off every way in for the day, knowing
+    nothing but the number; then the owner tries with the device token of an earlier sign-in."""
+    owner = {"phone": VICTIM, "password": "Siam-demo-2468"}
+    device = api.call("login_mobile", owner, source_ip="127.0.250.1")[1]["device_token"]
+    fresh, requests, networks = addresses(), 0, set()
+    while True:  # the phone's daily SMS: no code for any untrusted client until the day ends
+        answer = api.call("send_verification", {"phone": VICTIM}, source_ip=next(fresh))
+        if answer[0] == 200:
+            requests += 1
+            clock.value += 61
+        elif answer[1]["error"]["details"]["limit"] == "sms_per_phone_per_day":
+            break
+        else:
+            clock.value += int(answer[2]["retry-after"])
+    for network in range(1, 255):  # wrong passwords, 5 a network (then it is locked), up to the ceiling
+        networks.add(network)
+        for index in range(5):
+            guess = {"phone": VICTIM, "password": f"guess-{index}"}
+            answer = api.call("login_mobile", guess, source_ip=f"127.1.{network}.1")
+            requests += 1
+        if int(answer[2].get("retry-after", "0")) > HOUR:  # the phone's lock until the day ends
+            break
+    assert code_of(api.call("login_mobile", owner, source_ip="127.0.253.1")) == "LOGIN_LOCKED"
+    assert code_of(api.call("send_verification", {"phone": VICTIM}, source_ip="127.0.253.1")) == "RATE_LIMITED"
+    trusted = {"phone": VICTIM, "device_token": device}
+    by_password = code_of(api.call("login_mobile", {**owner, **trusted}, source_ip="127.1.1.1")) == "OK"
+    clock.value += 61
+    api.call("send_verification", trusted, source_ip="127.1.1.1")
+    verify = {**trusted, "verification_code": api.last_code(VICTIM)}
+    by_code = code_of(api.call("verify_code", verify, source_ip="127.1.1.1")) == "OK"
+    return {
+        "requests to hold an owner without a device token off, 24 h": requests,
+        "networks to do it": len(networks),
+        "owner's device signs in afterwards (password, code)": by_password + by_code,
+    }
+
+
+def stack_budget_spent(stack: LocalStack) -> int:
+    """The stack's SMS budget counters, summed over every hour so far."""
+    import boto3
+
+    client = boto3.client("dynamodb", endpoint_url=stack.moto_url, region_name=stack.region)
+    items = client.scan(TableName=stack.table_names["LimitsTable"])["Items"]
+    return sum(int(item["hits"]["N"]) for item in items if item["id"]["S"].startswith("sms_per_stack_per_hour#"))
+
+
+def decoys_spend_no_budget(api: StackApi, clock: Clock) -> dict[str, int]:
+    fresh, before = addresses(), stack_budget_spent(api.stack)
+    for index in range(100):  # 100 numbers of 50 prefixes, none a user, from 100 networks
+        phone = f"+6682{index % 50:02d}{index:03d}00"
+        assert api.call("request_password_reset_otp", {"phone": phone}, source_ip=next(fresh))[0] == 200
+    spent = stack_budget_spent(api.stack) - before
+    return {"SMS budget spent by 100 reset requests for phones without an account": spent}
+
+
 #: Each plays on a new day of the functions' clock, so no window of an earlier one counts.
 ATTACKERS: tuple[Callable[[StackApi, Clock], dict[str, int]], ...] = (
     guesses_per_phone_per_day,
     sms_per_ip_per_hour,
     numbers_per_prefix_per_hour,
     password_guesses_per_phone_per_hour,
+    lock_out_an_owner,
+    decoys_spend_no_budget,
 )
 
 

@@ -175,12 +175,15 @@ def test_passwordless_login_logout_and_login_again(page: Page, stack: LocalStack
     page.get_by_role("button", name="Verify and sign in").click()
     expect_signed_in(page, PASSWORDLESS_PHONE, "New user: this was the first sign-in.")
     first_token = stored(page, "access_token")
+    device_token = stored(page, "device_token")
+    assert device_token is not None
 
     page.get_by_role("button", name="Who am I").click()
     expect(page.get_by_test_id("answer")).to_contain_text(f'"phone": "{PASSWORDLESS_PHONE}"')
     page.get_by_role("button", name="Log out", exact=True).click()
     expect(page.get_by_test_id("session-state")).to_have_text("Not signed in.")
     assert stored(page, "access_token") is None and stored(page, "user") is None
+    assert stored(page, "device_token") == device_token  # the device credential outlives logout
 
     page.get_by_role("button", name="Send code").click()
     use_code(page, stack, PASSWORDLESS_PHONE, 2)
@@ -188,6 +191,7 @@ def test_passwordless_login_logout_and_login_again(page: Page, stack: LocalStack
     expect_signed_in(page, PASSWORDLESS_PHONE, "Welcome back.")
     second_token = stored(page, "access_token")
     assert second_token != first_token
+    assert stored(page, "device_token") == device_token  # sent, valid, and the same one came back
     assert me_status(page, first_token) == (401, "TOKEN_REVOKED")  # dead since the logout, even now
     assert me_status(page, second_token) == (200, "")
 

@@ -250,8 +250,8 @@ def test_five_wrong_passwords_lock_even_the_right_one_then_the_lock_doubles(api:
 
 def test_a_reset_by_code_ends_the_login_lock_so_the_owner_logs_in_at_once(api: Api, clock: FakeClock) -> None:
     put_user(PHONE, password_hash=password_hash(PASSWORD))
-    for index in range(5):
-        password_login(api, PHONE, f"attacker-guess-{index}", source_ip=f"203.0.113.{index}")
+    for index in range(5):  # from the owner's own network (another client of the same /24)
+        password_login(api, PHONE, f"attacker-guess-{index}", source_ip=f"198.51.100.{index + 20}")
     assert error(password_login(api, PHONE, PASSWORD))[1] == "LOGIN_LOCKED"
     api.call("request_password_reset_otp", {"phone": PHONE}, source_ip=IP)
     reset = {"phone": PHONE, "code": last_code(PHONE), "new_password": "durian season 2026"}

@@ -121,9 +121,10 @@ EXPECTED_CALLS: dict[str, tuple[dict[str, int], int, int]] = {
     "password login": ({"batch_get_item": 1, "update_item": 1}, 1, 0),
     "reset code": ({"transact_write_items": 1}, 1, 1),
     "reset password": ({"batch_get_item": 1, "transact_write_items": 1}, 1, 0),
-    # The limits: the refused write, the wrong guess counted, the phone's daily failures.
-    "wrong code": ({"transact_write_items": 2, "update_item": 1}, 1, 0),
-    "wrong password": ({"batch_get_item": 1, "update_item": 2}, 0, 0),
+    # The limits: the refused write, the wrong guess counted, the failures of the phone from this
+    # network and the phone's ceiling for untrusted clients.
+    "wrong code": ({"transact_write_items": 2, "update_item": 2}, 1, 0),
+    "wrong password": ({"batch_get_item": 1, "update_item": 3}, 0, 0),
     "send refused by a limit": ({"transact_write_items": 1}, 1, 0),
 }
 
@@ -149,4 +150,21 @@ def test_no_sign_in_publishes_an_event_itself(
     api.call("send_verification", {"phone": PHONE})
     dynamodb.calls.clear()
     assert api.call("verify_code", {"phone": PHONE, "verification_code": last_code(PHONE)})[0] == 200
+    assert dict(dynamodb.calls) == {"transact_write_items": 1, "get_item": 1}
+
+
+def test_a_device_token_costs_no_round_trip(api: Api, dynamodb: CountingDynamoDB) -> None:
+    """Trust is checked inside the write (send, verify) or the read (login) the step makes anyway."""
+    put_user(PHONE, password_hash=bcrypt.hashpw(b"Suan-Luang-2468", bcrypt.gensalt(10)).decode())
+    token = api.call("login_mobile", {"phone": PHONE, "password": "Suan-Luang-2468"})[1]["device_token"]
+    dynamodb.calls.clear()
+    answer = api.call("login_mobile", {"phone": PHONE, "password": "Suan-Luang-2468", "device_token": token})
+    assert answer[1]["device_token"] == token
+    assert dict(dynamodb.calls) == {"batch_get_item": 1, "update_item": 1}
+    dynamodb.calls.clear()
+    assert api.call("send_verification", {"phone": PHONE, "device_token": token})[0] == 200
+    assert dict(dynamodb.calls) == {"transact_write_items": 1}
+    dynamodb.calls.clear()
+    verify = {"phone": PHONE, "verification_code": last_code(PHONE), "device_token": token}
+    assert api.call("verify_code", verify)[1]["device_token"] == token
     assert dict(dynamodb.calls) == {"transact_write_items": 1, "get_item": 1}

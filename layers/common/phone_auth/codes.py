@@ -12,11 +12,12 @@ happens in the store operation that also does what the code authorises
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, NoReturn
 
 from phone_auth import aws, clock, crypto, limits
 from phone_auth.callers import ClientInfo
+from phone_auth.devices import PresentedDevice
 from phone_auth.errors import (
     AlreadyRegistered,
     AuthError,
@@ -37,7 +38,13 @@ from phone_auth.sms import get_sender
 from phone_auth.store import codes as code_store
 from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.records import NewCode, StoredCode, UserRecord
-from phone_auth.store.refusals import CodeRejected, RecipientRefused, ResendTooSoon, ReservedForUsers
+from phone_auth.store.refusals import (
+    CodeRejected,
+    DeviceRejected,
+    RecipientRefused,
+    ResendTooSoon,
+    ReservedForUsers,
+)
 
 Purpose = Literal["login", "registration", "password_reset", "phone_change"]
 #: The domain a code's keyed hash is made in (stored hashes depend on it: never rename it).
@@ -97,6 +104,7 @@ def send_code(
     decoy_if_refused: bool = False,
     lookup: bool = False,
     scope: str | None = None,
+    device: PresentedDevice | None = None,
 ) -> CodeSent:
     """Store a new code and text it: one DynamoDB round trip plus the SMS.
 
@@ -106,6 +114,10 @@ def send_code(
     and resend wait (through a decoy record with no code) but no SMS, so the answer does not
     tell whether it has an account. A fixed test number (TEST_PHONE_NUMBERS) gets its fixed
     code and no SMS. ``scope`` keeps the code apart for one account (see ``stored_purpose``).
+
+    ``device``: a presented device credential. Checked in the same transaction; while it holds,
+    the code goes to the device's own item under the device's own limits (limits.for_sending).
+    When it does not, the send goes on as any untrusted one (one more round trip, only then).
     """
     settings = get_settings()
     limits.check_country(phone)
@@ -128,22 +140,32 @@ def send_code(
     if scope is not None and reserve is not None:
         guards, reserve = guards.with_counter(reserve), None  # an account's own code: the whole budget
     try:
-        try:
-            code_store.issue_code(record, recipient=recipient, resend_cutoff=cutoff, guards=guards, reserve=reserve)
-        except ReservedForUsers:
-            # Past the unreserved part of the budget: the same answer, limits and resend wait, no SMS.
-            code_store.issue_decoy(record, resend_cutoff=cutoff, guards=limits.for_decoy(guards))
-            metrics.count("SmsWithheld", purpose=purpose)
-            logger.info("code not sent: SMS budget reserved for users", extra={"phone": mask_phone(phone)})
-            return sent
-        except RecipientRefused as refused:
-            if not decoy_if_refused:
-                if lookup:  # the refusal was rolled back with the rest: count what it tells
-                    limits.count_lookup(client, now)
-                raise _recipient_refused(recipient, refused.user) from None
-            code_store.issue_decoy(record, resend_cutoff=cutoff, guards=limits.for_decoy(guards))
-            logger.info("code not sent: no such recipient", extra={"phone": mask_phone(phone), "purpose": purpose})
-            return sent
+        trusted = device is not None and _issue_trusted(record, device, recipient, cutoff, client, lookup)
+        if trusted and device is not None:
+            record = replace(record, purpose=code_store.slot(record.purpose, device.id))
+        else:
+            try:
+                code_store.issue_code(
+                    record,
+                    recipient=recipient,
+                    resend_cutoff=cutoff,
+                    guards=guards,
+                    reserve=reserve,
+                )
+            except ReservedForUsers:
+                # Past the unreserved part of the budget: the same answer, limits and resend wait, no SMS.
+                code_store.issue_decoy(record, resend_cutoff=cutoff, guards=limits.for_decoy(guards))
+                metrics.count("SmsWithheld", purpose=purpose)
+                logger.info("code not sent: SMS budget reserved for users", extra={"phone": mask_phone(phone)})
+                return sent
+            except RecipientRefused as refused:
+                if not decoy_if_refused:
+                    if lookup:  # the refusal was rolled back with the rest: count what it tells
+                        limits.count_lookup(client, now)
+                    raise _recipient_refused(recipient, refused.user) from None
+                code_store.issue_decoy(record, resend_cutoff=cutoff, guards=limits.for_decoy(guards))
+                logger.info("code not sent: no such recipient", extra={"phone": mask_phone(phone), "purpose": purpose})
+                return sent
     except LimitRefusal as refusal:
         logger.info("code refused by a limit", extra={"phone": mask_phone(phone), "limit": refusal.name})
         raise limits.refusal_error(refusal, now) from None
@@ -166,6 +188,30 @@ def send_code(
     return sent
 
 
+def _issue_trusted(
+    record: NewCode,
+    device: PresentedDevice,
+    recipient: code_store.Recipient,
+    cutoff: int,
+    client: ClientInfo,
+    lookup: bool,
+) -> bool:
+    """Store the code in the device's own item under the device's limits, if its credential holds
+    (checked in the same transaction); False when it does not (nothing was written)."""
+    trusted = replace(record, purpose=code_store.slot(record.purpose, device.id))
+    try:
+        code_store.issue_code(
+            trusted,
+            recipient=recipient,
+            resend_cutoff=cutoff,
+            guards=limits.for_sending(record.phone, client, lookup=lookup, device=device.id),
+            device=device.check(record.sent_at),
+        )
+    except DeviceRejected:
+        return False
+    return True
+
+
 def answer_refused_code(
     phone: str,
     purpose: Purpose,
@@ -175,13 +221,15 @@ def answer_refused_code(
     *,
     count: bool = True,
     scope: str | None = None,
+    device: str | None = None,
 ) -> NoReturn:
     """Answer a code the store refused, counting it as a wrong guess when it was one.
 
     A wrong guess counts against the code (OTP_MAX_ATTEMPTS), the client IP's code checks
     and the phone's daily failures (which may lock the phone). A decoy (a reset asked for a
     phone without an account) has no hash: it is refused like a wrong guess, attempts and
-    all, so the answers do not tell which phones have accounts.
+    all, so the answers do not tell which phones have accounts. A trusted ``device``'s wrong
+    guess counts against its own code item and failures instead (limits.record_code_failure).
     """
     settings = get_settings()
     if state is None or state.used:
@@ -196,20 +244,20 @@ def answer_refused_code(
     try:
         attempts = code_store.count_wrong_guess(
             phone,
-            stored_purpose(purpose, scope),
+            code_store.slot(stored_purpose(purpose, scope), device),
             state,
             max_attempts=settings.code_max_attempts,
             now=now,
-            guards=limits.for_code_check(phone, client),
+            guards=limits.for_code_check(phone, client, device),
         )
     except LimitRefusal as refusal:
         raise limits.refusal_error(refusal, now) from None
     except CodeRejected as rejected:
-        answer_refused_code(phone, purpose, rejected.state, now, client, count=False, scope=scope)
+        answer_refused_code(phone, purpose, rejected.state, now, client, count=False, scope=scope, device=device)
     remaining = settings.code_max_attempts - attempts
     logger.info("wrong code", extra={"phone": mask_phone(phone), "purpose": purpose, "remaining": remaining})
     metrics.count("WrongCodes", purpose=purpose)
-    locked = limits.record_code_failure(phone, now)
+    locked = limits.record_code_failure(phone, now, client, device)
     if locked is not None:
         logger.info("phone locked: too many wrong codes", extra={"phone": mask_phone(phone)})
         raise locked
@@ -225,10 +273,11 @@ def answer_refused_spend(
     refusal: LimitRefusal | CodeRejected,
     now: int,
     client: ClientInfo,
+    device: str | None = None,
     *,
     scope: str | None = None,
 ) -> NoReturn:
     """Answer a spend the store refused: a limit (lock, counter) or the code itself."""
     if isinstance(refusal, LimitRefusal):
         raise limits.refusal_error(refusal, now) from None
-    answer_refused_code(phone, purpose, refusal.state, now, client, scope=scope)
+    answer_refused_code(phone, purpose, refusal.state, now, client, scope=scope, device=device)

@@ -47,14 +47,35 @@ def _counters(*candidates: tuple[str, str, int, int]) -> tuple[Counter, ...]:
     return tuple(Counter(name, subject, limit, window) for name, subject, limit, window in candidates if limit > 0)
 
 
+def failure_subject(phone: str, client: ClientInfo, device: str | None = None) -> str:
+    """Whose failures these are: a trusted device's own (``phone#device:<id>``), else the phone's
+    from the client's network (``phone#203.0.113.0/24``, ``phone#2001:db8:1:2::/64``)."""
+    return f"{phone}#device:{device}" if device else f"{phone}#{client.network_key}"
+
+
 def code_lock(phone: str) -> Lock:
-    """The phone's lock after too many wrong codes (its item id and name, ``otp_lock``, are stored
-    and shown as ``details.limit``: never rename them)."""
+    """The phone's lock for every client without a device token, past the day's ceiling of wrong
+    codes (its item id and name, ``otp_lock``, are stored and shown as ``details.limit``: never
+    rename them)."""
     return Lock("otp_lock", phone)
 
 
 def password_lock(phone: str) -> Lock:
+    """The phone's password lock for every client without a device token, past the day's ceiling."""
     return Lock("password_lock", phone)
+
+
+def code_locks(phone: str, client: ClientInfo, device: str | None = None) -> tuple[Lock, ...]:
+    """The locks a code step checks: a trusted device's own; else the client network's and the
+    phone's ceiling."""
+    own = Lock("otp_lock", failure_subject(phone, client, device))
+    return (own,) if device else (code_lock(phone), own)
+
+
+def password_locks(phone: str, client: ClientInfo, device: str | None = None) -> tuple[Lock, ...]:
+    """The locks a password login checks, as ``code_locks``."""
+    own = Lock("password_lock", failure_subject(phone, client, device))
+    return (own,) if device else (password_lock(phone), own)
 
 
 def is_test_number(phone: str) -> bool:
@@ -68,24 +89,36 @@ def check_country(phone: str) -> None:
         raise CountryNotAllowed()
 
 
-def for_sending(phone: str, client: ClientInfo, *, lookup: bool = False) -> Guards:
-    """The limits of a step that texts a code (``lookup``: its answer tells if the phone is known)."""
+def for_sending(phone: str, client: ClientInfo, *, lookup: bool = False, device: str | None = None) -> Guards:
+    """The limits of a step that texts a code (``lookup``: its answer tells if the phone is known).
+
+    A trusted ``device`` spends its own hourly and daily SMS (the phone's thresholds), not the
+    phone's nor the prefix's, and the whole stack budget (its account is proven in the same
+    transaction); the client's hourly SMS still count."""
     settings = get_settings()
-    unreserved = settings.sms_per_stack_per_hour - _reserved(settings.sms_per_stack_per_hour)
-    sms = (
-        ()
-        if is_test_number(phone)
+    budget = settings.sms_per_stack_per_hour
+    per_phone = (
+        (
+            ("sms_per_device_per_hour", f"{phone}#device:{device}", settings.sms_per_phone_per_hour, HOUR),
+            ("sms_per_device_per_day", f"{phone}#device:{device}", settings.sms_per_phone_per_day, DAY),
+            (STACK_BUDGET, "stack", budget, HOUR),
+        )
+        if device
         else (
             ("sms_per_phone_per_hour", phone, settings.sms_per_phone_per_hour, HOUR),
             ("sms_per_phone_per_day", phone, settings.sms_per_phone_per_day, DAY),
-            ("sms_per_ip_per_hour", _ip(client), settings.sms_per_ip_per_hour, HOUR),
             ("sms_per_prefix_per_hour", phone[:-3], settings.sms_per_prefix_per_hour, HOUR),
             # bounded by the unreserved part: the rest is for phones with an account (stack_reserve)
-            (STACK_BUDGET, "stack", unreserved, HOUR),
+            (STACK_BUDGET, "stack", budget - _reserved(budget), HOUR),
         )
     )
+    sms = (
+        ()
+        if is_test_number(phone)
+        else (*per_phone, ("sms_per_ip_per_hour", _ip(client), settings.sms_per_ip_per_hour, HOUR))
+    )
     lookups = (("lookups_per_ip_per_hour", _ip(client), settings.lookups_per_ip_per_hour, HOUR),) if lookup else ()
-    return Guards(counters=_counters(*sms, *lookups), locks=(code_lock(phone),))
+    return Guards(counters=_counters(*sms, *lookups), locks=code_locks(phone, client, device))
 
 
 STACK_BUDGET = "sms_per_stack_per_hour"
@@ -112,17 +145,29 @@ def for_decoy(guards: Guards) -> Guards:
     return guards.without(STACK_BUDGET)
 
 
-def for_code_check(phone: str, client: ClientInfo) -> Guards:
+def for_code_check(phone: str, client: ClientInfo, device: str | None = None) -> Guards:
+    """A code check: the client's hourly checks and the code locks; a trusted device's wrong codes
+    count against its own failures instead (``record_code_failure``)."""
     settings = get_settings()
-    checks = ("code_checks_per_ip_per_hour", _ip(client), settings.code_checks_per_ip_per_hour, HOUR)
-    return Guards(counters=_counters(checks), locks=(code_lock(phone),))
+    checks = (
+        () if device else (("code_checks_per_ip_per_hour", _ip(client), settings.code_checks_per_ip_per_hour, HOUR),)
+    )
+    return Guards(counters=_counters(*checks), locks=code_locks(phone, client, device))
 
 
-def for_password_reset(phone: str, client: ClientInfo, now: int) -> Guards:
-    """A reset checks a code like any step; once it proved the SIM, it also ends the phone's
-    password lock and forgives its wrong passwords, so the owner can log in at once."""
-    guards = for_code_check(phone, client)
-    forgiven = (password_lock(phone).item_id, Counter("password_failures_per_phone", phone, 0, DAY).item_id(now))
+def for_password_reset(phone: str, client: ClientInfo, now: int, device: str | None = None) -> Guards:
+    """A reset checks a code like any step; once it proved the SIM, it also ends the password
+    locks that stood in this client's way (its network's or device's, and the phone's ceiling:
+    the guesses counted there were against the password it replaces) and forgives their wrong
+    passwords, so the owner can log in at once."""
+    guards = for_code_check(phone, client, device)
+    subject = failure_subject(phone, client, device)
+    forgiven = (
+        Lock("password_lock", subject).item_id,
+        Counter("password_failures_per_phone", subject, 0, DAY).item_id(now),
+        password_lock(phone).item_id,
+        Counter("password_failures_ceiling_per_phone", phone, 0, DAY).item_id(now),
+    )
     return Guards(counters=guards.counters, locks=guards.locks, clears=forgiven)
 
 
@@ -155,13 +200,13 @@ def refusal_error(refusal: LimitRefusal, now: int) -> AuthError:
     return RateLimited(retry_after, limit=refusal.name)
 
 
-def _count_failure(name: str, phone: str, lock: Lock, limit: int, base: int, longest: int, now: int) -> int | None:
-    """Count one failure against the phone (a day's window); past ``limit``, close ``lock`` for
+def _count_failure(name: str, subject: str, lock: Lock, limit: int, base: int, longest: int, now: int) -> int | None:
+    """Count one failure against ``subject`` (a day's window); past ``limit``, close ``lock`` for
     ``base`` seconds, doubling with each further failure up to ``longest``. The lock's length, if
     it closed it. One UpdateItem, and one more when it locks."""
     if not limit:
         return None
-    failures = count(Counter(name, phone, 0, DAY), now)
+    failures = count(Counter(name, subject, 0, DAY), now)
     if failures < limit:
         return None
     length = min(base << (failures - limit), longest)  # base doubled once per failure past the limit
@@ -170,12 +215,47 @@ def _count_failure(name: str, phone: str, lock: Lock, limit: int, base: int, lon
     return length
 
 
-def record_code_failure(phone: str, now: int) -> PhoneLocked | None:
-    """Count a wrong code against the phone (all purposes); the lock it set, if it did."""
-    limit = get_settings().code_failures_per_phone
-    length = _count_failure(
-        "otp_failures_per_phone", phone, code_lock(phone), limit, CODE_LOCK_BASE, CODE_LOCK_MAX, now
+def _count_toward_ceiling(name: str, phone: str, lock: Lock, ceiling: int, now: int) -> int | None:
+    """Count one untrusted failure against the phone's daily ceiling; at it, close ``lock`` (the
+    phone's, for every untrusted client) until the day's window ends. The lock's length, if it
+    closed it."""
+    if not ceiling:
+        return None
+    counter = Counter(name, phone, 0, DAY)
+    if count(counter, now) < ceiling:
+        return None
+    lock_until(lock, counter.window_end(now))
+    metrics.count("Locks", limit=lock.name)
+    return counter.window_end(now) - now
+
+
+def _longest(*lengths: int | None) -> int | None:
+    closed = [length for length in lengths if length is not None]
+    return max(closed) if closed else None
+
+
+def record_code_failure(phone: str, now: int, client: ClientInfo, device: str | None = None) -> PhoneLocked | None:
+    """Count a wrong code (all purposes) against a trusted device, or against the phone from the
+    client's network and the phone's ceiling for untrusted clients; the lock it set, if it did."""
+    settings = get_settings()
+    subject = failure_subject(phone, client, device)
+    own = _count_failure(
+        "otp_failures_per_phone",
+        subject,
+        Lock("otp_lock", subject),
+        settings.code_failures_per_phone,
+        CODE_LOCK_BASE,
+        CODE_LOCK_MAX,
+        now,
     )
+    ceiling = (
+        None
+        if device
+        else _count_toward_ceiling(
+            "otp_failures_ceiling_per_phone", phone, code_lock(phone), settings.code_failures_ceiling_per_phone, now
+        )
+    )
+    length = _longest(own, ceiling)
     return None if length is None else PhoneLocked(length)
 
 
@@ -187,12 +267,32 @@ def count_password_ip_failure(client: ClientInfo, now: int) -> None:
             count(ip_counter, now)
 
 
-def record_password_failure(phone: str, client: ClientInfo, now: int) -> LoginLocked | None:
-    """Count a wrong password against the phone and the client IP; the lock it set, if it did."""
-    count_password_ip_failure(client, now)
-    limit = get_settings().password_failures_per_phone
-    lock = password_lock(phone)
-    length = _count_failure(
-        "password_failures_per_phone", phone, lock, limit, PASSWORD_LOCK_BASE, PASSWORD_LOCK_MAX, now
+def record_password_failure(phone: str, client: ClientInfo, now: int, device: str | None = None) -> LoginLocked | None:
+    """Count a wrong password against a trusted device, or against the client IP, the phone from
+    the client's network and the phone's ceiling; the lock it set, if it did."""
+    settings = get_settings()
+    if not device:
+        count_password_ip_failure(client, now)
+    subject = failure_subject(phone, client, device)
+    own = _count_failure(
+        "password_failures_per_phone",
+        subject,
+        Lock("password_lock", subject),
+        settings.password_failures_per_phone,
+        PASSWORD_LOCK_BASE,
+        PASSWORD_LOCK_MAX,
+        now,
     )
+    ceiling = (
+        None
+        if device
+        else _count_toward_ceiling(
+            "password_failures_ceiling_per_phone",
+            phone,
+            password_lock(phone),
+            settings.password_failures_ceiling_per_phone,
+            now,
+        )
+    )
+    length = _longest(own, ceiling)
     return None if length is None else LoginLocked(length)

@@ -83,6 +83,10 @@ class Settings(BaseModel):
     refresh_token_ttl_seconds: int = Field(default=2592000, alias="REFRESH_TOKEN_TTL_SECONDS", ge=3600, le=31536000)
     session_max_age_seconds: int = Field(default=7776000, alias="SESSION_MAX_AGE_SECONDS", ge=3600, le=31536000)
     refresh_reuse_grace_seconds: int = Field(default=10, alias="REFRESH_REUSE_GRACE_SECONDS", ge=0, le=60)
+    # A device credential lives this long after its last sign-in; a user keeps at most
+    # MAX_DEVICES_PER_USER, the least recently used forgotten first (phone_auth.devices).
+    device_token_idle_days: int = Field(default=180, alias="DEVICE_TOKEN_IDLE_DAYS", ge=1, le=730)
+    max_devices_per_user: int = Field(default=10, alias="MAX_DEVICES_PER_USER", ge=1, le=50)
     max_sessions_per_user: int = Field(default=10, alias="MAX_SESSIONS_PER_USER", ge=1, le=50)
     registration_token_ttl_seconds: int = Field(default=600, alias="REGISTRATION_TOKEN_TTL_SECONDS", ge=60, le=3600)
     # A step that needs a recent sign-in (deleting the account, changing its number) refuses a
@@ -109,8 +113,15 @@ class Settings(BaseModel):
     # The part of the stack's budget only phones with an account may spend (limits.stack_reserve).
     sms_budget_reserved_percent: int = Field(default=20, alias="SMS_BUDGET_RESERVED_PERCENT", ge=0, le=90)
     code_failures_per_phone: int = Field(default=10, alias="OTP_FAILURES_PER_PHONE", ge=0, le=1000)
+    # Wrong codes a day by all clients without a device token together (limits.py); 30 keeps the
+    # odds of guessing a 6-digit code below 1 in 30,000 a day.
+    code_failures_ceiling_per_phone: int = Field(default=30, alias="OTP_FAILURES_CEILING_PER_PHONE", ge=0, le=10000)
     code_checks_per_ip_per_hour: int = Field(default=100, alias="CODE_CHECKS_PER_IP_PER_HOUR", ge=0, le=100000)
     password_failures_per_phone: int = Field(default=5, alias="PASSWORD_FAILURES_PER_PHONE", ge=0, le=1000)
+    # Wrong passwords a day by all clients without a device token together (docs/security.md).
+    password_failures_ceiling_per_phone: int = Field(
+        default=100, alias="PASSWORD_FAILURES_CEILING_PER_PHONE", ge=0, le=10000
+    )
     password_failures_per_ip_per_hour: int = Field(
         default=50, alias="PASSWORD_FAILURES_PER_IP_PER_HOUR", ge=0, le=100000
     )

@@ -61,10 +61,26 @@ Password = Annotated[
     ),
 ]
 
+DeviceToken = Annotated[
+    str | None,
+    Field(
+        default=None,
+        max_length=512,
+        validation_alias=AliasChoices("device_token", "deviceToken"),
+        description=(
+            "The device_token of an earlier sign-in on this device, if it has one (keep it across logout). A valid "
+            "one makes the request trusted: locks and limits other clients caused do not refuse it. An invalid, "
+            "expired or foreign one is ignored, never an error."
+        ),
+        examples=["3f9a0c1d2b4e5f60.q1V9hL0bX2kZ7pR4tY6wC8nM3dS5fG0jK2lP9oU1iE7"],
+    ),
+]
+
 
 class PhoneRequest(BaseModel):
     model_config = _REQUEST
     phone: Phone
+    device_token: DeviceToken
 
 
 class VerifyCodeRequest(BaseModel):
@@ -79,12 +95,14 @@ class VerifyCodeRequest(BaseModel):
             examples=["123456"],
         ),
     ]
+    device_token: DeviceToken
 
 
 class VerifyRegistrationOtpRequest(BaseModel):
     model_config = _REQUEST
     phone: Phone
     code: Code
+    device_token: DeviceToken
 
 
 class CompleteRegistrationRequest(BaseModel):
@@ -106,6 +124,7 @@ class LoginRequest(BaseModel):
     model_config = _REQUEST
     phone: Phone
     password: Password
+    device_token: DeviceToken
 
 
 class ResetPasswordRequest(BaseModel):
@@ -121,6 +140,7 @@ class ResetPasswordRequest(BaseModel):
             examples=["Mango-Sticky-Rice-42"],
         ),
     ]
+    device_token: DeviceToken
 
 
 class RefreshRequest(BaseModel):
@@ -239,6 +259,14 @@ class AuthSuccessResponse(BaseModel):
     is_new_user: bool = Field(description="True on the user's first sign-in.")
     refresh_token: str = Field(description="Send to /auth/refresh for new tokens; single use, rotated each time.")
     session_id: str = Field(description="This device's session (see /auth/sessions).")
+    device_token: str | None = Field(
+        default=None,
+        description=(
+            "This device's credential: keep it (across logout too) and send it as device_token with later code, "
+            "login and reset requests. The same token comes back when a valid one was presented. null after a "
+            "number change: the account's device credentials move with it, so the device keeps the one it has."
+        ),
+    )
 
     @classmethod
     def of(cls, signed_in: SignedIn) -> AuthSuccessResponse:
@@ -249,6 +277,7 @@ class AuthSuccessResponse(BaseModel):
             is_new_user=signed_in.is_new_user,
             refresh_token=signed_in.refresh_token,
             session_id=signed_in.session_id,
+            device_token=signed_in.device_token,
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from phone_auth import clock, limits, passwords
+from phone_auth import clock, devices, limits, passwords
 from phone_auth.callers import ClientInfo
 from phone_auth.errors import InvalidCredentials, InvalidPhone, NotAMobilePhone, RegistrationRequired
 from phone_auth.flows import sessions
@@ -15,13 +15,17 @@ from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.refusals import PasswordChanged
 
 
-def login_with_password(raw_phone: str, password: str, client: ClientInfo) -> SignedIn:
+def login_with_password(raw_phone: str, password: str, client: ClientInfo, device_token: str | None = None) -> SignedIn:
     """Two DynamoDB round trips on success: read the user with the phone's password lock and
     the client IP's failure count (a lock or a spent budget refuses before any bcrypt work,
     even the right password), then record the sign-in and start a session only if the
     password hash is still the one just checked (upgrading a hash made with a lower bcrypt
     cost, and ending sessions past the cap, in the same write). A wrong password counts
     against the phone and the IP, for unknown phones the same way.
+
+    A valid device token (checked against the user item the same read returns) makes the request
+    trusted: only its device's own lock and failures apply, never those other clients caused.
+    Otherwise the locks are the client network's and the phone's ceiling (limits.password_locks).
     """
     settings = get_settings()
     now = int(clock.now())
@@ -32,13 +36,20 @@ def login_with_password(raw_phone: str, password: str, client: ClientInfo) -> Si
         passwords.verify_password(password, None, settings.bcrypt_rounds)
         limits.count_password_ip_failure(client, now)
         raise InvalidCredentials() from None
-    lock, ip_failures = limits.password_lock(phone), limits.password_ip_failures(client)
+    device = devices.presented(device_token)
+    untrusted_locks, ip_failures = limits.password_locks(phone, client), limits.password_ip_failures(client)
+    device_locks = limits.password_locks(phone, client, device.id) if device else ()
     user, hits, locked_until = users.get_user_and_guards(
-        phone, counters=[ip_failures] if ip_failures else [], locks=[lock], now=now
+        phone, counters=[ip_failures] if ip_failures else [], locks=[*untrusted_locks, *device_locks], now=now
     )
-    if locked_until[lock.name] > now:
-        raise limits.refusal_error(LimitRefusal(lock.name, locked_until[lock.name]), now)
-    if ip_failures is not None and hits[ip_failures.name] >= ip_failures.limit:
+    if device is not None and not device.is_valid_for(user, now):
+        device = None  # ignored: the request is untrusted, and nothing says why
+    device_id = device.id if device else None
+    locks = device_locks if device else untrusted_locks
+    until = max(locked_until[lock.item_id] for lock in locks)
+    if until > now:
+        raise limits.refusal_error(LimitRefusal("password_lock", until), now)
+    if device is None and ip_failures is not None and hits[ip_failures.name] >= ip_failures.limit:
         raise limits.refusal_error(LimitRefusal(ip_failures.name, ip_failures.window_end(now)), now)
     if user is not None and user.password_hash is None:
         limits.count_lookup(client, now)  # this answer tells that the phone has an account
@@ -48,7 +59,7 @@ def login_with_password(raw_phone: str, password: str, client: ClientInfo) -> Si
     matches = passwords.verify_password(password, stored_hash, settings.bcrypt_rounds)
     if not matches or user is None or stored_hash is None:
         logger.info("wrong password", extra={"phone": mask_phone(phone)})
-        locked = limits.record_password_failure(phone, client, now)
+        locked = limits.record_password_failure(phone, client, now, device_id)
         if locked is not None:
             raise locked
         raise InvalidCredentials()
@@ -56,6 +67,7 @@ def login_with_password(raw_phone: str, password: str, client: ClientInfo) -> Si
     if passwords.needs_rehash(stored_hash, settings.bcrypt_rounds):
         upgraded = passwords.hash_password(password, settings.bcrypt_rounds)
     session, refresh_secret = sessions.new_session("password", client)
+    device_use, token = devices.for_sign_in(device, now)
     dead, surplus = user.sessions_to_end(keep=session.id, cap=settings.max_sessions_per_user, now=now)
     try:
         sign_in = users.record_password_sign_in(
@@ -65,9 +77,10 @@ def login_with_password(raw_phone: str, password: str, client: ClientInfo) -> Si
             now_iso=clock.iso(clock.now()),
             session=session,
             end_sessions=[*dead, *(old.id for old in surplus)],
+            device=device_use,
         )
     except PasswordChanged:
         raise InvalidCredentials() from None
     # The write above ended what the read showed past the cap; a sign-in racing this one shows
     # in the item the write returned, and signed_in ends what is still past the cap (rarely).
-    return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="password")
+    return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="password", device_token=token)

@@ -7,9 +7,10 @@ needs that token, so nobody can set a password for a phone they have not proved.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
-from phone_auth import clock, codes, crypto, limits, passwords
+from phone_auth import clock, codes, crypto, devices, limits, passwords
 from phone_auth.callers import ClientInfo
 from phone_auth.codes import CodeSent
 from phone_auth.errors import AlreadyRegistered, PhoneNotAllowed, RegistrationTokenInvalid
@@ -23,7 +24,13 @@ from phone_auth.signup_policy import signup_policy
 from phone_auth.store import codes as code_store
 from phone_auth.store import users
 from phone_auth.store.limits import LimitRefusal
-from phone_auth.store.refusals import CodeRejected, PasswordAlreadySet, RegistrationTokenRejected, UserMissing
+from phone_auth.store.refusals import (
+    CodeRejected,
+    DeviceRejected,
+    PasswordAlreadySet,
+    RegistrationTokenRejected,
+    UserMissing,
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,9 @@ def check_mobile(raw_phone: str, client: ClientInfo) -> bool:
     return signup_policy().can_register(exists=user is not None, has_password=user is not None and user.has_password)
 
 
-def request_registration_code(raw_phone: str, language: str, client: ClientInfo) -> CodeSent:
+def request_registration_code(
+    raw_phone: str, language: str, client: ClientInfo, device_token: str | None = None
+) -> CodeSent:
     """Text a registration code. Its refusals (not allowed, already registered) tell whether the
     phone is a user, so every request costs the client a lookup, in the same transaction."""
     phone = _phone(raw_phone)
@@ -66,13 +75,29 @@ def request_registration_code(raw_phone: str, language: str, client: ClientInfo)
         language=language,
         client=client,
         lookup=True,
+        device=devices.presented(device_token),
     )
 
 
-def verify_registration_code(raw_phone: str, code: str, client: ClientInfo) -> RegistrationTokenIssued:
-    """Spend the code and issue the registration token (one conditional write)."""
+def verify_registration_code(
+    raw_phone: str, code: str, client: ClientInfo, device_token: str | None = None
+) -> RegistrationTokenIssued:
+    """Spend the code and issue the registration token (one conditional write). A valid device
+    token spends the code its device asked for, under its own limits; one that does not hold is
+    ignored (one more round trip, only then)."""
     phone = _phone(raw_phone)
+    device = devices.presented(device_token)
+    if device is not None:
+        with contextlib.suppress(DeviceRejected):
+            return _verify_registration_code(phone, code, client, device)
+    return _verify_registration_code(phone, code, client, None)
+
+
+def _verify_registration_code(
+    phone: str, code: str, client: ClientInfo, device: devices.PresentedDevice | None
+) -> RegistrationTokenIssued:
     settings = get_settings()
+    device_id = device.id if device else None
     token = crypto.new_opaque_token()
     now = int(clock.now())
     try:
@@ -83,10 +108,12 @@ def verify_registration_code(raw_phone: str, code: str, client: ClientInfo) -> R
             max_attempts=settings.code_max_attempts,
             token_hash=_token_hash(phone, token),
             token_expires_at=now + settings.registration_token_ttl_seconds,
-            guards=limits.for_code_check(phone, client),
+            guards=limits.for_code_check(phone, client, device_id),
+            device=device.check(now) if device else None,
+            code_slot=code_store.slot("registration", device_id),
         )
     except (LimitRefusal, CodeRejected) as refusal:
-        codes.answer_refused_spend(phone, "registration", refusal, now, client)
+        codes.answer_refused_spend(phone, "registration", refusal, now, client, device_id)
     metrics.count("CodesVerified", purpose="registration")
     return RegistrationTokenIssued(token=token, expires_in=settings.registration_token_ttl_seconds)
 
@@ -107,6 +134,7 @@ def complete_registration(raw_phone: str, password: str, registration_token: str
         raise RegistrationTokenInvalid()
     password_hash = passwords.hash_password(password, settings.bcrypt_rounds)
     session, refresh_secret = sessions.new_session("registration", client)
+    device_use, device_token = devices.new_device()
     try:
         sign_in = code_store.set_first_password(
             phone,
@@ -116,6 +144,7 @@ def complete_registration(raw_phone: str, password: str, registration_token: str
             now_iso=clock.iso(now),
             create_user=signup_policy().sign_in_creates_users,
             session=session,
+            device=device_use,
         )
     except RegistrationTokenRejected:
         raise RegistrationTokenInvalid() from None
@@ -123,4 +152,4 @@ def complete_registration(raw_phone: str, password: str, registration_token: str
         raise PhoneNotAllowed() from None
     except PasswordAlreadySet:
         raise AlreadyRegistered() from None
-    return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="registration")
+    return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="registration", device_token=device_token)

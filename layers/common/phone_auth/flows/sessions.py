@@ -74,6 +74,9 @@ class SignedIn(SessionTokens):
     created the user."""
 
     is_new_user: bool
+    # The device credential: the one presented, if it held, else a new one; None after a number
+    # change, which moves the account's device credentials with it (the device keeps its own).
+    device_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,16 +133,24 @@ def new_session(method: SignInMethod, client: ClientInfo) -> tuple[SessionRecord
     return session, secret
 
 
-def signed_in(sign_in: SignIn, *, refresh_secret: str, method: SignInMethod) -> SignedIn:
-    """What every successful sign-in returns: fresh tokens, the session and the user.
+def signed_in(
+    sign_in: SignIn, *, refresh_secret: str, method: SignInMethod, device_token: str | None = None
+) -> SignedIn:
+    """What every successful sign-in returns: fresh tokens, the session, the device credential
+    and the user.
 
-    Past MAX_SESSIONS_PER_USER the least recently used sessions end here (one more round
-    trip, only then): ``sign_in.user`` is the user as the sign-in left it.
+    Past MAX_SESSIONS_PER_USER the least recently used sessions end here, and past
+    MAX_DEVICES_PER_USER (or idle past their expiry) the least recently used device credentials
+    are forgotten (one more round trip each, only then): ``sign_in.user`` is the user as the
+    sign-in left it.
     """
     user, session = sign_in.user, sign_in.session
-    user = users.end_sessions_past_the_cap(
-        user, keep=session.id, cap=get_settings().max_sessions_per_user, now=clock.now()
-    )
+    settings = get_settings()
+    now = clock.now()
+    if device_token is not None:
+        keep = device_token.split(".", 1)[0]
+        users.forget_devices(user, user.devices_to_forget(keep=keep, cap=settings.max_devices_per_user, now=now))
+    user = users.end_sessions_past_the_cap(user, keep=session.id, cap=settings.max_sessions_per_user, now=now)
     access_token, lifetime = _access_token(user, session.id)
     logger.info("signed in", extra={"user_id": user.id, "method": method, "is_new_user": sign_in.is_new_user})
     metrics.count("Logins", method=method)
@@ -150,6 +161,7 @@ def signed_in(sign_in: SignIn, *, refresh_secret: str, method: SignInMethod) -> 
         session_id=session.id,
         user=user,
         is_new_user=sign_in.is_new_user,
+        device_token=device_token,
     )
 
 

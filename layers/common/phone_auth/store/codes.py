@@ -7,7 +7,9 @@ number change's code lives at the new number under ``phone_change#<user id>``, s
 accounts claiming one number each have their own. Only the code's keyed hash is stored. A
 code is spent by one conditional write that holds only if its hash is one the presented
 code has under a live key and the code is unused, unexpired and has attempts left; when it
-authorises a change to the user, both happen in one transaction.
+authorises a change to the user, both happen in one transaction. A code a trusted device asked
+for has an item of its own, ``<purpose>#<device id>`` (its "slot"), spendable only with that
+device's credential, so another client can neither replace nor burn it.
 
 A verified registration code leads to a registration token, kept in an item of its own
 (purpose ``registration_token``), so a resend of the code never destroys an issued token.
@@ -36,6 +38,7 @@ from phone_auth.store.records import (
 )
 from phone_auth.store.refusals import (
     CodeRejected,
+    DeviceRejected,
     PasswordAlreadySet,
     PhoneTaken,
     RecipientRefused,
@@ -80,26 +83,41 @@ def _state(item: Item | None) -> StoredCode | None:
     return None if item is None else StoredCode.from_item(item)
 
 
-def get_code_and_user(phone: str, purpose: str) -> tuple[StoredCode | None, UserRecord | None]:
-    """The phone's code for ``purpose`` and its user: one strongly consistent BatchGetItem."""
+def slot(purpose: str, device_id: str | None) -> str:
+    """The item (range key) of a code: the purpose, or ``<purpose>#<device id>`` for a trusted device's."""
+    return f"{purpose}#{device_id}" if device_id else purpose
+
+
+def get_codes_and_user(phone: str, slots: list[str]) -> tuple[dict[str, StoredCode | None], UserRecord | None]:
+    """The phone's codes in ``slots`` and its user: one strongly consistent BatchGetItem."""
     codes_table, users_table = table(), users.table()
     request = {
-        codes_table: {"Keys": [key(phone, purpose)], "ConsistentRead": True},
+        codes_table: {"Keys": [key(phone, name) for name in slots], "ConsistentRead": True},
         users_table: {"Keys": [users.key(phone)], "ConsistentRead": True},
     }
-    found: dict[str, Item] = {}
+    codes: dict[str, StoredCode | None] = dict.fromkeys(slots)
+    user: Item | None = None
     for _ in range(3):
         response = call("batch_get_item", RequestItems=request)
         for name, items in response.get("Responses", {}).items():
             for raw in items:
                 item = from_item(raw)
-                if item is not None:
-                    found[name] = item
+                if item is None:
+                    continue
+                if name == users_table:
+                    user = item
+                else:
+                    codes[str(item["purpose"])] = _state(item)
         request = response.get("UnprocessedKeys") or {}
         if not request:
             break
-    code, user = found.get(codes_table), found.get(users_table)
-    return _state(code), None if user is None else UserRecord.from_item(user)
+    return codes, None if user is None else UserRecord.from_item(user)
+
+
+def get_code_and_user(phone: str, purpose: str) -> tuple[StoredCode | None, UserRecord | None]:
+    """The phone's code for ``purpose`` and its user: one strongly consistent BatchGetItem."""
+    codes, user = get_codes_and_user(phone, [purpose])
+    return codes[purpose], user
 
 
 def keys_of_phone(phone: str) -> list[dict[str, Any]]:
@@ -187,7 +205,13 @@ def _refused_recipient(failed: dict[str, Item | None]) -> StoreRefusal:
 
 
 def issue_code(
-    code: NewCode, *, recipient: Recipient, resend_cutoff: int, guards: Guards, reserve: Counter | None = None
+    code: NewCode,
+    *,
+    recipient: Recipient,
+    resend_cutoff: int,
+    guards: Guards,
+    reserve: Counter | None = None,
+    device: users.DeviceCheck | None = None,
 ) -> None:
     """Store a new code, replacing the phone's previous one for that purpose.
 
@@ -202,11 +226,26 @@ def issue_code(
     this bound and a ConditionCheck that the phone has an account: past this bound too it raises
     LimitRefusal, whoever the phone is; a phone without an account that the recipient rule would
     have taken raises ReservedForUsers (nothing is written).
+
+    ``device``: a trusted device's credential, checked on the user in the same transaction (with
+    the recipient rule); when that check fails, DeviceRejected (nothing is written).
     """
     operations: Operations = {"code": {"Put": _code_put(code, decoy=False, resend_cutoff=resend_cutoff)}}
+    now = code.sent_at
+    if device is not None:
+        operations["user"] = device.condition_check(code.phone, _RECIPIENT_CONDITIONS.get(recipient))
+        try:
+            transact({**operations, **guards.operations(now)})
+        except Cancelled as cancelled:
+            refusal = guards.refusal(cancelled.failed, now)
+            if refusal is not None:
+                raise refusal from None
+            if "user" in cancelled.failed:
+                raise DeviceRejected() from None
+            raise _refused_recipient(cancelled.failed) from None
+        return
     if recipient is not Recipient.ANYONE:
         operations["user"] = _user_check(code.phone, _RECIPIENT_CONDITIONS[recipient])
-    now = code.sent_at
     try:
         transact({**operations, **guards.operations(now)})
         return
@@ -325,19 +364,26 @@ def spend_code_and_sign_in(
     create_user: bool,
     session: SessionRecord,
     guards: Guards,
+    device: users.DeviceUse,
+    code_slot: str = "login",
 ) -> SignIn:
-    """Spend a login code, record the sign-in (creating the user if ``create_user``) and start
-    ``session``.
+    """Spend a login code (the item ``code_slot``), record the sign-in (creating the user if
+    ``create_user``) with its ``device`` credential and start ``session``.
 
     Two round trips: one transaction (spend the code + the sign-in write + the guards) and
-    one consistent read of the user. Raises LimitRefusal, CodeRejected, or UserMissing when
-    the user must exist and does not.
+    one consistent read of the user. Raises LimitRefusal, DeviceRejected (a presented
+    credential that does not hold), CodeRejected, or UserMissing when the user must exist and
+    does not.
     """
-    sign_in = users.SignInWrite(phone, now_iso=now_iso, create_user=create_user, verified=True, session=session)
-    spend = _spend(phone, "login", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
+    sign_in = users.SignInWrite(
+        phone, now_iso=now_iso, create_user=create_user, verified=True, session=session, device=device
+    )
+    spend = _spend(phone, code_slot, code_hashes=code_hashes, now=now, max_attempts=max_attempts)
     try:
         _guarded({"code": {"Update": spend}, "user": {"Update": sign_in.update()}}, guards, now)
     except Cancelled as cancelled:
+        if device.check is not None and "user" in cancelled.failed:
+            raise DeviceRejected() from None
         if "code" in cancelled.failed:
             raise CodeRejected(_state(cancelled.failed["code"])) from None
         raise UserMissing() from None
@@ -353,14 +399,17 @@ def spend_code_and_issue_registration_token(
     token_hash: str,
     token_expires_at: int,
     guards: Guards,
+    device: users.DeviceCheck | None = None,
+    code_slot: str = "registration",
 ) -> None:
-    """Spend a registration code and store the hash of the single-use registration token that
-    complete-registration must present, replacing an earlier token of the phone.
+    """Spend a registration code (the item ``code_slot``) and store the hash of the single-use
+    registration token that complete-registration must present, replacing an earlier token of
+    the phone.
 
-    One transaction (the code's conditional update + the token's put + the guards). Raises
-    LimitRefusal or CodeRejected.
+    One transaction (the code's conditional update + the token's put + the guards, and a
+    trusted ``device``'s check on the user). Raises LimitRefusal, DeviceRejected or CodeRejected.
     """
-    spend = _spend(phone, "registration", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
+    spend = _spend(phone, code_slot, code_hashes=code_hashes, now=now, max_attempts=max_attempts)
     token = {
         "TableName": table(),
         "Item": to_item(
@@ -373,9 +422,14 @@ def spend_code_and_issue_registration_token(
             }
         ),
     }
+    operations: Operations = {"code": {"Update": spend}, "token": {"Put": token}}
+    if device is not None:
+        operations["user"] = device.condition_check(phone)
     try:
-        _guarded({"code": {"Update": spend}, "token": {"Put": token}}, guards, now)
+        _guarded(operations, guards, now)
     except Cancelled as cancelled:
+        if "user" in cancelled.failed:
+            raise DeviceRejected() from None
         raise CodeRejected(_state(cancelled.failed.get("code"))) from None
 
 
@@ -388,9 +442,10 @@ def set_first_password(
     now_iso: str,
     create_user: bool,
     session: SessionRecord,
+    device: users.DeviceUse | None = None,
 ) -> SignIn:
-    """Spend the registration token, set the user's first password, sign them in and start
-    ``session``.
+    """Spend the registration token, set the user's first password, sign them in (storing its
+    new ``device`` credential) and start ``session``.
 
     Two round trips: one transaction (spend the token + the sign-in write that sets the
     password only while the user has none) and one consistent read. The token is bound to
@@ -414,6 +469,7 @@ def set_first_password(
         session=session,
         also_set={"password_hash": password_hash, "password_changed_at": now_iso},
         conditions=["attribute_not_exists(password_hash)"],
+        device=device,
     )
     try:
         transact({"token": {"Update": spend_token}, "user": {"Update": sign_in.update()}})
@@ -435,15 +491,17 @@ def spend_code_and_replace_password(
     max_attempts: int,
     password_hash: str,
     guards: Guards,
+    code_slot: str = "password_reset",
 ) -> None:
-    """Spend a password-reset code, set the new password and end every session of ``user``
+    """Spend a password-reset code (the item ``code_slot``, whose device the caller checked in
+    ``user`` as read), set the new password and end every session of ``user``
     (as read just before: each of its sessions is removed and the epoch bumped).
 
     One transaction (with the guards). Raises LimitRefusal, CodeRejected, UserMissing when
     the account is gone, or UserChanged when the user signed in since it was read (read
     again and retry).
     """
-    spend = _spend(user.phone, "password_reset", code_hashes=code_hashes, now=now, max_attempts=max_attempts)
+    spend = _spend(user.phone, code_slot, code_hashes=code_hashes, now=now, max_attempts=max_attempts)
     replace = users.password_replacement(user, password_hash=password_hash, now_iso=now_iso)
     try:
         _guarded({"code": {"Update": spend}, "user": {"Update": replace}}, guards, now)

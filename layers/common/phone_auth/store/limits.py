@@ -67,7 +67,7 @@ class Lock:
     """A lock on a phone: while ``locked_until`` is ahead, the guarded step is refused."""
 
     name: str  # otp_lock | password_lock
-    subject: str
+    subject: str  # a phone (the ceiling for untrusted clients), phone#network or phone#device:<id>
 
     @property
     def item_id(self) -> str:
@@ -97,7 +97,7 @@ class Guards:
         for counter in self.counters:
             operations[f"counter:{counter.name}"] = {"Update": counter.update(now)}
         for lock in self.locks:
-            operations[f"lock:{lock.name}"] = {"ConditionCheck": lock.check(now)}
+            operations[f"lock:{lock.item_id}"] = {"ConditionCheck": lock.check(now)}
         for item_id in self.clears:
             operations[f"clear:{item_id}"] = {"Delete": {"TableName": table(), "Key": key(item_id)}}
         return operations
@@ -118,8 +118,8 @@ class Guards:
     def refusal(self, failed: dict[str, Item | None], now: int) -> LimitRefusal | None:
         """What refused the step, if a guard did: a lock first, else the limit to wait longest for."""
         for lock in self.locks:
-            if f"lock:{lock.name}" in failed:
-                until = int((failed[f"lock:{lock.name}"] or {}).get("locked_until", now + 1))
+            if f"lock:{lock.item_id}" in failed:
+                until = int((failed[f"lock:{lock.item_id}"] or {}).get("locked_until", now + 1))
                 return LimitRefusal(lock.name, until)
         reached = [counter for counter in self.counters if f"counter:{counter.name}" in failed]
         if not reached:
@@ -165,7 +165,7 @@ def lock_until(lock: Lock, until: int) -> None:
 def values_from(
     items: dict[str, Item], counters: list[Counter], locks: list[Lock], now: int
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Counter values by name and ``locked_until`` by lock name, out of items read by id."""
+    """Counter values by name and ``locked_until`` by lock item id, out of items read by id."""
     hits = {c.name: int(items.get(c.item_id(now), {}).get("hits", 0)) for c in counters}
-    until = {lock.name: int(items.get(lock.item_id, {}).get("locked_until", 0)) for lock in locks}
+    until = {lock.item_id: int(items.get(lock.item_id, {}).get("locked_until", 0)) for lock in locks}
     return hits, until

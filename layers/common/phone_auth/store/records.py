@@ -17,6 +17,46 @@ from typing import Any, Literal
 
 UserSource = Literal["import", "signup"]
 SESSION_PREFIX = "session#"
+DEVICE_PREFIX = "device#"
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """A device that signed in: its device credential, only as a keyed hash (phone_auth.devices).
+
+    Kept on the user item as ``device#<id>`` (bound to the user, not the phone number), across
+    logout, until it is idle past its expiry or the least recently used past the cap."""
+
+    id: str
+    hash: str
+    kid: str | None
+    created_at: str  # ISO 8601 UTC
+    last_used_at: str
+    idle_expires_at: int  # epoch seconds: DEVICE_TOKEN_IDLE_DAYS after its last sign-in
+
+    @property
+    def attribute(self) -> str:
+        return self.attribute_of(self.id)
+
+    @staticmethod
+    def attribute_of(device_id: str) -> str:
+        return DEVICE_PREFIX + device_id
+
+    @classmethod
+    def from_value(cls, device_id: str, value: dict[str, Any]) -> DeviceRecord:
+        return cls(
+            id=device_id,
+            hash=str(value["hash"]),
+            kid=value.get("kid"),
+            created_at=str(value["created_at"]),
+            last_used_at=str(value["last_used_at"]),
+            idle_expires_at=int(value["idle_expires_at"]),
+        )
+
+    def to_value(self) -> dict[str, Any]:
+        values = asdict(self)
+        del values["id"]
+        return {key: value for key, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -97,6 +137,7 @@ class UserRecord:
     profile: dict[str, str] = field(default_factory=dict)  # the back office's extra columns
     sign_in_count: int = 0  # every sign-in adds one: a write that must not miss a new session checks it
     sessions: dict[str, SessionRecord] = field(default_factory=dict)  # by session id
+    devices: dict[str, DeviceRecord] = field(default_factory=dict)  # by device id
 
     @property
     def has_password(self) -> bool:
@@ -126,17 +167,34 @@ class UserRecord:
                 for name, value in item.items()
                 if name.startswith(SESSION_PREFIX)
             },
+            devices={
+                name[len(DEVICE_PREFIX) :]: DeviceRecord.from_value(name[len(DEVICE_PREFIX) :], value)
+                for name, value in item.items()
+                if name.startswith(DEVICE_PREFIX)
+            },
         )
 
     def to_item(self) -> dict[str, Any]:
         """The item to store (plain values; ``marshalling.to_item`` makes attribute values)."""
         values = asdict(self)
         del values["sessions"]
+        del values["devices"]
         if not values["profile"]:
             del values["profile"]
         item = {key: value for key, value in values.items() if value is not None}
         item.update({session.attribute: session.to_value() for session in self.sessions.values()})
+        item.update({device.attribute: device.to_value() for device in self.devices.values()})
         return item
+
+    def devices_to_forget(self, *, keep: str, cap: int, now: float) -> list[str]:
+        """Devices idle past their expiry, and the least recently used past ``cap`` counting ``keep``."""
+        live = sorted(
+            (device for device in self.devices.values() if device.idle_expires_at > now and device.id != keep),
+            key=lambda device: (device.last_used_at, device.id),
+            reverse=True,
+        )
+        idle = [device.id for device in self.devices.values() if device.idle_expires_at <= now]
+        return idle + [device.id for device in live[max(cap - 1, 0) :]]
 
     def live_sessions(self, now: float) -> list[SessionRecord]:
         """Sessions whose refresh token may still be used, most recently used first."""

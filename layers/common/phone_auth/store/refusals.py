@@ -45,6 +45,10 @@ class ReservedForUsers(StoreRefusal):
     """The rest of the stack's SMS budget is kept for phones with an account, and this one has none."""
 
 
+class DeviceRejected(StoreRefusal):
+    """The presented device credential is not (or no longer) the user's: go on untrusted."""
+
+
 class UserMissing(StoreRefusal):
     """The operation needs an existing user and there is none."""
 

@@ -29,7 +29,7 @@ from phone_auth.store import limits
 from phone_auth.store.calls import ConditionFailed, call
 from phone_auth.store.expressions import one_of, session_removal
 from phone_auth.store.marshalling import from_item, to_item, to_values
-from phone_auth.store.records import SESSION_PREFIX, SessionRecord, SignIn, StoredUser, UserRecord
+from phone_auth.store.records import SESSION_PREFIX, DeviceRecord, SessionRecord, SignIn, StoredUser, UserRecord
 from phone_auth.store.refusals import (
     PasswordChanged,
     RefreshRejected,
@@ -120,6 +120,77 @@ def _unchanged_sign_ins(user: UserRecord, values: dict[str, Any]) -> str:
     return "sign_in_count = :seen_sign_ins"
 
 
+# ---------------------------------------------------------------- device credentials
+@dataclass(frozen=True)
+class DeviceCheck:
+    """A presented device credential: holds only while the user item stores one of ``hashes`` in
+    ``attribute`` (``device#<id>``), not idle past its expiry at ``now``."""
+
+    attribute: str
+    hashes: tuple[str, ...]
+    now: int
+
+    def condition(self, names: dict[str, str], values: dict[str, Any]) -> str:
+        names.update({"#device": self.attribute, "#device_hash": "hash"})
+        values[":device_now"] = self.now
+        matches = one_of("#device.#device_hash", "device", self.hashes, values)
+        return f"{matches} AND #device.idle_expires_at > :device_now"
+
+    def condition_check(self, phone: str, also: str | None = None) -> dict[str, Any]:
+        """A transaction's ConditionCheck on the user (``also``: a further condition, e.g. a recipient rule)."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        condition = self.condition(names, values)
+        if also:
+            condition = f"({condition}) AND ({also})"
+        return {
+            "ConditionCheck": {
+                "TableName": table(),
+                "Key": key(phone),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": to_values(values),
+            }
+        }
+
+
+@dataclass(frozen=True)
+class DeviceUse:
+    """What a sign-in writes about its device: a ``new`` credential to store, or a presented one
+    (``check``) whose last use is recorded, the write holding only while it is valid."""
+
+    new: DeviceRecord | None = None
+    check: DeviceCheck | None = None
+    last_used_at: str = ""
+    idle_expires_at: int = 0
+
+    def apply(self, sets: list[str], names: dict[str, str], values: dict[str, Any], conditions: list[str]) -> None:
+        if self.new is not None:
+            names["#new_device"] = self.new.attribute
+            values[":new_device"] = self.new.to_value()
+            sets.append("#new_device = :new_device")
+        if self.check is not None:
+            conditions.append(self.check.condition(names, values))
+            values.update({":device_used": self.last_used_at, ":device_idle": self.idle_expires_at})
+            sets.append("#device.last_used_at = :device_used, #device.idle_expires_at = :device_idle")
+
+
+def forget_devices(user: UserRecord, device_ids: list[str]) -> None:
+    """Remove device credentials (idle, or past the cap): one UpdateItem, best effort (the next
+    sign-in tries again)."""
+    if not device_ids:
+        return
+    names = {f"#d{index}": DeviceRecord.attribute_of(device_id) for index, device_id in enumerate(device_ids)}
+    with contextlib.suppress(ServiceUnavailable):
+        call(
+            "update_item",
+            TableName=table(),
+            Key=key(user.phone),
+            UpdateExpression="REMOVE " + ", ".join(names),
+            ExpressionAttributeNames=names,
+        )
+
+
 # ---------------------------------------------------------------- signing in
 @dataclass
 class SignInWrite:
@@ -140,6 +211,7 @@ class SignInWrite:
     conditions: list[str] = field(default_factory=list)
     condition_values: dict[str, Any] = field(default_factory=dict)
     end_sessions: list[str] = field(default_factory=list)
+    device: DeviceUse | None = None
     proposed_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def update(self) -> dict[str, Any]:
@@ -171,12 +243,14 @@ class SignInWrite:
             names[f"#s{index}"] = name
             values[f":s{index}"] = value
             sets.append(f"#s{index} = :s{index}")
+        conditions = list(self.conditions)
+        if self.device is not None:
+            self.device.apply(sets, names, values, conditions)
         expression = "SET " + ", ".join(sets) + " ADD sign_in_count :one"
         removal = session_removal([session_id for session_id in self.end_sessions if session_id != self.session.id])
         if removal.clause:
             names.update(removal.names)
             expression += " " + removal.clause
-        conditions = list(self.conditions)
         if not self.create_user:
             conditions.insert(0, "attribute_exists(phone)")
         values.update(self.condition_values)
@@ -212,8 +286,10 @@ def record_password_sign_in(
     now_iso: str,
     session: SessionRecord,
     end_sessions: list[str],
+    device: DeviceUse | None = None,
 ) -> SignIn:
-    """Record a password sign-in and start its session: one conditional UpdateItem.
+    """Record a password sign-in with its ``device`` credential and start its session: one
+    conditional UpdateItem.
 
     Precondition: the user exists and its password hash is still ``checked_hash`` (the one
     the caller just verified against ``user``, as read). ``upgraded_hash`` replaces a hash
@@ -230,6 +306,7 @@ def record_password_sign_in(
         conditions=["password_hash = :checked_hash"],
         condition_values={":checked_hash": checked_hash},
         end_sessions=end_sessions,
+        device=device,
     )
     try:
         return record_sign_in(write)
