@@ -7,4 +7,4 @@ from phone_auth.flows.sessions import refresh
 
 @api_endpoint(RefreshRequest)
 def lambda_handler(request: Request[RefreshRequest]) -> RefreshResponse:
-    return RefreshResponse.of(refresh(request.body.refresh_token))
+    return RefreshResponse.of(refresh(request.body.refresh_token, request.client))

@@ -233,12 +233,26 @@ def test_malformed_refresh_tokens_are_401_not_errors(api: Api, clock: FakeClock,
     assert (status, code(answer)) == (401, "REFRESH_TOKEN_INVALID")
 
 
-def test_a_tampered_secret_for_a_live_session_ends_it_as_reuse(api: Api, clock: FakeClock) -> None:
+def test_a_secret_never_issued_is_invalid_and_leaves_the_session_alone(api: Api, clock: FakeClock) -> None:
+    """<base64url(phone)>.<session id> is readable from any access token of the victim: a secret
+    we never issued for the session is no reuse, so it must not end the victim's session."""
     body = sign_in(api, clock=clock)
     locator, session_id, secret = body["refresh_token"].split(".")
-    tampered = f"{locator}.{session_id}.{secret[:-2]}AA"
-    assert code(refresh(api, tampered)[1]) == "REFRESH_TOKEN_REUSED"
-    assert code(me(api, body["access_token"])[1]) == "TOKEN_REVOKED"
+    for forged in (f"{secret[:-2]}AA", "A" * 43, "0" * 64):
+        assert code(refresh(api, f"{locator}.{session_id}.{forged}")[1]) == "REFRESH_TOKEN_INVALID"
+    assert me(api, body["access_token"])[0] == 200
+    assert refresh(api, body["refresh_token"])[0] == 200  # the real chain goes on
+
+
+def test_a_spent_secret_many_refreshes_old_is_still_reuse(api: Api, clock: FakeClock) -> None:
+    first = sign_in(api, clock=clock)
+    current = first
+    for _ in range(25):
+        clock.advance(60)
+        current = refresh(api, current["refresh_token"])[1]
+    clock.advance(60)
+    assert code(refresh(api, first["refresh_token"])[1]) == "REFRESH_TOKEN_REUSED"
+    assert code(me(api, current["access_token"])[1]) == "TOKEN_REVOKED"
 
 
 def test_a_refresh_token_from_another_market_is_refused(api: Api, clock: FakeClock, env: SetEnv) -> None:
@@ -264,7 +278,12 @@ def test_the_session_list_shows_each_device_and_marks_the_current_one(api: Api, 
         api, clock=clock, headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}, source_ip="2001:db8:1:2::5"
     )
     clock.advance(30)
-    refresh(api, phone_app["refresh_token"])  # the phone is now the most recently used
+    api.call(  # from the phone again: now the most recently used
+        "refresh",
+        {"refresh_token": phone_app["refresh_token"]},
+        headers={"User-Agent": "PhoneApp/2.1 (iPhone)"},
+        source_ip="203.0.113.77",
+    )
 
     status, body, _ = api.call("list_sessions", token=laptop["access_token"])
 
@@ -276,6 +295,20 @@ def test_the_session_list_shows_each_device_and_marks_the_current_one(api: Api, 
     assert [s["user_agent"] for s in sessions] == ["PhoneApp/2.1 (iPhone)", "Mozilla/5.0 (X11; Linux x86_64)"]
     assert {s["method"] for s in sessions} == {"sms_code"}
     assert sessions[0]["last_used_at"] > sessions[0]["created_at"]
+
+
+def test_the_session_list_shows_where_and_from_what_a_session_was_last_used(api: Api, clock: FakeClock) -> None:
+    """A refresh from another network and user agent (a stolen refresh token, say) shows in the list."""
+    body = sign_in(api, clock=clock, headers={"User-Agent": "PhoneApp/2.1 (iPhone)"}, source_ip="203.0.113.77")
+    clock.advance(30)
+    _, refreshed, _ = api.call(
+        "refresh",
+        {"refresh_token": body["refresh_token"]},
+        headers={"User-Agent": "curl/8.5"},
+        source_ip="192.0.2.44",
+    )
+    (session,) = api.call("list_sessions", token=refreshed["access_token"])[1]["sessions"]
+    assert (session["ip"], session["user_agent"]) == ("192.0.2.0/24", "curl/8.5")
 
 
 # ------------------------------------------------------------------ ending one session

@@ -12,7 +12,13 @@ stack's market.
   REFRESH_REUSE_GRACE_SECONDS gets the same successor, and concurrent refreshes with one
   token leave exactly one live successor.
 - Presenting a spent token after that window ends the whole session (reuse detection: one
-  of the two parties holding it is not the user).
+  of the two parties holding it is not the user). Only a token we issued is a spent one: the
+  successors are derived from it, so deriving forward from the presented secret (at most
+  REFRESH_CHAIN_LIMIT steps, under each live key) must reach the session's current hash. A
+  secret that never belonged to the session (forged from the locator and session id any access
+  token shows) is REFRESH_TOKEN_INVALID and leaves the session alone.
+- A refresh records the network and user agent it came from, in its one write, so the session
+  list shows where and from what each session was last used.
 - A session lives REFRESH_TOKEN_TTL_SECONDS after its last use and at most
   SESSION_MAX_AGE_SECONDS after the sign-in; a user keeps at most MAX_SESSIONS_PER_USER,
   the least recently used ending first.
@@ -40,7 +46,7 @@ from phone_auth.errors import (
     TokenRevoked,
     UserNotFound,
 )
-from phone_auth.keys import key_ring
+from phone_auth.keys import Key, key_ring
 from phone_auth.messages import Outcome
 from phone_auth.observability import logger, metrics
 from phone_auth.settings import get_settings
@@ -52,6 +58,10 @@ if TYPE_CHECKING:
     from phone_auth.tokens import AccessClaims
 
 MAX_USER_AGENT = 200
+#: How many refreshes back a spent token is still recognised as ours (reuse ends the session);
+#: older, or across a key rotation, it is refused as invalid, the session left alone. Bounds the
+#: work a presented secret costs: at most this many keyed hashes per live key, twice.
+REFRESH_CHAIN_LIMIT = 1000
 #: How a session started (SessionRecord.method, the Logins metric's Method): a code, a password,
 #: the registration's first password, or a number change (its code proved the new number).
 SignInMethod = Literal["sms_code", "password", "registration", "phone_change"]
@@ -194,8 +204,9 @@ def _parse_refresh_token(token: str) -> tuple[str, str, str]:
     return phone, session_id, secret
 
 
-def refresh(refresh_token: str) -> SessionTokens:
-    """Spend a refresh token for a new access token and the successor refresh token.
+def refresh(refresh_token: str, client: ClientInfo | None = None) -> SessionTokens:
+    """Spend a refresh token for a new access token and the successor refresh token, recording
+    where (``client``'s network, masked) and from what (its user agent) the session was used.
 
     One round trip (a conditional update of the session); ending a session on reuse takes one
     more.
@@ -217,9 +228,11 @@ def refresh(refresh_token: str) -> SessionTokens:
             now=int(now),
             now_iso=clock.iso(now),
             idle_expires_at=int(now) + settings.refresh_token_ttl_seconds,
+            ip=None if client is None else mask_ip(client.source_ip),
+            user_agent=None if client is None else _clean_user_agent(client.user_agent),
         )
     except RefreshRejected as rejected:
-        user = _answer_rejected_refresh(rejected, successor_hash=successor_hash, now=now)
+        user = _answer_rejected_refresh(rejected, secret=secret, successor_hash=successor_hash, now=now)
     access_token, lifetime = _access_token(user, session_id)
     return SessionTokens(
         access_token=access_token,
@@ -230,7 +243,24 @@ def refresh(refresh_token: str) -> SessionTokens:
     )
 
 
-def _answer_rejected_refresh(rejected: RefreshRejected, *, successor_hash: str, now: float) -> UserRecord:
+def _successor(key: Key, session_id: str, secret: str) -> str:
+    return crypto.keyed_hash(key.hash_key, "refresh-successor", get_settings().market, session_id, secret)
+
+
+def _issued_for(session: SessionRecord, secret: str) -> bool:
+    """Whether ``secret`` is one of the session's spent refresh secrets: its chain of successors,
+    derived under one live key, reaches the session's current hash within REFRESH_CHAIN_LIMIT."""
+    ring = key_ring()
+    for key in ring.keys:
+        successor = secret
+        for _ in range(REFRESH_CHAIN_LIMIT):
+            successor = _successor(key, session.id, successor)
+            if session.refresh_hash in ring.hashes(*_refresh_hash_parts(session.id, successor)):
+                return True
+    return False
+
+
+def _answer_rejected_refresh(rejected: RefreshRejected, *, secret: str, successor_hash: str, now: float) -> UserRecord:
     """The user to answer a retried refresh with, or the refusal (ending the session on reuse)."""
     user, session = rejected.user, rejected.session
     if user is None or session is None:
@@ -250,7 +280,11 @@ def _answer_rejected_refresh(rejected: RefreshRejected, *, successor_hash: str, 
     retried = session.refresh_hash == successor_hash and session.rotated_at is not None
     if retried and grace > 0 and now - (session.rotated_at or 0) <= grace:
         return user  # the same client retrying: the same successor, nothing written
-    # A spent token, or one that never belonged to this session: end the session.
+    if not _issued_for(session, secret):
+        # Never issued for this session (forged from what an access token shows): refused, and
+        # the session is left alone.
+        raise RefreshTokenInvalid()
+    # A spent token of this session: one of the two parties holding it is not the user.
     try:
         remaining = users.end_session(user.phone, session.id, only_if_refresh_hash=session.refresh_hash)
         users.mark_inactive_if_no_session(remaining, now=now, now_iso=clock.iso(now))

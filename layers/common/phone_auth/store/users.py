@@ -359,8 +359,11 @@ def rotate_refresh_token(
     now: int,
     now_iso: str,
     idle_expires_at: int,
+    ip: str | None = None,
+    user_agent: str | None = None,
 ) -> UserRecord:
-    """Spend a refresh token and store its successor: one conditional UpdateItem.
+    """Spend a refresh token and store its successor: one conditional UpdateItem, which also
+    records where (``ip``, masked) and from what (``user_agent``) the session was used.
 
     Precondition: the session exists, is live (both lifetimes) and its current refresh hash
     is one of ``presented_hashes`` (the presented token under each live key). The old hash
@@ -377,12 +380,19 @@ def rotate_refresh_token(
         ":idle": idle_expires_at,
     }
     matches = one_of("#s.refresh_hash", "h", presented_hashes, values)
+    where = ""
+    if ip is not None:
+        values[":ip"] = ip
+        where += ", #s.ip = :ip"
+    if user_agent is not None:
+        values[":ua"] = user_agent
+        where += ", #s.user_agent = :ua"
     try:
         return _update(
             phone,
             UpdateExpression=(
                 "SET #s.previous_refresh_hash = #s.refresh_hash, #s.refresh_hash = :new, #s.refresh_kid = :kid,"
-                " #s.rotated_at = :now, #s.last_used_at = :iso, #s.idle_expires_at = :idle"
+                " #s.rotated_at = :now, #s.last_used_at = :iso, #s.idle_expires_at = :idle" + where
             ),
             ConditionExpression=(f"{matches} AND #s.expires_at > :now AND #s.idle_expires_at > :now"),
             ExpressionAttributeNames=names,
