@@ -171,6 +171,12 @@ def for_password_reset(phone: str, client: ClientInfo, now: int, device: str | N
     return Guards(counters=guards.counters, locks=guards.locks, clears=forgiven)
 
 
+def lookup_counter(client: ClientInfo) -> Counter | None:
+    """The client's hourly lookups (None when the limit is off)."""
+    limit = get_settings().lookups_per_ip_per_hour
+    return Counter("lookups_per_ip_per_hour", _ip(client), limit, HOUR) if limit else None
+
+
 def count_lookup(client: ClientInfo, now: int) -> None:
     """Count one answer that tells whether a phone has an account; refuse it past the limit."""
     limit = get_settings().lookups_per_ip_per_hour
@@ -257,6 +263,17 @@ def record_code_failure(phone: str, now: int, client: ClientInfo, device: str | 
     )
     length = _longest(own, ceiling)
     return None if length is None else PhoneLocked(length)
+
+
+def charge_password_ip_failure(client: ClientInfo, now: int) -> None:
+    """Count a certain password failure against the client IP before any work; refuse it at the
+    client's limit (a login that can never be right, such as an invalid phone)."""
+    ip_counter = password_ip_failures(client)
+    if ip_counter is not None:
+        try:
+            count(ip_counter, now)
+        except LimitRefusal as refusal:
+            raise refusal_error(refusal, now) from None
 
 
 def count_password_ip_failure(client: ClientInfo, now: int) -> None:

@@ -26,21 +26,30 @@ def login_with_password(raw_phone: str, password: str, client: ClientInfo, devic
     A valid device token (checked against the user item the same read returns) makes the request
     trusted: only its device's own lock and failures apply, never those other clients caused.
     Otherwise the locks are the client network's and the phone's ceiling (limits.password_locks).
+
+    Past the client's lookups (LOOKUPS_PER_IP_PER_HOUR, read in the same BatchGetItem), an
+    untrusted login that fails gets the same 429 whether the phone is unknown, has no password
+    yet or had a wrong one: none of them tells any more whether the phone is a user.
     """
     settings = get_settings()
     now = int(clock.now())
     try:
         phone = normalize_phone(raw_phone, settings.default_region)
     except (InvalidPhone, NotAMobilePhone):
-        # Same answer and about the same time as an unknown phone.
+        # Counted (or refused, past the client's cap) before any bcrypt: it can never be right.
+        # Then the same answer and about the same time as an unknown phone.
+        limits.charge_password_ip_failure(client, now)
         passwords.verify_password(password, None, settings.bcrypt_rounds)
-        limits.count_password_ip_failure(client, now)
         raise InvalidCredentials() from None
     device = devices.presented(device_token)
     untrusted_locks, ip_failures = limits.password_locks(phone, client), limits.password_ip_failures(client)
+    lookups = limits.lookup_counter(client)
     device_locks = limits.password_locks(phone, client, device.id) if device else ()
     user, hits, locked_until = users.get_user_and_guards(
-        phone, counters=[ip_failures] if ip_failures else [], locks=[*untrusted_locks, *device_locks], now=now
+        phone,
+        counters=[counter for counter in (ip_failures, lookups) if counter is not None],
+        locks=[*untrusted_locks, *device_locks],
+        now=now,
     )
     if device is not None and not device.is_valid_for(user, now):
         device = None  # ignored: the request is untrusted, and nothing says why
@@ -51,7 +60,8 @@ def login_with_password(raw_phone: str, password: str, client: ClientInfo, devic
         raise limits.refusal_error(LimitRefusal("password_lock", until), now)
     if device is None and ip_failures is not None and hits[ip_failures.name] >= ip_failures.limit:
         raise limits.refusal_error(LimitRefusal(ip_failures.name, ip_failures.window_end(now)), now)
-    if user is not None and user.password_hash is None:
+    lookups_spent = device is None and lookups is not None and hits[lookups.name] >= lookups.limit
+    if user is not None and user.password_hash is None and not lookups_spent:
         limits.count_lookup(client, now)  # this answer tells that the phone has an account
         raise RegistrationRequired()
     stored_hash = user.password_hash if user else None
@@ -62,6 +72,8 @@ def login_with_password(raw_phone: str, password: str, client: ClientInfo, devic
         locked = limits.record_password_failure(phone, client, now, device_id)
         if locked is not None:
             raise locked
+        if lookups_spent and lookups is not None:
+            raise limits.refusal_error(LimitRefusal(lookups.name, lookups.window_end(now)), now)
         raise InvalidCredentials()
     upgraded = None
     if passwords.needs_rehash(stored_hash, settings.bcrypt_rounds):
