@@ -176,3 +176,6 @@ def forget_warm_state() -> None:
     keys = sys.modules.get("phone_auth.keys")
     if keys is not None:
         keys._cache.clear()
+    pacing = sys.modules.get("phone_auth.pacing")
+    if pacing is not None:
+        pacing.reset()  # the decoy paths' duration estimates

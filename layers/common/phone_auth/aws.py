@@ -154,6 +154,12 @@ def end_invocation(token: contextvars.Token[float | None]) -> None:
     _deadline.reset(token)
 
 
+def time_left() -> float | None:
+    """Seconds until this invocation's deadline (None outside an invocation)."""
+    deadline = _deadline.get()
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+
 def ensure_time_for(seconds: float, dependency: str) -> None:
     """Refuse (503, nothing done) a call that could outlast the invocation's deadline.
 

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Literal, NoReturn
 
-from phone_auth import aws, clock, crypto, limits
+from phone_auth import aws, clock, crypto, limits, pacing
 from phone_auth.callers import ClientInfo
 from phone_auth.devices import PresentedDevice
 from phone_auth.errors import (
@@ -121,6 +121,8 @@ def send_code(
     """
     settings = get_settings()
     limits.check_country(phone)
+    since = pacing.started()
+    step = f"send_code:{purpose}"
     now = int(clock.now())
     code = settings.test_codes.get(phone) or crypto.new_code()
     record = NewCode(
@@ -157,6 +159,7 @@ def send_code(
                 code_store.issue_decoy(record, resend_cutoff=cutoff, guards=limits.for_decoy(guards))
                 metrics.count("SmsWithheld", purpose=purpose)
                 logger.info("code not sent: SMS budget reserved for users", extra={"phone": mask_phone(phone)})
+                pacing.settle(step, "decoy", since, time_left=_time_to_wait())
                 return sent
             except RecipientRefused as refused:
                 if not decoy_if_refused:
@@ -165,6 +168,7 @@ def send_code(
                     raise _recipient_refused(recipient, refused.user) from None
                 code_store.issue_decoy(record, resend_cutoff=cutoff, guards=limits.for_decoy(guards))
                 logger.info("code not sent: no such recipient", extra={"phone": mask_phone(phone), "purpose": purpose})
+                pacing.settle(step, "decoy", since, time_left=_time_to_wait())
                 return sent
     except LimitRefusal as refusal:
         logger.info("code refused by a limit", extra={"phone": mask_phone(phone), "limit": refusal.name})
@@ -185,7 +189,14 @@ def send_code(
         raise
     logger.info("code sent", extra={"phone": mask_phone(phone), "purpose": purpose})
     metrics.count("CodesSent", purpose=purpose)
+    pacing.settle(step, "real", since, time_left=_time_to_wait())
     return sent
+
+
+def _time_to_wait() -> float | None:
+    """How long a paced answer may still wait: the invocation's time left, less a DynamoDB call."""
+    left = aws.time_left()
+    return None if left is None else left - aws.DYNAMODB.worst_case_seconds()
 
 
 def _issue_trusted(
