@@ -259,13 +259,12 @@ class AuthSuccessResponse(BaseModel):
     is_new_user: bool = Field(description="True on the user's first sign-in.")
     refresh_token: str = Field(description="Send to /auth/refresh for new tokens; single use, rotated each time.")
     session_id: str = Field(description="This device's session (see /auth/sessions).")
-    device_token: str | None = Field(
-        default=None,
+    device_token: str = Field(
         description=(
             "This device's credential: keep it (across logout too) and send it as device_token with later code, "
-            "login and reset requests. The same token comes back when a valid one was presented. null after a "
-            "number change: the account's device credentials move with it, so the device keeps the one it has."
-        ),
+            "login and reset requests. The same token comes back when a valid one was presented. A number change "
+            "keeps the account's device credentials and adds this device's."
+        )
     )
 
     @classmethod

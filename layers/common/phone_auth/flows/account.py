@@ -17,7 +17,7 @@ token alone can then neither erase the account nor take it to another SIM.
 
 from __future__ import annotations
 
-from phone_auth import aws, clock, codes, limits
+from phone_auth import aws, clock, codes, devices, limits
 from phone_auth.callers import Caller, ClientInfo
 from phone_auth.codes import CodeSent
 from phone_auth.errors import (
@@ -135,6 +135,7 @@ def verify_phone_change(caller: Caller, raw_new_phone: str, code: str, client: C
     scope = caller.user_id
     code_hashes = codes.code_hashes(new_phone, "phone_change", code, scope=scope)
     session, refresh_secret = sessions.new_session("phone_change", client)
+    device_use, device_token = devices.new_device()
     for _ in range(_RETRIES):
         now = clock.now()
         stored = users.get_stored_user(caller.phone)
@@ -151,6 +152,7 @@ def verify_phone_change(caller: Caller, raw_new_phone: str, code: str, client: C
                 max_attempts=settings.code_max_attempts,
                 session=session,
                 guards=limits.for_code_check(new_phone, client),
+                device=device_use.new,
             )
         except (LimitRefusal, CodeRejected) as refusal:
             codes.answer_refused_spend(new_phone, "phone_change", refusal, int(now), client, scope=scope)
@@ -170,7 +172,10 @@ def verify_phone_change(caller: Caller, raw_new_phone: str, code: str, client: C
         extra={"user_id": caller.user_id, "phone": mask_phone(new_phone), "previous": mask_phone(caller.phone)},
     )
     signed_in = sessions.signed_in(
-        SignIn(user=moved, is_new_user=False, session=session), refresh_secret=refresh_secret, method="phone_change"
+        SignIn(user=moved, is_new_user=False, session=session),
+        refresh_secret=refresh_secret,
+        method="phone_change",
+        device_token=device_token,
     )
     _notify_old_number(caller.phone, language)
     return signed_in

@@ -84,9 +84,7 @@ class SignedIn(SessionTokens):
     created the user."""
 
     is_new_user: bool
-    # The device credential: the one presented, if it held, else a new one; None after a number
-    # change, which moves the account's device credentials with it (the device keeps its own).
-    device_token: str | None = None
+    device_token: str  # the device credential: the one presented, if it held, else a new one
 
 
 @dataclass(frozen=True)
@@ -143,9 +141,7 @@ def new_session(method: SignInMethod, client: ClientInfo) -> tuple[SessionRecord
     return session, secret
 
 
-def signed_in(
-    sign_in: SignIn, *, refresh_secret: str, method: SignInMethod, device_token: str | None = None
-) -> SignedIn:
+def signed_in(sign_in: SignIn, *, refresh_secret: str, method: SignInMethod, device_token: str) -> SignedIn:
     """What every successful sign-in returns: fresh tokens, the session, the device credential
     and the user.
 
@@ -157,9 +153,8 @@ def signed_in(
     user, session = sign_in.user, sign_in.session
     settings = get_settings()
     now = clock.now()
-    if device_token is not None:
-        keep = device_token.split(".", 1)[0]
-        users.forget_devices(user, user.devices_to_forget(keep=keep, cap=settings.max_devices_per_user, now=now))
+    keep = device_token.split(".", 1)[0]
+    users.forget_devices(user, user.devices_to_forget(keep=keep, cap=settings.max_devices_per_user, now=now))
     user = users.end_sessions_past_the_cap(user, keep=session.id, cap=settings.max_sessions_per_user, now=now)
     access_token, lifetime = _access_token(user, session.id)
     logger.info("signed in", extra={"user_id": user.id, "method": method, "is_new_user": sign_in.is_new_user})

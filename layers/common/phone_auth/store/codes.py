@@ -28,6 +28,7 @@ from phone_auth.store.expressions import one_of
 from phone_auth.store.limits import Counter, Guards
 from phone_auth.store.marshalling import Item, from_item, to_item, to_values
 from phone_auth.store.records import (
+    DeviceRecord,
     NewCode,
     RegistrationToken,
     SessionRecord,
@@ -524,6 +525,7 @@ def spend_code_and_move_user(
     max_attempts: int,
     session: SessionRecord,
     guards: Guards,
+    device: DeviceRecord | None = None,
 ) -> UserRecord:
     """Spend a number change's code (``purpose``: its item at ``new_phone``) and move the user
     ``stored`` to ``new_phone`` with ``session`` as its only session (users.user_move: every
@@ -535,7 +537,7 @@ def spend_code_and_move_user(
     signed in, logged out or reset its password since it was read (read again and retry).
     """
     spend = _spend(new_phone, purpose, code_hashes=code_hashes, now=now, max_attempts=max_attempts)
-    put, delete, moved = users.user_move(stored, new_phone, session=session, now_iso=now_iso)
+    put, delete, moved = users.user_move(stored, new_phone, session=session, now_iso=now_iso, device=device)
     try:
         _guarded({"code": {"Update": spend}, "new": {"Put": put}, "old": {"Delete": delete}}, guards, now)
     except Cancelled as cancelled:

@@ -120,6 +120,20 @@ class SessionRecord:
         return {key: value for key, value in values.items() if value is not None}
 
 
+def _devices(item: dict[str, Any]) -> dict[str, DeviceRecord]:
+    """The device credentials of a user item; a ``device#`` attribute of another shape (not one
+    this version wrote) is no credential, and is left alone."""
+    devices = {}
+    for name, value in item.items():
+        if name.startswith(DEVICE_PREFIX):
+            device_id = name[len(DEVICE_PREFIX) :]
+            try:
+                devices[device_id] = DeviceRecord.from_value(device_id, value)
+            except (KeyError, TypeError, ValueError):
+                continue
+    return devices
+
+
 @dataclass(frozen=True)
 class UserRecord:
     phone: str  # E.164, the table's key
@@ -167,11 +181,7 @@ class UserRecord:
                 for name, value in item.items()
                 if name.startswith(SESSION_PREFIX)
             },
-            devices={
-                name[len(DEVICE_PREFIX) :]: DeviceRecord.from_value(name[len(DEVICE_PREFIX) :], value)
-                for name, value in item.items()
-                if name.startswith(DEVICE_PREFIX)
-            },
+            devices=_devices(item),
         )
 
     def to_item(self) -> dict[str, Any]:

@@ -526,7 +526,7 @@ def _same_epoch(epoch: int, values: dict[str, Any]) -> str:
 
 
 def user_move(
-    stored: StoredUser, new_phone: str, *, session: SessionRecord, now_iso: str
+    stored: StoredUser, new_phone: str, *, session: SessionRecord, now_iso: str, device: DeviceRecord | None = None
 ) -> tuple[dict[str, Any], dict[str, Any], UserRecord]:
     """The Put and the Delete (package-internal) that move ``stored`` to ``new_phone``, and the
     user as the Put stores it.
@@ -553,6 +553,8 @@ def user_move(
         "updated_at": now_iso,
         session.attribute: session.to_value(),
     }
+    if device is not None:  # this device's new credential, beside those the account already has
+        moved[device.attribute] = device.to_value()
     item = {**kept, **to_item(moved)}
     put = {"TableName": table(), "Item": item, "ConditionExpression": "attribute_not_exists(phone)"}
     values: dict[str, Any] = {":id": user.id}
