@@ -16,8 +16,8 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ops.import_users.reading import Row
 from phone_auth import passwords
+from phone_auth.user_import import Row
 
 
 def usable_cores() -> int:

@@ -2,53 +2,26 @@
 
 The file is UTF-8 with or without a BOM; its delimiter (``,`` ``;`` or tab) is the one
 that splits the header line into the most columns. Header names are matched without
-regard to case, with the aliases spreadsheets and other systems use (``ALIASES``).
-A row that passes becomes a ``Row`` (phone in E.164, password policy checked, profile
-fields sized); one that does not raises ``RowRejected`` with the reason the operator sees.
+regard to case, with the aliases spreadsheets and other systems use
+(``phone_auth.user_import.ALIASES``). A row that passes becomes a ``Row`` (phone in E.164,
+then ``phone_auth.user_import.check_row``: the checks the admin API's PUT makes too); one
+that does not raises ``RowRejected`` with the reason the operator sees.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from ops.import_users.report import ImportFailed
-from phone_auth import passwords
-from phone_auth.errors import AuthError, InvalidPhone, NotAMobilePhone
-from phone_auth.messages import message
+from phone_auth import user_import
+from phone_auth.errors import InvalidPhone, NotAMobilePhone
 from phone_auth.phones import normalize_phone
+from phone_auth.user_import import PASSWORD, PASSWORD_HASH, PHONE, HeaderRejected, Row, RowRejected, check_row
 
-PHONE, PASSWORD, PASSWORD_HASH = "phone", "password", "password_hash"
-# Header names (any case) -> the column they are; every other name is a profile field.
-ALIASES = {
-    PHONE: ("phone", "mobile", "mobile_phone", "MobilePhone", "mobilePhone"),
-    PASSWORD_HASH: ("password_hash", "PasswordHash"),
-    PASSWORD: ("password", "Password"),
-}
-_COLUMN_OF = {alias.lower(): column for column, aliases in ALIASES.items() for alias in aliases}
 DELIMITERS = (",", ";", "\t")  # the first wins a tie
-MAX_PROFILE_KEY = 64
-MAX_PROFILE_VALUE = 1024
-
-
-@dataclass
-class Row:
-    line: int
-    phone: str
-    profile: dict[str, str]
-    password: str | None = None
-    password_hash: str | None = None
-
-    @property
-    def has_password(self) -> bool:
-        return self.password is not None or self.password_hash is not None
-
-
-class RowRejected(Exception):
-    """The row is skipped; the message is the reason shown as ``row N: reason``."""
 
 
 def _open(path: Path) -> TextIO:
@@ -103,26 +76,11 @@ def count_rows(path: Path, delimiter: str = ",") -> int | None:
 
 
 def header(fields: list[str]) -> list[str]:
-    """The column names: phone, password and password_hash for those columns (whichever
-    alias the file uses), profile field names as written."""
-    names = [name.strip() for name in fields]
-    columns = [_COLUMN_OF.get(name.lower(), name) for name in names]
-    first_name_of: dict[str, str] = {}
-    for name, column in zip(names, columns, strict=True):
-        if not name:
-            continue
-        if column in first_name_of:
-            first = first_name_of[column]
-            twice = f"column {name!r} twice" if first == name else f"the {column} column twice ({first!r} and {name!r})"
-            raise ImportFailed(f"the header names {twice}")
-        first_name_of[column] = name
-    if PHONE not in first_name_of:
-        raise ImportFailed(f"the header has no phone column ({_either(ALIASES[PHONE])}; header row required)")
-    return columns
-
-
-def _either(names: tuple[str, ...]) -> str:
-    return ", ".join(names[:-1]) + " or " + names[-1]
+    """The column names (``phone_auth.user_import.header``); ImportFailed when it refuses them."""
+    try:
+        return user_import.header(fields)
+    except HeaderRejected as exc:
+        raise ImportFailed(str(exc)) from None
 
 
 class Validator:
@@ -157,20 +115,5 @@ class Validator:
         first = self.first_row_of.setdefault(phone, line)
         if first != line:
             raise RowRejected(f"duplicate phone: the same number as row {first}")
-        password = values.pop(PASSWORD, None)
-        password_hash = values.pop(PASSWORD_HASH, None)
-        if password is not None and password_hash is not None:
-            raise RowRejected("both password and password_hash are given; keep one")
-        if password_hash is not None and not passwords.is_bcrypt_hash(password_hash):
-            raise RowRejected("password_hash is not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)")
-        if password is not None:
-            try:
-                passwords.check_policy(password, phone)
-            except AuthError as exc:
-                raise RowRejected(f"password refused: {message(exc.code)}") from None
-        for name, value in values.items():
-            if len(name) > MAX_PROFILE_KEY:
-                raise RowRejected(f"column name longer than {MAX_PROFILE_KEY} characters")
-            if len(value) > MAX_PROFILE_VALUE:
-                raise RowRejected(f"{name} is longer than {MAX_PROFILE_VALUE} characters")
-        return Row(line=line, phone=phone, profile=values, password=password, password_hash=password_hash)
+        password, password_hash = values.pop(PASSWORD, None), values.pop(PASSWORD_HASH, None)
+        return check_row(line, phone, values, password=password, password_hash=password_hash)

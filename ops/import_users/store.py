@@ -18,7 +18,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from phone_auth.store.marshalling import Item, from_item, to_attr, to_item, to_values
+from phone_auth import user_import
+from phone_auth.store.marshalling import Item, from_item, to_attr
 from phone_auth.store.records import UserRecord
 
 BATCH_GET_MAX_KEYS = 100
@@ -122,14 +123,8 @@ def batch_get_users(
 
 def create_user(table_name: str, record: UserRecord, *, client: Any) -> None:
     """Put a new user only if the phone is still free (ConditionFailed if someone signed
-    up or was imported meanwhile)."""
-    _call(
-        client,
-        "put_item",
-        TableName=table_name,
-        Item=to_item(record.to_item()),
-        ConditionExpression="attribute_not_exists(phone)",
-    )
+    up or was imported meanwhile): ``phone_auth.user_import.create_request``."""
+    _call(client, "put_item", **user_import.create_request(table_name, record))
 
 
 def update_user(
@@ -142,45 +137,15 @@ def update_user(
     password_hash: str | None = None,
     client: Any,
 ) -> None:
-    """Update an existing user from the back office's file, conditionally:
-
-    - the user must still exist (an update never creates a half user);
-    - `password_hash` is set only if the user still has none (a user who registers while
-      the import runs keeps the password they chose);
-    - `profile_fields` are set one by one inside the existing profile map (concurrent
-      imports never drop each other's fields) or, if the caller saw no profile, as a new map
-      only if there still is none.
-    ConditionFailed tells the caller to re-read the user and compute the row again.
-    """
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {":now": now_iso}
-    sets = ["updated_at = :now"]
-    conditions = ["attribute_exists(phone)"]
-    fields = profile_fields or {}
-    if fields and profile_exists:
-        for index, (name, value) in enumerate(fields.items()):
-            names[f"#p{index}"] = name
-            values[f":p{index}"] = value
-            sets.append(f"profile.#p{index} = :p{index}")
-        conditions.append("attribute_type(profile, :map)")
-        values[":map"] = "M"
-    elif fields:
-        values[":profile"] = dict(fields)
-        sets.append("profile = :profile")
-        conditions.append("attribute_not_exists(profile)")
-    if password_hash is not None:
-        values[":hash"] = password_hash
-        sets.append("password_hash = :hash")
-        conditions.append("attribute_not_exists(password_hash)")
-    if len(sets) == 1:
-        raise ValueError("nothing to update")
-    update: dict[str, Any] = {
-        "TableName": table_name,
-        "Key": _key(phone),
-        "UpdateExpression": "SET " + ", ".join(sets),
-        "ConditionExpression": " AND ".join(conditions),
-        "ExpressionAttributeValues": to_values(values),
-    }
-    if names:
-        update["ExpressionAttributeNames"] = names
+    """Update an existing user from the back office's file, conditionally
+    (``phone_auth.user_import.update_request`` says what holds). ConditionFailed tells the
+    caller to re-read the user and compute the row again."""
+    update = user_import.update_request(
+        table_name,
+        phone,
+        now_iso=now_iso,
+        profile_fields=profile_fields,
+        profile_exists=profile_exists,
+        password_hash=password_hash,
+    )
     _call(client, "update_item", **update)

@@ -1,7 +1,8 @@
 """The run: rows in batches of 100, what each row changes, and the conditional writes.
 
 Each batch is read with one consistent BatchGetItem; each row then gets a ``Plan``
-(create, update some profile fields and/or a first password, or nothing). Rows that need
+(``phone_auth.user_import.plan``, as the admin API's PUT: create, update some profile
+fields and/or a first password, or nothing). Rows that need
 a plaintext password hashed go to the bcrypt pool (one thread per core, see ``hashing``)
 and are written when their hash is ready; the others are written at once, on a pool of
 write threads. A write whose condition fails (the user changed since the read) is re-read
@@ -15,51 +16,26 @@ the ``row N: reason`` lines and the progress follow the file.
 from __future__ import annotations
 
 import os
-import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ops.import_users import store
 from ops.import_users.hashing import Hasher
 from ops.import_users.progress import Display, Lines, Meter
-from ops.import_users.reading import Row, RowRejected, Validator, count_rows, header, read_records, sniff_delimiter
+from ops.import_users.reading import Validator, count_rows, header, read_records, sniff_delimiter
 from ops.import_users.report import ImportFailed, ImportReport
 from phone_auth import clock
-from phone_auth.store.records import UserRecord, UserSource
+from phone_auth.user_import import Plan, Row, RowRejected, new_user, plan
 
 BATCH_SIZE = store.BATCH_GET_MAX_KEYS
 BATCHES_AHEAD = 1  # batches already read and writing while the oldest one is waited for
-SOURCE: UserSource = "import"
 
 Printer = Callable[[str], None]
 Outcome = str | RowRejected  # "created" | "updated" | "unchanged", or why the row was skipped
-
-
-@dataclass(frozen=True)
-class Plan:
-    outcome: str  # "created" | "updated" | "unchanged"
-    create: bool = False
-    profile_fields: dict[str, str] = field(default_factory=dict)
-    profile_exists: bool = True
-    set_password: bool = False
-
-
-def plan(row: Row, existing: dict[str, Any] | None) -> Plan:
-    """What the row changes for the user as read (None: no such user)."""
-    if existing is None:
-        return Plan("created", create=True, profile_fields=dict(row.profile), set_password=row.has_password)
-    current = existing.get("profile")
-    current_profile = current if isinstance(current, dict) else {}
-    changed = {k: v for k, v in row.profile.items() if current_profile.get(k) != v}
-    # A password the user already has is never replaced, whatever the file says.
-    set_password = row.has_password and "password_hash" not in existing
-    if not changed and not set_password:
-        return Plan("unchanged")
-    return Plan("updated", profile_fields=changed, profile_exists=isinstance(current, dict), set_password=set_password)
 
 
 class Writer:
@@ -87,15 +63,7 @@ class Writer:
         password_hash = self.hasher.hash(row) if row_plan.set_password else None
         now_iso = clock.iso(clock.now())
         if row_plan.create:
-            record = UserRecord(
-                phone=row.phone,
-                id=str(uuid.uuid4()),
-                created_at=now_iso,
-                updated_at=now_iso,
-                password_hash=password_hash,
-                source=SOURCE,
-                profile=dict(row.profile),
-            )
+            record = new_user(row, password_hash=password_hash, now_iso=now_iso)
             store.create_user(self.table, record, client=self.client)
             return
         store.update_user(

@@ -269,6 +269,26 @@ class UserNotFound(AuthError):
     status = 404
 
 
+class AccountDisabled(AuthError):
+    """The back office disabled this account: said only after proof (the right password or code)."""
+
+    code = "ACCOUNT_DISABLED"
+    status = 403
+
+
+class InvalidCursor(AuthError):
+    """A page cursor that this API did not issue, or one altered since (admin API)."""
+
+    code = "INVALID_CURSOR"
+
+
+class OperatorUnknown(AuthError):
+    """An admin API call without a signed IAM principal (a misconfigured route): refused, not trusted."""
+
+    code = "OPERATOR_UNKNOWN"
+    status = 403
+
+
 class SmsBudgetExhausted(AuthError):
     """The stack's SMS budget for this hour is spent; Retry-After says when it renews."""
 

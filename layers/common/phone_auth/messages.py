@@ -9,7 +9,16 @@ SUPPORTED_LANGUAGES = ("en", "th")
 #: What a step that answers with a message did: a flow returns one, and the API answers with its
 #: message in the client's language.
 Outcome = Literal[
-    "SESSION_ENDED", "LOGGED_OUT", "LOGGED_OUT_HERE", "PASSWORD_RESET", "ACCOUNT_DELETED", "ACCOUNT_DELETED_IMPORTED"
+    "SESSION_ENDED",
+    "LOGGED_OUT",
+    "LOGGED_OUT_HERE",
+    "PASSWORD_RESET",
+    "ACCOUNT_DELETED",
+    "ACCOUNT_DELETED_IMPORTED",
+    "USER_DISABLED",
+    "USER_ENABLED",
+    "USER_SIGNED_OUT",
+    "USER_DELETED",
 ]
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -128,6 +137,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "SESSION_ENDED": {"en": "The session has been ended.", "th": "ยกเลิกเซสชันแล้ว"},
     "LOGGED_OUT_HERE": {"en": "Logged out on this device.", "th": "ออกจากระบบบนอุปกรณ์นี้แล้ว"},
     "USER_NOT_FOUND": {"en": "The user does not exist.", "th": "ไม่พบผู้ใช้"},
+    "ACCOUNT_DISABLED": {
+        "en": "This account has been disabled. Contact support.",
+        "th": "บัญชีนี้ถูกระงับการใช้งาน กรุณาติดต่อฝ่ายบริการ",
+    },
+    "INVALID_CURSOR": {
+        "en": "The page cursor is not valid; start again from the first page.",
+        "th": "ตัวชี้หน้าไม่ถูกต้อง กรุณาเริ่มใหม่จากหน้าแรก",
+    },
+    "OPERATOR_UNKNOWN": {
+        "en": "The call carries no signed AWS identity.",
+        "th": "คำขอนี้ไม่มีตัวตน AWS ที่ลงลายมือชื่อ",
+    },
     "SERVICE_UNAVAILABLE": {
         "en": "The service is temporarily unavailable. Try again.",
         "th": "ระบบไม่พร้อมให้บริการชั่วคราว กรุณาลองใหม่",
@@ -163,6 +184,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         " imports it again.",
         "th": "ลบบัญชีของคุณเรียบร้อยแล้ว หมายเลขนี้จะลงทะเบียนใหม่ได้เมื่อฝ่ายหลังบ้านนำเข้าหมายเลขนี้อีกครั้งเท่านั้น",
     },
+    "USER_DISABLED": {"en": "The user is disabled and every session has ended.", "th": "ระงับผู้ใช้และยกเลิกทุกเซสชันแล้ว"},
+    "USER_ENABLED": {"en": "The user is enabled.", "th": "เปิดใช้งานผู้ใช้แล้ว"},
+    "USER_SIGNED_OUT": {"en": "Every session of the user has ended.", "th": "ยกเลิกทุกเซสชันของผู้ใช้แล้ว"},
+    "USER_DELETED": {"en": "The user has been erased.", "th": "ลบผู้ใช้เรียบร้อยแล้ว"},
     "CODE_VERIFIED": {"en": "Code verified. Set your password.", "th": "ยืนยันรหัส OTP สำเร็จ กรุณาตั้งรหัสผ่าน"},
     "SMS_LOGIN": {
         "en": "Your phone-auth code is {code}. It expires in {minutes} min. Never share it.",

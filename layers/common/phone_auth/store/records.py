@@ -150,6 +150,8 @@ class UserRecord:
     source: UserSource | None = None
     profile: dict[str, str] = field(default_factory=dict)  # the back office's extra columns
     sign_in_count: int = 0  # every sign-in adds one: a write that must not miss a new session checks it
+    #: The back office disabled the user: stored only while true (sign-in writes hold while it is absent).
+    disabled: bool = False
     sessions: dict[str, SessionRecord] = field(default_factory=dict)  # by session id
     devices: dict[str, DeviceRecord] = field(default_factory=dict)  # by device id
 
@@ -176,6 +178,7 @@ class UserRecord:
             source=item.get("source"),
             profile={str(key): str(value) for key, value in profile.items()},
             sign_in_count=int(item.get("sign_in_count", 0)),
+            disabled=bool(item.get("disabled", False)),
             sessions={
                 name[len(SESSION_PREFIX) :]: SessionRecord.from_value(name[len(SESSION_PREFIX) :], value)
                 for name, value in item.items()
@@ -191,6 +194,8 @@ class UserRecord:
         del values["devices"]
         if not values["profile"]:
             del values["profile"]
+        if not values["disabled"]:
+            del values["disabled"]
         item = {key: value for key, value in values.items() if value is not None}
         item.update({session.attribute: session.to_value() for session in self.sessions.values()})
         item.update({device.attribute: device.to_value() for device in self.devices.values()})
