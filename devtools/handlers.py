@@ -21,6 +21,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
+#: The logical id of the back office's API (AWS_IAM on every method) in template.yaml.
+ADMIN_API = "AdminApi"
 #: One import at a time: a thread must never get a module that another is still executing.
 _IMPORTING = threading.RLock()
 
@@ -74,12 +76,20 @@ class FunctionCode:
 @dataclass(frozen=True)
 class ApiRoute:
     """One API route of a template: its method (lower case, as OpenAPI writes it), its path, the
-    function it invokes (by handler module) and whether the authorizer guards it."""
+    function it invokes (by handler module), whether the authorizer guards it, and the REST API
+    it belongs to (the logical id its ``RestApiId`` names: PhoneAuthApi, or AdminApi, whose
+    every route is AWS_IAM)."""
 
     method: str
     path: str
     function: str
     protected: bool
+    api: str = "PhoneAuthApi"
+
+    @property
+    def signed(self) -> bool:
+        """Whether API Gateway checks a SigV4 signature (the admin API's AWS_IAM) before the function runs."""
+        return self.api == ADMIN_API
 
 
 def template_routes(template: Mapping[str, Any]) -> list[ApiRoute]:
@@ -90,7 +100,8 @@ def template_routes(template: Mapping[str, Any]) -> list[ApiRoute]:
             if event.get("Type") == "Api":
                 props = event["Properties"]
                 protected = bool((props.get("Auth") or {}).get("Authorizer"))
-                routes.append(ApiRoute(props["Method"].lower(), props["Path"], code.name, protected))
+                api = str((props.get("RestApiId") or {}).get("Ref", ""))
+                routes.append(ApiRoute(props["Method"].lower(), props["Path"], code.name, protected, api))
     return sorted(routes, key=lambda route: (route.path, route.method))
 
 

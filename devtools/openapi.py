@@ -1,9 +1,11 @@
-"""Generate openapi.json from template.yaml's routes and each handler's pydantic models.
+"""Generate openapi.json (the public API) and openapi-admin.json (the back office's admin API)
+from template.yaml's routes and each handler's pydantic models.
 
 Every API function's handler carries `request_model` and `response_model` (set by
-phone_auth.api.endpoint.api_endpoint); the routes, methods and authorizers come from the template,
-so the document cannot list an endpoint the stack does not have. `make openapi` writes
-the file; a test fails when the committed file differs from what the code would generate.
+phone_auth.api.endpoint.api_endpoint and phone_auth.api.admin.admin_endpoint); the routes,
+methods, authorizers and the API each route belongs to come from the template, so a document
+cannot list an endpoint the stack does not have. `make openapi` writes both files; a test
+fails when a committed file differs from what the code would generate.
 """
 
 from __future__ import annotations
@@ -20,11 +22,47 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from devtools import local_env
-from devtools.handlers import ApiRoute, template_routes
+from devtools.handlers import ADMIN_API, ApiRoute, template_routes
 from devtools.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
-OUTPUT = ROOT / "openapi.json"
+PUBLIC_API = "PhoneAuthApi"
+#: Each REST API of the template -> its committed document.
+OUTPUTS = {PUBLIC_API: ROOT / "openapi.json", ADMIN_API: ROOT / "openapi-admin.json"}
+OUTPUT = OUTPUTS[PUBLIC_API]
+_INFO = {
+    PUBLIC_API: {
+        "title": "phone-auth",
+        "version": "1.0.0",
+        "description": "Phone-number authentication: SMS-code login, back-office registration, password login.",
+    },
+    ADMIN_API: {
+        "title": "phone-auth admin API",
+        "version": "1.0.0",
+        "description": (
+            "The back office's own API: user management, signed with AWS SigV4 (service execute-api) by an "
+            "IAM principal allowed execute-api:Invoke on it (the stack's BackOfficePolicy). Every call is audited."
+        ),
+    },
+}
+_SERVERS = {
+    PUBLIC_API: {"url": "{apiBaseUrl}", "variables": {"apiBaseUrl": {"default": "http://127.0.0.1:3000"}}},
+    ADMIN_API: {
+        "url": "{adminApiBaseUrl}",
+        "variables": {"adminApiBaseUrl": {"default": "http://127.0.0.1:3000/_admin"}},
+    },
+}
+_SECURITY_SCHEMES = {
+    PUBLIC_API: {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+    ADMIN_API: {
+        "sigv4": {
+            "type": "apiKey",
+            "name": "Authorization",
+            "in": "header",
+            "description": "AWS Signature Version 4 (service execute-api), as botocore's SigV4Auth signs.",
+        }
+    },
+}
 
 
 def _error_responses() -> dict[str, str]:
@@ -38,9 +76,9 @@ def _error_responses() -> dict[str, str]:
     return {status: "\n".join(lines) for status, lines in by_status.items()}
 
 
-def routes() -> list[ApiRoute]:
-    """Every API route of the template, by path and method."""
-    return template_routes(load_template(ROOT / "template.yaml"))
+def routes(api: str = PUBLIC_API) -> list[ApiRoute]:
+    """Every route of the template's REST API ``api``, by path and method."""
+    return [route for route in template_routes(load_template(ROOT / "template.yaml")) if route.api == api]
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -66,7 +104,7 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
     return parameters
 
 
-def build_document() -> dict[str, Any]:
+def build_document(api: str = PUBLIC_API) -> dict[str, Any]:
     # The handlers read their settings when imported: the fake environment's, unless set (no AWS call is made).
     for name, value in local_env.environment("openapi").items():
         os.environ.setdefault(name, value)
@@ -74,7 +112,7 @@ def build_document() -> dict[str, Any]:
     from phone_auth.api.models import ErrorResponse
 
     operations: list[tuple[ApiRoute, type[BaseModel] | None, type[BaseModel]]] = []
-    for route in routes():
+    for route in routes(api):
         handler = function_module(route.function).lambda_handler
         operations.append((route, handler.request_model, handler.response_model))
 
@@ -122,41 +160,38 @@ def build_document() -> dict[str, Any]:
             }
         if route.protected:
             operation["security"] = [{"bearerAuth": []}]
+        if route.signed:
+            operation["security"] = [{"sigv4": []}]
         paths.setdefault(route.path, {})[route.method] = operation
 
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "phone-auth",
-            "version": "1.0.0",
-            "description": "Phone-number authentication: SMS-code login, back-office registration, password login.",
-        },
-        "servers": [{"url": "{apiBaseUrl}", "variables": {"apiBaseUrl": {"default": "http://127.0.0.1:3000"}}}],
+        "info": _INFO[api],
+        "servers": [_SERVERS[api]],
         "paths": paths,
-        "components": {
-            "schemas": schemas.get("$defs", {}),
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-        },
+        "components": {"schemas": schemas.get("$defs", {}), "securitySchemes": _SECURITY_SCHEMES[api]},
     }
 
 
-def render() -> str:
-    return json.dumps(build_document(), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+def render(api: str = PUBLIC_API) -> str:
+    return json.dumps(build_document(api), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write openapi.json from the code.")
-    parser.add_argument("--check", action="store_true", help="exit 1 if openapi.json is not up to date")
+    parser = argparse.ArgumentParser(description="Write openapi.json and openapi-admin.json from the code.")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a document is not up to date")
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUTPUT.exists() or OUTPUT.read_text() != text:
-            print("openapi.json is out of date: run `make openapi`", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT.relative_to(ROOT)}")
-    return 0
+    stale = 0
+    for api, output in OUTPUTS.items():
+        text = render(api)
+        if args.check:
+            if not output.exists() or output.read_text() != text:
+                print(f"{output.name} is out of date: run `make openapi`", file=sys.stderr)
+                stale = 1
+            continue
+        output.write_text(text)
+        print(f"wrote {output.relative_to(ROOT)}")
+    return stale
 
 
 if __name__ == "__main__":

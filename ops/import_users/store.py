@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from phone_auth import user_import
+from phone_auth.store import back_office
 from phone_auth.store.marshalling import Item, from_item, to_attr
 from phone_auth.store.records import UserRecord
 
@@ -123,8 +123,8 @@ def batch_get_users(
 
 def create_user(table_name: str, record: UserRecord, *, client: Any) -> None:
     """Put a new user only if the phone is still free (ConditionFailed if someone signed
-    up or was imported meanwhile): ``phone_auth.user_import.create_request``."""
-    _call(client, "put_item", **user_import.create_request(table_name, record))
+    up or was imported meanwhile): ``phone_auth.back_office.create_request``."""
+    _call(client, "put_item", **back_office.create_request(table_name, record))
 
 
 def update_user(
@@ -138,9 +138,9 @@ def update_user(
     client: Any,
 ) -> None:
     """Update an existing user from the back office's file, conditionally
-    (``phone_auth.user_import.update_request`` says what holds). ConditionFailed tells the
+    (``phone_auth.back_office.update_request`` says what holds). ConditionFailed tells the
     caller to re-read the user and compute the row again."""
-    update = user_import.update_request(
+    update = back_office.update_request(
         table_name,
         phone,
         now_iso=now_iso,

@@ -167,12 +167,16 @@ def request_event(
     token: str | None = None,
     headers: dict[str, str] | None = None,
     path_parameters: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
     source_ip: str | None = None,
 ) -> dict[str, Any]:
     """events/<function>.json as API Gateway sends this request: ``body`` as JSON (``raw_body`` as
     it is), ``headers`` added, a bearer ``token`` in place of the file's Authorization (none without
-    one), the path's values and the client's IP (the file's when None)."""
+    one), the path's and the query string's values and the client's IP (the file's when None)."""
     event = load_event(function)
+    if query is not None:
+        event["queryStringParameters"] = query or None
+        event["multiValueQueryStringParameters"] = {name: [value] for name, value in query.items()} or None
     if source_ip is not None:
         event["requestContext"]["identity"]["sourceIp"] = source_ip
     if path_parameters is not None:
@@ -204,7 +208,7 @@ class Api:
         source_ip: str | None = None,
         **request: Any,
     ) -> Answer:
-        """``request``: the other keyword arguments of :func:`request_event` (raw_body, path_parameters)."""
+        """``request``: the other keyword arguments of :func:`request_event` (raw_body, path_parameters, query)."""
         event = request_event(
             function, body, token=token, headers=headers, source_ip=source_ip or self.source_ip, **request
         )

@@ -48,9 +48,13 @@ def test_the_documented_error_table_names_every_code_with_its_status() -> None:
 
 
 def gateway_responses() -> dict[str, dict[str, object]]:
-    api = next(r for r in template()["Resources"].values() if r["Type"] == "AWS::Serverless::Api")
-    responses: dict[str, dict[str, object]] = api["Properties"]["GatewayResponses"]
-    return responses
+    """ "<API logical id>.<response type>" -> its definition, for every REST API of the template."""
+    return {
+        f"{api_id}.{response_type}": response
+        for api_id, api in template()["Resources"].items()
+        if api["Type"] == "AWS::Serverless::Api"
+        for response_type, response in api["Properties"]["GatewayResponses"].items()
+    }
 
 
 @pytest.mark.parametrize("response_type", sorted(gateway_responses()))
@@ -68,8 +72,9 @@ def test_each_gateway_response_names_a_real_code_with_its_status_and_message(res
     assert error["message"] == MESSAGES[error["code"]]["en"]
 
 
-def test_the_openapi_document_lists_every_code_under_its_status() -> None:
-    document = json.loads((ROOT / "openapi.json").read_text())
+@pytest.mark.parametrize("document_name", ["openapi.json", "openapi-admin.json"])
+def test_the_openapi_document_lists_every_code_under_its_status(document_name: str) -> None:
+    document = json.loads((ROOT / document_name).read_text())
     described: dict[str, str] = {}
     for operation in (op for path in document["paths"].values() for op in path.values()):
         for status, response in operation["responses"].items():

@@ -4,11 +4,35 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from devtools import openapi
 
 
-def test_committed_openapi_document_matches_the_code() -> None:
-    assert openapi.OUTPUT.read_text() == openapi.render(), "openapi.json is stale: run `make openapi`"
+@pytest.mark.parametrize("api", sorted(openapi.OUTPUTS))
+def test_committed_openapi_documents_match_the_code(api: str) -> None:
+    output = openapi.OUTPUTS[api]
+    assert output.read_text() == openapi.render(api), f"{output.name} is stale: run `make openapi`"
+
+
+def test_the_admin_document_has_every_admin_route_signed_and_the_public_one_none() -> None:
+    admin = json.loads(openapi.render(openapi.ADMIN_API))
+    public = json.loads(openapi.render())
+    admin_routes = openapi.routes(openapi.ADMIN_API)
+    assert (
+        {route.path for route in admin_routes}
+        == set(admin["paths"])
+        == {
+            "/admin/users",
+            "/admin/users/{phone}",
+            "/admin/users/{phone}/disable",
+            "/admin/users/{phone}/enable",
+            "/admin/users/{phone}/sign-out",
+        }
+    )
+    for route in admin_routes:
+        assert admin["paths"][route.path][route.method]["security"] == [{"sigv4": []}]
+    assert not [path for path in public["paths"] if path.startswith("/admin")]
 
 
 def test_every_template_route_is_documented_with_explicit_models() -> None:

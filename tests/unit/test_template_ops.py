@@ -80,13 +80,28 @@ def test_access_logs_have_their_own_group_kept_30_days_and_removed_with_the_stac
     assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Delete"
 
 
+def test_the_admin_api_logs_every_call_with_its_principal_in_a_group_kept_a_year() -> None:
+    """The admin API's access log is part of the audit trail: who called (the IAM principal), never a header."""
+    properties = resources()["AdminApi"]["Properties"]
+    assert properties["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["AdminApiAccessLogGroup", "Arn"]}
+    fmt = properties["AccessLogSetting"]["Format"]
+    json.loads(fmt)
+    for variable in ("$context.requestId", "$context.identity.userArn", "$context.resourcePath", "$context.status"):
+        assert variable in fmt
+    for forbidden in ("authorization", "header", "$input", "body"):
+        assert forbidden not in fmt.lower()
+    group = resources()["AdminApiAccessLogGroup"]
+    assert group["Properties"]["RetentionInDays"] >= 365
+    assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Retain"
+
+
 def test_every_function_logs_to_its_own_group_kept_30_days_and_removed_with_the_stack() -> None:
     """Lambda's own log groups are kept forever: each function's is declared, under Lambda's name."""
     functions = {lid for lid, r in resources().items() if r["Type"] == "AWS::Serverless::Function"}
     logged: dict[str, str] = {}
     for lid, group in resources().items():
         name = group.get("Properties", {}).get("LogGroupName")
-        if group["Type"] != "AWS::Logs::LogGroup" or lid == "ApiAccessLogGroup":
+        if group["Type"] != "AWS::Logs::LogGroup" or lid in ("ApiAccessLogGroup", "AdminApiAccessLogGroup"):
             continue
         match = re.fullmatch(r"/aws/lambda/\$\{(\w+)\}", name["Fn::Sub"])
         assert match, (lid, name)

@@ -86,6 +86,18 @@ CHAINS: dict[str, tuple[tuple[str, ...], float]] = {
     "verify_phone_change": (("ssm", "dynamodb", "dynamodb", "sns"), 1),
     # a batch of 10 stream records: the erasure markers, then at most 20 events, 10 per PutEvents
     "publish_events": (("dynamodb", "events", "events"), 1),
+    # The admin API: read the user, write it, then the AdminAction event (PutEvents)
+    "admin_put_user": (("dynamodb", "dynamodb", "events"), 2),
+    "admin_get_user": (("dynamodb",), 1),
+    # the cursor's seal needs the key; one Scan
+    "admin_list_users": (("ssm", "dynamodb"), 1),
+    "admin_disable_user": (("dynamodb", "dynamodb", "events"), 1),
+    "admin_enable_user": (("dynamodb", "dynamodb", "events"), 1),
+    "admin_sign_out_user": (("dynamodb", "dynamodb", "events"), 1),
+    # read the user, the phone's codes, the erasure's transaction; its AdminAction event goes out
+    # only with an EventBridge call's worst case left (event_bus.publish's ensure_time_for), else it
+    # is counted as AdminEventFailures and the answer does not wait
+    "admin_delete_user": (("dynamodb", "dynamodb", "dynamodb"), 1),
 }
 
 

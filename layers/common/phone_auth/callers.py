@@ -8,6 +8,9 @@
 - ``Caller``: the signed-in user the authorizer vouched for, on the protected routes. Read from
   the authorizer's context by ``Caller.from_authorizer``, which refuses anything incomplete: a
   call that did not pass through the authorizer (a misconfigured route) is refused, not trusted.
+- ``Operator``: the back office's IAM principal on the admin API, whose every method is
+  ``AWS_IAM``: API Gateway checked its SigV4 signature and put who signed in
+  ``requestContext.identity``. ``Operator.from_identity`` refuses a call without one.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from phone_auth.errors import TokenMissing
+from phone_auth.errors import OperatorUnknown, TokenMissing
 from phone_auth.settings import get_settings
 
 if TYPE_CHECKING:
@@ -163,3 +166,26 @@ def _whole_number(value: Any) -> int:
         return int(value)
     except ValueError:
         raise TokenMissing() from None
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Who signed an admin API call: the IAM principal's ARN (``userArn``: a user, or an
+    assumed role's session), its principal id (``caller``) and its account."""
+
+    principal_arn: str
+    caller: str
+    account_id: str
+
+    @classmethod
+    def from_identity(cls, identity: Mapping[str, Any]) -> Operator:
+        """The operator in API Gateway's ``requestContext.identity``; OperatorUnknown without a
+        principal ARN (a route that is not AWS_IAM would arrive so)."""
+        arn = identity.get("userArn")
+        if not isinstance(arn, str) or not arn.startswith("arn:"):
+            raise OperatorUnknown()
+        return cls(
+            principal_arn=arn,
+            caller=str(identity.get("caller") or ""),
+            account_id=str(identity.get("accountId") or ""),
+        )

@@ -112,12 +112,15 @@ def send_code(
     (see limits.py: SMS limits, the phone's lock, and the client's lookups when ``lookup``).
     ``decoy_if_refused``: a phone that is not a valid recipient gets the same answer, limits
     and resend wait (through a decoy record with no code) but no SMS, so the answer does not
-    tell whether it has an account. A fixed test number (TEST_PHONE_NUMBERS) gets its fixed
-    code and no SMS. ``scope`` keeps the code apart for one account (see ``stored_purpose``).
+    tell whether it has an account. A user the back office disabled is always answered so (a
+    decoy, no SMS) where the rule would take them, and as usual where it would not. A fixed
+    test number (TEST_PHONE_NUMBERS) gets its fixed code and no SMS. ``scope`` keeps the code
+    apart for one account (see ``stored_purpose``).
 
     ``device``: a presented device credential. Checked in the same transaction; while it holds,
-    the code goes to the device's own item under the device's own limits (limits.for_sending).
-    When it does not, the send goes on as any untrusted one (one more round trip, only then).
+    the code goes to the device's own item under the device's own limits (limits.for_sending)
+    (for a disabled user: a decoy there, under those limits). When it does not, the send goes
+    on as any untrusted one (one more round trip, only then).
     """
     settings = get_settings()
     limits.check_country(phone)
@@ -142,8 +145,12 @@ def send_code(
     if scope is not None and reserve is not None:
         guards, reserve = guards.with_counter(reserve), None  # an account's own code: the whole budget
     try:
-        trusted = device is not None and _issue_trusted(record, device, recipient, cutoff, client, lookup)
-        if trusted and device is not None:
+        trusted = None if device is None else _issue_trusted(record, device, recipient, cutoff, client, lookup)
+        if trusted == "withheld":
+            logger.info("code not sent: a disabled user", extra={"phone": mask_phone(phone), "purpose": purpose})
+            pacing.settle(step, "decoy", since, time_left=_time_to_wait())
+            return sent
+        if trusted == "issued" and device is not None:
             record = replace(record, purpose=code_store.slot(record.purpose, device.id))
         else:
             try:
@@ -162,12 +169,14 @@ def send_code(
                 pacing.settle(step, "decoy", since, time_left=_time_to_wait())
                 return sent
             except RecipientRefused as refused:
-                if not decoy_if_refused:
+                disabled = refused.user is not None and refused.user.disabled
+                if not decoy_if_refused and not (disabled and code_store.accepts(recipient, refused.user)):
                     if lookup:  # the refusal was rolled back with the rest: count what it tells
                         limits.count_lookup(client, now)
                     raise _recipient_refused(recipient, refused.user) from None
                 code_store.issue_decoy(record, resend_cutoff=cutoff, guards=limits.for_decoy(guards))
-                logger.info("code not sent: no such recipient", extra={"phone": mask_phone(phone), "purpose": purpose})
+                why = "a disabled user" if disabled else "no such recipient"
+                logger.info(f"code not sent: {why}", extra={"phone": mask_phone(phone), "purpose": purpose})
                 pacing.settle(step, "decoy", since, time_left=_time_to_wait())
                 return sent
     except LimitRefusal as refusal:
@@ -206,21 +215,27 @@ def _issue_trusted(
     cutoff: int,
     client: ClientInfo,
     lookup: bool,
-) -> bool:
+) -> Literal["issued", "withheld"] | None:
     """Store the code in the device's own item under the device's limits, if its credential holds
-    (checked in the same transaction); False when it does not (nothing was written)."""
+    (checked in the same transaction): "issued"; for a user the back office disabled, a decoy
+    there under the same limits instead: "withheld" (no SMS). None when the credential does not
+    hold (nothing was written)."""
     trusted = replace(record, purpose=code_store.slot(record.purpose, device.id))
+    guards = limits.for_sending(record.phone, client, lookup=lookup, device=device.id)
     try:
         code_store.issue_code(
             trusted,
             recipient=recipient,
             resend_cutoff=cutoff,
-            guards=limits.for_sending(record.phone, client, lookup=lookup, device=device.id),
+            guards=guards,
             device=device.check(record.sent_at),
         )
     except DeviceRejected:
-        return False
-    return True
+        return None
+    except RecipientRefused:  # a disabled user, on a device its credential holds for
+        code_store.issue_decoy(trusted, resend_cutoff=cutoff, guards=limits.for_decoy(guards))
+        return "withheld"
+    return "issued"
 
 
 def answer_refused_code(

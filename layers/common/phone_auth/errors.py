@@ -327,6 +327,34 @@ class Unauthorized(AuthError):
     status = 401
 
 
+class MissingAuthenticationToken(AuthError):
+    """An admin API call without a SigV4 signature, or to no admin route (answered by API Gateway)."""
+
+    code = "MISSING_AUTHENTICATION_TOKEN"
+    status = 403
+
+
+class InvalidSignature(AuthError):
+    """An admin API call whose SigV4 signature does not match (answered by API Gateway)."""
+
+    code = "INVALID_SIGNATURE"
+    status = 403
+
+
+class AccessDenied(AuthError):
+    """An admin API call by an IAM principal not allowed execute-api:Invoke on it (answered by API Gateway)."""
+
+    code = "ACCESS_DENIED"
+    status = 403
+
+
+class ExpiredToken(AuthError):
+    """An admin API call signed with expired credentials (answered by API Gateway)."""
+
+    code = "EXPIRED_TOKEN"
+    status = 403
+
+
 class RouteNotFound(AuthError):
     """No such route or method (answered by API Gateway)."""
 

@@ -155,6 +155,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "UNAUTHORIZED": {"en": "Authentication required.", "th": "กรุณาเข้าสู่ระบบ"},
     "NOT_FOUND": {"en": "No such endpoint.", "th": "ไม่พบปลายทางนี้"},
+    "MISSING_AUTHENTICATION_TOKEN": {
+        "en": "Missing Authentication Token: sign the request with SigV4 (execute-api).",
+        "th": "ไม่มีลายมือชื่อ กรุณาลงลายมือชื่อคำขอด้วย SigV4 (execute-api)",
+    },
+    "INVALID_SIGNATURE": {
+        "en": "The request signature does not match: sign the request with SigV4 (execute-api).",
+        "th": "ลายมือชื่อของคำขอไม่ถูกต้อง กรุณาลงลายมือชื่อด้วย SigV4 (execute-api)",
+    },
+    "ACCESS_DENIED": {
+        "en": "This IAM principal may not call this route.",
+        "th": "ตัวตน IAM นี้ไม่มีสิทธิ์เรียกเส้นทางนี้",
+    },
+    "EXPIRED_TOKEN": {
+        "en": "The signing credentials have expired.",
+        "th": "ข้อมูลรับรองที่ใช้ลงลายมือชื่อหมดอายุแล้ว",
+    },
     "INTERNAL_ERROR": {"en": "Something went wrong on our side.", "th": "เกิดข้อผิดพลาดในระบบ"},
     # Success messages.
     "CODE_SENT": {"en": "Verification code sent.", "th": "ส่งรหัส OTP เรียบร้อยแล้ว"},

@@ -68,6 +68,8 @@ CATALOGUE: dict[str, tuple[str, str | None]] = {
     "NoticeFailures": ("Count", None),  # a security notice SMS (the number changed) did not go out
     "EventsPublished": ("Count", None),  # lifecycle events EventBridge took
     "SmsWithheld": ("Count", "Purpose"),  # no SMS to a phone without an account: the budget's reserve
+    "AdminActions": ("Count", "Action"),  # an admin API call (put_user, disable_user, ...), whatever its outcome
+    "AdminEventFailures": ("Count", None),  # an AdminAction event EventBridge did not take (the call stood)
 }
 _VALUE = re.compile(r"^[a-z][a-z0-9_]{0,35}$")
 

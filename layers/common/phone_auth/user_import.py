@@ -8,9 +8,9 @@ admin API's ``PUT /admin/users/{phone}`` and the import jobs.
   ``RowRejected`` carries the reason an operator reads.
 - ``plan`` says what a row changes for the user as read: create, update (profile fields one
   by one, a first password) or nothing. A password the user already has is never replaced.
-- ``new_user`` and ``update_request`` are the writes: a Put of a new ``UserRecord`` (only
-  while the phone is free) and a conditional UpdateItem; ``store.back_office`` runs them on the
-  Lambda's client, ``ops.import_users`` on the operator's.
+- ``new_user`` is the ``UserRecord`` a row creates; ``phone_auth.store.back_office`` holds the
+  writes (a Put only while the phone is free, a conditional UpdateItem) and runs them on the
+  Lambda's client, ``ops.import_users`` runs the same requests on the operator's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 from phone_auth import passwords
 from phone_auth.errors import AuthError
 from phone_auth.messages import message
-from phone_auth.store.marshalling import to_item, to_values
 from phone_auth.store.records import UserRecord, UserSource
 
 PHONE, PASSWORD, PASSWORD_HASH = "phone", "password", "password_hash"
@@ -148,66 +147,3 @@ def new_user(row: Row, *, password_hash: str | None, now_iso: str) -> UserRecord
         source=SOURCE,
         profile=dict(row.profile),
     )
-
-
-def create_request(table_name: str, user: UserRecord) -> dict[str, Any]:
-    """The PutItem of a new user: it holds only while the phone is still free (someone who
-    signed up or was imported meanwhile makes it fail: read again and plan again)."""
-    return {
-        "TableName": table_name,
-        "Item": to_item(user.to_item()),
-        "ConditionExpression": "attribute_not_exists(phone)",
-    }
-
-
-def update_request(
-    table_name: str,
-    phone: str,
-    *,
-    now_iso: str,
-    profile_fields: dict[str, str] | None = None,
-    profile_exists: bool = True,
-    password_hash: str | None = None,
-) -> dict[str, Any]:
-    """The UpdateItem of an existing user from the back office, conditional:
-
-    - the user must still exist (an update never creates a half user);
-    - ``password_hash`` is set only if the user still has none (a user who registers while
-      the import runs keeps the password they chose);
-    - ``profile_fields`` are set one by one inside the existing profile map (concurrent
-      imports never drop each other's fields) or, if the caller saw no profile, as a new map
-      only if there still is none.
-    A failed condition tells the caller to re-read the user and plan the row again.
-    """
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {":now": now_iso}
-    sets = ["updated_at = :now"]
-    conditions = ["attribute_exists(phone)"]
-    fields = profile_fields or {}
-    if fields and profile_exists:
-        for index, (name, value) in enumerate(fields.items()):
-            names[f"#p{index}"] = name
-            values[f":p{index}"] = value
-            sets.append(f"profile.#p{index} = :p{index}")
-        conditions.append("attribute_type(profile, :map)")
-        values[":map"] = "M"
-    elif fields:
-        values[":profile"] = dict(fields)
-        sets.append("profile = :profile")
-        conditions.append("attribute_not_exists(profile)")
-    if password_hash is not None:
-        values[":hash"] = password_hash
-        sets.append("password_hash = :hash")
-        conditions.append("attribute_not_exists(password_hash)")
-    if len(sets) == 1:
-        raise ValueError("nothing to update")
-    update: dict[str, Any] = {
-        "TableName": table_name,
-        "Key": {"phone": {"S": phone}},
-        "UpdateExpression": "SET " + ", ".join(sets),
-        "ConditionExpression": " AND ".join(conditions),
-        "ExpressionAttributeValues": to_values(values),
-    }
-    if names:
-        update["ExpressionAttributeNames"] = names
-    return update

@@ -27,7 +27,7 @@ from typing import Any, overload
 
 from pydantic import BaseModel, ValidationError
 
-from phone_auth.callers import Caller, ClientInfo, client_address
+from phone_auth.callers import Caller, ClientInfo, Operator, client_address
 from phone_auth.errors import (
     AuthError,
     InternalError,
@@ -54,6 +54,9 @@ class Request[BodyT]:
     source_ip: str | None  # the client's address (phone_auth.callers.client_address)
     authorizer: dict[str, Any] = field(default_factory=dict)
     path_parameters: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
+    request_id: str = ""
 
     @property
     def client(self) -> ClientInfo:
@@ -63,6 +66,11 @@ class Request[BodyT]:
     def caller(self) -> Caller:
         """The signed-in caller the authorizer vouched for (TokenMissing if it did not)."""
         return Caller.from_authorizer(self.authorizer)
+
+    @property
+    def operator(self) -> Operator:
+        """The IAM principal that signed an admin API call (OperatorUnknown without one)."""
+        return Operator.from_identity(self.identity)
 
 
 def _headers(event: dict[str, Any]) -> dict[str, str]:
@@ -162,17 +170,21 @@ def validate_body[BodyT: BaseModel](model: type[BodyT], data: Any) -> BodyT:
 
 def _request(event: dict[str, Any], headers: dict[str, str], language: str, body: Any) -> Request[Any]:
     request_context = event.get("requestContext") or {}
+    identity = request_context.get("identity") or {}
     return Request(
         body=body,
         headers=headers,
         language=language,
-        source_ip=client_address((request_context.get("identity") or {}).get("sourceIp"), headers),
+        source_ip=client_address(identity.get("sourceIp"), headers),
         authorizer=request_context.get("authorizer") or {},
         path_parameters={str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()},
+        query={str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items() if v is not None},
+        identity=dict(identity),
+        request_id=str(request_context.get("requestId") or ""),
     )
 
 
-def _lambda_handler(answer: LambdaHandler, named_after: Callable[..., Any]) -> LambdaHandler:
+def lambda_handler_of(answer: LambdaHandler, named_after: Callable[..., Any]) -> LambdaHandler:
     """``answer`` in the one invocation wrapper, named after the function it answers for."""
     return lambda_invocation(functools.wraps(named_after)(answer))
 
@@ -192,31 +204,44 @@ def api_endpoint(body_model: type[BaseModel] | None) -> Callable[[Callable[[Requ
     get_settings()  # when the handler's module is imported: an invalid configuration fails the cold start
 
     def decorator(handle: Callable[[Request[Any]], Result]) -> LambdaHandler:
-        def answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            headers = _headers(event)
-            language = preferred_language(headers.get("accept-language"))
-            try:
-                require_json_media_type(event, headers)
-                body: Any = None
-                if body_model is not None:
-                    body = validate_body(body_model, read_json_body(event, get_settings().max_body_bytes))
-                result = handle(_request(event, headers, language, body))
-                status, model = result if isinstance(result, tuple) else (200, result)
-                return json_response(status, model, origin=headers.get("origin"))
-            except AuthError as error:
-                logger.info("request refused", extra={"error_code": error.code, "status": error.status})
-                return error_response(error, language, headers.get("origin"))
-            except Exception:
-                logger.exception("unhandled error")
-                return error_response(InternalError(), language, headers.get("origin"))
-
-        handler = _lambda_handler(answer, handle)
-        # Read by devtools/openapi.py, which builds the API document from these models.
-        handler.request_model = body_model  # type: ignore[attr-defined]
-        handler.response_model = typing.get_type_hints(handle).get("return")  # type: ignore[attr-defined]
-        return handler
+        return documented(lambda_handler_of(answerer(body_model, handle), handle), body_model, handle)
 
     return decorator
+
+
+def answerer(body_model: type[BaseModel] | None, handle: Callable[[Request[Any]], Result]) -> LambdaHandler:
+    """The proxy event -> proxy response function of ``handle``: the body read and validated,
+    every AuthError mapped to its answer, anything else to a generic 500."""
+
+    def answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        headers = _headers(event)
+        language = preferred_language(headers.get("accept-language"))
+        try:
+            require_json_media_type(event, headers)
+            body: Any = None
+            if body_model is not None:
+                body = validate_body(body_model, read_json_body(event, get_settings().max_body_bytes))
+            result = handle(_request(event, headers, language, body))
+            status, model = result if isinstance(result, tuple) else (200, result)
+            return json_response(status, model, origin=headers.get("origin"))
+        except AuthError as error:
+            logger.info("request refused", extra={"error_code": error.code, "status": error.status})
+            return error_response(error, language, headers.get("origin"))
+        except Exception:
+            logger.exception("unhandled error")
+            return error_response(InternalError(), language, headers.get("origin"))
+
+    return answer
+
+
+def documented(handler: LambdaHandler, body_model: type[BaseModel] | None, handle: Callable[..., Any]) -> LambdaHandler:
+    """``handler`` carrying its request and response models, which devtools/openapi.py reads."""
+    returned = typing.get_type_hints(handle).get("return")
+    if typing.get_origin(returned) is tuple:  # (status, model)
+        returned = typing.get_args(returned)[-1]
+    handler.request_model = body_model  # type: ignore[attr-defined]
+    handler.response_model = returned  # type: ignore[attr-defined]
+    return handler
 
 
 def authorizer_endpoint(authorize: Callable[[dict[str, Any]], dict[str, Any]]) -> LambdaHandler:
@@ -230,7 +255,7 @@ def authorizer_endpoint(authorize: Callable[[dict[str, Any]], dict[str, Any]]) -
     def answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return authorize(event)
 
-    return _lambda_handler(answer, authorize)
+    return lambda_handler_of(answer, authorize)
 
 
 def stream_endpoint(process: Callable[[list[dict[str, Any]]], Any]) -> LambdaHandler:

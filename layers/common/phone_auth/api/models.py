@@ -22,6 +22,7 @@ from phone_auth.settings import get_settings
 if TYPE_CHECKING:
     from phone_auth.codes import CodeSent
     from phone_auth.errors import AuthError
+    from phone_auth.flows.back_office import AdminUser, PutResult, UserPage
     from phone_auth.flows.registration import RegistrationTokenIssued
     from phone_auth.flows.sessions import SessionList, SessionTokens, SignedIn
     from phone_auth.messages import Outcome
@@ -203,6 +204,13 @@ class PathParameters(BaseModel):
         json_schema_extra={"pattern": SESSION_ID_PATTERN},
         examples=["5f0c3e9a1b7d4e2f8a6c0b1d3e5f7a9c"],
     )
+    phone: str = Field(
+        description=(
+            "The user's mobile number (admin API), URL-encoded, in any spelling the phone fields take: "
+            "%2B66812345678, 0812345678. Not a valid number: INVALID_PHONE."
+        ),
+        examples=["%2B66812345678"],
+    )
 
 
 class UserView(BaseModel):
@@ -373,6 +381,76 @@ class RegistrationTokenResponse(BaseModel):
         return cls(
             message=message("CODE_VERIFIED", language), registration_token=issued.token, expires_in=issued.expires_in
         )
+
+
+# ---------------------------------------------------------------- the admin API
+class AdminUserRequest(BaseModel):
+    """PUT /admin/users/{phone}: what an import row gives; every field optional."""
+
+    model_config = _REQUEST
+    profile: dict[str, Annotated[str, Field(max_length=1024)]] | None = Field(
+        default=None,
+        description=(
+            "Profile fields to set (name -> text; names up to 64 characters, at most 100 fields). Fields not "
+            "named keep their values."
+        ),
+        examples=[{"employee_id": "E-1042", "branch": "Chiang Mai"}],
+    )
+    password: Password | None = Field(
+        default=None,
+        description="A first password in plaintext, hashed here (the password policy applies). Never replaces one.",
+    )
+    password_hash: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("password_hash", "passwordHash"),
+        description="A first password as a bcrypt hash ($2a$/$2b$/$2y$, 60 characters); not with password.",
+    )
+
+
+class AdminUserView(UserView):
+    """A user as the back office sees it: the public view, its state and its live sessions."""
+
+    disabled: bool = Field(description="True while the back office has the user disabled.")
+    sessions: int = Field(description="Live sessions (signed-in devices) now.")
+
+    @classmethod
+    def of_admin(cls, seen: AdminUser) -> AdminUserView:
+        view = UserView.of(seen.user).model_dump()
+        return cls(**view, disabled=seen.user.disabled, sessions=seen.live_sessions)
+
+
+class AdminUserResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    user: AdminUserView
+
+    @classmethod
+    def of(cls, seen: AdminUser) -> AdminUserResponse:
+        return cls(user=AdminUserView.of_admin(seen))
+
+
+class AdminPutUserResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    outcome: Literal["created", "updated", "unchanged"] = Field(description="201 for created, 200 otherwise.")
+    user: AdminUserView
+
+    @classmethod
+    def of(cls, result: PutResult) -> AdminPutUserResponse:
+        return cls(outcome=result.outcome, user=AdminUserView.of_admin(result.user))
+
+
+class AdminUserListResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    users: list[AdminUserView]
+    next_cursor: str | None = Field(
+        default=None, description="Give it as ?cursor= for the next page; absent on the last page."
+    )
+
+    @classmethod
+    def of(cls, page: UserPage) -> AdminUserListResponse:
+        return cls(users=[AdminUserView.of_admin(seen) for seen in page.users], next_cursor=page.cursor)
 
 
 class ErrorDetail(BaseModel):

@@ -40,7 +40,7 @@ from phone_auth.store import accounts, users
 from phone_auth.store import codes as code_store
 from phone_auth.store.limits import LimitRefusal
 from phone_auth.store.records import SignIn
-from phone_auth.store.refusals import CodeRejected, PhoneTaken, UserChanged, UserMissing
+from phone_auth.store.refusals import CodeRejected, PhoneTaken, UserChanged, UserDisabled, UserMissing
 
 _RETRIES = 3
 
@@ -158,7 +158,7 @@ def verify_phone_change(caller: Caller, raw_new_phone: str, code: str, client: C
             codes.answer_refused_spend(new_phone, "phone_change", refusal, int(now), client, scope=scope)
         except PhoneTaken:
             raise PhoneInUse() from None
-        except UserMissing:
+        except (UserMissing, UserDisabled):
             raise TokenRevoked() from None
         except UserChanged:
             continue  # a sign-in, logout or reset since the read: read again

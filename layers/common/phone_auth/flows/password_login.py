@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from phone_auth import clock, devices, limits, passwords
 from phone_auth.callers import ClientInfo
-from phone_auth.errors import InvalidCredentials, InvalidPhone, NotAMobilePhone, RegistrationRequired
+from phone_auth.errors import AccountDisabled, InvalidCredentials, InvalidPhone, NotAMobilePhone, RegistrationRequired
 from phone_auth.flows import sessions
 from phone_auth.flows.sessions import SignedIn
 from phone_auth.observability import logger
@@ -12,7 +12,7 @@ from phone_auth.phones import mask_phone, normalize_phone
 from phone_auth.settings import get_settings
 from phone_auth.store import users
 from phone_auth.store.limits import LimitRefusal
-from phone_auth.store.refusals import PasswordChanged
+from phone_auth.store.refusals import PasswordChanged, UserDisabled
 
 
 def login_with_password(raw_phone: str, password: str, client: ClientInfo, device_token: str | None = None) -> SignedIn:
@@ -75,6 +75,8 @@ def login_with_password(raw_phone: str, password: str, client: ClientInfo, devic
         if lookups_spent and lookups is not None:
             raise limits.refusal_error(LimitRefusal(lookups.name, lookups.window_end(now)), now)
         raise InvalidCredentials()
+    if user.disabled:  # said only now, after the right password
+        raise AccountDisabled()
     upgraded = None
     if passwords.needs_rehash(stored_hash, settings.bcrypt_rounds):
         upgraded = passwords.hash_password(password, settings.bcrypt_rounds)
@@ -93,6 +95,8 @@ def login_with_password(raw_phone: str, password: str, client: ClientInfo, devic
         )
     except PasswordChanged:
         raise InvalidCredentials() from None
+    except UserDisabled:  # disabled since the read, and the password was right
+        raise AccountDisabled() from None
     # The write above ended what the read showed past the cap; a sign-in racing this one shows
     # in the item the write returned, and signed_in ends what is still past the cap (rarely).
     return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="password", device_token=token)

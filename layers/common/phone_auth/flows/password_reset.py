@@ -5,7 +5,7 @@ from __future__ import annotations
 from phone_auth import clock, codes, devices, limits, passwords
 from phone_auth.callers import ClientInfo
 from phone_auth.codes import CodeSent
-from phone_auth.errors import CodeNotFound, ServiceUnavailable
+from phone_auth.errors import AccountDisabled, CodeNotFound, ServiceUnavailable
 from phone_auth.messages import Outcome
 from phone_auth.observability import metrics
 from phone_auth.phones import normalize_phone
@@ -13,7 +13,7 @@ from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
 from phone_auth.store import codes as code_store
 from phone_auth.store.limits import LimitRefusal
-from phone_auth.store.refusals import CodeRejected, UserChanged, UserMissing
+from phone_auth.store.refusals import CodeRejected, UserChanged, UserDisabled, UserMissing
 
 _RETRIES = 3
 
@@ -62,6 +62,8 @@ def reset_password(
             or not stored.may_accept(code_hashes, now=now, max_attempts=settings.code_max_attempts)
         ):
             codes.answer_refused_code(phone, "password_reset", stored, now, client, device=device_id)
+        # A user the back office disabled is refused by the transaction below (UserDisabled), after
+        # its guards: a locked client learns nothing, even from the right code.
         password_hash = password_hash or passwords.hash_password(new_password, settings.bcrypt_rounds)
         try:
             code_store.spend_code_and_replace_password(
@@ -78,6 +80,8 @@ def reset_password(
             codes.answer_refused_spend(phone, "password_reset", refusal, now, client, device_id)
         except UserMissing:
             raise CodeNotFound() from None  # the account vanished; say no more than for a bad code
+        except UserDisabled:
+            raise AccountDisabled() from None
         except UserChanged:
             continue  # the user signed in meanwhile: read the sessions to end again
         metrics.count("CodesVerified", purpose="password_reset")

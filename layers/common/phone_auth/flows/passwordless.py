@@ -11,7 +11,7 @@ import contextlib
 from phone_auth import clock, codes, devices, limits
 from phone_auth.callers import ClientInfo
 from phone_auth.codes import CodeSent
-from phone_auth.errors import PhoneNotAllowed
+from phone_auth.errors import AccountDisabled, PhoneNotAllowed
 from phone_auth.flows import sessions
 from phone_auth.flows.sessions import SignedIn
 from phone_auth.observability import metrics
@@ -20,7 +20,7 @@ from phone_auth.settings import get_settings
 from phone_auth.signup_policy import signup_policy
 from phone_auth.store import codes as code_store
 from phone_auth.store.limits import LimitRefusal
-from phone_auth.store.refusals import CodeRejected, DeviceRejected, UserMissing
+from phone_auth.store.refusals import CodeRejected, DeviceRejected, UserDisabled, UserMissing
 
 
 def send_login_code(raw_phone: str, language: str, client: ClientInfo, device_token: str | None = None) -> CodeSent:
@@ -77,5 +77,7 @@ def _verify(phone: str, code: str, client: ClientInfo, device: devices.Presented
         codes.answer_refused_spend(phone, "login", refusal, int(now), client, device_id)
     except UserMissing:
         raise PhoneNotAllowed() from None
+    except UserDisabled:  # the code was right: now the answer may say so
+        raise AccountDisabled() from None
     metrics.count("CodesVerified", purpose="login")
     return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="sms_code", device_token=device_token)

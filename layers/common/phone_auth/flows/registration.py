@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from phone_auth import clock, codes, crypto, devices, limits, passwords
 from phone_auth.callers import ClientInfo
 from phone_auth.codes import CodeSent
-from phone_auth.errors import AlreadyRegistered, PhoneNotAllowed, RegistrationTokenInvalid
+from phone_auth.errors import AccountDisabled, AlreadyRegistered, PhoneNotAllowed, RegistrationTokenInvalid
 from phone_auth.flows import sessions
 from phone_auth.flows.sessions import SignedIn
 from phone_auth.keys import key_ring
@@ -29,6 +29,7 @@ from phone_auth.store.refusals import (
     DeviceRejected,
     PasswordAlreadySet,
     RegistrationTokenRejected,
+    UserDisabled,
     UserMissing,
 )
 
@@ -150,6 +151,8 @@ def complete_registration(raw_phone: str, password: str, registration_token: str
         raise RegistrationTokenInvalid() from None
     except UserMissing:
         raise PhoneNotAllowed() from None
+    except UserDisabled:
+        raise AccountDisabled() from None
     except PasswordAlreadySet:
         raise AlreadyRegistered() from None
     return sessions.signed_in(sign_in, refresh_secret=refresh_secret, method="registration", device_token=device_token)

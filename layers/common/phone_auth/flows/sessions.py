@@ -305,6 +305,7 @@ def check_access_token(token: str) -> AccessClaims:
     if (
         user is None
         or user.id != claims.user_id
+        or user.disabled
         or not user.is_active
         or user.session_epoch != claims.session_epoch
         or session is None

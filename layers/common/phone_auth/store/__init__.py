@@ -10,7 +10,8 @@ condition expressions and cancellation reasons never leave this package.
   operation shares.
 - ``expressions``: expression pieces several operations write alike (``IN`` a hash's
   candidates, ``REMOVE`` sessions).
-- ``users``, ``codes``, ``limits``, ``accounts`` (erasure): the operations, each stating its
+- ``users``, ``codes``, ``limits``, ``accounts`` (erasure), ``back_office`` (a user from the
+  back office's data, for the admin API and the importer): the operations, each stating its
   precondition and round trips; ``refusals``: what they raise when a precondition did not hold.
 - ``changes``: a record of the users table's stream, read into the item before and after.
 """

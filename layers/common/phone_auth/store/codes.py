@@ -48,6 +48,7 @@ from phone_auth.store.refusals import (
     ReservedForUsers,
     StoreRefusal,
     UserChanged,
+    UserDisabled,
     UserMissing,
 )
 
@@ -198,6 +199,11 @@ def _user_check(phone: str, condition: str) -> dict[str, Any]:
     return {"ConditionCheck": {"TableName": users.table(), "Key": users.key(phone), "ConditionExpression": condition}}
 
 
+def _not_disabled(condition: str | None) -> str:
+    """A recipient rule (None: anyone) joined by the back office's: never a user it disabled."""
+    return users.NOT_DISABLED if condition is None else f"({condition}) AND {users.NOT_DISABLED}"
+
+
 def _refused_recipient(failed: dict[str, Item | None]) -> StoreRefusal:
     if "code" in failed:
         return ResendTooSoon(_state(failed["code"]))
@@ -218,9 +224,9 @@ def issue_code(
 
     Preconditions: every guard holds (else LimitRefusal: a lock, or a counter at its limit,
     and nothing is counted); no unused code of that phone and purpose was sent after
-    ``resend_cutoff`` (else ResendTooSoon); the phone is a valid ``recipient`` (else
-    RecipientRefused with the user as found). One round trip: a transaction of the code's
-    put, the guards and, when the recipient rule needs one, a ConditionCheck on the user.
+    ``resend_cutoff`` (else ResendTooSoon); the phone is a valid ``recipient`` and not a user
+    the back office disabled (else RecipientRefused with the user as found). One round trip: a
+    transaction of the code's put, the guards and a ConditionCheck on the user.
 
     ``reserve``: a counter of the guards (the stack's SMS budget) with a higher bound for phones
     that have an account. When that counter alone refused, a second transaction tries again with
@@ -229,12 +235,15 @@ def issue_code(
     have taken raises ReservedForUsers (nothing is written).
 
     ``device``: a trusted device's credential, checked on the user in the same transaction (with
-    the recipient rule); when that check fails, DeviceRejected (nothing is written).
+    the recipient rule and the disabling); when the credential does not hold, DeviceRejected
+    (nothing is written). A disabled user whose credential holds, where the recipient rule alone
+    would take them, raises RecipientRefused (the caller stores a decoy in the device's item).
     """
     operations: Operations = {"code": {"Put": _code_put(code, decoy=False, resend_cutoff=resend_cutoff)}}
     now = code.sent_at
+    rule = _RECIPIENT_CONDITIONS.get(recipient)
     if device is not None:
-        operations["user"] = device.condition_check(code.phone, _RECIPIENT_CONDITIONS.get(recipient))
+        operations["user"] = device.condition_check(code.phone, _not_disabled(rule))
         try:
             transact({**operations, **guards.operations(now)})
         except Cancelled as cancelled:
@@ -242,11 +251,15 @@ def issue_code(
             if refusal is not None:
                 raise refusal from None
             if "user" in cancelled.failed:
+                user = cancelled.failed["user"]
+                if user is not None and users.is_disabled(user) and device.holds_on(user):
+                    found = UserRecord.from_item(user)
+                    if accepts(recipient, found):
+                        raise RecipientRefused(found) from None
                 raise DeviceRejected() from None
             raise _refused_recipient(cancelled.failed) from None
         return
-    if recipient is not Recipient.ANYONE:
-        operations["user"] = _user_check(code.phone, _RECIPIENT_CONDITIONS[recipient])
+    operations["user"] = _user_check(code.phone, _not_disabled(rule))
     try:
         transact({**operations, **guards.operations(now)})
         return
@@ -255,10 +268,8 @@ def issue_code(
             refusal = guards.refusal(cancelled.failed, now)
             raise (refusal or _refused_recipient(cancelled.failed)) from None
     # The unreserved part is spent: only a phone with an account goes on, up to the whole budget.
-    condition = "attribute_exists(phone)"
-    if recipient is not Recipient.ANYONE:
-        condition += f" AND ({_RECIPIENT_CONDITIONS[recipient]})"
-    operations["user"] = _user_check(code.phone, condition)
+    condition = "attribute_exists(phone)" if rule is None else f"attribute_exists(phone) AND ({rule})"
+    operations["user"] = _user_check(code.phone, _not_disabled(condition))
     reserved = guards.with_counter(reserve)
     try:
         transact({**operations, **reserved.operations(now)})
@@ -270,6 +281,19 @@ def issue_code(
         if "code" not in cancelled.failed and cancelled.failed.get("user") is None and taken_by_anyone:
             raise ReservedForUsers() from None
         raise _refused_recipient(cancelled.failed) from None
+
+
+def accepts(recipient: Recipient, user: UserRecord | None) -> bool:
+    """Whether ``recipient``'s rule alone (the back office's disabling aside) takes ``user``."""
+    if recipient is Recipient.NO_ACCOUNT:
+        return user is None
+    if recipient is Recipient.EXISTING_USER:
+        return user is not None
+    if recipient is Recipient.ANYONE_WITHOUT_PASSWORD:
+        return user is None or not user.has_password
+    if recipient is Recipient.USER_WITHOUT_PASSWORD:
+        return user is not None and not user.has_password
+    return True
 
 
 def issue_decoy(code: NewCode, *, resend_cutoff: int, guards: Guards) -> None:
@@ -373,8 +397,8 @@ def spend_code_and_sign_in(
 
     Two round trips: one transaction (spend the code + the sign-in write + the guards) and
     one consistent read of the user. Raises LimitRefusal, DeviceRejected (a presented
-    credential that does not hold), CodeRejected, or UserMissing when the user must exist and
-    does not.
+    credential that does not hold), CodeRejected, UserMissing when the user must exist and
+    does not, or UserDisabled (the code was right, and the credential held: nothing written).
     """
     sign_in = users.SignInWrite(
         phone, now_iso=now_iso, create_user=create_user, verified=True, session=session, device=device
@@ -383,10 +407,14 @@ def spend_code_and_sign_in(
     try:
         _guarded({"code": {"Update": spend}, "user": {"Update": sign_in.update()}}, guards, now)
     except Cancelled as cancelled:
-        if device.check is not None and "user" in cancelled.failed:
+        user = cancelled.failed.get("user")
+        disabled = users.is_disabled(user) and (device.check is None or device.check.holds_on(user))
+        if device.check is not None and "user" in cancelled.failed and not disabled:
             raise DeviceRejected() from None
         if "code" in cancelled.failed:
             raise CodeRejected(_state(cancelled.failed["code"])) from None
+        if disabled:
+            raise UserDisabled() from None
         raise UserMissing() from None
     return sign_in.result(_signed_in_user(phone))
 
@@ -451,7 +479,7 @@ def set_first_password(
     Two round trips: one transaction (spend the token + the sign-in write that sets the
     password only while the user has none) and one consistent read. The token is bound to
     the phone by its key and is single use by its condition. Raises
-    RegistrationTokenRejected, UserMissing or PasswordAlreadySet.
+    RegistrationTokenRejected, UserMissing, UserDisabled or PasswordAlreadySet.
     """
     values: dict[str, Any] = {":now": now}
     matches = one_of("token_hash", "h", token_hashes, values)
@@ -479,6 +507,8 @@ def set_first_password(
             raise RegistrationTokenRejected() from None
         if cancelled.failed["user"] is None:
             raise UserMissing() from None
+        if users.is_disabled(cancelled.failed["user"]):
+            raise UserDisabled() from None
         raise PasswordAlreadySet() from None
     return sign_in.result(_signed_in_user(phone))
 
@@ -499,8 +529,8 @@ def spend_code_and_replace_password(
     (as read just before: each of its sessions is removed and the epoch bumped).
 
     One transaction (with the guards). Raises LimitRefusal, CodeRejected, UserMissing when
-    the account is gone, or UserChanged when the user signed in since it was read (read
-    again and retry).
+    the account is gone, UserDisabled, or UserChanged when the user signed in since it was
+    read (read again and retry).
     """
     spend = _spend(user.phone, code_slot, code_hashes=code_hashes, now=now, max_attempts=max_attempts)
     replace = users.password_replacement(user, password_hash=password_hash, now_iso=now_iso)
@@ -511,6 +541,8 @@ def spend_code_and_replace_password(
             raise CodeRejected(_state(cancelled.failed["code"])) from None
         if cancelled.failed["user"] is None:
             raise UserMissing() from None
+        if users.is_disabled(cancelled.failed["user"]):
+            raise UserDisabled() from None
         raise UserChanged() from None
 
 
@@ -544,6 +576,9 @@ def spend_code_and_move_user(
         if "code" in cancelled.failed:
             raise CodeRejected(_state(cancelled.failed["code"])) from None
         if "old" in cancelled.failed:
-            raise (UserMissing() if cancelled.failed["old"] is None else UserChanged()) from None
+            old = cancelled.failed["old"]
+            if old is None:
+                raise UserMissing() from None
+            raise (UserDisabled() if users.is_disabled(old) else UserChanged()) from None
         raise PhoneTaken() from None
     return moved

@@ -53,6 +53,10 @@ class UserMissing(StoreRefusal):
     """The operation needs an existing user and there is none."""
 
 
+class UserDisabled(StoreRefusal):
+    """The back office disabled the user: no sign-in, reset or number change writes to it."""
+
+
 class UserChanged(StoreRefusal):
     """The user signed in (started a session) since the caller read it: read again."""
 

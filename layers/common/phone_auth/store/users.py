@@ -14,6 +14,11 @@ lifecycle events read from the table's stream.
 
 A user may be erased between a read and a write (DELETE /auth/me): an UpdateItem creates a
 missing item, so every update of an existing user holds only while the item exists.
+
+A user the back office disabled (``disabled`` stored as true; absent otherwise) gets no new
+session: every sign-in write, a password reset and a number change hold only while
+``disabled`` is absent, and disabling ends every session in the same write that sets it
+(``set_disabled``), so no session survives a disable whatever races it.
 """
 
 from __future__ import annotations
@@ -35,8 +40,13 @@ from phone_auth.store.refusals import (
     RefreshRejected,
     SessionMissing,
     SessionsAlreadyEnded,
+    UserChanged,
+    UserDisabled,
     UserMissing,
 )
+
+#: The condition every write that signs a user in (or replaces its password, or moves it) adds.
+NOT_DISABLED = "attribute_not_exists(disabled)"
 
 _RETRIES = 3
 
@@ -135,6 +145,13 @@ class DeviceCheck:
         values[":device_now"] = self.now
         matches = one_of("#device.#device_hash", "device", self.hashes, values)
         return f"{matches} AND #device.idle_expires_at > :device_now"
+
+    def holds_on(self, item: dict[str, Any] | None) -> bool:
+        """Whether the user item (as a failed write returned it) satisfies this check's own condition."""
+        stored = (item or {}).get(self.attribute)
+        if not isinstance(stored, dict):
+            return False
+        return stored.get("hash") in self.hashes and int(stored.get("idle_expires_at") or 0) > self.now
 
     def condition_check(self, phone: str, also: str | None = None) -> dict[str, Any]:
         """A transaction's ConditionCheck on the user (``also``: a further condition, e.g. a recipient rule)."""
@@ -243,7 +260,7 @@ class SignInWrite:
             names[f"#s{index}"] = name
             values[f":s{index}"] = value
             sets.append(f"#s{index} = :s{index}")
-        conditions = list(self.conditions)
+        conditions = [NOT_DISABLED, *self.conditions]
         if self.device is not None:
             self.device.apply(sets, names, values, conditions)
         expression = "SET " + ", ".join(sets) + " ADD sign_in_count :one"
@@ -272,10 +289,23 @@ class SignInWrite:
 def record_sign_in(write: SignInWrite) -> SignIn:
     """Run a sign-in write on its own: one conditional UpdateItem returning the new item.
 
-    Raises ConditionFailed (package-internal) when a precondition of the write fails.
+    Raises UserDisabled when the user is disabled, ConditionFailed (package-internal) when
+    another precondition of the write fails.
     """
-    response = call("update_item", **write.update(), ReturnValues="ALL_NEW")
+    try:
+        response = call(
+            "update_item", **write.update(), ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD"
+        )
+    except ConditionFailed as failed:
+        if is_disabled(failed.item):
+            raise UserDisabled() from None
+        raise
     return write.result(_written(response))
+
+
+def is_disabled(item: dict[str, Any] | None) -> bool:
+    """Whether a stored item (as a failed condition returned it) is a disabled user."""
+    return bool(item and item.get("disabled"))
 
 
 def record_password_sign_in(
@@ -291,10 +321,11 @@ def record_password_sign_in(
     """Record a password sign-in with its ``device`` credential and start its session: one
     conditional UpdateItem.
 
-    Precondition: the user exists and its password hash is still ``checked_hash`` (the one
-    the caller just verified against ``user``, as read). ``upgraded_hash`` replaces a hash
-    made with a lower bcrypt cost, and ``end_sessions`` (dead ones, and the least recently
-    used past the cap) are removed, in the same write. Raises PasswordChanged.
+    Precondition: the user exists, is not disabled (else UserDisabled) and its password hash
+    is still ``checked_hash`` (the one the caller just verified against ``user``, as read).
+    ``upgraded_hash`` replaces a hash made with a lower bcrypt cost, and ``end_sessions``
+    (dead ones, and the least recently used past the cap) are removed, in the same write.
+    Raises PasswordChanged.
     """
     write = SignInWrite(
         user.phone,
@@ -445,16 +476,20 @@ def mark_inactive_if_no_session(user: UserRecord, *, now: float, now_iso: str) -
         )
 
 
-def end_all_sessions(phone: str, *, expected_epoch: int, now_iso: str) -> None:
+def end_all_sessions(
+    phone: str, *, expected_epoch: int, now_iso: str, reason: str = "logout", seen: UserRecord | None = None
+) -> None:
     """Logout everywhere: remove every session, mark the user inactive and bump the session
     epoch, which also revokes every access token issued before.
 
     A read and one conditional UpdateItem (again only if a sign-in raced it). Precondition:
     the epoch is still the one the caller's token carries, so a token revoked a moment ago
-    cannot end the sessions that started after it (SessionsAlreadyEnded).
+    cannot end the sessions that started after it (SessionsAlreadyEnded). ``reason`` is what
+    the SessionsEnded event says (logout; admin_sign_out for the back office's). ``seen``: the
+    user as the caller just read it, which spares the first read.
     """
-    for _ in range(_RETRIES):
-        user = get_user(phone)
+    for attempt in range(_RETRIES):
+        user = seen if attempt == 0 and seen is not None else get_user(phone)
         if user is None or user.session_epoch != expected_epoch:
             raise SessionsAlreadyEnded()
         values: dict[str, Any] = {
@@ -462,7 +497,7 @@ def end_all_sessions(phone: str, *, expected_epoch: int, now_iso: str) -> None:
             ":now": now_iso,
             ":one": 1,
             ":epoch": expected_epoch,
-            ":reason": "logout",
+            ":reason": reason,
         }
         condition = "session_epoch = :epoch AND " + _unchanged_sign_ins(user, values)
         removal = session_removal(list(user.sessions))
@@ -486,7 +521,7 @@ def password_replacement(user: UserRecord, *, password_hash: str, now_iso: str) 
     """The UpdateItem of a password reset (package-internal): set the new hash, end every
     session (remove them all, bump the epoch) and mark the phone verified.
 
-    Precondition: the user exists and signed in no more since ``user`` was read.
+    Precondition: the user exists, is not disabled and signed in no more since ``user`` was read.
     """
     values: dict[str, Any] = {
         ":hash": password_hash,
@@ -496,7 +531,7 @@ def password_replacement(user: UserRecord, *, password_hash: str, now_iso: str) 
         ":one": 1,
         ":reason": "password_reset",
     }
-    condition = "attribute_exists(phone) AND " + _unchanged_sign_ins(user, values)
+    condition = f"attribute_exists(phone) AND {NOT_DISABLED} AND " + _unchanged_sign_ins(user, values)
     removal = session_removal(list(user.sessions))
     expression = (
         "SET password_hash = :hash, password_changed_at = :now, updated_at = :now,"
@@ -558,7 +593,8 @@ def user_move(
     item = {**kept, **to_item(moved)}
     put = {"TableName": table(), "Item": item, "ConditionExpression": "attribute_not_exists(phone)"}
     values: dict[str, Any] = {":id": user.id}
-    condition = " AND ".join(["#id = :id", _same_epoch(user.session_epoch, values), _unchanged_sign_ins(user, values)])
+    same_user = ["#id = :id", NOT_DISABLED, _same_epoch(user.session_epoch, values), _unchanged_sign_ins(user, values)]
+    condition = " AND ".join(same_user)
     delete = {
         "TableName": table(),
         "Key": key(user.phone),
@@ -568,3 +604,65 @@ def user_move(
     }
     record = UserRecord.from_item(from_item(item) or {})
     return put, delete, record
+
+
+# ---------------------------------------------------------------- the back office
+def set_disabled(user: UserRecord, *, now_iso: str) -> UserRecord:
+    """Disable ``user`` (as read) and end every session: one conditional UpdateItem that sets
+    ``disabled``, removes each session, marks the user inactive and moves the session epoch on
+    (``sessions_ended_reason`` disabled), so every token issued before is refused at once.
+
+    Precondition: the item is still that user (same id) and no sign-in happened since it was
+    read (UserChanged: read again; a sign-in that comes after this write is refused by its own
+    condition). UserMissing when the user is gone. Returns the user as now stored.
+    """
+    values: dict[str, Any] = {
+        ":id": user.id,
+        ":true": True,
+        ":false": False,
+        ":now": now_iso,
+        ":one": 1,
+        ":reason": "disabled",
+    }
+    condition = "attribute_exists(phone) AND #id = :id AND " + _unchanged_sign_ins(user, values)
+    removal = session_removal(list(user.sessions))
+    sets = (
+        "SET disabled = :true, is_active = :false, updated_at = :now, sessions_ended_reason = :reason"
+        " ADD session_epoch :one"
+    )
+    try:
+        return _update(
+            user.phone,
+            UpdateExpression=" ".join(filter(None, [sets, removal.clause])),
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#id": "id", **removal.names},
+            ExpressionAttributeValues=to_values(values),
+        )
+    except ConditionFailed as failed:
+        raise (UserMissing() if failed.item is None or failed.item.get("id") != user.id else UserChanged()) from None
+
+
+def set_enabled(user: UserRecord, *, now_iso: str) -> UserRecord:
+    """Enable ``user`` again: one conditional UpdateItem removing ``disabled`` (its sessions
+    stay ended; the user signs in again). UserMissing when the item is no longer that user."""
+    try:
+        return _update(
+            user.phone,
+            UpdateExpression="REMOVE disabled SET updated_at = :now",
+            ConditionExpression="attribute_exists(phone) AND #id = :id",
+            ExpressionAttributeNames={"#id": "id"},
+            ExpressionAttributeValues=to_values({":id": user.id, ":now": now_iso}),
+        )
+    except ConditionFailed:
+        raise UserMissing() from None
+
+
+def scan_page(limit: int, start_key: dict[str, Any] | None) -> tuple[list[UserRecord], dict[str, Any] | None]:
+    """One page of users in the table's order: one Scan of at most ``limit`` items (strongly
+    consistent), and the key to start the next page from (None: the last page)."""
+    request: dict[str, Any] = {"TableName": table(), "Limit": limit, "ConsistentRead": True}
+    if start_key:
+        request["ExclusiveStartKey"] = start_key
+    response = call("scan", **request)
+    found = [UserRecord.from_item(item) for raw in response.get("Items", []) if (item := from_item(raw))]
+    return found, response.get("LastEvaluatedKey") or None
