@@ -13,7 +13,12 @@ learn behaviour that production does not have:
 * the authorizer's ``context`` reaches the function as strings in ``requestContext.authorizer``;
 * a function that raises or returns a malformed proxy response -> 502 through DEFAULT_5XX;
 * every such answer is the template's ``GatewayResponses`` entry for its type, else its
-  DEFAULT_4XX / DEFAULT_5XX entry, with API Gateway's own status for the type.
+  DEFAULT_4XX / DEFAULT_5XX entry, with API Gateway's own status for the type;
+* the AWS_IAM API (the back office's admin API), if the template has one, is served under
+  ``ADMIN_PREFIX`` (a prefix no route of the public API has): a path it has no route for ->
+  its MISSING_AUTHENTICATION_TOKEN (403), then the SigV4 signature (``sigv4.verify``: none ->
+  MISSING_AUTHENTICATION_TOKEN, wrong -> INVALID_SIGNATURE), then the function, with the signer
+  in ``requestContext.identity`` and that API's stage.
 
 Events have the keys of real REST (v1) proxy and REQUEST-authorizer events (a test compares
 them with ``events/*.json``). Handlers run in this process, by default one request at a time
@@ -41,11 +46,13 @@ from samcli.local.apigw.authorizers.lambda_authorizer import InvalidLambdaAuthor
 from samcli.local.apigw.route import Route
 
 from devtools.handlers import load_handler
+from devtools.local_stack import sigv4
 from devtools.local_stack.backend import SmsOutbox
-from devtools.local_stack.template import ACCOUNT_ID, StackModel, as_text, local_name
+from devtools.local_stack.template import ACCOUNT_ID, IamApiModel, StackModel, as_text, local_name
 from phone_auth.settings import cors_origin
 
 __all__ = [
+    "ADMIN_PREFIX",
     "BASE_PATH_ALIASES",
     "FunctionError",
     "Gateway",
@@ -59,6 +66,8 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 #: Every route is also served under these prefixes (the deployed custom-domain base path mapping).
 BASE_PATH_ALIASES: tuple[str, ...] = ("/api/v1",)
+#: Where the AWS_IAM API is served locally (deployed, it has a URL of its own: the AdminApiUrl output).
+ADMIN_PREFIX = "/_admin"
 _PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
 
 #: API Gateway's own status code, x-amzn-ErrorType and ``$context.error.message`` for the
@@ -67,6 +76,12 @@ AWS_GATEWAY_RESPONSES: dict[str, tuple[int, str, str]] = {
     "ACCESS_DENIED": (403, "AccessDeniedException", "User is not authorized to access this resource"),
     "UNAUTHORIZED": (401, "UnauthorizedException", "Unauthorized"),
     "MISSING_AUTHENTICATION_TOKEN": (403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
+    "INVALID_SIGNATURE": (
+        403,
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you provided.",
+    ),
+    "EXPIRED_TOKEN": (403, "ExpiredTokenException", "The security token included in the request is expired"),
     "REQUEST_TOO_LARGE": (413, "RequestTooLargeException", "Request Too Long"),
     "AUTHORIZER_FAILURE": (500, "InternalServerErrorException", "Internal server error"),
     "DEFAULT_4XX": (400, "BadRequestException", "Bad Request"),
@@ -97,6 +112,9 @@ class IncomingRequest:
     path_parameters: dict[str, str] = field(default_factory=dict)
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time_epoch_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    #: The path and query string as the client sent them, still URL-encoded (what SigV4 signs).
+    raw_path: str = ""
+    raw_query: str = ""
 
     def header(self, name: str) -> str | None:
         """Last value of a header, case-insensitively (like API Gateway's ``headers`` map)."""
@@ -113,11 +131,15 @@ def _single_and_multi(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str] 
     return dict(pairs), multi
 
 
-def request_context(request: IncomingRequest, *, stage: str, authorizer: Any = None) -> dict[str, Any]:
-    """``requestContext`` of a REST proxy event; ``authorizer`` only when an authorizer ran."""
+def request_context(
+    request: IncomingRequest, *, stage: str, authorizer: Any = None, identity: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``requestContext`` of a REST proxy event; ``authorizer`` only when an authorizer ran;
+    ``identity``: what an AWS_IAM method adds about the signer."""
     host, agent = request.header("Host") or "127.0.0.1", request.header("User-Agent")
     domain = host if host.startswith("[") else host.rsplit(":", 1)[0]
-    identity = dict.fromkeys(_IDENTITY_KEYS) | {"sourceIp": request.source_ip, "userAgent": agent}
+    caller = {"sourceIp": request.source_ip, "userAgent": agent} | dict(identity or {})
+    identity_context: dict[str, Any] = dict.fromkeys(_IDENTITY_KEYS) | caller
     when = datetime.fromtimestamp(request.time_epoch_ms / 1000, tz=UTC)
     context: dict[str, Any] = {
         "accountId": ACCOUNT_ID,
@@ -126,7 +148,7 @@ def request_context(request: IncomingRequest, *, stage: str, authorizer: Any = N
         "domainPrefix": domain.split(".", 1)[0],
         "extendedRequestId": request.request_id,
         "httpMethod": request.method,
-        "identity": identity,
+        "identity": identity_context,
         "path": request.path,
         "protocol": "HTTP/1.1",
         "requestId": request.request_id,
@@ -155,7 +177,9 @@ def _request_fields(request: IncomingRequest) -> dict[str, Any]:
     }
 
 
-def proxy_event(request: IncomingRequest, *, stage: str, authorizer: Any = None) -> dict[str, Any]:
+def proxy_event(
+    request: IncomingRequest, *, stage: str, authorizer: Any = None, identity: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """A REST API (v1) Lambda proxy integration event for ``request``.
 
     Text bodies pass as text; bytes that are not UTF-8 are base64 with ``isBase64Encoded``.
@@ -167,7 +191,7 @@ def proxy_event(request: IncomingRequest, *, stage: str, authorizer: Any = None)
     return {
         **_request_fields(request),
         "pathParameters": request.path_parameters or None,
-        "requestContext": request_context(request, stage=stage, authorizer=authorizer),
+        "requestContext": request_context(request, stage=stage, authorizer=authorizer, identity=identity),
         "body": body,
         "isBase64Encoded": is_base64,
     }
@@ -258,6 +282,10 @@ class Gateway:
 
     def handle(self, request: IncomingRequest) -> GatewayResult:
         """Answer one request (the body is already read and within limits)."""
+        if self.model.iam_api is not None and (
+            request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/")
+        ):
+            return self.handle_signed(request, self.model.iam_api)
         api_path, routes = self.routes_for(request.path)
         if routes and request.method == "OPTIONS" and self.model.cors is not None:
             return self.preflight()
@@ -269,6 +297,36 @@ class Gateway:
         if isinstance(context, GatewayResult):
             return context
         return self.invoke_function(self.model.functions[route.function_name], request, context)
+
+    def handle_signed(self, request: IncomingRequest, api: IamApiModel) -> GatewayResult:
+        """A request to the AWS_IAM API: its route, then its SigV4 signature, then its function."""
+        api_path = "/" + "/".join(part for part in request.path[len(ADMIN_PREFIX) :].split("/") if part)
+        route = next(
+            (r for r in api.routes if request.method in r.methods and path_parameters(r.path, api_path) is not None),
+            None,
+        )
+        if route is None:
+            return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", responses=api.gateway_responses)
+        host = request.header("Host") or "127.0.0.1"
+        url = f"http://{host}{request.raw_path or request.path}" + (
+            f"?{request.raw_query}" if request.raw_query else ""
+        )
+        try:
+            signer = sigv4.verify(
+                method=request.method, url=url, headers=list(request.headers), body=request.body, region=self.region
+            )
+        except sigv4.SignatureRefused as refused:
+            return self.gateway_response(str(refused), responses=api.gateway_responses)
+        request.resource, request.path_parameters = route.path, path_parameters(route.path, api_path) or {}
+        function = self.model.functions[str(route.function_name)]
+        event = proxy_event(request, stage=api.stage_name, identity=signer.identity())
+        try:
+            return _to_result(self.run(function, event), request.request_id)
+        except FunctionError:
+            return self.gateway_response("DEFAULT_5XX", status=502, responses=api.gateway_responses)
+        except ValueError as problem:
+            self.log(f"[gateway] {function.name}: malformed Lambda proxy response: {problem}")
+            return self.gateway_response("DEFAULT_5XX", status=502, responses=api.gateway_responses)
 
     def echo_origin(self, origin: str | None, result: GatewayResult) -> GatewayResult:
         """Access-Control-Allow-Origin as the functions set it, on any answer: a local deviation so that every
@@ -349,11 +407,19 @@ class Gateway:
         headers = Cors.cors_to_headers(self.model.cors, None, "Api")
         return GatewayResult(204, [(name, str(value)) for name, value in headers.items()], b"")
 
-    def gateway_response(self, response_type: str, *, status: int = 0, authorizer: Any = None) -> GatewayResult:
-        """Render the template's gateway response for ``response_type`` (``status``: AWS's for the case)."""
+    def gateway_response(
+        self,
+        response_type: str,
+        *,
+        status: int = 0,
+        authorizer: Any = None,
+        responses: Mapping[str, dict[str, Any]] | None = None,
+    ) -> GatewayResult:
+        """Render the template's gateway response for ``response_type`` (``status``: AWS's for the case),
+        the public API's unless ``responses`` (another API's) are given."""
         default_status, error_type, message = AWS_GATEWAY_RESPONSES[response_type]
         status = status or default_status
-        responses = self.model.gateway_responses
+        responses = self.model.gateway_responses if responses is None else responses
         spec = responses.get(response_type) or responses.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX") or {}
         headers = {"Content-Type": "application/json", **spec.get("Headers", {}), "x-amzn-ErrorType": error_type}
         values = {f"authorizer.{name}": as_text(value) for name, value in (authorizer or {}).items()}

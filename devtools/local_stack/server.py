@@ -89,7 +89,16 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(split.path) or "/"
         try:
             query, body = parse_qsl(split.query, keep_blank_values=True), self._read_body()
-            request = IncomingRequest(self.command, path, self._gateway_headers(), query, body, self.client_address[0])
+            request = IncomingRequest(
+                self.command,
+                path,
+                self._gateway_headers(),
+                query,
+                body,
+                self.client_address[0],
+                raw_path=split.path or "/",
+                raw_query=split.query,
+            )
             route = functools.partial(self._route, request, split.query)
             result = self.server.extension.handle(request, route) if self.server.extension else route()
         except _Unreadable as refusal:

@@ -16,8 +16,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from devtools import local_env
-from devtools.local_stack import backend
-from devtools.local_stack.gateway import BASE_PATH_ALIASES, Gateway, GatewayResult, Handler, IncomingRequest
+from devtools.local_stack import backend, sigv4
+from devtools.local_stack.gateway import (
+    ADMIN_PREFIX,
+    BASE_PATH_ALIASES,
+    Gateway,
+    GatewayResult,
+    Handler,
+    IncomingRequest,
+)
 from devtools.local_stack.server import LocalHTTPServer
 from devtools.local_stack.streams import LifecycleEvents
 from devtools.local_stack.template import ACCOUNT_ID, StackModel, local_name, read_stack
@@ -149,11 +156,15 @@ def start(
         if import_sample_users:
             _import_sample_users(model.environment, emit)
         info = {"region": region, "moto_endpoint_url": moto_url, "stage": model.stage_name, "tables": tables}
+        if model.iam_api is not None:  # the admin API's base URL is added once the port is known
+            info["admin_credentials"] = {**sigv4.LOCAL_CREDENTIALS, "region": region, "service": sigv4.SERVICE}
         lifecycle = LifecycleEvents(model, gateway, region, emit)
         lifecycle.setup()
         environment = info | {"environment": model.environment}
         http = LocalHTTPServer((host, port), gateway, environment, extension, lifecycle)
         url = f"http://{host}:{http.server_address[1]}"
+        if model.iam_api is not None:
+            environment["admin_api"] = url + ADMIN_PREFIX
         stack = LocalStack(url, moto_url, region, model, gateway, http, moto, restore, lifecycle, extension)
         extra = extension.setup(stack) if extension is not None else []
         if stream_events:
@@ -189,6 +200,13 @@ def banner(stack: LocalStack, extra: list[str]) -> str:
     for route in model.routes:
         for method in route.methods:
             lines.append(f"          {method:<6} {route.path:<{width}}  auth: {route.authorizer_name or 'none'}")
+    if model.iam_api is not None:
+        lines.append(
+            f"  Admin   {stack.url}{ADMIN_PREFIX} (stage {model.iam_api.stage_name}): AWS_IAM, sign with SigV4"
+            f" (execute-api, {stack.region}) as {sigv4.LOCAL_CREDENTIALS['access_key_id']} (GET /_local/info)"
+        )
+        for route in model.iam_api.routes:
+            lines.append(f"          {route.methods[0]:<6} {route.path:<{width}}  auth: AWS_IAM")
     lines.append("  Tables  " + ", ".join(map(local_name, model.tables)))
     secret = environment["JWT_SECRET_PARAMETER_NAME"]
     lines.append(f"  Secret  SSM SecureString {secret} (a key set, random unless kept; make rotate-secret rotates it)")

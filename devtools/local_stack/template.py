@@ -6,6 +6,11 @@ and environment; ``ApiProvider`` the routes, authorizer, CORS and stage. What no
 (gateway responses, tables, ``ReauthorizeEvery``) comes from the resolved resources, and which env
 var names which parameter from the decoded template.
 
+A second REST API whose ``Auth`` is only ``DefaultAuthorizer: AWS_IAM`` (the back office's
+admin API) is served beside the first (``StackModel.iam_api``): its routes, stage and gateway
+responses, read from the template's ``Api`` events that name it; the first API's routes come
+from SAM's ``ApiProvider`` run on the template without it.
+
 A table's stream and a function's ``DynamoDB`` event on it (``streams``) are served by the
 stack's stream poller (``streams.py``): Lambda's event source mapping, batches, bisection on
 error and retries, locally; its failure destination is not (a batch that fails every retry is
@@ -42,6 +47,7 @@ from devtools.template import TemplateError, load_template, parameter_problem
 __all__ = [
     "ACCOUNT_ID",
     "STACK_NAME",
+    "IamApiModel",
     "StackModel",
     "StreamSubscription",
     "as_text",
@@ -93,6 +99,18 @@ class StreamSubscription:
 
 
 @dataclass
+class IamApiModel:
+    """A REST API whose every method is AWS_IAM (SigV4): what the local stack serves of it."""
+
+    logical_id: str
+    #: In path order, one method each, no authorizer (the signature is checked instead).
+    routes: list[Route]
+    stage_name: str
+    #: Response type -> its resolved definition, header values without SAM's quotes.
+    gateway_responses: dict[str, dict[str, Any]]
+
+
+@dataclass
 class StackModel:
     """Everything the local stack builds: SAM CLI's functions and routes, and resolved values."""
 
@@ -112,6 +130,8 @@ class StackModel:
     warnings: list[str]
     #: The functions that read a table's stream.
     streams: list[StreamSubscription]
+    #: The AWS_IAM API (the back office's), if the template has one.
+    iam_api: IamApiModel | None = None
 
 
 def local_name(logical_id: str) -> str:
@@ -146,13 +166,19 @@ def read_stack(
     _refuse_what_is_not_served(template)
     parameters, notes = _parameter_values(template, path.parent, config_env, parameter_overrides or {}, environ)
     pseudo = {"AWS::Region": region, "AWS::AccountId": ACCOUNT_ID, "AWS::StackName": STACK_NAME}
+    iam_id = _iam_api_id(template)
     with warnings.catch_warnings(category=DeprecationWarning, action="ignore"):  # SAM's own, not ours
         stacks, _ = SamLocalStackProvider.get_stacks(
             template_dictionary=template, parameter_overrides=parameters | pseudo
         )
         resources = stacks[0].resources
         functions = list(SamFunctionProvider(stacks, ignore_code_extraction_warnings=True).get_all())
-        api = ApiProvider(stacks, cwd=str(path.parent)).api
+        api_stacks = stacks
+        if iam_id is not None:  # SAM's provider merges every API's routes: read the public one alone
+            api_stacks, _ = SamLocalStackProvider.get_stacks(
+                template_dictionary=_without_api(template, iam_id), parameter_overrides=parameters | pseudo
+            )
+        api = ApiProvider(api_stacks, cwd=str(path.parent)).api
     tables = {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}
 
     refs, environments = _env_refs(template), list[dict[str, str]]()
@@ -173,7 +199,9 @@ def read_stack(
             raise TemplateError(f"{function.name}: its environment differs from the others' (one process locally)")
         environments.append(environment)
 
-    (api_props,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Serverless::Api"]
+    (api_props,) = [
+        r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::Serverless::Api" and lid != iam_id
+    ]
     for name, spec in api_props["Auth"].get("Authorizers", {}).items():
         if int((spec.get("Identity") or {}).get("ReauthorizeEvery", 300)) != 0:  # the local stack calls it every time
             raise _refused(f"authorizer {name}: caching (ReauthorizeEvery > 0)")
@@ -181,10 +209,16 @@ def read_stack(
         if route.authorizer_name:
             _check_authorizer(route.authorizer_object)
         route.methods = [method for method in route.methods if method != "OPTIONS" or api.cors is None]
-    responses = dict(api_props.get("GatewayResponses") or {})
-    for spec in responses.values():  # static header values come in SAM's single quotes
-        headers = (spec.get("ResponseParameters") or {}).get("Headers") or {}
-        spec["Headers"] = {name: as_text(value).strip().strip("'") for name, value in headers.items()}
+    responses = _gateway_responses(api_props)
+    iam_api = None
+    if iam_id is not None:
+        iam_props = resources[iam_id]["Properties"]
+        iam_api = IamApiModel(
+            logical_id=iam_id,
+            routes=_iam_routes(template, iam_id),
+            stage_name=str(iam_props["StageName"]),
+            gateway_responses=_gateway_responses(iam_props),
+        )
     return StackModel(
         parameters=parameters,
         tables=tables,
@@ -196,6 +230,7 @@ def read_stack(
         environment=environments[0] if environments else {},
         warnings=notes,
         streams=_stream_subscriptions(template),
+        iam_api=iam_api,
     )
 
 
@@ -230,11 +265,70 @@ def _served_by_a_stream(template: Mapping[str, Any]) -> set[str]:
     }
 
 
+def _gateway_responses(api_props: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    responses = dict(api_props.get("GatewayResponses") or {})
+    for spec in responses.values():  # static header values come in SAM's single quotes
+        headers = (spec.get("ResponseParameters") or {}).get("Headers") or {}
+        spec["Headers"] = {name: as_text(value).strip().strip("'") for name, value in headers.items()}
+    return responses
+
+
+def _is_iam_api(resource: Mapping[str, Any]) -> bool:
+    return (resource.get("Properties") or {}).get("Auth") == {"DefaultAuthorizer": "AWS_IAM"}
+
+
+def _iam_api_id(template: Mapping[str, Any]) -> str | None:
+    found = [
+        lid for lid, r in template["Resources"].items() if r.get("Type") == "AWS::Serverless::Api" and _is_iam_api(r)
+    ]
+    return found[0] if found else None
+
+
+def _api_events(template: Mapping[str, Any], api_id: str) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """(function logical id, event name, event properties) of every Api event on ``api_id``."""
+    return [
+        (lid, name, event.get("Properties") or {})
+        for lid, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+        for name, event in ((resource.get("Properties") or {}).get("Events") or {}).items()
+        if event.get("Type") == "Api" and (event.get("Properties") or {}).get("RestApiId") == {"Ref": api_id}
+    ]
+
+
+def _without_api(template: Mapping[str, Any], api_id: str) -> dict[str, Any]:
+    """``template`` without the API ``api_id`` and the Api events on it."""
+    resources: dict[str, Any] = {}
+    on_it = {(lid, name) for lid, name, _ in _api_events(template, api_id)}
+    for lid, resource in template["Resources"].items():
+        if lid == api_id:
+            continue
+        events = (resource.get("Properties") or {}).get("Events")
+        if events and any((lid, name) in on_it for name in events):
+            kept = {name: event for name, event in events.items() if (lid, name) not in on_it}
+            resource = {**resource, "Properties": {**resource["Properties"], "Events": kept}}
+            if not kept:
+                del resource["Properties"]["Events"]
+        resources[lid] = resource
+    return {**template, "Resources": resources}
+
+
+def _iam_routes(template: Mapping[str, Any], api_id: str) -> list[Route]:
+    routes = [
+        Route(function_name=lid, path=str(props["Path"]), methods=[str(props["Method"]).upper()])
+        for lid, _, props in _api_events(template, api_id)
+    ]
+    return sorted(routes, key=lambda route: (route.path, route.methods))
+
+
 def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
     """Raise :class:`TemplateError` naming the first construct (as written) the local stack does not serve."""
     apis = [lid for lid, r in template["Resources"].items() if r.get("Type") == "AWS::Serverless::Api"]
-    if len(apis) != 1:
-        raise TemplateError(f"the local stack serves exactly one AWS::Serverless::Api, not {len(apis)}")
+    iam = [lid for lid in apis if _is_iam_api(template["Resources"][lid])]
+    if len(apis) - len(iam) != 1 or len(iam) > 1:
+        raise TemplateError(
+            "the local stack serves exactly one AWS::Serverless::Api with a Lambda authorizer and at most one"
+            f" whose Auth is DefaultAuthorizer: AWS_IAM, not {len(apis) - len(iam)} and {len(iam)}"
+        )
     served = _served_by_the_api(template) | _served_by_a_stream(template)
     for lid, resource in template["Resources"].items():
         kind, props = resource.get("Type"), resource.get("Properties") or {}
@@ -245,7 +339,8 @@ def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
             raise _refused(f"{lid}: resource type {kind}")
         if kind in SERVED_TYPES and "Condition" in resource:
             raise _refused(f"{lid}: a Condition on a {kind}")
-        if kind == "AWS::Serverless::Api" and (unsupported or set(props.get("Auth") or {}) - {"Authorizers"}):
+        allowed_auth = {"DefaultAuthorizer"} if lid in iam else {"Authorizers"}
+        if kind == "AWS::Serverless::Api" and (unsupported or set(props.get("Auth") or {}) - allowed_auth):
             raise _refused(f"{lid}: {', '.join(sorted(unsupported)) or 'Auth'}")
         if kind == "AWS::DynamoDB::Table" and (unsupported or props.get("BillingMode") != "PAY_PER_REQUEST"):
             what = ", ".join(sorted(unsupported)) or "a BillingMode other than PAY_PER_REQUEST"
