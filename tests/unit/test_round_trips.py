@@ -168,3 +168,25 @@ def test_a_device_token_costs_no_round_trip(api: Api, dynamodb: CountingDynamoDB
     verify = {"phone": PHONE, "verification_code": last_code(PHONE), "device_token": token}
     assert api.call("verify_code", verify)[1]["device_token"] == token
     assert dict(dynamodb.calls) == {"transact_write_items": 1, "get_item": 1}
+
+
+def test_the_admin_routes_make_the_round_trips_their_flows_state(api: Api, dynamodb: CountingDynamoDB) -> None:
+    """flows/back_office.py: a read and a write for each change, one read or one Scan to look, the
+    erasure's Query and transaction after its read."""
+    at = {"phone": "%2B66812345678"}
+    expected: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, int]]] = [
+        ("admin_put_user", {"profile": {"branch": "Hat Yai"}}, {}, {"get_item": 1, "put_item": 1}),
+        ("admin_put_user", {"profile": {"branch": "Chiang Mai"}}, {}, {"get_item": 1, "update_item": 1}),
+        ("admin_put_user", {"profile": {"branch": "Chiang Mai"}}, {}, {"get_item": 1}),
+        ("admin_get_user", None, {}, {"get_item": 1}),
+        ("admin_list_users", None, {"query": {"limit": "10"}}, {"scan": 1}),
+        ("admin_disable_user", None, {}, {"get_item": 1, "update_item": 1}),
+        ("admin_enable_user", None, {}, {"get_item": 1, "update_item": 1}),
+        ("admin_sign_out_user", None, {}, {"get_item": 1, "update_item": 1}),
+        ("admin_delete_user", None, {}, {"get_item": 1, "query": 1, "transact_write_items": 1}),
+    ]
+    for function, body, request, calls_made in expected:
+        dynamodb.calls.clear()
+        path = {} if function == "admin_list_users" else {"path_parameters": at}
+        assert api.call(function, body, **path, **request)[0] in (200, 201), function
+        assert dict(dynamodb.calls) == calls_made, function
