@@ -128,7 +128,7 @@ def api_functions() -> frozenset[str]:
         spec["FunctionArn"]["Fn::GetAtt"][0]
         for resource in doc["Resources"].values()
         if resource["Type"] == "AWS::Serverless::Api"
-        for spec in resource["Properties"]["Auth"]["Authorizers"].values()
+        for spec in resource["Properties"]["Auth"].get("Authorizers", {}).values()
     }
     functions = template_functions(doc)
     return frozenset({route.function for route in template_routes(doc)} | {functions[lid].name for lid in authorizers})

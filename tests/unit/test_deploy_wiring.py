@@ -33,10 +33,21 @@ def of_type(env_name: str, kind: str) -> dict[str, Any]:
     return {lid: r for lid, r in resources(env_name).items() if r["Type"] == kind}
 
 
-def api_body(env_name: str) -> dict[str, Any]:
-    (api,) = of_type(env_name, "AWS::ApiGateway::RestApi").values()
-    body: dict[str, Any] = api["Properties"]["Body"]
+def api_body(env_name: str, api_id: str = "PhoneAuthApi") -> dict[str, Any]:
+    """The OpenAPI body SAM made for the REST API ``api_id`` (PhoneAuthApi, or the back office's AdminApi)."""
+    apis = of_type(env_name, "AWS::ApiGateway::RestApi")
+    assert set(apis) == {"PhoneAuthApi", "AdminApi"}
+    body: dict[str, Any] = apis[api_id]["Properties"]["Body"]
     return body
+
+
+def stage_of(env_name: str, api_id: str) -> str:
+    (stage,) = [
+        lid
+        for lid, r in of_type(env_name, "AWS::ApiGateway::Stage").items()
+        if references(r["Properties"]["RestApiId"]) == {api_id}
+    ]
+    return stage
 
 
 def references(node: Any) -> set[str]:
@@ -74,8 +85,8 @@ def depends_on(env_name: str, logical_id: str) -> set[str]:
     return seen
 
 
-def template_routes() -> list[tuple[str, str, str, bool]]:
-    """(path, method, function logical id, behind the authorizer) from template.yaml's Api events."""
+def template_routes(api_id: str = "PhoneAuthApi") -> list[tuple[str, str, str, bool]]:
+    """(path, method, function logical id, behind the authorizer) from template.yaml's Api events on ``api_id``."""
     from devtools.template import load_template
 
     found = []
@@ -83,6 +94,8 @@ def template_routes() -> list[tuple[str, str, str, bool]]:
         for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
             if resource["Type"] == "AWS::Serverless::Function" and event["Type"] == "Api":
                 props = event["Properties"]
+                if props["RestApiId"] != {"Ref": api_id}:
+                    continue
                 found.append(
                     (props["Path"], props["Method"].lower(), lid, bool((props.get("Auth") or {}).get("Authorizer")))
                 )
@@ -109,14 +122,15 @@ def test_a_value_cloudformation_would_refuse_is_found() -> None:
 
 # ------------------------------------------------------------------ routes, authorizer, responses
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
-def test_every_route_reaches_its_function_which_api_gateway_may_invoke(env_name: str) -> None:
-    paths = api_body(env_name)["paths"]
+@pytest.mark.parametrize("api_id", ["PhoneAuthApi", "AdminApi"])
+def test_every_route_reaches_its_function_which_api_gateway_may_invoke(env_name: str, api_id: str) -> None:
+    paths = api_body(env_name, api_id)["paths"]
     permissions = {
         (function, r["Properties"]["Principal"])
         for r in of_type(env_name, "AWS::Lambda::Permission").values()
         for function in references(r["Properties"]["FunctionName"])
     }
-    routes = template_routes()
+    routes = template_routes(api_id)
     assert routes
     for path, method, function, guarded in routes:
         operation = paths[path][method]
@@ -124,10 +138,19 @@ def test_every_route_reaches_its_function_which_api_gateway_may_invoke(env_name:
         assert (integration["type"], integration["httpMethod"]) == ("aws_proxy", "POST"), (path, method)
         target = PROXY_URI.search(json.dumps(integration["uri"]).replace("\\", ""))
         assert target is not None and target.group(1) == function, (path, method)
-        assert (operation.get("security") == [{"PhoneAuthAuthorizer": []}]) is guarded, (path, method)
+        # The admin API: every method AWS_IAM (SigV4), never the Lambda authorizer.
+        expected: list[dict[str, list[str]]] | None = None
+        if api_id == "AdminApi":
+            expected = [{"AWS_IAM": []}]
+        elif guarded:
+            expected = [{"PhoneAuthAuthorizer": []}]
+        assert operation.get("security") == expected, (path, method)
         assert (function, "apigateway.amazonaws.com") in permissions, function
     served = {(path, method) for path, methods in paths.items() for method in methods if method != "options"}
     assert served == {(path, method) for path, method, _, _ in routes}  # no route the template does not declare
+    if api_id == "AdminApi":
+        scheme = api_body(env_name, api_id)["components"]["securitySchemes"]["AWS_IAM"]
+        assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
@@ -170,6 +193,18 @@ def test_every_gateway_response_is_ours_with_the_environments_origin(env_name: s
         assert responses[name]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
 
 
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+def test_the_admin_apis_refusals_are_ours(env_name: str) -> None:
+    responses = api_body(env_name, "AdminApi")["x-amazon-apigateway-gateway-responses"]
+    assert {"MISSING_AUTHENTICATION_TOKEN", "INVALID_SIGNATURE", "ACCESS_DENIED", "EXPIRED_TOKEN"} <= set(responses)
+    codes = catalogue()
+    for name, response in responses.items():
+        error = json.loads(response["responseTemplates"]["application/json"])["error"]
+        assert error["code"] in codes, name
+        if "statusCode" in response:
+            assert int(response["statusCode"]) == codes[error["code"]].status, name
+
+
 # ------------------------------------------------------------------ each function's configuration
 def resolved_environment(env_name: str, variables: dict[str, Any]) -> dict[str, str]:
     """A function's environment as Lambda gets it: parameters by value, a table by a stand-in name."""
@@ -203,9 +238,10 @@ def test_each_functions_environment_is_a_configuration_its_settings_accept(env_n
 def test_the_stage_waits_for_the_accounts_logging_role(env_name: str) -> None:
     """SAM does not pass the Api's DependsOn on to the stage it makes: the stage's access log group
     carries the dependency, and the stage references the group."""
-    (stage,) = of_type(env_name, "AWS::ApiGateway::Stage")
-    assert "ApiAccessLogGroup" in references(resources(env_name)[stage]["Properties"]["AccessLogSetting"])
-    assert {"ApiGatewayLogging", "ApiGatewayLoggingRole", "StackSetupFunction"} <= depends_on(env_name, stage)
+    for api_id, group in (("PhoneAuthApi", "ApiAccessLogGroup"), ("AdminApi", "AdminApiAccessLogGroup")):
+        stage = stage_of(env_name, api_id)
+        assert group in references(resources(env_name)[stage]["Properties"]["AccessLogSetting"])
+        assert {"ApiGatewayLogging", "ApiGatewayLoggingRole", "StackSetupFunction"} <= depends_on(env_name, stage)
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
@@ -236,6 +272,7 @@ def test_the_outputs_name_what_the_environment_deploys(env_name: str) -> None:
     decided = conditions(translated)
     outputs = {name: o for name, o in translated["Outputs"].items() if decided.get(o.get("Condition", ""), True)}
     expected = {"ApiUrl", "AuthorizerFunctionArn", "UsersTableName", "OtpTableName", "JwtSecretParameterName"}
+    expected |= {"AdminApiUrl", "BackOfficePolicyArn", "AdminApiAccessLogGroupName"}
     assert expected | {"AlarmTopicArn", "ApiAccessLogGroupName"} <= set(outputs)
     assert ("WebAclArn" in outputs) is decided["UseWaf"]
     deployed = set(resources(env_name)) | set(translated["Parameters"])

@@ -488,6 +488,28 @@ def account_lifecycle(api: Api, monkeypatch: pytest.MonkeyPatch, phone: str, pas
     assert {"PhoneChanged", "SessionsEnded", "UserDeleted"} <= {event["detail-type"] for event in tap.publish()}
 
 
+def admin_api(api: Api) -> None:
+    """The back office's admin API: create (with a password), update, unchanged, read, two pages of the
+    list, sign out, disable, enable, then the erasure of a user with a code out (404 after); and the
+    AdminAction events the changes published themselves."""
+    tap = LifecycleTap()
+    phone, at = "+66861234567", {"phone": "%2B66861234567"}
+    assert api.call("admin_put_user", {"password": "lotus pond 2026"}, path_parameters=at)[0] == 201
+    assert api.call("admin_put_user", {"profile": {"branch": "Hat Yai"}}, path_parameters=at)[0] == 200
+    assert api.call("admin_put_user", {"profile": {"branch": "Hat Yai"}}, path_parameters=at)[0] == 200
+    assert api.call("admin_get_user", path_parameters=at)[0] == 200
+    first = api.call("admin_list_users", query={"limit": "1"})[1]
+    assert api.call("admin_list_users", query={"limit": "1", "cursor": first["next_cursor"]})[0] == 200
+    assert api.call("admin_sign_out_user", path_parameters=at)[0] == 200
+    assert api.call("admin_disable_user", path_parameters=at)[0] == 200
+    assert api.call("admin_enable_user", path_parameters=at)[0] == 200
+    assert api.call("request_password_reset_otp", {"phone": phone})[0] == 200  # a code item the erasure takes
+    assert api.call("admin_delete_user", path_parameters=at)[0] == 200
+    assert api.call("admin_delete_user", path_parameters=at)[0] == 404
+    actions = [event["detail"]["action"] for event in tap.publish() if event["detail-type"] == "AdminAction"]
+    assert {"put_user", "sign_out_user", "disable_user", "enable_user", "delete_user"} <= set(actions)
+
+
 def stack_setup(arns: Arns, answers: Callable[[], None]) -> None:
     """A first deploy on a fresh account, then the stack's deletion (the key set deleted with it)."""
     handler = load_handler("stack_setup").lambda_handler
@@ -558,6 +580,7 @@ def test_each_function_is_granted_what_its_code_calls_and_nothing_else(
     back_office(api, env, passwordless=passwordless)
     password_sessions(api, clock, PHONE, "durian season 2026")
     account_lifecycle(api, monkeypatch, PHONE, "durian season 2026")
+    admin_api(api)
     stack_setup(arns, answers)
     load_handler("sms_delivery_status").lambda_handler(
         load_event("sms_delivery_status"), Context("sms_delivery_status")

@@ -174,7 +174,7 @@ def test_the_admin_routes_make_the_round_trips_their_flows_state(api: Api, dynam
     """flows/back_office.py: a read and a write for each change, one read or one Scan to look, the
     erasure's Query and transaction after its read."""
     at = {"phone": "%2B66812345678"}
-    expected: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, int]]] = [
+    expected: list[tuple[str, dict[str, Any] | None, dict[str, Any], dict[str, int]]] = [
         ("admin_put_user", {"profile": {"branch": "Hat Yai"}}, {}, {"get_item": 1, "put_item": 1}),
         ("admin_put_user", {"profile": {"branch": "Chiang Mai"}}, {}, {"get_item": 1, "update_item": 1}),
         ("admin_put_user", {"profile": {"branch": "Chiang Mai"}}, {}, {"get_item": 1}),
@@ -187,6 +187,6 @@ def test_the_admin_routes_make_the_round_trips_their_flows_state(api: Api, dynam
     ]
     for function, body, request, calls_made in expected:
         dynamodb.calls.clear()
-        path = {} if function == "admin_list_users" else {"path_parameters": at}
-        assert api.call(function, body, **path, **request)[0] in (200, 201), function
+        where: dict[str, Any] = request if function == "admin_list_users" else {"path_parameters": at}
+        assert api.call(function, body, **where)[0] in (200, 201), function
         assert dict(dynamodb.calls) == calls_made, function

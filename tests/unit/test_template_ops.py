@@ -92,7 +92,7 @@ def test_the_admin_api_logs_every_call_with_its_principal_in_a_group_kept_a_year
         assert forbidden not in fmt.lower()
     group = resources()["AdminApiAccessLogGroup"]
     assert group["Properties"]["RetentionInDays"] >= 365
-    assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Retain"
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
 
 
 def test_every_function_logs_to_its_own_group_kept_30_days_and_removed_with_the_stack() -> None:
@@ -135,7 +135,11 @@ def test_the_account_logging_role_is_set_only_where_there_is_none_and_outlives_t
 def test_nothing_the_stack_keeps_is_left_behind_by_a_failed_first_deploy() -> None:
     """A Retain resource outlives a rollback and is an orphan; RetainExceptOnCreate goes with it."""
     kept = {lid: r["DeletionPolicy"] for lid, r in resources().items() if "Retain" in r.get("DeletionPolicy", "")}
-    assert kept == {"UsersTable": "RetainExceptOnCreate", "ApiGatewayLoggingRole": "RetainExceptOnCreate"}
+    assert kept == {
+        "UsersTable": "RetainExceptOnCreate",
+        "ApiGatewayLoggingRole": "RetainExceptOnCreate",
+        "AdminApiAccessLogGroup": "RetainExceptOnCreate",
+    }
 
 
 # ------------------------------------------------------------------ WAF
