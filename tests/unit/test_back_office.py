@@ -29,12 +29,15 @@ from tests.helpers import (
     password_hash,
     password_login,
     put_user,
+    send_code,
     sign_in,
     sms_outbox,
     stored_user,
+    wrong_code,
 )
 from tests.helpers.lifecycle import LifecycleTap
 from tests.unit.test_concurrency import outcome, together, warm
+from tests.unit.test_lockout import ATTACKER, OWNER, burn_codes
 
 PHONE = "+66812345678"
 AT = {"phone": "%2B66812345678"}
@@ -186,6 +189,53 @@ def test_a_disabled_user_is_refused_everywhere_but_told_so_only_after_proof(
     assert admin(api, "admin_enable_user", path_parameters=AT)[0] == 200
     assert admin(api, "admin_get_user", path_parameters=AT)[1]["user"]["disabled"] is False
     assert password_login(api, PHONE, PASSWORD)[0] == 200
+
+
+def test_a_disabled_users_trusted_device_keeps_its_trust_and_locks_still_come_first(
+    api: Api, clock: FakeClock, env: SetEnv
+) -> None:
+    """Device credentials and per-network locks work for a disabled user as for anyone. Its trusted
+    device is refused by no lock another network caused: a send answers as usual (a decoy in the
+    device's own item, no SMS), and the right code or password says ACCOUNT_DISABLED; a wrong one
+    answers as for an enabled user. A locked network is refused by its lock, even with a right code."""
+    env(SMS_PER_PHONE_PER_HOUR="0", SMS_PER_PHONE_PER_DAY="0", OTP_TTL_SECONDS="900")
+    put_user(PHONE, password_hash=password_hash(PASSWORD))
+    token = api.call("login_mobile", {"phone": PHONE, "password": PASSWORD}, source_ip=OWNER)[1]["device_token"]
+    assert outcome(send_code(api, PHONE, function="request_password_reset_otp", source_ip=ATTACKER)) == (200, None)
+    reset_code = last_code(PHONE)
+    assert burn_codes(api, clock, 10, ATTACKER)[-1] == (429, "PHONE_LOCKED")  # the attacker's network locks
+    clock.advance(61)
+    trusted = {"phone": PHONE, "device_token": token}
+    assert api.call("send_verification", trusted, source_ip=ATTACKER)[0] == 200  # past that network's lock
+    device_code = last_code(PHONE)
+    assert admin(api, "admin_disable_user", path_parameters=AT)[0] == 200
+
+    wrong = api.call("verify_code", {**trusted, "verification_code": wrong_code(device_code)}, source_ip=ATTACKER)
+    assert (wrong[0], wrong[1]["error"]["code"], wrong[1]["error"]["details"]) == (
+        400,
+        "OTP_INVALID",
+        {"attempts_remaining": 2},
+    )
+    right = api.call("verify_code", {**trusted, "verification_code": device_code}, source_ip=ATTACKER)
+    assert outcome(right) == (403, "ACCOUNT_DISABLED")
+    assert outcome(api.call("login_mobile", {**trusted, "password": "wrong-password-1"})) == (
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    assert outcome(api.call("login_mobile", {**trusted, "password": PASSWORD}, source_ip=ATTACKER)) == (
+        403,
+        "ACCOUNT_DISABLED",
+    )
+    clock.advance(61)
+    texts = len(sms_outbox())
+    assert api.call("send_verification", trusted, source_ip=ATTACKER)[0] == 200
+    assert len(sms_outbox()) == texts
+    slots = {item["purpose"] for item in items_of_phone(PHONE)["OTP_TABLE_NAME"]}
+    assert f"login#{token.split('.')[0]}" in slots  # the decoy is the device's own item
+
+    reset = {"phone": PHONE, "code": reset_code, "new_password": "durian season 2026"}
+    assert outcome(api.call("reset_password", reset, source_ip=ATTACKER)) == (429, "PHONE_LOCKED")
+    assert outcome(api.call("reset_password", reset, source_ip=OWNER)) == (403, "ACCOUNT_DISABLED")
 
 
 def test_a_disabled_user_without_a_password_gets_a_decoy_registration_code(api: Api, env: SetEnv) -> None:
