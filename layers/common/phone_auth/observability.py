@@ -161,9 +161,12 @@ def _extra_value(name: str, *, dimension: dict[str, str]) -> str | None:
 metrics = Metrics()
 
 
-def lambda_invocation[E, R](handler: Callable[[E, Any], R]) -> Callable[[E, Any], R]:
+def lambda_invocation[E, R](
+    handler: Callable[[E, Any], R], *, correlation_id_path: str | None = correlation_paths.API_GATEWAY_REST
+) -> Callable[[E, Any], R]:
     """Decorate a Lambda handler ``(event, context)``: the logger's Lambda context (the request id
-    as correlation id; never the event), the invocation's deadline for its calls (see
+    as correlation id, ``correlation_id_path=None`` for events that have none, such as a stream's
+    batches; never the event), the invocation's deadline for its calls (see
     ``aws.ensure_time_for``), and its metrics written when it returns or raises."""
 
     @functools.wraps(handler)
@@ -176,22 +179,6 @@ def lambda_invocation[E, R](handler: Callable[[E, Any], R]) -> Callable[[E, Any]
             metrics.flush()
 
     in_context: Callable[[E, Any], R] = logger.inject_lambda_context(
-        run, log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_REST
+        run, log_event=False, correlation_id_path=correlation_id_path
     )
-    return in_context
-
-
-def stream_invocation[E, R](handler: Callable[[E, Any], R]) -> Callable[[E, Any], R]:
-    """``lambda_invocation`` for a handler of a stream's batches: no request id to correlate on."""
-
-    @functools.wraps(handler)
-    def run(event: E, context: Any) -> R:
-        deadline = aws.start_invocation(context)
-        try:
-            return handler(event, context)
-        finally:
-            aws.end_invocation(deadline)
-            metrics.flush()
-
-    in_context: Callable[[E, Any], R] = logger.inject_lambda_context(run, log_event=False)
     return in_context

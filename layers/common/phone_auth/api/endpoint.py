@@ -37,7 +37,7 @@ from phone_auth.errors import (
     ValidationFailed,
 )
 from phone_auth.messages import preferred_language
-from phone_auth.observability import lambda_invocation, logger, stream_invocation
+from phone_auth.observability import lambda_invocation, logger
 from phone_auth.settings import cors_origin, get_settings
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -278,5 +278,5 @@ def stream_endpoint(process: Callable[[list[dict[str, Any]]], Any]) -> LambdaHan
             raise
         return {}
 
-    handler: LambdaHandler = stream_invocation(functools.wraps(process)(answer))
+    handler: LambdaHandler = lambda_invocation(functools.wraps(process)(answer), correlation_id_path=None)
     return handler

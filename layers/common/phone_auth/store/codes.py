@@ -245,11 +245,8 @@ def issue_code(
     if device is not None:
         operations["user"] = device.condition_check(code.phone, _not_disabled(rule))
         try:
-            transact({**operations, **guards.operations(now)})
+            _guarded(operations, guards, now)
         except Cancelled as cancelled:
-            refusal = guards.refusal(cancelled.failed, now)
-            if refusal is not None:
-                raise refusal from None
             if "user" in cancelled.failed:
                 user = cancelled.failed["user"]
                 if user is not None and users.is_disabled(user) and device.holds_on(user):
@@ -272,11 +269,8 @@ def issue_code(
     operations["user"] = _user_check(code.phone, _not_disabled(condition))
     reserved = guards.with_counter(reserve)
     try:
-        transact({**operations, **reserved.operations(now)})
+        _guarded(operations, reserved, now)
     except Cancelled as cancelled:
-        refusal = reserved.refusal(cancelled.failed, now)
-        if refusal is not None:
-            raise refusal from None
         taken_by_anyone = recipient in (Recipient.ANYONE, Recipient.ANYONE_WITHOUT_PASSWORD)
         if "code" not in cancelled.failed and cancelled.failed.get("user") is None and taken_by_anyone:
             raise ReservedForUsers() from None
