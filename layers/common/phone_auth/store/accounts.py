@@ -14,10 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from phone_auth.errors import ServiceUnavailable
 from phone_auth.store import codes, limits, users
-from phone_auth.store.calls import Cancelled, call, transact
-from phone_auth.store.marshalling import from_item, to_item, to_values
+from phone_auth.store.calls import Cancelled, batch_get, call, transact
+from phone_auth.store.marshalling import to_item, to_values
 from phone_auth.store.refusals import UserMissing
 
 #: How long an erasure marker stays: longer than a stream record can wait for its retries.
@@ -100,15 +99,7 @@ def erasures(user_ids: set[str]) -> dict[str, Erasure]:
                 "ConsistentRead": True,
             }
         }
-        for _ in range(3):
-            response = call("batch_get_item", RequestItems=request)
-            for raw in response.get("Responses", {}).get(limits.table(), []):
-                item = from_item(raw) or {}
-                erasure = Erasure(int(item.get("session_epoch", 0)), str(item.get("erased_at", "")))
-                found[str(item["id"]).removeprefix(MARKER_PREFIX)] = erasure
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-        if request:
-            raise ServiceUnavailable(details={"dependency": "dynamodb"})
+        for item in batch_get(request)[limits.table()]:
+            erasure = Erasure(int(item.get("session_epoch", 0)), str(item.get("erased_at", "")))
+            found[str(item["id"]).removeprefix(MARKER_PREFIX)] = erasure
     return found

@@ -9,6 +9,11 @@
   times with jitter: the retry then sees the other request's result, e.g. a code
   already spent. After that, and on every infrastructure failure, the answer is
   ``ServiceUnavailable`` (503) and nothing was written.
+- A BatchGetItem (``batch_get``) is read whole or not at all: keys DynamoDB leaves unprocessed
+  (it throttled part of the batch) are asked again after an exponential backoff with full
+  jitter, while the invocation's deadline leaves room for the wait and another call; then the
+  answer is ``ServiceUnavailable``. An unprocessed key is never read as an absent item: an
+  unread lock is not an open lock, an unread user not an unknown phone.
 
 This module and its siblings are the only code that calls ``phone_auth.aws.dynamodb()``.
 """
@@ -31,6 +36,11 @@ Operations = dict[str, dict[str, Any]]
 
 _CONFLICT_RETRY_DELAYS = (0.02, 0.05, 0.1)  # seconds, jittered; then 503
 _BUSY_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+#: Unprocessed keys of a BatchGetItem: retry n (from 0) waits a random time between 0 and
+#: UNPROCESSED_BASE_SECONDS * 2 ** n (full jitter), at most UNPROCESSED_RETRIES times: 0.75 s of
+#: waiting at most, within the margin every function's Timeout keeps (template.yaml).
+UNPROCESSED_BASE_SECONDS = 0.05
+UNPROCESSED_RETRIES = 4
 
 
 class ConditionFailed(Exception):
@@ -78,6 +88,30 @@ def transact(operations: Operations) -> None:
             body = {**body, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         items.append({kind: body})
     _with_retries(lambda: _call_once("transact_write_items", {"TransactItems": items}, names=names))
+
+
+def batch_get(request: dict[str, dict[str, Any]]) -> dict[str, list[Item]]:
+    """Every item that exists among the keys ``request`` names (BatchGetItem's RequestItems), by
+    table: one BatchGetItem, and more only for keys DynamoDB left unprocessed.
+
+    Each retry waits rand(0, base * 2 ** n) first and is made only while the invocation's deadline
+    leaves room for that wait and a whole call; keys still unprocessed after the last retry (or
+    when time runs out) make the read ``ServiceUnavailable`` (503), never an absent item.
+    """
+    found: dict[str, list[Item]] = {table: [] for table in request}
+    pending = request
+    for retry in range(UNPROCESSED_RETRIES + 1):
+        if retry:
+            wait = UNPROCESSED_BASE_SECONDS * (1 << (retry - 1)) * secrets.randbelow(1001) / 1000
+            ensure_time_for(wait + DYNAMODB.worst_case_seconds(), "dynamodb")
+            time.sleep(wait)
+        response = call("batch_get_item", RequestItems=pending)
+        for table, items in response.get("Responses", {}).items():
+            found.setdefault(table, []).extend(item for item in map(from_item, items) if item is not None)
+        pending = response.get("UnprocessedKeys") or {}
+        if not pending:
+            return found
+    raise _unavailable()
 
 
 def _with_retries(attempt: Any) -> dict[str, Any]:

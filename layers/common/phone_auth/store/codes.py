@@ -23,7 +23,7 @@ from typing import Any
 
 from phone_auth.settings import get_settings
 from phone_auth.store import users
-from phone_auth.store.calls import Cancelled, ConditionFailed, Operations, call, transact
+from phone_auth.store.calls import Cancelled, ConditionFailed, Operations, batch_get, call, transact
 from phone_auth.store.expressions import one_of
 from phone_auth.store.limits import Counter, Guards
 from phone_auth.store.marshalling import Item, from_item, to_item, to_values
@@ -97,22 +97,11 @@ def get_codes_and_user(phone: str, slots: list[str]) -> tuple[dict[str, StoredCo
         codes_table: {"Keys": [key(phone, name) for name in slots], "ConsistentRead": True},
         users_table: {"Keys": [users.key(phone)], "ConsistentRead": True},
     }
+    found = batch_get(request)
     codes: dict[str, StoredCode | None] = dict.fromkeys(slots)
-    user: Item | None = None
-    for _ in range(3):
-        response = call("batch_get_item", RequestItems=request)
-        for name, items in response.get("Responses", {}).items():
-            for raw in items:
-                item = from_item(raw)
-                if item is None:
-                    continue
-                if name == users_table:
-                    user = item
-                else:
-                    codes[str(item["purpose"])] = _state(item)
-        request = response.get("UnprocessedKeys") or {}
-        if not request:
-            break
+    for item in found[codes_table]:
+        codes[str(item["purpose"])] = _state(item)
+    user = next(iter(found[users_table]), None)
     return codes, None if user is None else UserRecord.from_item(user)
 
 

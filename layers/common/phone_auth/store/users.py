@@ -31,7 +31,7 @@ from typing import Any
 from phone_auth.errors import ServiceUnavailable
 from phone_auth.settings import get_settings
 from phone_auth.store import limits
-from phone_auth.store.calls import ConditionFailed, call
+from phone_auth.store.calls import ConditionFailed, batch_get, call
 from phone_auth.store.expressions import one_of, session_removal
 from phone_auth.store.marshalling import from_item, to_item, to_values
 from phone_auth.store.records import SESSION_PREFIX, DeviceRecord, SessionRecord, SignIn, StoredUser, UserRecord
@@ -85,18 +85,9 @@ def get_user_and_guards(
     request: dict[str, Any] = {table(): {"Keys": [key(phone)], "ConsistentRead": True}}
     if guard_ids:
         request[limits.table()] = {"Keys": [limits.key(item_id) for item_id in guard_ids], "ConsistentRead": True}
-    user_item: dict[str, Any] | None = None
-    guard_items: dict[str, dict[str, Any]] = {}
-    for _ in range(3):
-        response = call("batch_get_item", RequestItems=request)
-        for raw in response.get("Responses", {}).get(table(), []):
-            user_item = from_item(raw)
-        for raw in response.get("Responses", {}).get(limits.table(), []) if guard_ids else []:
-            item = from_item(raw) or {}
-            guard_items[str(item.get("id"))] = item
-        request = response.get("UnprocessedKeys") or {}
-        if not request:
-            break
+    found = batch_get(request)
+    user_item = next(iter(found[table()]), None)
+    guard_items = {str(item.get("id")): item for item in found.get(limits.table(), [])}
     hits, locked_until = limits.values_from(guard_items, counters, locks, now)
     return _user(user_item), hits, locked_until
 
