@@ -8,6 +8,7 @@ Bodies and headers carry phone numbers, one-time codes, passwords and tokens: ne
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import socket
 import time
@@ -30,6 +31,50 @@ __all__ = ["MAX_BODY_BYTES", "LocalHTTPServer"]
 #: API Gateway REST rejects payloads over 10 MB with REQUEST_TOO_LARGE.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 LOCAL_PREFIX = "/_local"
+
+
+#: The names a browser on this machine reaches the stack by (the Host header without its port).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+HOST_REFUSED = (
+    "This local stack answers only Host 127.0.0.1:{port}, localhost:{port} or [::1]:{port}"
+    " (a page that reached it under another name may be a DNS-rebinding attack)."
+)
+
+
+def _decoded_path(raw: str) -> str | None:
+    """The percent-decoded path ("/" when empty), or None when it decodes to a NUL or to bytes that
+    are not UTF-8: API Gateway has no resource by such a name, and a file name cannot hold one."""
+    try:
+        path = unquote(raw, errors="strict") or "/"
+    except UnicodeDecodeError:
+        return None
+    return None if "\x00" in path else path
+
+
+def host_and_port(host_header: str) -> tuple[str, int | None]:
+    """``Host`` as (name in lower case, an IPv6 address in brackets; port, None when none is given,
+    -1 when it is not a number)."""
+    value = host_header.strip().lower()
+    if value.startswith("["):  # [::1]:3000
+        address, bracket, rest = value.partition("]")
+        name, (colon, port) = address + bracket, (rest[:1], rest[1:])
+    else:
+        name, colon, port = value.partition(":")
+    if not colon:
+        return name, None if not port else -1
+    return name, int(port) if port.isdigit() else -1
+
+
+def _bound_name(host: str) -> set[str]:
+    """The address the stack was bound to (HOST=192.168.1.5), as a Host header names it: an IP
+    address cannot be rebound to another site. A wildcard or a name names nothing more."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return set()
+    if address.is_unspecified:
+        return set()
+    return {f"[{address.compressed}]" if address.version == 6 else address.compressed}
 
 
 class _Unreadable(Exception):
@@ -55,6 +100,15 @@ class LocalHTTPServer(ThreadingHTTPServer):
     ) -> None:
         self.gateway, self.info, self.extension, self.lifecycle = gateway, info, extension, lifecycle
         super().__init__(address, _Handler)
+        self.host_names = LOOPBACK_HOSTS | _bound_name(address[0])
+
+    def serves_host(self, host_header: str | None) -> bool:
+        """Whether ``Host`` names this stack: a loopback name (or the address it was bound to) and its
+        own port. Anything else, a DNS-rebinding page's own name above all, is refused."""
+        if not host_header:
+            return False
+        name, port = host_and_port(host_header)
+        return name in self.host_names and (port if port is not None else 80) == self.server_address[1]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -86,21 +140,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         started, split, gateway = time.monotonic(), urlsplit(self.path), self.server.gateway
-        path = unquote(split.path) or "/"
+        path = _decoded_path(split.path)
         try:
-            query, body = parse_qsl(split.query, keep_blank_values=True), self._read_body()
-            request = IncomingRequest(
-                self.command,
-                path,
-                self._gateway_headers(),
-                query,
-                body,
-                self.client_address[0],
-                raw_path=split.path or "/",
-                raw_query=split.query,
-            )
-            route = functools.partial(self._route, request, split.query)
-            result = self.server.extension.handle(request, route) if self.server.extension else route()
+            result = self._answer(path, split.path, split.query)
         except _Unreadable as refusal:
             self.close_connection = True  # what is left of the body is still on the socket
             result = gateway.gateway_response(str(refusal))
@@ -114,8 +156,31 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             elapsed_ms = (time.monotonic() - started) * 1000
-            if not (self.command == "GET" and path.startswith(LOCAL_PREFIX + "/") and result.status < 400):  # polls
-                gateway.log(f"{datetime.now():%H:%M:%S} {self.command} {path} {result.status} {elapsed_ms:.0f}ms")
+            shown = path if path is not None else repr(split.path)
+            if not (self.command == "GET" and shown.startswith(LOCAL_PREFIX + "/") and result.status < 400):  # polls
+                gateway.log(f"{datetime.now():%H:%M:%S} {self.command} {shown} {result.status} {elapsed_ms:.0f}ms")
+
+    def _answer(self, path: str | None, raw_path: str, query: str) -> GatewayResult:
+        """The answer to a request for the decoded ``path`` (None: not a path any route can name)."""
+        if not self.server.serves_host(self.headers.get("Host")):
+            self.close_connection = True  # the body, if any, is left unread
+            return _json(403, {"message": HOST_REFUSED.format(port=self.server.server_address[1])})
+        if path is None:  # a NUL or bytes that are not UTF-8: no route, file or function has such a name
+            self.close_connection = True
+            return self.server.gateway.gateway_response("MISSING_AUTHENTICATION_TOKEN")
+        body = self._read_body()
+        request = IncomingRequest(
+            self.command,
+            path,
+            self._gateway_headers(),
+            parse_qsl(query, keep_blank_values=True),
+            body,
+            self.client_address[0],
+            raw_path=raw_path or "/",
+            raw_query=query,
+        )
+        route = functools.partial(self._route, request, query)
+        return self.server.extension.handle(request, route) if self.server.extension else route()
 
     def _gateway_headers(self) -> list[tuple[str, str]]:
         """Client headers plus the X-Forwarded-* API Gateway adds in front of the integration."""

@@ -12,6 +12,7 @@ import re
 import stat
 import time
 import urllib.parse
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +119,54 @@ class TestSite:
             assert (status, headers["access-control-allow-origin"]) == (200, "http://127.0.0.1:5173"), path
         _, headers, _ = fetch(site_stack, "GET", "/_local/sms", headers={"Origin": "https://evil.test"})
         assert "access-control-allow-origin" not in headers
+
+    @pytest.mark.parametrize(
+        "host",
+        [
+            "attacker.example",
+            "attacker.example:{port}",
+            "127.0.0.1.nip.io:{port}",
+            "localhost.attacker.example:{port}",
+            "localhost:{other}",
+            "127.0.0.1:{other}",
+            "0.0.0.0:{port}",
+            "[::2]:{port}",
+            "",
+        ],
+    )
+    def test_a_host_that_does_not_name_this_loopback_stack_is_refused(self, site_stack: LocalStack, host: str) -> None:
+        """A DNS-rebinding page reaches the stack under its own name: it gets 403 and nothing else,
+        neither the outbox's codes nor the moto endpoint that holds the key set."""
+        host = host.format(port=site_stack.port, other=site_stack.port + 1)
+        sign_in(StackApi(site_stack, "/api/v1"), f"+668456{zlib.crc32(host.encode()) % 100000:05d}")  # a user, a code
+        for method, path in [
+            ("GET", "/_local/sms"),
+            ("GET", "/_local/info"),
+            ("GET", "/_local/users"),
+            ("DELETE", "/_local/users"),
+            ("GET", "/_local/health"),
+            ("GET", "/"),
+            ("GET", "/openapi.json"),
+            ("POST", "/api/v1/auth/check-mobile"),
+        ]:
+            status, headers, raw = fetch(site_stack, method, path, {} if method == "POST" else None, {"Host": host})
+            assert status == 403, (method, path)
+            assert headers["content-type"].startswith("application/json")
+            assert "moto" not in raw.decode() and "+668" not in raw.decode(), (method, path)
+        assert json.loads(fetch(site_stack, "GET", "/_local/users")[2]), "the refused DELETE deleted nothing"
+
+    @pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LocalHost:{port}", "[::1]:{port}"])
+    def test_every_loopback_name_with_the_stacks_port_is_served(self, site_stack: LocalStack, host: str) -> None:
+        headers = {"Host": host.format(port=site_stack.port)}
+        assert fetch(site_stack, "GET", "/_local/health", headers=headers)[0] == 200
+        assert fetch(site_stack, "GET", "/", headers=headers)[0] == 200
+
+    @pytest.mark.parametrize(
+        "path", ["/%00", "/%00.js", "/index.html%00", "/_local/%00", "/_local/web/%00", "/docs/%00", "/%ff", "/%c0%af"]
+    )
+    def test_a_nul_or_undecodable_path_is_a_404(self, site_stack: LocalStack, path: str) -> None:
+        assert_not_found(*fetch(site_stack, "GET", path))
+        assert_not_found(*fetch(site_stack, "GET", "/api/v1/auth" + path))
 
     def test_the_users_route_lists_users_without_stored_hashes(self, site_stack: LocalStack, tmp_path: Path) -> None:
         csv = tmp_path / "users.csv"
