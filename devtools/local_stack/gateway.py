@@ -7,8 +7,10 @@ learn behaviour that production does not have:
   -> the MISSING_AUTHENTICATION_TOKEN gateway response;
 * a protected route whose identity headers (``Authorization``) are missing or blank -> the
   UNAUTHORIZED response *without* calling the authorizer, as API Gateway does;
-* authorizer raises ``Exception("Unauthorized")`` -> UNAUTHORIZED; raises anything else or
-  returns garbage -> AUTHORIZER_FAILURE; returns a policy that does not allow this method ->
+* authorizer raises ``Exception("Unauthorized")`` -> UNAUTHORIZED; raises anything else, times
+  out or returns what API Gateway cannot use -> AUTHORIZER_CONFIGURATION_ERROR (AWS answers a
+  Lambda authorizer's error so, with ``x-amzn-ErrorType: AuthorizerConfigurationException``,
+  not with AUTHORIZER_FAILURE); returns a policy that does not allow this method ->
   ACCESS_DENIED, with ``$context.authorizer.*`` filled from the returned context;
 * the authorizer's ``context`` reaches the function as strings in ``requestContext.authorizer``;
 * a function that raises or returns a malformed proxy response -> 502 through DEFAULT_5XX;
@@ -84,6 +86,7 @@ AWS_GATEWAY_RESPONSES: dict[str, tuple[int, str, str]] = {
     "EXPIRED_TOKEN": (403, "ExpiredTokenException", "The security token included in the request is expired"),
     "REQUEST_TOO_LARGE": (413, "RequestTooLargeException", "Request Too Long"),
     "AUTHORIZER_FAILURE": (500, "InternalServerErrorException", "Internal server error"),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, "AuthorizerConfigurationException", "Internal server error"),
     "DEFAULT_4XX": (400, "BadRequestException", "Bad Request"),
     "DEFAULT_5XX": (500, "InternalServerErrorException", "Internal server error"),
 }
@@ -361,7 +364,7 @@ class Gateway:
             if str(exc) == "Unauthorized":
                 return self.gateway_response("UNAUTHORIZED")
             self.log(f"[gateway] authorizer {authorizer.authorizer_name} failed: {exc}")
-            return self.gateway_response("AUTHORIZER_FAILURE")
+            return self.gateway_response("AUTHORIZER_CONFIGURATION_ERROR")
         if not allowed:
             return self.gateway_response("ACCESS_DENIED", authorizer=context)
         latency = int((time.monotonic() - started) * 1000)

@@ -36,7 +36,7 @@ from devtools.local_stack.template import read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 from devtools.template import TemplateError, load_template
 from tests.helpers import sign_in
-from tests.helpers.stack import ORIGIN, StackApi, call
+from tests.helpers.stack import ORIGIN, StackApi, call, fetch
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE = "+66812345678"
@@ -503,12 +503,41 @@ class TestGateway:
         assert_gateway_error(*response, 401, "UNAUTHORIZED")
 
     def test_authorizer_crash_is_a_503_to_retry(self, stub_stack: LocalStack) -> None:
-        """AUTHORIZER_FAILURE: the authorizer raised (a dependency failed), so the client should retry."""
+        """The authorizer raised (a dependency failed): AUTHORIZER_CONFIGURATION_ERROR, our 503 to retry."""
         for token in ("crash", "bad-context"):
             response = call(stub_stack, "GET", "/auth/me", headers={"Authorization": f"Bearer {token}"})
             assert_gateway_error(*response, 503, "SERVICE_UNAVAILABLE")
             assert response[1]["retry-after"] == "1"
             assert "Retry-After" in response[1]["access-control-expose-headers"]
+
+    def test_an_authorizer_that_raises_gets_the_configuration_error_response(self, stub_stack: LocalStack) -> None:
+        """API Gateway answers an authorizer that raises (other than "Unauthorized") or returns what it
+        cannot use with AUTHORIZER_CONFIGURATION_ERROR: the template's entry makes it our 503."""
+        for token in ("crash", "bad-context"):
+            status, headers, body = call(stub_stack, "GET", "/auth/me", headers={"Authorization": f"Bearer {token}"})
+            assert_gateway_error(status, headers, body, 503, "SERVICE_UNAVAILABLE")
+            assert headers["x-amzn-errortype"] == "AuthorizerConfigurationException"
+            assert headers["retry-after"] == "1"
+
+    def test_a_host_that_is_not_loopback_is_refused_before_any_route(
+        self, stub_stack: LocalStack, recorder: Recorder
+    ) -> None:
+        seen = len(recorder.authorizer_events)
+        for method, path, headers in [
+            ("GET", "/_local/info", {}),
+            ("GET", "/_local/sms", {}),
+            ("GET", "/auth/me", {"Authorization": "Bearer allow"}),
+            ("OPTIONS", "/auth/me", {}),
+        ]:
+            status, _, raw = fetch(stub_stack, method, path, headers=headers | {"Host": "rebound.attacker.example"})
+            assert status == 403, path
+            assert "moto" not in raw.decode()
+        assert len(recorder.authorizer_events) == seen  # the authorizer never ran
+        assert fetch(stub_stack, "GET", "/_local/info", headers={"Host": f"localhost:{stub_stack.port}"})[0] == 200
+
+    @pytest.mark.parametrize("path", ["/%00", "/auth/%00", "/_local/%00", "/auth/me%00", "/%ff"])
+    def test_a_nul_or_undecodable_path_is_a_404(self, stub_stack: LocalStack, path: str) -> None:
+        assert_gateway_error(*call(stub_stack, "GET", path), 404, "NOT_FOUND")
 
     def test_function_crash_is_a_502(self, stub_stack: LocalStack) -> None:
         response = call(stub_stack, "POST", "/auth/logout", headers={"Authorization": "Bearer allow"})
@@ -643,6 +672,31 @@ def test_path_parameters_reach_the_function_and_a_literal_route_wins(tmp_path: P
             *call(stack, "GET", "/auth/sessions/a/b", headers={"Authorization": "Bearer allow"}), 404, "NOT_FOUND"
         )
         assert call(stack, "OPTIONS", "/auth/sessions/s-42")[0] == 204
+    finally:
+        stack.stop()
+
+
+def test_the_configuration_error_response_comes_from_the_template(tmp_path: Path) -> None:
+    """Without the template's AUTHORIZER_CONFIGURATION_ERROR entry, an authorizer that raises gets
+    API Gateway's 500 through DEFAULT_5XX, no Retry-After: the entry is what makes it our 503."""
+    text = (ROOT / "template.yaml").read_text()
+    assert "        AUTHORIZER_CONFIGURATION_ERROR:\n" in text
+    text = text.replace("        AUTHORIZER_CONFIGURATION_ERROR:\n", "        BAD_REQUEST_PARAMETERS:\n")
+    (tmp_path / "template.yaml").write_text(text)
+    recorder = Recorder()
+    functions = [
+        lid
+        for lid, r in load_template(tmp_path / "template.yaml")["Resources"].items()
+        if r["Type"] == "AWS::Serverless::Function"
+    ]
+    handlers = dict.fromkeys(functions, Recorder.echo) | {"AuthorizerFunction": recorder.authorizer}
+    stack = start(
+        port=0, echo=False, import_sample_users=False, template_path=tmp_path / "template.yaml", handlers=handlers
+    )
+    try:
+        status, headers, body = call(stack, "GET", "/auth/me", headers={"Authorization": "Bearer crash"})
+        assert_gateway_error(status, headers, body, 500, "INTERNAL_ERROR")
+        assert "retry-after" not in headers
     finally:
         stack.stop()
 

@@ -273,6 +273,20 @@ def test_log_sender_is_fine_outside_production() -> None:
     assert load_settings(development).sms_sender == "log"
 
 
+@pytest.mark.parametrize("stage", ["prod", "th-prod", "live", "prd", "dev"])
+def test_every_production_guard_follows_environment_whatever_the_stage_is_called(stage: str) -> None:
+    """TEST_PHONE_NUMBERS, SMS_SENDER=log and host:* origins: refused with ENVIRONMENT=production,
+    allowed with ENVIRONMENT=development, for a stage of any name."""
+    from phone_auth.settings import load_settings
+
+    unsafe = {"TEST_PHONE_NUMBERS": "+66800000001=123456", "SMS_SENDER": "log", "ALLOWED_ORIGINS": "http://localhost:*"}
+    for name, value in unsafe.items():
+        production = {**TEST_ENV, "STAGE": stage, "ENVIRONMENT": "production", "SMS_SENDER": "sns", name: value}
+        assert name in _settings_error(production), (stage, name)
+        development = {**production, "ENVIRONMENT": "development"}
+        assert not load_settings(development).is_production, (stage, name)
+
+
 # ------------------------------------------------------------------ keys and tokens
 def test_a_short_secret_is_refused() -> None:
     from phone_auth.keys import KeySetError, legacy_master

@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from phone_auth.errors import ServiceUnavailable
@@ -31,9 +32,10 @@ def test_every_503_carries_retry_after() -> None:
     assert ServiceUnavailable(details={"dependency": "ssm"}).headers == {"Retry-After": "1"}
 
 
-def test_an_authorizer_failure_is_our_503_with_the_headers_of_the_other_gateway_responses() -> None:
+@pytest.mark.parametrize("response_type", ["AUTHORIZER_CONFIGURATION_ERROR", "AUTHORIZER_FAILURE"])
+def test_an_authorizer_failure_is_our_503_with_the_headers_of_the_other_gateway_responses(response_type: str) -> None:
     responses = api_properties()["GatewayResponses"]
-    failure = responses["AUTHORIZER_FAILURE"]
+    failure = responses[response_type]
     assert failure["StatusCode"] == "503"
     headers = failure["ResponseParameters"]["Headers"]
     assert headers["Retry-After"] == "'1'"

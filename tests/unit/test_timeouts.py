@@ -332,7 +332,7 @@ def test_the_authorizer_raises_within_its_timeout_when_dynamodb_never_answers(
     handler = load_handler("authorizer").lambda_handler
 
     started = time.monotonic()
-    with pytest.raises(ServiceUnavailable):  # API Gateway: AUTHORIZER_FAILURE, our 503
+    with pytest.raises(ServiceUnavailable):  # API Gateway: AUTHORIZER_CONFIGURATION_ERROR, our 503
         handler(_authorizer_event(token), Context("authorizer"))
     took = time.monotonic() - started
     print(f"took {took:.2f} s")

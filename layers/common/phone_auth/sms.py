@@ -1,7 +1,7 @@
 """Sending SMS through a small interface: `sns` (SNS Publish to the phone) or `log` (development).
 
 `log` sends nothing and logs only that a message was suppressed (never its text: it holds
-a code). A production stage refuses `log` at start-up (see settings).
+a code). ENVIRONMENT=production refuses `log` at start-up (see settings).
 """
 
 from __future__ import annotations

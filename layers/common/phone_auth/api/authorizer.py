@@ -52,7 +52,7 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
     try:
         claims = check_access_token(_bearer_token(headers))
     except ServiceUnavailable:
-        raise  # API Gateway's AUTHORIZER_FAILURE (a 503): a blip must not look like a logout
+        raise  # API Gateway's AUTHORIZER_CONFIGURATION_ERROR (a 503): a blip must not look like a logout
     except AuthError as error:
         logger.info("access denied", extra={"error_code": error.code})
         return _policy(

@@ -248,7 +248,8 @@ def authorizer_endpoint(authorize: Callable[[dict[str, Any]], dict[str, Any]]) -
     """Decorate ``authorize(event) -> policy`` into the REQUEST authorizer's Lambda handler.
 
     Its refusals are policies (Deny) that ``authorize`` makes; what it raises reaches API Gateway
-    as it is (a ServiceUnavailable becomes the AUTHORIZER_FAILURE gateway response, a 503).
+    as it is (an authorizer that raises gets the AUTHORIZER_CONFIGURATION_ERROR gateway response,
+    which the template makes our 503).
     """
     get_settings()  # when the handler's module is imported: an invalid configuration fails the cold start
 
