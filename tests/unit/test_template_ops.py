@@ -173,7 +173,8 @@ def test_the_waf_limits_each_ip_and_blocks_bad_reputations_on_the_api_stage() ->
     acl = resources()["WebAcl"]["Properties"]
     assert acl["Scope"] == "REGIONAL"
     assert acl["DefaultAction"] == {"Allow": {}}
-    rate, reputation = acl["Rules"]
+    rules = {rule["Name"]: rule for rule in acl["Rules"]}
+    rate, reputation = rules["rate-limit-per-ip"], rules["aws-ip-reputation"]
     statement = rate["Statement"]["RateBasedStatement"]
     assert statement["AggregateKeyType"] == "IP"
     assert statement["Limit"] == {"Ref": "WafRateLimitPerIp"}
@@ -187,6 +188,42 @@ def test_the_waf_limits_each_ip_and_blocks_bad_reputations_on_the_api_stage() ->
     association = resources()["WebAclAssociation"]["Properties"]
     assert association["WebACLArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}
     assert association["ResourceArn"]["Fn::Sub"].endswith("/restapis/${PhoneAuthApi}/stages/${PhoneAuthApi.Stage}")
+
+
+#: The routes that text a code to a number the caller names, without signing in.
+CODE_SENDING_FUNCTIONS = (
+    "SendVerificationFunction",
+    "RequestRegistrationOtpFunction",
+    "RequestPasswordResetOtpFunction",
+)
+
+
+def test_the_waf_challenges_the_code_sending_routes_above_a_per_ip_rate() -> None:
+    """Past WafCodeSendChallengePerIp code requests in 5 minutes, an IP must pass an AWS WAF
+    challenge (a silent browser check, or the WAF SDK's token) for every further one."""
+    acl = resources()["WebAcl"]["Properties"]
+    rules = {rule["Name"]: rule for rule in acl["Rules"]}
+    assert len({rule["Priority"] for rule in acl["Rules"]}) == len(acl["Rules"])
+    challenge = rules["challenge-code-sends-per-ip"]
+    assert challenge["Action"] == {"Challenge": {}}
+    statement = challenge["Statement"]["RateBasedStatement"]
+    assert (statement["AggregateKeyType"], statement["EvaluationWindowSec"]) == ("IP", 300)
+    assert statement["Limit"] == {"Ref": "WafCodeSendChallengePerIp"}
+    matches = [match["ByteMatchStatement"] for match in statement["ScopeDownStatement"]["OrStatement"]["Statements"]]
+    assert all(match["FieldToMatch"] == {"UriPath": {}} for match in matches)
+    assert all(match["PositionalConstraint"] == "ENDS_WITH" for match in matches)  # /stage, /api/v1 in front
+    paths = {
+        event["Properties"]["Path"]
+        for name in CODE_SENDING_FUNCTIONS
+        for event in resources()[name]["Properties"]["Events"].values()
+        if event["Type"] == "Api"
+    }
+    assert {match["SearchString"] for match in matches} == paths and len(paths) == 3
+    parameter = template()["Parameters"]["WafCodeSendChallengePerIp"]
+    assert parameter["MinValue"] == 10  # AWS WAF's smallest rate limit
+    assert parameter["Default"] < template()["Parameters"]["WafRateLimitPerIp"]["Default"]
+    # The client sends the challenge's token as a header when the app is on another origin.
+    assert "X-Aws-Waf-Token" in api_properties()["Cors"]["AllowHeaders"]
 
 
 # ------------------------------------------------------------------ IAM and alarm topic
