@@ -97,26 +97,26 @@ def load_handler(function: str) -> ModuleType:
     return function_module(function)
 
 
+def _function_property(name: str) -> dict[str, int]:
+    """Function -> its integer property ``name``, as template.yaml sets it (Globals included)."""
+    doc = template()
+    default = int(doc["Globals"]["Function"][name])
+    return {
+        code.name: int(doc["Resources"][logical_id]["Properties"].get(name, default))
+        for logical_id, code in template_functions(doc).items()
+    }
+
+
 @functools.cache
 def function_timeouts() -> dict[str, int]:
     """Function -> its Timeout in seconds, as template.yaml sets it (Globals included)."""
-    doc = template()
-    default = int(doc["Globals"]["Function"]["Timeout"])
-    return {
-        code.name: int(doc["Resources"][logical_id]["Properties"].get("Timeout", default))
-        for logical_id, code in template_functions(doc).items()
-    }
+    return _function_property("Timeout")
 
 
 @functools.cache
 def function_memory() -> dict[str, int]:
     """Function -> its MemorySize in MB, as template.yaml sets it (Globals included)."""
-    doc = template()
-    default = int(doc["Globals"]["Function"]["MemorySize"])
-    return {
-        code.name: int(doc["Resources"][logical_id]["Properties"].get("MemorySize", default))
-        for logical_id, code in template_functions(doc).items()
-    }
+    return _function_property("MemorySize")
 
 
 @functools.cache

@@ -629,15 +629,10 @@ def test_stop_restores_the_environment() -> None:
     assert not set(stack.gateway.loaded_modules) & set(sys.modules)  # the next start is a cold start
 
 
-def test_path_parameters_reach_the_function_and_a_literal_route_wins(tmp_path: Path) -> None:
-    text = (ROOT / "template.yaml").read_text()
-    for old, new in [
-        ("Path: /auth/me\n", "Path: /auth/sessions/{id}\n"),
-        ("Path: /auth/check-mobile\n", "Path: /auth/sessions/current\n"),
-    ]:
-        assert old in text
-        text = text.replace(old, new)
-    (tmp_path / "template.yaml").write_text(text)
+def _echo_stack_of(template_text: str, tmp_path: Path) -> tuple[LocalStack, Recorder]:
+    """A local stack of an edited template: every function echoes its event, the authorizer is a
+    Recorder's (returned with the stack)."""
+    (tmp_path / "template.yaml").write_text(template_text)
     recorder = Recorder()
     functions = [
         lid
@@ -648,6 +643,18 @@ def test_path_parameters_reach_the_function_and_a_literal_route_wins(tmp_path: P
     stack = start(
         port=0, echo=False, import_sample_users=False, template_path=tmp_path / "template.yaml", handlers=handlers
     )
+    return stack, recorder
+
+
+def test_path_parameters_reach_the_function_and_a_literal_route_wins(tmp_path: Path) -> None:
+    text = (ROOT / "template.yaml").read_text()
+    for old, new in [
+        ("Path: /auth/me\n", "Path: /auth/sessions/{id}\n"),
+        ("Path: /auth/check-mobile\n", "Path: /auth/sessions/current\n"),
+    ]:
+        assert old in text
+        text = text.replace(old, new)
+    stack, recorder = _echo_stack_of(text, tmp_path)
     try:
         status, headers, event = call(
             stack, "GET", "/api/v1/auth/sessions/s-42", headers={"Authorization": "Bearer allow"}
@@ -682,17 +689,7 @@ def test_the_configuration_error_response_comes_from_the_template(tmp_path: Path
     text = (ROOT / "template.yaml").read_text()
     assert "        AUTHORIZER_CONFIGURATION_ERROR:\n" in text
     text = text.replace("        AUTHORIZER_CONFIGURATION_ERROR:\n", "        BAD_REQUEST_PARAMETERS:\n")
-    (tmp_path / "template.yaml").write_text(text)
-    recorder = Recorder()
-    functions = [
-        lid
-        for lid, r in load_template(tmp_path / "template.yaml")["Resources"].items()
-        if r["Type"] == "AWS::Serverless::Function"
-    ]
-    handlers = dict.fromkeys(functions, Recorder.echo) | {"AuthorizerFunction": recorder.authorizer}
-    stack = start(
-        port=0, echo=False, import_sample_users=False, template_path=tmp_path / "template.yaml", handlers=handlers
-    )
+    stack, _ = _echo_stack_of(text, tmp_path)
     try:
         status, headers, body = call(stack, "GET", "/auth/me", headers={"Authorization": "Bearer crash"})
         assert_gateway_error(status, headers, body, 500, "INTERNAL_ERROR")
