@@ -20,7 +20,7 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 REGION = "ap-southeast-1"
@@ -29,6 +29,7 @@ CREDENTIALS = dict.fromkeys(
 )
 #: Template table logical id -> the variable that names the table in a function's environment.
 TABLE_VARIABLES = {"UsersTable": "USERS_TABLE_NAME", "OtpTable": "OTP_TABLE_NAME", "LimitsTable": "LIMITS_TABLE_NAME"}
+TABLE_VARIABLES |= {"ImportJobsTable": "IMPORT_JOBS_TABLE_NAME"}
 #: Variables that would make boto3 ignore AWS_ENDPOINT_URL or pick a real profile.
 _REDIRECTING = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
 
@@ -66,6 +67,7 @@ def environment(stage: str = "test", **settings: str) -> dict[str, str]:
     """What a function reads from its environment when it runs in this process on moto: the fake
     credentials and region, ``stage``'s tables and secret, :data:`SETTINGS`, then ``settings``."""
     tables = {"USERS_TABLE_NAME": "users", "OTP_TABLE_NAME": "otps", "LIMITS_TABLE_NAME": "limits"}
+    tables |= {"IMPORT_JOBS_TABLE_NAME": "import-jobs", "IMPORT_BUCKET_NAME": "imports"}
     return {
         **CREDENTIALS,
         "AWS_DEFAULT_REGION": REGION,
@@ -108,9 +110,12 @@ def template_tables() -> dict[str, dict[str, Any]]:
     return {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}
 
 
-def create_resources(tables: Mapping[str, Mapping[str, Any]], names: Mapping[str, str], secret_name: str) -> None:
+def create_resources(
+    tables: Mapping[str, Mapping[str, Any]], names: Mapping[str, str], secret_name: str, buckets: Iterable[str] = ()
+) -> None:
     """Create ``tables`` (logical id -> Properties) fresh under ``names`` (logical id -> table name),
-    and a first JWT key set as ``make secret`` writes it, in the moto os.environ points at.
+    ``buckets`` (names) sending their object events to EventBridge as the import bucket does, and a
+    first JWT key set as ``make secret`` writes it, in the moto os.environ points at.
 
     A table left from an earlier start in this process is dropped first. A new key set means tokens
     of an earlier run are refused, as after a rotation, unless something puts the earlier one back
@@ -134,6 +139,12 @@ def create_resources(tables: Mapping[str, Mapping[str, Any]], names: Mapping[str
         if ttl.get("Enabled") in (True, "true"):
             spec = {"Enabled": True, "AttributeName": ttl["AttributeName"]}
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=spec)
+    s3 = session.client("s3")
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": session.region_name})
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
     ssm = session.client("ssm")
     ssm.put_parameter(Name=secret_name, Type="SecureString", Value=new_key_set().to_json(), Overwrite=True)
 
@@ -153,7 +164,8 @@ def mocked_aws(variables: Mapping[str, str]) -> Iterator[None]:
         with mock_aws():
             forget_warm_state()
             names = {logical_id: variables[variable] for logical_id, variable in TABLE_VARIABLES.items()}
-            create_resources(template_tables(), names, variables["JWT_SECRET_PARAMETER_NAME"])
+            secret, bucket = variables["JWT_SECRET_PARAMETER_NAME"], variables["IMPORT_BUCKET_NAME"]
+            create_resources(template_tables(), names, secret, buckets=[bucket])
             yield
     finally:
         apply_environment(previous)

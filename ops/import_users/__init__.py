@@ -14,14 +14,16 @@ bad rows reported by line, progress on stderr, exit code 0, 2 or 1). Besides:
   kept) and the row's password when it has none; updated_at moves only when something changed.
 - A row may not give both a password and a hash. Phones never appear in full in the output.
 
-The modules: ``reading`` (the file, its header and each row's checks), ``writing`` (what each
-row changes, and the run), ``hashing`` (bcrypt on every core), ``store`` (the importer's
-DynamoDB calls and their errors), ``progress`` (rows/s and time left), ``report`` (the counts
-and the fatal error), ``cli`` (the command line).
+The run itself is the layer's, shared with the admin API's import jobs
+(``phone_auth.user_import``: ``reading`` the file, its header and each row's checks, ``run``
+what each row changes and the writes, ``hashing`` bcrypt on every core, ``report`` the counts
+and the fatal error; ``phone_auth.store.imports`` the DynamoDB calls). Here: ``writing`` (one
+file's run on the operator's client), ``progress`` (rows/s and time left), ``cli`` (the
+command line).
 """
 
 from ops.import_users.cli import main
-from ops.import_users.report import ImportFailed, ImportReport
 from ops.import_users.writing import import_file
+from phone_auth.user_import.report import ImportFailed, ImportReport
 
 __all__ = ["ImportFailed", "ImportReport", "import_file", "main"]

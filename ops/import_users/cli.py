@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 
 from ops.import_users.progress import display_for
-from ops.import_users.report import ImportFailed
-from ops.import_users.store import make_client
-from ops.import_users.writing import import_file
+from ops.import_users.writing import import_file, make_client
 from ops.local_info import LocalStackUnreachable, add_local_argument, local_stack_info
+from phone_auth.user_import.report import ImportFailed
 
 
 def _stack_table(stack: str, *, region: str | None, profile: str | None) -> str:

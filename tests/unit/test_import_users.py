@@ -21,9 +21,11 @@ import boto3
 import pytest
 
 from ops import import_users
-from ops.import_users import ImportReport, hashing, import_file, main, progress, store
+from ops.import_users import ImportReport, import_file, main, progress, writing
+from phone_auth.store import imports as store
 from phone_auth.store.marshalling import from_item
 from phone_auth.store.records import UserRecord
+from phone_auth.user_import import hashing
 from tests.helpers import (
     Api,
     FakeClock,
@@ -496,7 +498,7 @@ def no_dynamodb(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         raise AssertionError(f"a dry run without a table called {operation}")
 
     monkeypatch.setattr(store, "_call", refuse)
-    monkeypatch.setattr(store, "make_client", lambda **kwargs: pytest.fail("a client was made"))
+    monkeypatch.setattr(writing, "make_client", lambda **kwargs: pytest.fail("a client was made"))
     return calls
 
 

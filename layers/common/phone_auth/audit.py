@@ -41,6 +41,7 @@ class AuditEntry:
     changes: bool
     phone: str | None = None  # E.164 once known; only ever logged masked
     user_id: str | None = None
+    import_id: str | None = None
     status: int = 0
     outcome: str = ""
 
@@ -50,6 +51,7 @@ class AuditEntry:
             "action": self.action,
             "phone": mask_phone(self.phone) if self.phone else None,
             "user_id": self.user_id,
+            "import_id": self.import_id,
             "status": self.status,
             "outcome": self.outcome,
             "request_id": self.request_id,
@@ -69,6 +71,13 @@ def note_user(phone: str, user_id: str | None = None) -> None:
     if entry is not None:
         entry.phone = phone
         entry.user_id = user_id or entry.user_id
+
+
+def note_import(import_id: str) -> None:
+    """The import job the running admin call starts or reads."""
+    entry = _current.get()
+    if entry is not None:
+        entry.import_id = import_id
 
 
 def finish(status: int, outcome: str) -> AuditEntry | None:
@@ -91,6 +100,7 @@ def _publish(entry: AuditEntry) -> None:
         "principal_arn": entry.principal_arn,
         "action": entry.action,
         "user_id": entry.user_id,
+        "import_id": entry.import_id,
         "market": get_settings().market,
         "phone": entry.phone,
         "outcome": entry.outcome,

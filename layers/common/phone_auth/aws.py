@@ -44,7 +44,8 @@ class CallLimits:
         backoff = sum(min(1 << (attempt - 1), _MAX_BACKOFF_SECONDS) for attempt in range(1, self.max_attempts))
         return self.max_attempts * (self.connect_timeout + self.read_timeout) + backoff
 
-    def config(self) -> Any:
+    def config(self, **more: Any) -> Any:
+        """botocore's Config with these limits (and ``more`` of its options)."""
         from botocore.config import Config
 
         return Config(
@@ -52,6 +53,7 @@ class CallLimits:
             read_timeout=self.read_timeout,
             # total_max_attempts counts the first attempt; botocore's "max_attempts" would not.
             retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+            **more,
         )
 
 
@@ -69,6 +71,12 @@ DEPLOY = CallLimits(connect_timeout=2, read_timeout=10, max_attempts=4)  # <= 55
 #: Lifecycle events. One retry: an event published twice keeps its event_id, which consumers
 #: de-duplicate on, and the stream retries the whole batch anyway.
 EVENTBRIDGE = CallLimits(connect_timeout=0.5, read_timeout=1.5, max_attempts=2)  # <= 5 s per call
+
+#: The import function's calls (no client waits on it; it checkpoints and resumes): patient,
+#: with retries, and enough connections for its write threads (phone_auth.store.imports).
+IMPORTS = CallLimits(connect_timeout=1, read_timeout=10, max_attempts=5)  # <= 70 s per call
+#: S3 for import jobs: pre-signing needs no call; reading an upload and writing a report do.
+S3 = CallLimits(connect_timeout=1, read_timeout=10, max_attempts=3)  # <= 36 s per call
 
 
 @functools.cache
@@ -97,6 +105,19 @@ def deploy_client(service: str) -> Any:
 @functools.cache
 def events() -> Any:
     return _session().client("events", config=EVENTBRIDGE.config())
+
+
+@functools.cache
+def import_dynamodb() -> Any:
+    """The import function's DynamoDB client: IMPORTS' limits, a connection per write thread."""
+    return _session().client("dynamodb", config=IMPORTS.config(max_pool_connections=32))
+
+
+@functools.cache
+def s3() -> Any:
+    """S3 for import files, signing its pre-signed URLs with SigV4 (the only version S3 takes
+    in every region) for the function's own region (a regional URL, no redirect)."""
+    return _session().client("s3", config=S3.config(signature_version="s3v4"))
 
 
 class ParameterUnavailable(Exception):
@@ -181,4 +202,6 @@ def reset_clients() -> None:
     sns.cache_clear()
     deploy_client.cache_clear()
     events.cache_clear()
+    import_dynamodb.cache_clear()
+    s3.cache_clear()
     ssm_parameters.cache_clear()

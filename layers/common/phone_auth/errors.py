@@ -282,6 +282,13 @@ class InvalidCursor(AuthError):
     code = "INVALID_CURSOR"
 
 
+class ImportNotFound(AuthError):
+    """No import job has this id (never started, or older than the 7 days jobs are kept)."""
+
+    code = "IMPORT_NOT_FOUND"
+    status = 404
+
+
 class OperatorUnknown(AuthError):
     """An admin API call without a signed IAM principal (a misconfigured route): refused, not trusted."""
 

@@ -145,6 +145,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The page cursor is not valid; start again from the first page.",
         "th": "ตัวชี้หน้าไม่ถูกต้อง กรุณาเริ่มใหม่จากหน้าแรก",
     },
+    "IMPORT_NOT_FOUND": {
+        "en": "No import job has this id (jobs are kept 7 days).",
+        "th": "ไม่พบงานนำเข้าที่มีรหัสนี้ (เก็บงานไว้ 7 วัน)",
+    },
     "OPERATOR_UNKNOWN": {
         "en": "The call carries no signed AWS identity.",
         "th": "คำขอนี้ไม่มีตัวตน AWS ที่ลงลายมือชื่อ",

@@ -70,6 +70,8 @@ CATALOGUE: dict[str, tuple[str, str | None]] = {
     "SmsWithheld": ("Count", "Purpose"),  # no SMS to a phone without an account: the budget's reserve
     "AdminActions": ("Count", "Action"),  # an admin API call (put_user, disable_user, ...), whatever its outcome
     "AdminEventFailures": ("Count", None),  # an AdminAction event EventBridge did not take (the call stood)
+    "ImportRows": ("Count", None),  # rows an import job read, whatever became of them
+    "ImportsFinished": ("Count", "Status"),  # an import job ended (done, failed)
 }
 _VALUE = re.compile(r"^[a-z][a-z0-9_]{0,35}$")
 

@@ -70,6 +70,8 @@ class Settings(BaseModel):
     users_table_name: str = Field(alias="USERS_TABLE_NAME", min_length=3)
     codes_table_name: str = Field(alias="OTP_TABLE_NAME", min_length=3)
     limits_table_name: str = Field(alias="LIMITS_TABLE_NAME", min_length=3)
+    import_jobs_table_name: str = Field(alias="IMPORT_JOBS_TABLE_NAME", min_length=3)
+    import_bucket_name: str = Field(alias="IMPORT_BUCKET_NAME", pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
     jwt_secret_parameter_name: str = Field(alias="JWT_SECRET_PARAMETER_NAME", pattern=r"^/[A-Za-z0-9_.\-/]+$")
     default_region: str = Field(default="TH", alias="DEFAULT_REGION", pattern=r"^[A-Z]{2}$")
     # The default is the template's text; validate_default makes it a tuple like any value read.

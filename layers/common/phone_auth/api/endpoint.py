@@ -281,3 +281,21 @@ def stream_endpoint(process: Callable[[list[dict[str, Any]]], Any]) -> LambdaHan
 
     handler: LambdaHandler = lambda_invocation(functools.wraps(process)(answer), correlation_id_path=None)
     return handler
+
+
+def event_endpoint(process: Callable[[dict[str, Any], Any], None]) -> LambdaHandler:
+    """Decorate ``process(event, context)`` into the handler of an asynchronous event (an S3
+    upload through EventBridge): nothing to answer; an invocation that raises is retried by
+    Lambda (the function's EventInvokeConfig). What is logged of a failure is its kind."""
+    get_settings()  # when the handler's module is imported: an invalid configuration fails the cold start
+
+    def answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            process(event, context)
+        except Exception as exc:
+            logger.error("event failed", extra={"reason": type(exc).__name__})
+            raise
+        return {}
+
+    handler: LambdaHandler = lambda_invocation(functools.wraps(process)(answer), correlation_id_path=None)
+    return handler

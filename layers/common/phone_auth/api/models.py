@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from phone_auth.codes import CodeSent
     from phone_auth.errors import AuthError
     from phone_auth.flows.back_office import AdminUser, PutResult, UserPage
+    from phone_auth.flows.imports import ImportView, StartedImport
     from phone_auth.flows.registration import RegistrationTokenIssued
     from phone_auth.flows.sessions import SessionList, SessionTokens, SignedIn
     from phone_auth.messages import Outcome
@@ -451,6 +452,99 @@ class AdminUserListResponse(BaseModel):
     @classmethod
     def of(cls, page: UserPage) -> AdminUserListResponse:
         return cls(users=[AdminUserView.of_admin(seen) for seen in page.users], next_cursor=page.cursor)
+
+
+class AdminStartImportRequest(BaseModel):
+    """POST /admin/imports: a new import job; the file follows through the upload URL."""
+
+    model_config = _REQUEST
+    file_name: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("file_name", "fileName"),
+        description="The file's name, kept with the job for the people who read it (optional).",
+        examples=["users-2026-12.csv"],
+    )
+
+
+class AdminStartImportResponse(BaseModel):
+    model_config = _RESPONSE
+    success: Literal[True] = True
+    import_id: str = Field(description="The job's id: GET /admin/imports/{import_id}.")
+    upload_url: str = Field(description="PUT the CSV file's bytes here (a pre-signed S3 URL); any Content-Type.")
+    expires_in: int = Field(description="Seconds the upload URL stays valid.")
+    status: Literal["waiting"] = "waiting"
+
+    @classmethod
+    def of(cls, started: StartedImport) -> AdminStartImportResponse:
+        return cls(import_id=started.import_id, upload_url=started.upload_url, expires_in=started.expires_in)
+
+
+class ImportCounts(BaseModel):
+    model_config = _RESPONSE
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+
+
+class ImportJobError(BaseModel):
+    model_config = _RESPONSE
+    code: str = Field(
+        description=(
+            "IMPORT_FILE_INVALID, IMPORT_FILE_TOO_LARGE, IMPORT_UPLOAD_CHANGED or IMPORT_ABANDONED"
+            " (docs/back-office.md)."
+        )
+    )
+    message: str
+
+
+class ImportJobView(BaseModel):
+    model_config = _RESPONSE
+    import_id: str
+    status: Literal["waiting", "running", "done", "failed"] = Field(
+        description="waiting for the upload, running, done, or failed (see error)."
+    )
+    file_name: str | None = None
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    rows: int = Field(description="Rows read so far (created + updated + unchanged + rejected).")
+    counts: ImportCounts
+    error: ImportJobError | None = None
+    report_url: str | None = Field(
+        default=None,
+        description="A pre-signed GET of the per-row report (line,phone,outcome,reason; phones masked), once written.",
+    )
+    report_expires_in: int | None = Field(default=None, description="Seconds the report URL stays valid.")
+
+
+class AdminImportResponse(BaseModel):
+    # "import" is a Python keyword: the field is import_, named "import" in JSON.
+    model_config = ConfigDict(defer_build=True, serialize_by_alias=True)
+    success: Literal[True] = True
+    import_: ImportJobView = Field(alias="import")
+
+    @classmethod
+    def of(cls, view: ImportView) -> AdminImportResponse:
+        job = view.job
+        error = ImportJobError(code=job.error_code, message=job.error_message or "") if job.error_code else None
+        return cls.model_validate(
+            {
+                "import": ImportJobView(
+                    import_id=job.import_id,
+                    status=job.status,
+                    file_name=job.file_name,
+                    created_at=job.created_at,
+                    started_at=job.started_at,
+                    finished_at=job.finished_at,
+                    rows=job.rows,
+                    counts=ImportCounts(**job.counts),
+                    error=error,
+                    report_url=view.report_url,
+                    report_expires_in=view.report_expires_in,
+                )
+            }
+        )
 
 
 class ErrorDetail(BaseModel):

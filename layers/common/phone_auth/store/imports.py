@@ -1,7 +1,8 @@
-"""The importer's DynamoDB calls, on the operator's own client and table.
+"""An import run's DynamoDB calls, on the client and table it is given.
 
-An import names its table and brings its own client (profile, region, endpoint and the
-patient retries of an operator's run), so nothing here reads the Lambda settings.
+An import names its table and brings its own client: ``make import`` an operator's (profile,
+region, endpoint, patient retries), the import function the container's
+(``phone_auth.aws.import_dynamodb``). Nothing here reads the Lambda settings.
 Attribute values are made by ``phone_auth.store.marshalling``, new users are
 ``UserRecord``s: the importer stores exactly the shape sign-in reads.
 
@@ -40,22 +41,6 @@ class ImportStoreError(Exception):
         self.code = code
         self.detail = message
         self.fatal = fatal
-
-
-def make_client(*, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None) -> Any:
-    """A DynamoDB client for an operator's run: patient (adaptive) retries, enough connections
-    for the write pool. AWS_ENDPOINT_URL in the environment (the local stack) is honoured."""
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(profile_name=profile, region_name=region)
-    config = Config(
-        retries={"mode": "adaptive", "max_attempts": 10},
-        max_pool_connections=WRITE_WORKERS * 2,
-        connect_timeout=5,
-        read_timeout=30,
-    )
-    return session.client("dynamodb", endpoint_url=endpoint_url, config=config)
 
 
 def _call(client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from ops.import_users.report import ImportFailed
 from phone_auth import user_import
 from phone_auth.errors import InvalidPhone, NotAMobilePhone
 from phone_auth.phones import normalize_phone
 from phone_auth.user_import import PASSWORD, PASSWORD_HASH, PHONE, HeaderRejected, Row, RowRejected, check_row
+from phone_auth.user_import.report import ImportFailed
 
 DELIMITERS = (",", ";", "\t")  # the first wins a tie
 
@@ -90,8 +90,11 @@ class Validator:
         self.header = header
         self.default_region = default_region
         self.first_row_of: dict[str, int] = {}
+        #: The phone of the row checked last, once it was read (None before that).
+        self.last_phone: str | None = None
 
     def row(self, line: int, fields: list[str]) -> Row:
+        self.last_phone = None
         if len(fields) > len(self.header):
             raise RowRejected(f"{len(fields)} fields but the header has {len(self.header)}")
         values: dict[str, str] = {}
@@ -112,6 +115,7 @@ class Validator:
             raise RowRejected("phone is not a valid phone number") from None
         except NotAMobilePhone:
             raise RowRejected("phone is not a mobile number (cannot receive SMS)") from None
+        self.last_phone = phone
         first = self.first_row_of.setdefault(phone, line)
         if first != line:
             raise RowRejected(f"duplicate phone: the same number as row {first}")
