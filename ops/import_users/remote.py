@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ POLL_SECONDS = 2.0
 START_LIMIT_SECONDS = 600.0
 TIMEOUT_SECONDS = 30.0
 SERVICE = "execute-api"
+sleep = time.sleep  # tests record it
+monotonic = time.monotonic  # tests move it
 
 #: What to check after each of API Gateway's refusals (docs/back-office.md).
 _HINTS = {
@@ -199,14 +201,13 @@ def import_file_via_api(
     progress: Printer | Display = print,
     report: Printer | None = None,
     notice: Printer | None = None,
-    poll_seconds: float = POLL_SECONDS,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    poll_seconds: float | None = None,
 ) -> ApiImport:
     """Import one CSV file through the admin API (see the module docstring).
 
     `progress` and `report` work as in ``writing.import_file``; `notice` (default: `progress`
-    when it is a printer, else nothing) gets the job's id once the upload is done.
+    when it is a printer, else nothing) gets the job's id once the upload is done. The job is
+    asked for every `poll_seconds` (default ``POLL_SECONDS``).
     Raises ImportFailed on a refused call, a network problem or a failed job (after printing
     the rejected rows its report has)."""
     display = progress if isinstance(progress, Display) else Lines(progress)
@@ -229,7 +230,7 @@ def import_file_via_api(
         if to_notice is not None:
             display.clear()
             to_notice(f"import {import_id}: {file.name} uploaded, the stack imports it")
-        job = _watch(api, import_id, display, total, poll_seconds, clock, sleep)
+        job = _watch(api, import_id, display, total, POLL_SECONDS if poll_seconds is None else poll_seconds)
     finally:
         display.close()
     result = _counts_of(job)
@@ -259,12 +260,10 @@ def _watch(
     display: Display,
     total: int | None,
     poll_seconds: float,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
 ) -> dict[str, Any]:
     """Poll the job until it is done or failed; its rows and counts on the display meanwhile."""
     meter = Meter(display, total)
-    uploaded = clock()
+    uploaded = monotonic()
     job: dict[str, Any] = {}
     try:
         while True:
@@ -273,9 +272,10 @@ def _watch(
             status = job.get("status")
             if status in ("done", "failed"):
                 break
-            if status == "waiting" and clock() - uploaded > START_LIMIT_SECONDS:
+            waited = monotonic() - uploaded
+            if status == "waiting" and waited > START_LIMIT_SECONDS:
                 raise ImportFailed(
-                    f"import {import_id} is still waiting {duration(clock() - uploaded)} after its upload: "
+                    f"import {import_id} is still waiting {duration(waited)} after its upload: "
                     "the stack's import function has not started it (check ImportUsersFunction's logs)"
                 )
             counts = _counts_of(job)
