@@ -41,7 +41,8 @@ help:
 	@echo "make openapi  regenerate openapi.json from the pydantic models"
 	@echo "make bench    cold starts, warm overhead, round trips, bcrypt, load (prints, asserts nothing; QUICK=1 a smoke run)"
 	@echo "make check-layer  the built layer: bytecode, arm64 binaries, nothing pruned shipped, size budget"
-	@echo "make import   FILE=users.csv: into the running local stack, or STACK=name for a deployed one"
+	@echo "make import   FILE=users.csv: into the running local stack's users table (VIA_API=1: through its admin API),"
+	@echo "              or STACK=name / ADMIN_API=url: through a deployed stack's admin API (execute-api:Invoke only)"
 
 setup: $(VENV)/.installed $(IMPORT_PATHS)
 
@@ -136,8 +137,8 @@ origin-header: setup
 # Into the local stack on PORT, or STACK's table. DRY_RUN=1 writes nothing; with no local
 # stack running (and no STACK) it checks the file only.
 import: setup
-	@test -n "$(FILE)" || { echo "usage: make import FILE=users.csv [PORT=3000 | STACK=phone-auth-th-dev PROFILE=... REGION=...] [DRY_RUN=1]"; exit 1; }
-	$(BIN)/python -m ops.import_users "$(FILE)" $(if $(STACK),--stack $(STACK),--local http://127.0.0.1:$(PORT)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION)) $(if $(filter-out 0 no false,$(DRY_RUN)),--dry-run)
+	@test -n "$(FILE)" || { echo "usage: make import FILE=users.csv [PORT=3000 [VIA_API=1] | STACK=phone-auth-th-dev | ADMIN_API=https://.../admin] [PROFILE=... REGION=...] [DRY_RUN=1]"; exit 1; }
+	$(BIN)/python -m ops.import_users "$(FILE)" $(if $(STACK),--stack $(STACK),$(if $(ADMIN_API),--admin-api $(ADMIN_API),--local http://127.0.0.1:$(PORT)$(if $(filter-out 0 no false,$(VIA_API)), --via-api))) $(if $(PROFILE),--profile $(PROFILE)) $(if $(REGION),--region $(REGION)) $(if $(filter-out 0 no false,$(DRY_RUN)),--dry-run)
 
 invoke: setup
 	@test -n "$(FN)" || { echo "usage: make invoke FN=send_verification [EVENT=events/send_verification.json] [ENV=th-dev]"; exit 1; }

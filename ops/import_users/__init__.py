@@ -1,7 +1,12 @@
-"""Import back-office users from a CSV file into the users table: ``python -m ops.import_users
-FILE`` (``make import``; ``--help`` lists the options). The table is ``--table``, else the
-``UsersTableName`` output of CloudFormation stack ``--stack``, else the running local stack's
-(``--local``, through its ``/_local/info``), else ``$USERS_TABLE_NAME``.
+"""Import back-office users from a CSV file: ``python -m ops.import_users FILE`` (``make import``;
+``--help`` lists the options), in one of two modes:
+
+- through a stack's admin API (``remote``): ``--stack NAME`` (its ``AdminApiUrl`` output),
+  ``--admin-api URL`` or ``--local [URL] --via-api``: an import job (``POST /admin/imports``,
+  the file PUT to its pre-signed URL, the job followed until it ends, its report's rejected rows
+  printed). The operator needs only ``execute-api:Invoke`` (docs/back-office.md);
+- direct (``writing``): ``--table``, else the running local stack's table (``--local``, through
+  its ``/_local/info``), else ``$USERS_TABLE_NAME``: the operator's DynamoDB client writes.
 
 docs/development.md#importing-users describes the file (a header row, a phone column, a bcrypt
 ``password_hash`` or a plaintext ``password``, profile columns) and the run (idempotent, never
@@ -18,12 +23,13 @@ The run itself is the layer's, shared with the admin API's import jobs
 (``phone_auth.user_import``: ``reading`` the file, its header and each row's checks, ``run``
 what each row changes and the writes, ``hashing`` bcrypt on every core, ``report`` the counts
 and the fatal error; ``phone_auth.store.imports`` the DynamoDB calls). Here: ``writing`` (one
-file's run on the operator's client), ``progress`` (rows/s and time left), ``cli`` (the
-command line).
+file's run on the operator's client), ``remote`` (one file's run through the admin API),
+``progress`` (rows/s and time left), ``cli`` (the command line).
 """
 
 from ops.import_users.cli import main
+from ops.import_users.remote import AdminApi, import_file_via_api
 from ops.import_users.writing import import_file
 from phone_auth.user_import.report import ImportFailed, ImportReport
 
-__all__ = ["ImportFailed", "ImportReport", "import_file", "main"]
+__all__ = ["AdminApi", "ImportFailed", "ImportReport", "import_file", "import_file_via_api", "main"]

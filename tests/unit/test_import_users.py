@@ -882,6 +882,10 @@ def test_make_import_uses_the_local_stack_on_port_and_dry_run() -> None:
     assert "--dry-run" not in command("FILE=users.csv", "DRY_RUN=0")
     staged = command("FILE=users.csv", "STACK=phone-auth-th-dev", "DRY_RUN=1")
     assert "--stack phone-auth-th-dev" in staged and "--local" not in staged and staged.endswith("--dry-run")
+    assert command("FILE=users.csv", "VIA_API=1").split()[-3:] == ["--local", "http://127.0.0.1:3000", "--via-api"]
+    assert "--via-api" not in command("FILE=users.csv", "VIA_API=0")
+    given = command("FILE=users.csv", "ADMIN_API=https://a1.execute-api.ap-southeast-1.amazonaws.com/admin")
+    assert "--admin-api https://a1.execute-api.ap-southeast-1.amazonaws.com/admin" in given and "--local" not in given
 
 
 def test_cli_dry_run_says_so_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -940,26 +944,6 @@ def test_cli_exit_code_1_when_two_columns_are_the_phone(tmp_path: Path, capsys: 
     assert code == 1
     assert "the header names the phone column twice ('phone' and 'Mobile')" in capsys.readouterr().err
     assert scan() == []
-
-
-def test_cli_reads_the_table_name_from_the_stack_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    template = {
-        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
-        "Outputs": {"UsersTableName": {"Value": table()}},
-    }
-    boto3.client("cloudformation").create_stack(StackName="phone-auth-test", TemplateBody=json.dumps(template))
-
-    code = main([str(csv_file(tmp_path, "phone", PHONE)), "--stack", "phone-auth-test"])
-
-    assert code == 0, capsys.readouterr().err
-    assert [item["phone"] for item in scan()] == [PHONE]
-
-
-def test_cli_exit_code_1_for_an_unknown_stack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main([str(csv_file(tmp_path, "phone", PHONE)), "--stack", "no-such-stack"])
-
-    assert code == 1
-    assert "stack no-such-stack" in capsys.readouterr().err
 
 
 def test_cli_exit_code_1_for_a_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
