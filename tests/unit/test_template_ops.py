@@ -141,6 +141,7 @@ def test_nothing_the_stack_keeps_is_left_behind_by_a_failed_first_deploy() -> No
         "UsersTable": "RetainExceptOnCreate",
         "ApiGatewayLoggingRole": "RetainExceptOnCreate",
         "AdminApiAccessLogGroup": "RetainExceptOnCreate",
+        "ImportBucket": "RetainExceptOnCreate",
     }
 
 

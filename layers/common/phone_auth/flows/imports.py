@@ -45,10 +45,11 @@ REPORT_URL_SECONDS = 900
 KEEP_DAYS = 7  # the bucket's expiry (template.yaml ImportBucket) and the jobs' TTL
 #: The largest upload read: 50 MB is some 500,000 rows, well inside the function's 512 MB of /tmp.
 MAX_FILE_BYTES = 50 * 1024 * 1024
-#: Stop taking rows with this much of the invocation left: the batches in flight (a batch of
-#: 100 plaintext passwords is ~15 s of bcrypt at cost 12 on two vCPUs), the last save and the
-#: hand-off fit in it.
-STOP_MARGIN_SECONDS = 120
+#: Stop taking rows with this much of the invocation left: the two batches in flight (200
+#: plaintext passwords are ~30 s of bcrypt at cost 12 on two vCPUs, ~120 s at cost 14), the
+#: last save and the hand-off fit in it. Should S3 or DynamoDB stall beyond it, Lambda's
+#: timeout ends the invocation and the retry resumes after the last save.
+STOP_MARGIN_SECONDS = 180
 SAVE_SECONDS = 10
 #: A running job whose lease ran out this long ago was given up by Lambda (every retry failed
 #: or the event grew older than the function's MaximumEventAgeInSeconds): shown as failed.
