@@ -435,3 +435,31 @@ def test_the_import_function_is_sized_as_the_docs_say() -> None:
     docs = (ROOT / "docs" / "back-office.md").read_text()
     assert "3008 MB" in docs and "900 s" in docs and f"{imports.STOP_MARGIN_SECONDS} s" in docs
     assert Path(ROOT / "events" / "import_users.json").is_file()
+
+
+def test_a_hand_off_whose_marker_was_not_written_is_mended_by_lambdas_retry(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from phone_auth.errors import ServiceUnavailable
+    from phone_auth.flows import imports
+    from phone_auth.store import import_files
+
+    rows = [[phone, f"E{i}", HASH] for i, phone in enumerate(phones(150))]
+    import_id = start(api)["import_id"]
+    event = upload(import_id, csv_of(rows))
+    real = import_files.put_resume_marker
+    with monkeypatch.context() as patch:
+
+        def s3_down(*args: Any) -> None:
+            raise ServiceUnavailable(details={"dependency": "s3"})
+
+        patch.setattr(import_files, "put_resume_marker", s3_down)
+        with pytest.raises(ServiceUnavailable):
+            run(event, Invocation(seconds=imports.STOP_MARGIN_SECONDS + 10, per_call=20))
+    assert bucket_keys("resume/") == [] and status_of(api, import_id)["status"] == "running"
+    assert import_files.put_resume_marker is real
+    run(event, Invocation("req-1"))  # Lambda's retry of the same event: the marker is written now
+    assert bucket_keys("resume/") == [f"resume/{import_id}/1"]
+    run(object_created(f"resume/{import_id}/1"), Invocation("req-2"))
+    job = status_of(api, import_id)
+    assert (job["status"], job["rows"], job["counts"]["created"]) == ("done", 150, 150)
