@@ -139,7 +139,7 @@ def create_resources(
         if ttl.get("Enabled") in (True, "true"):
             spec = {"Enabled": True, "AttributeName": ttl["AttributeName"]}
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=spec)
-    s3 = session.client("s3")
+    s3: Any = session.client("s3")  # any region the stack runs in
     for bucket in buckets:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": session.region_name})
         s3.put_bucket_notification_configuration(

@@ -3,11 +3,10 @@
 from phone_auth.api.admin import admin_endpoint
 from phone_auth.api.endpoint import Request
 from phone_auth.api.models import AdminStartImportRequest, AdminStartImportResponse
-from phone_auth.callers import Operator
 from phone_auth.flows.imports import start_import
 
 
 @admin_endpoint(AdminStartImportRequest, action="start_import", changes=True)
 def lambda_handler(request: Request[AdminStartImportRequest]) -> tuple[int, AdminStartImportResponse]:
-    operator = Operator.from_identity(request.identity)
-    return 201, AdminStartImportResponse.of(start_import(request.body.file_name, operator.principal_arn))
+    started = start_import(request.body.file_name, request.operator.principal_arn)
+    return 201, AdminStartImportResponse.of(started)

@@ -207,7 +207,8 @@ def test_the_admin_apis_refusals_are_ours(env_name: str) -> None:
 
 # ------------------------------------------------------------------ each function's configuration
 def resolved_environment(env_name: str, variables: dict[str, Any]) -> dict[str, str]:
-    """A function's environment as Lambda gets it: parameters by value, a table by a stand-in name."""
+    """A function's environment as Lambda gets it: parameters by value, a table or a bucket by a
+    stand-in name (CloudFormation names a bucket in lower case)."""
     env = samconfig.environment(env_name)
     values = {**parameter_values(env), "AWS::StackName": str(env.stack_name), "AWS::Region": str(env.region)}
     everything = resources(env_name)
@@ -216,7 +217,10 @@ def resolved_environment(env_name: str, variables: dict[str, Any]) -> dict[str, 
         if isinstance(value, dict):
             (target,) = references(value)
             value = values.get(target, f"{env.stack_name}-{target}-1A2B3C4D5E")
-            assert target in values or everything[target]["Type"] == "AWS::DynamoDB::Table", (name, target)
+            kind = everything[target]["Type"] if target not in values else None
+            assert kind in (None, "AWS::DynamoDB::Table", "AWS::S3::Bucket"), (name, target)
+            if kind == "AWS::S3::Bucket":
+                value = f"{env.stack_name}-{target}-1a2b3c4d5e6f".lower()
         found[name] = str(value)
     return found
 

@@ -173,7 +173,7 @@ def test_the_other_events_are_their_sources_requests() -> None:
     import base64
     import gzip
 
-    assert function_dirs() - api_functions() == {"stack_setup", "sms_delivery_status", "publish_events"}
+    assert function_dirs() - api_functions() == {"stack_setup", "sms_delivery_status", "publish_events", "import_users"}
     request = load_event("stack_setup")
     assert request["RequestType"] in ("Create", "Update", "Delete")
     assert {"ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceProperties"} <= set(request)
@@ -183,6 +183,39 @@ def test_the_other_events_are_their_sources_requests() -> None:
     logs = json.loads(gzip.decompress(base64.b64decode(load_event("sms_delivery_status")["awslogs"]["data"])))
     assert logs["messageType"] == "DATA_MESSAGE"
     assert logs["logGroup"].endswith("/DirectPublishToPhoneNumber/Failure") and logs["logEvents"]
+
+
+def test_import_users_event_is_an_upload_its_rule_matches(clock: FakeClock) -> None:
+    """S3's "Object Created" as EventBridge delivers it, matching the function's rule; with the
+    job it names started and its file uploaded (the ETag put in, as a developer would), the
+    handler imports the file."""
+    import os
+
+    import boto3
+
+    event = load_event("import_users")
+    pattern = template_resources()["ImportUsersFunction"]["Properties"]["Events"]["Uploaded"]["Properties"]["Pattern"]
+    assert event["source"] in pattern["source"] and event["detail-type"] in pattern["detail-type"]
+    key = event["detail"]["object"]["key"]
+    assert any(key.startswith(rule["prefix"]) for rule in pattern["detail"]["object"]["key"])
+
+    api = Api()
+    import_id = key.removeprefix("uploads/").removesuffix(".csv")
+    status, started, _ = api.call("admin_start_import", {"file_name": "users.csv"})
+    assert status == 201
+    from phone_auth.store import import_jobs  # the sample's id, as if POST /admin/imports had given it
+
+    job = import_jobs.get(started["import_id"])
+    assert job is not None
+    job.import_id, job.upload_key = import_id, key
+    import_jobs.create(job)
+    bucket = os.environ["IMPORT_BUCKET_NAME"]
+    put = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=b"phone,employee_id\r\n0812345678,E1\r\n")
+    event["detail"]["bucket"]["name"] = bucket
+    event["detail"]["object"]["etag"] = put["ETag"].strip('"')
+    load_handler("import_users").lambda_handler(event, Context("import_users"))
+    status, answer, _ = api.call("admin_get_import", path_parameters={"import_id": import_id})
+    assert (status, answer["import"]["status"], answer["import"]["counts"]["created"]) == (200, "done", 1)
 
 
 def template_resources() -> dict[str, Any]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -99,6 +100,8 @@ JUSTIFIED_EXTRAS = {
     # request of ours is a KMS call, so nothing here can show it used.
     ("*", "kms:Decrypt"),
 }
+# Every function's boundary allows the import bucket's objects (ImportFiles); only the import
+# functions' own statements grant them.
 
 
 # ------------------------------------------------------------------ what the code asks for
@@ -146,6 +149,8 @@ class Arns:
             return f"arn:aws:iam::{ACCOUNT_ID}:role/{logical_id}"
         if kind == "AWS::SQS::Queue":
             return f"arn:aws:sqs:{self.prefix}:{logical_id}"
+        if kind == "AWS::S3::Bucket":
+            return f"arn:aws:s3:::{logical_id.lower()}"
         raise AssertionError(f"no ARN stand-in for {logical_id} ({kind})")
 
     def key_set(self, name: str) -> str:
@@ -201,6 +206,12 @@ def requests(arns: Arns, service: str, operation: str, params: dict[str, Any]) -
         return [Request("apigateway:PATCH", account), passed]
     if service == "logs":
         return [Request(f"logs:{operation}", f"arn:aws:logs:{arns.prefix}:log-group:{params['logGroupName']}")]
+    if service == "s3":
+        # A pre-signed URL is recorded when it is signed: S3 authorizes the role that signed it when
+        # the URL is used. HeadObject is authorized as GetObject.
+        assert params["Bucket"] == TEST_ENV["IMPORT_BUCKET_NAME"], params["Bucket"]
+        action = {"HeadObject": "GetObject"}.get(operation, operation)
+        return [Request(f"s3:{action}", f"{arns.of('ImportBucket', 'AWS::S3::Bucket')}/{params['Key']}")]
     if service == "events":
         assert operation == "PutEvents", operation
         buses = sorted({entry.get("EventBusName", "default") for entry in params["Entries"]})
@@ -232,6 +243,8 @@ def resolved(node: Any, arns: Arns, resources: dict[str, Any]) -> Any:
         return {key: resolved(value, arns, resources) for key, value in node.items()}
     if isinstance(node, list):
         return [resolved(item, arns, resources) for item in node]
+    if isinstance(node, str) and "${" in node:  # a !Sub naming an attribute, left as written
+        return re.sub(r"\$\{(\w+)\.(\w+)\}", lambda m: arns.of(m[1], resources[m[1]]["Type"], m[2]), node)
     return node
 
 
@@ -510,6 +523,39 @@ def admin_api(api: Api) -> None:
     assert {"put_user", "sign_out_user", "disable_user", "enable_user", "delete_user"} <= set(actions)
 
 
+def import_jobs(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import job: started (its upload URL signed), the file uploaded, an invocation that runs
+    short and hands off to a resume marker, the next one that finishes and joins the report, read."""
+    import os
+
+    import boto3
+
+    from phone_auth.flows import imports
+
+    old = api.call("admin_put_user", {"profile": {"employee_id": "old"}}, path_parameters={"phone": "%2B66870000000"})
+    assert old[0] == 201  # the file updates this one
+    status, started, _ = api.call("admin_start_import", {"file_name": "users.csv"})
+    assert status == 201
+    key = f"uploads/{started['import_id']}.csv"
+    rows = "".join(f"+6687{n:07d},E{n}\r\n" for n in range(150))
+    bucket = os.environ["IMPORT_BUCKET_NAME"]
+    etag = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=f"phone,employee_id\r\n{rows}".encode())["ETag"]
+    event = load_event("import_users")
+    event["detail"]["bucket"]["name"] = bucket
+    event["detail"]["object"].update(key=key, etag=etag.strip('"'))
+
+    class Short(Context):
+        def get_remaining_time_in_millis(self) -> int:
+            return (imports.STOP_MARGIN_SECONDS - 1) * 1000
+
+    handler = load_handler("import_users").lambda_handler
+    handler(event, Short("import_users"))
+    event["detail"]["object"]["key"] = f"resume/{started['import_id']}/1"
+    handler(event, Context("import_users"))
+    status, job, _ = api.call("admin_get_import", path_parameters={"import_id": started["import_id"]})
+    assert (status, job["import"]["status"], job["import"]["rows"]) == (200, "done", 150)
+
+
 def stack_setup(arns: Arns, answers: Callable[[], None]) -> None:
     """A first deploy on a fresh account, then the stack's deletion (the key set deleted with it)."""
     handler = load_handler("stack_setup").lambda_handler
@@ -581,6 +627,7 @@ def test_each_function_is_granted_what_its_code_calls_and_nothing_else(
     password_sessions(api, clock, PHONE, "durian season 2026")
     account_lifecycle(api, monkeypatch, PHONE, "durian season 2026")
     admin_api(api)
+    import_jobs(api, monkeypatch)
     stack_setup(arns, answers)
     load_handler("sms_delivery_status").lambda_handler(
         load_event("sms_delivery_status"), Context("sms_delivery_status")

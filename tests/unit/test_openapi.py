@@ -24,6 +24,8 @@ def test_the_admin_document_has_every_admin_route_signed_and_the_public_one_none
         {route.path for route in admin_routes}
         == set(admin["paths"])
         == {
+            "/admin/imports",
+            "/admin/imports/{import_id}",
             "/admin/users",
             "/admin/users/{phone}",
             "/admin/users/{phone}/disable",

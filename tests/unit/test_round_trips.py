@@ -190,3 +190,10 @@ def test_the_admin_routes_make_the_round_trips_their_flows_state(api: Api, dynam
         where: dict[str, Any] = request if function == "admin_list_users" else {"path_parameters": at}
         assert api.call(function, body, **where)[0] in (200, 201), function
         assert dict(dynamodb.calls) == calls_made, function
+    # flows/imports.py: a job is one PutItem (its upload URL is signed without a call), a look one GetItem.
+    dynamodb.calls.clear()
+    status, started, _ = api.call("admin_start_import", {"file_name": "users.csv"})
+    assert (status, dict(dynamodb.calls)) == (201, {"put_item": 1})
+    dynamodb.calls.clear()
+    assert api.call("admin_get_import", path_parameters={"import_id": started["import_id"]})[0] == 200
+    assert dict(dynamodb.calls) == {"get_item": 1}

@@ -64,7 +64,7 @@ def settings_variables() -> list[str]:
 def test_every_settings_field_fed_by_the_template_is_covered() -> None:
     # Settings fields without a parameter are deliberate (they suit every stage).
     without_parameter = {field.alias for field in Settings.model_fields.values()} - set(parameter_of_variable())
-    tables = {"USERS_TABLE_NAME", "OTP_TABLE_NAME", "LIMITS_TABLE_NAME"}
+    tables = {"USERS_TABLE_NAME", "OTP_TABLE_NAME", "LIMITS_TABLE_NAME", "IMPORT_JOBS_TABLE_NAME", "IMPORT_BUCKET_NAME"}
     assert without_parameter == tables | {"MAX_BODY_BYTES", "SECRET_CACHE_SECONDS", "STACK_NAME"}
     # STACK_NAME is the stack's own name, not a parameter.
     assert template_variables()["STACK_NAME"] == {"Ref": "AWS::StackName"}

@@ -97,8 +97,19 @@ def test_the_admin_api_logs_every_call_with_its_principal_in_a_group_kept_a_year
     assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
 
 
+def retention_days(group: dict[str, Any]) -> int:
+    """A log group's RetentionInDays, its Fn::FindInMap (with a DefaultValue) looked up as
+    CloudFormation's language extensions do."""
+    days = group["Properties"]["RetentionInDays"]
+    if isinstance(days, dict):
+        mapping, key, attribute, default = days["Fn::FindInMap"]
+        return int(template()["Mappings"][mapping].get(key, {}).get(attribute, default["DefaultValue"]))
+    return int(days)
+
+
 def test_every_function_logs_to_its_own_group_kept_30_days_and_removed_with_the_stack() -> None:
-    """Lambda's own log groups are kept forever: each function's is declared, under Lambda's name."""
+    """Lambda's own log groups are kept forever: each function's is declared, under Lambda's name.
+    The admin API's functions write its audit lines: their groups are kept a year, as its access log."""
     functions = {lid for lid, r in resources().items() if r["Type"] == "AWS::Serverless::Function"}
     logged: dict[str, str] = {}
     for lid, group in resources().items():
@@ -108,7 +119,8 @@ def test_every_function_logs_to_its_own_group_kept_30_days_and_removed_with_the_
         match = re.fullmatch(r"/aws/lambda/\$\{(\w+)\}", name["Fn::Sub"])
         assert match, (lid, name)
         logged[match.group(1)] = lid
-        assert group["Properties"]["RetentionInDays"] == 30, lid
+        audit = match.group(1).startswith(("Admin", "ImportUsers"))
+        assert retention_days(group) == (365 if audit else 30), lid
         assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Delete", lid
     assert set(logged) == functions
     assert all(lid == function.removesuffix("Function") + "LogGroup" for function, lid in logged.items())
@@ -141,6 +153,7 @@ def test_nothing_the_stack_keeps_is_left_behind_by_a_failed_first_deploy() -> No
         "UsersTable": "RetainExceptOnCreate",
         "ApiGatewayLoggingRole": "RetainExceptOnCreate",
         "AdminApiAccessLogGroup": "RetainExceptOnCreate",
+        "ImportBucket": "RetainExceptOnCreate",
     }
 
 

@@ -98,6 +98,10 @@ CHAINS: dict[str, tuple[tuple[str, ...], float]] = {
     # only with an EventBridge call's worst case left (event_bus.publish's ensure_time_for), else it
     # is counted as AdminEventFailures and the answer does not wait
     "admin_delete_user": (("dynamodb", "dynamodb", "dynamodb"), 1),
+    # store the job (its upload URL is signed without a call), then the AdminAction event
+    "admin_start_import": (("dynamodb", "events"), 1),
+    # read the job (its report URL is signed without a call)
+    "admin_get_import": (("dynamodb",), 1),
 }
 
 

@@ -212,6 +212,11 @@ class PathParameters(BaseModel):
         ),
         examples=["%2B66812345678"],
     )
+    import_id: str = Field(
+        description="An import job's id, as POST /admin/imports returned it (32 hexadecimal characters).",
+        json_schema_extra={"pattern": "^[0-9a-f]{32}$"},
+        examples=["3f2a9c1e7b5d4a6f8e0c2b4d6a8f0e1c"],
+    )
 
 
 class UserView(BaseModel):

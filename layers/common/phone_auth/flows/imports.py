@@ -45,10 +45,11 @@ REPORT_URL_SECONDS = 900
 KEEP_DAYS = 7  # the bucket's expiry (template.yaml ImportBucket) and the jobs' TTL
 #: The largest upload read: 50 MB is some 500,000 rows, well inside the function's 512 MB of /tmp.
 MAX_FILE_BYTES = 50 * 1024 * 1024
-#: Stop taking rows with this much of the invocation left: the batches in flight (a batch of
-#: 100 plaintext passwords is ~15 s of bcrypt at cost 12 on two vCPUs), the last save and the
-#: hand-off fit in it.
-STOP_MARGIN_SECONDS = 120
+#: Stop taking rows with this much of the invocation left: the two batches in flight (200
+#: plaintext passwords are ~30 s of bcrypt at cost 12 on two vCPUs, ~120 s at cost 14), the
+#: last save and the hand-off fit in it. Should S3 or DynamoDB stall beyond it, Lambda's
+#: timeout ends the invocation and the retry resumes after the last save.
+STOP_MARGIN_SECONDS = 180
 SAVE_SECONDS = 10
 #: A running job whose lease ran out this long ago was given up by Lambda (every retry failed
 #: or the event grew older than the function's MaximumEventAgeInSeconds): shown as failed.
@@ -170,7 +171,12 @@ class _Job:
         return self.time_left() < STOP_MARGIN_SECONDS
 
     def hand_off(self) -> None:
-        self.save()
+        """Save (one write with the release) and leave the marker that invokes the next segment."""
+        text = self.report.take()
+        if text:
+            import_files.put_part(self.job.import_id, self.job.parts, text)
+            self.job.parts += 1
+        self._note_counts()
         import_jobs.hand_off(self.job, self.run_id)
         import_files.put_resume_marker(self.job.import_id, self.job.segment + 1)
         logger.info(
@@ -252,7 +258,8 @@ def run_import(created: ObjectCreated, context: Any) -> None:
     def time_left() -> float:
         return float(context.get_remaining_time_in_millis()) / 1000
 
-    run_id = str(getattr(context, "aws_request_id", "") or secrets.token_hex(8))
+    # Lambda's retry of an invocation keeps its request id: the token tells the two apart.
+    run_id = f"{getattr(context, 'aws_request_id', '')}/{secrets.token_hex(4)}"
     bucket, key, size, etag = created.bucket, created.key, created.size, created.etag
     found = import_files.object_of(key)
     if bucket != get_settings().import_bucket_name or found is None:
@@ -279,7 +286,7 @@ def run_import(created: ObjectCreated, context: Any) -> None:
             now_iso=clock.iso(clock.now()),
         )
     except JobNotClaimable:
-        logger.info("import job not claimable: ignored", extra={"import_id": import_id, "segment": segment})
+        _mend_hand_off(import_id, segment)
         return
     holder = _Job(job, run_id, time_left)
     try:
@@ -289,6 +296,19 @@ def run_import(created: ObjectCreated, context: Any) -> None:
     except BaseException:
         import_jobs.release(import_id, run_id)  # Lambda's retry resumes after the last saved line
         raise
+
+
+def _mend_hand_off(import_id: str, segment: int) -> None:
+    """An event that cannot claim its job is a second delivery, unless it is Lambda's retry of an
+    invocation that handed the job off and failed before its marker was written: then the job
+    waits, released, at the next segment, and the marker is written now (a marker too many is
+    harmless: only one claim holds)."""
+    job = import_jobs.get(import_id)
+    if job is not None and job.status == "running" and job.segment == segment + 1 and job.lease_until < clock.now():
+        import_files.put_resume_marker(import_id, job.segment)
+        logger.info("import hand-off mended", extra={"import_id": import_id, "segment": job.segment})
+        return
+    logger.info("import job not claimable: ignored", extra={"import_id": import_id, "segment": segment})
 
 
 def _run(holder: _Job) -> None:
