@@ -5,20 +5,29 @@ Why a real (threaded) moto *server* rather than ``mock_aws``: the handlers run u
 and talk HTTP to an endpoint, exactly as they talk to AWS when deployed; only
 ``AWS_ENDPOINT_URL`` differs. That exercises boto3 request serialisation, retries and
 error parsing too, which an in-process mock would short-circuit.
+
+One fix on the way in (:class:`_PutBodiesAsSent`): moto reads the body of a PUT sent as
+``application/x-www-form-urlencoded`` (urllib's default, ``curl --data-binary``'s) as a form and
+stores an empty object, where S3 stores the bytes; no AWS API takes a form by PUT, so such a body
+reaches moto as ``application/octet-stream`` (the object's Content-Type then says so).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from moto.server import ThreadedMotoServer
 from moto.sns.models import sns_backends
 
 from devtools.local_stack.template import ACCOUNT_ID
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["SmsMessage", "SmsOutbox", "start_moto"]
 
@@ -29,8 +38,24 @@ def start_moto() -> tuple[ThreadedMotoServer, str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    wsgi = server._server  # moto makes its WSGI server in start(): wrap its app
+    assert wsgi is not None
+    wsgi.app = _PutBodiesAsSent(wsgi.app)
     host, port = server.get_host_and_port()
     return server, f"http://{host}:{port}"
+
+
+class _PutBodiesAsSent:
+    """A WSGI wrapper: a PUT's form-encoded body goes to moto as bytes, as S3 takes it (module docstring)."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        content_type = str(environ.get("CONTENT_TYPE") or "")
+        if environ.get("REQUEST_METHOD") == "PUT" and content_type.startswith("application/x-www-form-urlencoded"):
+            environ["CONTENT_TYPE"] = "application/octet-stream"
+        return self.app(environ, start_response)
 
 
 @dataclass(frozen=True)

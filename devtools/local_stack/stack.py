@@ -1,4 +1,4 @@
-"""Start and stop the whole local stack: moto, tables, secret, handlers, HTTP server.
+"""Start and stop the whole local stack: moto, tables, buckets, secret, handlers, HTTP server.
 
 Everything runs in one process, so a developer needs neither Docker nor an AWS account and
 tests can start a stack in-process. One process means one ``os.environ``: the functions' shared
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from devtools import local_env
 from devtools.local_stack import backend, sigv4
+from devtools.local_stack.event_rules import EventRules, rule_name
 from devtools.local_stack.gateway import (
     ADMIN_PREFIX,
     BASE_PATH_ALIASES,
@@ -27,7 +28,7 @@ from devtools.local_stack.gateway import (
 )
 from devtools.local_stack.server import LocalHTTPServer
 from devtools.local_stack.streams import LifecycleEvents
-from devtools.local_stack.template import ACCOUNT_ID, StackModel, local_name, read_stack
+from devtools.local_stack.template import ACCOUNT_ID, EventRuleSubscription, StackModel, local_name, read_stack
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 from ops import import_users
 
@@ -63,6 +64,7 @@ class LocalStack:
     _moto: Any = field(repr=False)
     _restore_env: dict[str, str | None] = field(repr=False)
     lifecycle: LifecycleEvents = field(repr=False)
+    event_rules: EventRules = field(repr=False)
     extension: Extension | None = None
 
     @property
@@ -74,6 +76,11 @@ class LocalStack:
         """Logical id -> local table name, e.g. ``UsersTable -> phone-auth-local-UsersTable``."""
         return {logical_id: local_name(logical_id) for logical_id in self.model.tables}
 
+    @property
+    def bucket_names(self) -> dict[str, str]:
+        """Logical id -> local bucket name, e.g. ``ImportBucket -> phone-auth-local-importbucket``."""
+        return self.event_rules.bucket_names
+
     def sms(self, phone: str | None = None) -> list[backend.SmsMessage]:
         """SMS sent so far (to ``phone`` only, when given), oldest first."""
         return self.gateway.outbox.messages(phone)
@@ -81,6 +88,12 @@ class LocalStack:
     def events(self) -> list[dict[str, Any]]:
         """The lifecycle events published so far (as the bus delivers them), newest last."""
         return self.lifecycle.events()
+
+    def deliver_events(self) -> None:
+        """Invoke the functions of the template's EventBridge rules now with every event waiting for them
+        (an upload's), and with those these invocations cause, instead of waiting for the poller. Returns
+        once each has been handled, retries included."""
+        self.event_rules.deliver()
 
     def stop(self) -> None:
         """Stop HTTP and moto, forget loaded handlers and restore os.environ (idempotent)."""
@@ -95,6 +108,7 @@ class LocalStack:
             if self.extension is not None:
                 self.extension.stop()
             self.lifecycle.stop()
+            self.event_rules.stop()
         finally:
             try:
                 self._moto.stop()
@@ -125,7 +139,8 @@ def start(
     the developer's env vars (see ``template.read_stack``). ``handlers`` replaces handlers by
     logical id or directory (tests). Console lines go to ``log``, else stdout (none with
     ``echo=False``). ``extension`` adds local-only features (:class:`Extension`). ``stream_events=False``
-    leaves the tables' streams unread (``make invoke`` runs one function, not the stream's).
+    leaves the tables' streams and the rules' queues unread (``make invoke`` runs one function, not the
+    stream's nor a rule's).
     """
     global _active
     with _ACTIVE_LOCK:
@@ -160,15 +175,21 @@ def start(
             info["admin_credentials"] = {**sigv4.LOCAL_CREDENTIALS, "region": region, "service": sigv4.SERVICE}
         lifecycle = LifecycleEvents(model, gateway, region, emit)
         lifecycle.setup()
+        event_rules = EventRules(model, gateway, region, emit)
+        event_rules.setup()
+        info["buckets"] = event_rules.bucket_names
         environment = info | {"environment": model.environment}
         http = LocalHTTPServer((host, port), gateway, environment, extension, lifecycle)
         url = f"http://{host}:{http.server_address[1]}"
         if model.iam_api is not None:
             environment["admin_api"] = url + ADMIN_PREFIX
-        stack = LocalStack(url, moto_url, region, model, gateway, http, moto, restore, lifecycle, extension)
+        stack = LocalStack(
+            url, moto_url, region, model, gateway, http, moto, restore, lifecycle, event_rules, extension
+        )
         extra = extension.setup(stack) if extension is not None else []
         if stream_events:
             lifecycle.start()  # after the demo users and the kept data: those publish nothing
+            event_rules.start()
     except BaseException:
         moto.stop()
         local_env.apply_environment(restore)
@@ -208,6 +229,16 @@ def banner(stack: LocalStack, extra: list[str]) -> str:
         for route in model.iam_api.routes:
             lines.append(f"          {route.methods[0]:<6} {route.path:<{width}}  auth: AWS_IAM")
     lines.append("  Tables  " + ", ".join(map(local_name, model.tables)))
+    for logical_id, name in stack.bucket_names.items():  # with the rules that match its object events
+        rules = [
+            f"rule {rule_name(spec)} -> {spec.function}" for spec in model.event_rules if name in _buckets_of(spec)
+        ]
+        lines.append(
+            f"  Bucket  {name} ({logical_id}): objects' events to the default bus; " + ", ".join(rules or ["no rule"])
+        )
+    for spec in model.event_rules:
+        if not set(_buckets_of(spec)) & set(stack.bucket_names.values()):
+            lines.append(f"  Rule    {rule_name(spec)} on the default bus -> {spec.function}")
     secret = environment["JWT_SECRET_PARAMETER_NAME"]
     lines.append(f"  Secret  SSM SecureString {secret} (a key set, random unless kept; make rotate-secret rotates it)")
     sms = f"moto SNS -> printed here as [sms] and GET {stack.url}/_local/sms?phone=%2B66812345678"
@@ -220,6 +251,14 @@ def banner(stack: LocalStack, extra: list[str]) -> str:
     lines.extend(extra)
     lines.extend(f"  Note    {warning}" for warning in model.warnings)
     return "\n".join([*lines, "Ctrl+C to stop", ""])
+
+
+def _buckets_of(spec: EventRuleSubscription) -> list[str]:
+    """The bucket names a rule's pattern matches (``detail.bucket.name``), if it names any."""
+    detail = spec.pattern.get("detail")
+    bucket = detail.get("bucket") if isinstance(detail, dict) else None
+    names = bucket.get("name") if isinstance(bucket, dict) else None
+    return [name for name in names if isinstance(name, str)] if isinstance(names, list) else []
 
 
 def _import_sample_users(environment: Mapping[str, str], emit: Callable[[str], None]) -> None:

@@ -16,9 +16,16 @@ stack's stream poller (``streams.py``): Lambda's event source mapping, batches, 
 error and retries, locally; its failure destination is not (a batch that fails every retry is
 logged and dropped).
 
+An S3 bucket (``buckets``) is made in moto when the stack starts, under :func:`bucket_name`, and a
+function's ``EventBridgeRule`` event on the default bus (``event_rules``, its pattern's ``!Ref``s
+resolved to local names) is a rule there whose events the stack's rule poller (``event_rules.py``)
+invokes the function with, as Lambda's asynchronous invocation does (retries per the function's
+``EventInvokeConfig``). What of a bucket is applied and what has no local effect: ``event_rules.py``.
+
 Only what the template uses is supported. Anything else (an HTTP API, an implicit API, a TOKEN
 or caching authorizer, a table with an index, a Kinesis stream, an event source the stack
-cannot poll on a function it serves, an env var it cannot resolve...) raises :class:`TemplateError` naming it, instead
+cannot poll on a function it serves, a rule on another bus, a bucket's Lambda or queue notifications,
+an env var it cannot resolve...) raises :class:`TemplateError` naming it, instead
 of being emulated half-way.
 """
 
@@ -27,7 +34,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +54,12 @@ from devtools.template import TemplateError, load_template, parameter_problem
 __all__ = [
     "ACCOUNT_ID",
     "STACK_NAME",
+    "EventRuleSubscription",
     "IamApiModel",
     "StackModel",
     "StreamSubscription",
     "as_text",
+    "bucket_name",
     "local_name",
     "parse_overrides",
     "read_stack",
@@ -59,7 +68,7 @@ __all__ = [
 STACK_NAME = "phone-auth-local"
 #: The local stack's AWS account: moto's default one, which the fake credentials map to.
 ACCOUNT_ID: str = DEFAULT_ACCOUNT_ID
-SERVED_TYPES = {"AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::DynamoDB::Table"}
+SERVED_TYPES = {"AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::DynamoDB::Table", "AWS::S3::Bucket"}
 #: Resources whose effect does not exist locally (permissions, log retention, the layer: its
 #: code is importable already; alarms and their topic, AWS WAF, API Gateway's logging role), and
 #: the stack's custom resources: the local stack writes its own key set when it starts, and has no
@@ -70,6 +79,8 @@ IGNORED_TYPES |= {"AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation", "AWS::I
 IGNORED_TYPES |= {"Custom::KeySet", "Custom::ApiGatewayLogging", "Custom::SmsDeliveryStatus"}
 #: And the stream's failure destination: locally a batch that fails every retry is logged.
 IGNORED_TYPES |= {"AWS::SQS::Queue"}
+#: And a bucket's policy: permissions, like IAM (moto checks none).
+IGNORED_TYPES |= {"AWS::S3::BucketPolicy"}
 #: Served API properties, and AccessLogSetting (the server prints its own access line).
 API_PROPERTIES = {"Name", "StageName", "OpenApiVersion", "Cors", "MethodSettings", "Auth", "GatewayResponses"}
 API_PROPERTIES |= {"AccessLogSetting"}
@@ -80,6 +91,17 @@ TABLE_PROPERTIES |= {"StreamSpecification"}
 #: A DynamoDB event's properties the poller serves; DestinationConfig is the failure queue (ignored).
 STREAM_EVENT_PROPERTIES = {"Stream", "StartingPosition", "BatchSize", "BisectBatchOnFunctionError"}
 STREAM_EVENT_PROPERTIES |= {"MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "DestinationConfig"}
+#: Bucket properties the stack applies (event_rules.py), and those with no local effect (lifecycle,
+#: ownership controls, tags). A BucketName, CORS, versioning, logging... are refused.
+BUCKET_PROPERTIES = {"BucketEncryption", "PublicAccessBlockConfiguration", "NotificationConfiguration"}
+BUCKET_PROPERTIES |= {"LifecycleConfiguration", "OwnershipControls", "Tags"}
+#: An EventBridgeRule event's properties the rule poller serves (EventBusName: the default bus only).
+EVENT_RULE_PROPERTIES = {"Pattern", "EventBusName"}
+#: A rule-invoked function's EventInvokeConfig: the retries are served; an event's maximum age has no
+#: local effect (locally an event waits less than a second).
+INVOKE_CONFIG_PROPERTIES = {"MaximumRetryAttempts", "MaximumEventAgeInSeconds"}
+#: Lambda's retries of an asynchronous invocation when EventInvokeConfig does not say.
+DEFAULT_ASYNC_RETRIES = 2
 
 # SAM CLI warns on every read that local authorizers are not the deployed ones; we know.
 logging.getLogger("samcli").setLevel(logging.ERROR)
@@ -95,6 +117,18 @@ class StreamSubscription:
     table: str  # logical id
     batch_size: int
     bisect: bool
+    max_retries: int
+
+
+@dataclass(frozen=True)
+class EventRuleSubscription:
+    """A function's ``EventBridgeRule`` event ``event``: a rule on the default bus matching ``pattern``
+    (its ``!Ref``s resolved to local names) whose target invokes ``function`` asynchronously, a failed
+    invocation being retried ``max_retries`` times (the function's EventInvokeConfig)."""
+
+    function: str  # logical id
+    event: str  # the event's name under the function's Events
+    pattern: dict[str, Any]
     max_retries: int
 
 
@@ -132,11 +166,20 @@ class StackModel:
     streams: list[StreamSubscription]
     #: The AWS_IAM API (the back office's), if the template has one.
     iam_api: IamApiModel | None = None
+    #: Bucket logical id -> its resolved Properties (the local name is :func:`bucket_name`).
+    buckets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The functions an EventBridge rule invokes.
+    event_rules: list[EventRuleSubscription] = field(default_factory=list)
 
 
 def local_name(logical_id: str) -> str:
     """A resource's name locally, e.g. ``phone-auth-local-MeFunction``, ``phone-auth-local-UsersTable``."""
     return f"{STACK_NAME}-{logical_id}"
+
+
+def bucket_name(logical_id: str) -> str:
+    """A bucket's name locally, e.g. ``phone-auth-local-importbucket`` (S3 names are lower case)."""
+    return local_name(logical_id).lower()
 
 
 def parse_overrides(raw: str | list[str]) -> dict[str, str]:
@@ -180,6 +223,8 @@ def read_stack(
             )
         api = ApiProvider(api_stacks, cwd=str(path.parent)).api
     tables = {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}
+    buckets = {lid: r.get("Properties") or {} for lid, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
+    names = {lid: local_name(lid) for lid in tables} | {lid: bucket_name(lid) for lid in buckets}
 
     refs, environments = _env_refs(template), list[dict[str, str]]()
     served = _served_by_the_api(template)
@@ -188,8 +233,8 @@ def read_stack(
             raise _refused(f"{function.name}: a Timeout over 29 s")
         environment = {}
         for name, value in ((function.environment or {}).get("Variables") or {}).items():
-            if refs.get(name) in tables:
-                value = local_name(refs[name])
+            if refs.get(name) in names:  # a table's or a bucket's local name
+                value = names[refs[name]]
             elif name not in refs and name in environ:
                 value = environ[name]  # a literal the developer overrides, e.g. POWERTOOLS_SERVICE_NAME
             if isinstance(value, dict | list) or "${" in str(value):
@@ -231,15 +276,17 @@ def read_stack(
         warnings=notes,
         streams=_stream_subscriptions(template),
         iam_api=iam_api,
+        buckets=buckets,
+        event_rules=_event_rule_subscriptions(template, resources, parameters | pseudo | names),
     )
 
 
 def _served_by_the_api(template: Mapping[str, Any]) -> set[str]:
     """Logical ids of the functions the API invokes: those with an Api event, and its authorizers. Of
-    the others, those the stream poller invokes are served too (``_served_by_a_stream``); the rest (the
-    stack's custom resources, a log subscription) are there for ``make invoke`` only: what invokes them
-    (CloudFormation, CloudWatch Logs) is not emulated, so their events and any Condition on them are
-    not read."""
+    the others, those the stream poller or the rule poller invokes are served too (``_served_by_events``);
+    the rest (the stack's custom resources, a log subscription) are there for ``make invoke`` only: what
+    invokes them (CloudFormation, CloudWatch Logs) is not emulated, so their events and any Condition on
+    them are not read."""
     resources = template["Resources"]
     served = {
         spec["FunctionArn"]["Fn::GetAtt"][0]
@@ -255,13 +302,17 @@ def _served_by_the_api(template: Mapping[str, Any]) -> set[str]:
     return served
 
 
-def _served_by_a_stream(template: Mapping[str, Any]) -> set[str]:
-    """Logical ids of the functions with a ``DynamoDB`` stream event: the stack's stream poller invokes them."""
+def _served_by_events(template: Mapping[str, Any]) -> set[str]:
+    """Logical ids of the functions with a ``DynamoDB`` stream event (the stack's stream poller invokes
+    them) or an ``EventBridgeRule`` event (the rule poller does)."""
     return {
         lid
         for lid, resource in template["Resources"].items()
         if resource.get("Type") == "AWS::Serverless::Function"
-        and any(e.get("Type") == "DynamoDB" for e in ((resource.get("Properties") or {}).get("Events") or {}).values())
+        and any(
+            e.get("Type") in ("DynamoDB", "EventBridgeRule")
+            for e in ((resource.get("Properties") or {}).get("Events") or {}).values()
+        )
     }
 
 
@@ -329,7 +380,7 @@ def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
             "the local stack serves exactly one AWS::Serverless::Api with a Lambda authorizer and at most one"
             f" whose Auth is DefaultAuthorizer: AWS_IAM, not {len(apis) - len(iam)} and {len(iam)}"
         )
-    served = _served_by_the_api(template) | _served_by_a_stream(template)
+    served = _served_by_the_api(template) | _served_by_events(template)
     for lid, resource in template["Resources"].items():
         kind, props = resource.get("Type"), resource.get("Properties") or {}
         if kind == "AWS::Serverless::Function" and lid not in served:
@@ -345,6 +396,8 @@ def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
         if kind == "AWS::DynamoDB::Table" and (unsupported or props.get("BillingMode") != "PAY_PER_REQUEST"):
             what = ", ".join(sorted(unsupported)) or "a BillingMode other than PAY_PER_REQUEST"
             raise _refused(f"{lid}: {what}")
+        if kind == "AWS::S3::Bucket":
+            _check_bucket(lid, props)
         if kind == "AWS::Serverless::Function" and (props.get("PackageType", "Zip") != "Zip" or "InlineCode" in props):
             raise TemplateError(f"{lid}: only functions with a local CodeUri are supported by the local stack")
         stream = props.get("StreamSpecification") if kind == "AWS::DynamoDB::Table" else None
@@ -353,6 +406,9 @@ def _refuse_what_is_not_served(template: Mapping[str, Any]) -> None:
         for name, event in (props.get("Events") or {}).items() if kind == "AWS::Serverless::Function" else ():
             if event.get("Type") == "DynamoDB":
                 _check_stream_event(template, f"{lid}.{name}", event.get("Properties") or {})
+                continue
+            if event.get("Type") == "EventBridgeRule":
+                _check_event_rule(f"{lid}.{name}", event.get("Properties") or {})
                 continue
             if event.get("Type") != "Api":
                 raise _refused(f"{lid}.{name}: {event.get('Type')} events")
@@ -378,6 +434,65 @@ def _check_stream_event(template: Mapping[str, Any], where: str, properties: Map
     table = template["Resources"].get(_stream_table(properties) or "", {})
     if table.get("Type") != "AWS::DynamoDB::Table" or "StreamSpecification" not in table.get("Properties", {}):
         raise _refused(f"{where}: a stream that is not !GetAtt <a table of the template with a stream>.StreamArn")
+
+
+def _check_bucket(lid: str, properties: Mapping[str, Any]) -> None:
+    unsupported = set(properties) - BUCKET_PROPERTIES
+    if unsupported:
+        raise _refused(f"{lid}: {', '.join(sorted(unsupported))}")
+    notifications = properties.get("NotificationConfiguration")
+    if notifications is not None and (
+        not isinstance(notifications, dict)
+        or set(notifications) != {"EventBridgeConfiguration"}
+        or set(notifications["EventBridgeConfiguration"] or {}) - {"EventBridgeEnabled"}
+    ):
+        raise _refused(f"{lid}: a NotificationConfiguration other than an EventBridgeConfiguration")
+
+
+def _check_event_rule(where: str, properties: Mapping[str, Any]) -> None:
+    unsupported = set(properties) - EVENT_RULE_PROPERTIES
+    if unsupported:
+        raise _refused(f"{where}: {', '.join(sorted(unsupported))}")
+    if properties.get("EventBusName", "default") != "default":
+        raise _refused(f"{where}: a rule on another bus than the default one (EventBusName)")
+    if not isinstance(properties.get("Pattern"), dict):
+        raise _refused(f"{where}: an EventBridgeRule without a Pattern")
+
+
+def _resolve_refs(value: Any, names: Mapping[str, str], where: str) -> Any:
+    """``value`` with each ``{"Ref": X}`` replaced by ``names[X]``; any other intrinsic is refused."""
+    if isinstance(value, list):
+        return [_resolve_refs(item, names, where) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if isinstance(value.get("Ref"), str) and len(value) == 1 and value["Ref"] in names:
+        return names[value["Ref"]]
+    if "Ref" in value or any(key.startswith("Fn::") for key in value):
+        raise TemplateError(f"{where}: {value} cannot be resolved locally")
+    return {key: _resolve_refs(item, names, where) for key, item in value.items()}
+
+
+def _event_rule_subscriptions(
+    template: Mapping[str, Any], resources: Mapping[str, Any], names: Mapping[str, str]
+) -> list[EventRuleSubscription]:
+    """Every ``EventBridgeRule`` event, its pattern resolved with ``names`` (parameters, pseudo parameters
+    and the local names of tables and buckets); the retries from the function's EventInvokeConfig (Globals
+    applied)."""
+    found = []
+    for lid, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for name, event in (resource.get("Properties", {}).get("Events") or {}).items():
+            if event.get("Type") != "EventBridgeRule":
+                continue
+            config = resources[lid]["Properties"].get("EventInvokeConfig") or {}
+            unsupported = set(config) - INVOKE_CONFIG_PROPERTIES
+            if unsupported:
+                raise _refused(f"{lid}: EventInvokeConfig {', '.join(sorted(unsupported))}")
+            pattern = _resolve_refs(event["Properties"]["Pattern"], names, f"{lid}.{name}: its Pattern")
+            retries = int(config.get("MaximumRetryAttempts", DEFAULT_ASYNC_RETRIES))
+            found.append(EventRuleSubscription(function=lid, event=name, pattern=pattern, max_retries=retries))
+    return found
 
 
 def _stream_subscriptions(template: Mapping[str, Any]) -> list[StreamSubscription]:

@@ -197,6 +197,32 @@ def test_unknown_parameters_and_config_envs_are_refused() -> None:
             "        UsersStream:\n",
         ),
         (
+            "a rule on another bus than the default one",
+            "          Type: EventBridgeRule\n          Properties:\n",
+            "          Type: EventBridgeRule\n          Properties:\n            EventBusName: imports\n",
+        ),
+        (
+            "InputTransformer",
+            "          Type: EventBridgeRule\n          Properties:\n",
+            "          Type: EventBridgeRule\n          Properties:\n            InputTransformer: {}\n",
+        ),
+        ("ImportUsersFunction.Uploaded: its Pattern", "name: [!Ref ImportBucket]", "name: [!GetAtt ImportBucket.Arn]"),
+        (
+            "EventInvokeConfig DestinationConfig",
+            "MaximumRetryAttempts: 2\n",
+            "MaximumRetryAttempts: 2\n        DestinationConfig: {}\n",
+        ),
+        (
+            "a NotificationConfiguration other than an EventBridgeConfiguration",
+            "        EventBridgeConfiguration:\n          EventBridgeEnabled: true\n",
+            "        EventBridgeConfiguration:\n          EventBridgeEnabled: true\n        QueueConfigurations: []\n",
+        ),
+        (
+            "ImportBucket: VersioningConfiguration",
+            "      LifecycleConfiguration:\n",
+            "      VersioningConfiguration: {Status: Enabled}\n      LifecycleConfiguration:\n",
+        ),
+        (
             "env var SHARED",
             "BCRYPT_ROUNDS: !Ref BcryptRounds",
             "BCRYPT_ROUNDS: !Ref BcryptRounds\n        SHARED: !ImportValue x",
