@@ -1,4 +1,4 @@
-"""Run phone-auth locally: API Gateway + Lambda + DynamoDB/SSM/SNS (moto), no Docker, no AWS.
+"""Run phone-auth locally: API Gateway + Lambda + DynamoDB/SSM/SNS/S3/EventBridge (moto), no Docker, no AWS.
 
 ``start()`` serves the routes of template.yaml, also under /api/v1; ``make run`` adds the web client, docs
 and kept data (devtools.dev_server, an :class:`Extension`). Tests start one in-process with
@@ -6,7 +6,9 @@ and kept data (devtools.dev_server, an :class:`Extension`). Tests start one in-p
 ``stack.stop()`` it.
 
 Modules: ``template`` (SAM CLI's providers), ``backend`` (moto, SMS outbox), ``gateway`` (routing,
-authorizer, gateway responses, events), ``server`` (HTTP, /_local), ``stack`` (start/stop).
+authorizer, gateway responses, events), ``server`` (HTTP, /_local), ``streams`` (table streams, the
+lifecycle events), ``event_rules`` (buckets, EventBridge rules, asynchronous invocations; tests wait with
+``stack.deliver_events()``), ``stack`` (start/stop).
 """
 
 from devtools.local_stack.backend import SmsMessage, SmsOutbox

@@ -106,15 +106,12 @@ class EventRules:
         client = s3.meta.client
         encryption = properties.get("BucketEncryption")
         if encryption:
-            rules: Any = [  # CloudFormation's ServerSideEncryptionByDefault is the API's Apply...
-                {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
-                | (
-                    {"BucketKeyEnabled": as_text(rule["BucketKeyEnabled"]) == "true"}
-                    if "BucketKeyEnabled" in rule
-                    else {}
-                )
-                for rule in encryption["ServerSideEncryptionConfiguration"]
-            ]
+            rules: list[Any] = []
+            for rule in encryption["ServerSideEncryptionConfiguration"]:  # the API names its default Apply...
+                applied = {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                if "BucketKeyEnabled" in rule:
+                    applied["BucketKeyEnabled"] = as_text(rule["BucketKeyEnabled"]) == "true"
+                rules.append(applied)
             client.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
         block = properties.get("PublicAccessBlockConfiguration")
         if block:

@@ -28,7 +28,14 @@ from devtools.local_stack.gateway import (
 )
 from devtools.local_stack.server import LocalHTTPServer
 from devtools.local_stack.streams import LifecycleEvents
-from devtools.local_stack.template import ACCOUNT_ID, EventRuleSubscription, StackModel, local_name, read_stack
+from devtools.local_stack.template import (
+    ACCOUNT_ID,
+    EventRuleSubscription,
+    StackModel,
+    bucket_name,
+    local_name,
+    read_stack,
+)
 from devtools.moto_atomic import make_dynamodb_writes_atomic
 from ops import import_users
 
@@ -229,7 +236,8 @@ def banner(stack: LocalStack, extra: list[str]) -> str:
         for route in model.iam_api.routes:
             lines.append(f"          {route.methods[0]:<6} {route.path:<{width}}  auth: AWS_IAM")
     lines.append("  Tables  " + ", ".join(map(local_name, model.tables)))
-    for logical_id, name in stack.bucket_names.items():  # with the rules that match its object events
+    buckets = {logical_id: bucket_name(logical_id) for logical_id in model.buckets}
+    for logical_id, name in buckets.items():  # with the rules that match its object events
         rules = [
             f"rule {rule_name(spec)} -> {spec.function}" for spec in model.event_rules if name in _buckets_of(spec)
         ]
@@ -237,7 +245,7 @@ def banner(stack: LocalStack, extra: list[str]) -> str:
             f"  Bucket  {name} ({logical_id}): objects' events to the default bus; " + ", ".join(rules or ["no rule"])
         )
     for spec in model.event_rules:
-        if not set(_buckets_of(spec)) & set(stack.bucket_names.values()):
+        if not set(_buckets_of(spec)) & set(buckets.values()):
             lines.append(f"  Rule    {rule_name(spec)} on the default bus -> {spec.function}")
     secret = environment["JWT_SECRET_PARAMETER_NAME"]
     lines.append(f"  Secret  SSM SecureString {secret} (a key set, random unless kept; make rotate-secret rotates it)")

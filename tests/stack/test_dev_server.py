@@ -259,7 +259,7 @@ def test_data_survives_a_restart_and_fresh_starts_empty(tmp_path: Path) -> None:
         token = sign_in(StackApi(first, "/api/v1"))["access_token"]
     finally:
         first.stop()
-    tables = {"UsersTable.json", "OtpTable.json", "LimitsTable.json"}
+    tables = {"UsersTable.json", "OtpTable.json", "LimitsTable.json", "ImportJobsTable.json"}
     assert {path.name for path in folder.iterdir()} == tables | {"jwt-secret", "sms.json", "events.json"}
     assert stat.S_IMODE((folder / "jwt-secret").stat().st_mode) == 0o600
 

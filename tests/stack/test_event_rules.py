@@ -22,6 +22,7 @@ from botocore.config import Config
 from moto.s3.models import s3_backends
 
 from devtools.local_stack import LocalStack, start
+from devtools.local_stack.gateway import Handler
 from devtools.local_stack.stack import banner
 from devtools.local_stack.template import ACCOUNT_ID, EventRuleSubscription, read_stack
 from tests.helpers.stack import call
@@ -57,6 +58,15 @@ def never_called(event: dict[str, Any], context: Any) -> None:
     raise AssertionError("not part of these tests")
 
 
+def handlers_with(recorder: ImportRecorder) -> dict[str, Handler]:
+    """``recorder`` as ImportUsersFunction; the import API's functions are not called here."""
+    return {
+        "ImportUsersFunction": recorder,
+        "AdminStartImportFunction": never_called,
+        "AdminGetImportFunction": never_called,
+    }
+
+
 @pytest.fixture(scope="module")
 def recorder() -> ImportRecorder:
     return ImportRecorder()
@@ -69,12 +79,7 @@ def log() -> list[str]:
 
 @pytest.fixture(scope="module")
 def stack(recorder: ImportRecorder, log: list[str]) -> Iterator[LocalStack]:
-    handlers = {
-        "ImportUsersFunction": recorder,
-        "AdminStartImportFunction": never_called,
-        "AdminGetImportFunction": never_called,
-    }
-    running = start(port=0, log=log.append, import_sample_users=False, handlers=handlers)
+    running = start(port=0, log=log.append, import_sample_users=False, handlers=handlers_with(recorder))
     try:
         yield running
     finally:
@@ -112,7 +117,8 @@ def test_the_bucket_is_made_as_the_template_declares_it(stack: LocalStack) -> No
     block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
     assert all(block[name] for name in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy"))
     # moto's GetBucketNotificationConfiguration leaves EventBridgeConfiguration out: ask its model
-    assert s3_backends[ACCOUNT_ID][PARTITION].get_bucket(BUCKET).notification_configuration.event_bridge == {}
+    notifications = s3_backends[ACCOUNT_ID][PARTITION].get_bucket(BUCKET).notification_configuration
+    assert notifications is not None and notifications.event_bridge == {}
 
 
 def test_the_rule_is_read_from_the_template() -> None:
@@ -198,9 +204,7 @@ def test_a_new_stack_starts_with_an_empty_bucket_and_queue(stack: LocalStack) ->
     # Stored once the stack has stopped (straight into moto's model): its event waits in the rule's queue.
     s3_backends[ACCOUNT_ID][PARTITION].put_object(BUCKET, "uploads/left.csv", b"a\n")
     late = ImportRecorder()
-    handlers = {"ImportUsersFunction": late, "AdminStartImportFunction": never_called}
-    handlers["AdminGetImportFunction"] = never_called
-    again = start(port=0, echo=False, import_sample_users=False, handlers=handlers)
+    again = start(port=0, echo=False, import_sample_users=False, handlers=handlers_with(late))
     try:
         assert s3_client().list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
         again.deliver_events()
