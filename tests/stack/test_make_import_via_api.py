@@ -1,4 +1,4 @@
-"""An import job through the admin API, end to end on the local stack: ``python -m ops.import_users
+"""make import through the admin API, end to end on the local stack: ``python -m ops.import_users
 FILE --local URL --via-api`` creates the job (SigV4), PUTs the file to its pre-signed URL, the
 bucket's "Object Created" event reaches ImportUsersFunction through the EventBridge rule, and the
 command follows the job and prints the report's rejected rows.
@@ -28,6 +28,7 @@ import pytest
 
 from devtools.local_stack import LocalStack, start
 from ops.import_users import main
+from phone_auth import observability  # noqa: F401 (its log handler takes sys.stdout when imported: before any capsys)
 from phone_auth.store.marshalling import from_item
 from tests.helpers import password_hash
 from tests.helpers.stack import signed_fetch
