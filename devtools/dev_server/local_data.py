@@ -6,7 +6,9 @@ codes), the JWT secret (``jwt-secret``, so tokens survive a restart), the SMS ou
 before the first request. Then a thread looks every ``interval`` seconds and rewrites a file only
 when its content changed, and the stop writes once more, so whatever reaches moto (the API,
 ``make import``, the users panel) is kept, the last seconds before a kill -9 excepted.
-``fresh=True`` (``make run FRESH=1``) deletes the folder first.
+``fresh=True`` (``make run FRESH=1``) deletes the folder first. Not kept: the import bucket's
+objects (uploads and reports), so a kept import job's ``report_url`` answers ``NoSuchKey`` after
+a restart.
 
 Each config env has its own folder: ``make run ENV=th-dev`` does not see the default env's users.
 """

@@ -40,6 +40,7 @@ from typing import Any
 import boto3
 
 from devtools.local_stack.gateway import FunctionError, Gateway
+from devtools.local_stack.polling import Poller
 from devtools.local_stack.template import EventRuleSubscription, StackModel, as_text, bucket_name, local_name
 
 __all__ = ["EventRules", "rule_name"]
@@ -57,18 +58,19 @@ class _Rule:
         self.spec, self.queue_url = spec, queue_url
 
 
-class EventRules:
+class EventRules(Poller):
     """The template's buckets, its rules on the default bus, and the asynchronous invocations they make."""
+
+    label = "events"
 
     def __init__(
         self, model: StackModel, gateway: Gateway, region: str, log: Callable[[str], None], *, interval: float = 0.5
     ) -> None:
-        self.model, self.gateway, self.region, self.log, self.interval = model, gateway, region, log, interval
+        super().__init__(log, interval)
+        self.model, self.gateway, self.region = model, gateway, region
         self._rules: list[_Rule] = []
         #: Held while events are received and invoked: one at a time, and deliver() waits for the thread's.
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def bucket_names(self) -> dict[str, str]:
@@ -137,21 +139,7 @@ class EventRules:
 
     def start(self) -> None:
         """Start the thread that delivers the rules' events."""
-        self._thread = threading.Thread(target=self._run, name="local-stack-event-rules", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            try:
-                self.deliver()
-            except Exception as exc:  # moto went away (stopping), or a bug: keep the stack serving
-                if not self._stopping.is_set():
-                    self.log(f"[events] polling the rules' queues failed: {type(exc).__name__}: {exc}")
+        self.start_polling()
 
     # ------------------------------------------------------------------ Lambda's asynchronous invocation
     def deliver(self) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import boto3
 
 from devtools.local_stack.gateway import FunctionError, Gateway
+from devtools.local_stack.polling import Poller
 from devtools.local_stack.template import ACCOUNT_ID, StackModel, StreamSubscription, local_name
 
 __all__ = ["EVENTS_QUEUE", "EVENTS_RULE", "LifecycleEvents", "lambda_record", "stream_event"]
@@ -80,19 +81,20 @@ class _Subscription:
         return len(table.stream_shard.items) if table.stream_shard is not None else 0
 
 
-class LifecycleEvents:
+class LifecycleEvents(Poller):
     """The local event source mappings of the template's streams, and what reached the bus."""
+
+    label = "streams"
 
     def __init__(
         self, model: StackModel, gateway: Gateway, region: str, log: Callable[[str], None], *, interval: float = 0.5
     ) -> None:
-        self.model, self.gateway, self.region, self.log, self.interval = model, gateway, region, log, interval
+        super().__init__(log, interval)
+        self.model, self.gateway, self.region = model, gateway, region
         self.bus = model.environment.get("EVENT_BUS_NAME", "default")
         self._subscriptions: list[_Subscription] = []
         self._published: list[dict[str, Any]] = []
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._queue_url = ""
 
     # ------------------------------------------------------------------ start and stop
@@ -124,21 +126,7 @@ class LifecycleEvents:
                         StreamArn=subscription.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
                     )["ShardIterator"]
                 subscription.seen = subscription.written(self.region)
-        self._thread = threading.Thread(target=self._run, name="local-stack-streams", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            try:
-                self.deliver()
-            except Exception as exc:  # moto went away (stopping), or a bug: keep the stack serving
-                if not self._stopping.is_set():
-                    self.log(f"[streams] polling failed: {type(exc).__name__}: {exc}")
+        self.start_polling()
 
     # ------------------------------------------------------------------ the event source mappings
     def deliver(self) -> None:

@@ -152,18 +152,19 @@ class _Job:
         if time.monotonic() - self.last_saved >= SAVE_SECONDS:
             self.save()
 
-    def _note_counts(self) -> None:
+    def _write_part(self) -> None:
+        """The report's rows since the last part as a new part, and the counts they make."""
+        text = self.report.take()
+        if text:
+            import_files.put_part(self.job.import_id, self.job.parts, text)
+            self.job.parts += 1
         self.job.counts = {name: getattr(self.result, name) for name in import_jobs.OUTCOMES}
         self.job.rows = sum(self.job.counts.values())
 
     def save(self) -> None:
         """The report's new rows as a part, then the job's position and counts (a retry after
         a crash between the two writes the same part again)."""
-        text = self.report.take()
-        if text:
-            import_files.put_part(self.job.import_id, self.job.parts, text)
-            self.job.parts += 1
-        self._note_counts()
+        self._write_part()
         import_jobs.save(self.job, self.run_id)
         self.last_saved = time.monotonic()
 
@@ -172,11 +173,7 @@ class _Job:
 
     def hand_off(self) -> None:
         """Save (one write with the release) and leave the marker that invokes the next segment."""
-        text = self.report.take()
-        if text:
-            import_files.put_part(self.job.import_id, self.job.parts, text)
-            self.job.parts += 1
-        self._note_counts()
+        self._write_part()
         import_jobs.hand_off(self.job, self.run_id)
         import_files.put_resume_marker(self.job.import_id, self.job.segment + 1)
         logger.info(
@@ -185,11 +182,7 @@ class _Job:
         )
 
     def finish(self, *, error: tuple[str, str] | None = None) -> None:
-        text = self.report.take()
-        if text:
-            import_files.put_part(self.job.import_id, self.job.parts, text)
-            self.job.parts += 1
-        self._note_counts()
+        self._write_part()
         if self.job.parts:
             self.job.report_key = import_files.join_parts(self.job.import_id, self.job.parts, REPORT_HEADER)
             self.job.parts = 0
