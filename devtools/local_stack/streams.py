@@ -105,7 +105,7 @@ class LifecycleEvents(Poller):
         if self.bus != "default" and self.bus not in {bus["Name"] for bus in events.list_event_buses()["EventBuses"]}:
             events.create_event_bus(Name=self.bus)
         self._queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
-        self._receive()  # what an earlier stack of this process left there
+        sqs.purge_queue(QueueUrl=self._queue_url)  # what an earlier stack of this process left there
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"]
         pattern = json.dumps({"source": ["phone-auth"]})
         events.put_rule(Name=EVENTS_RULE, EventBusName=self.bus, EventPattern=pattern, State="ENABLED")

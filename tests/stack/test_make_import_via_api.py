@@ -97,8 +97,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
 def fresh_stack(files: Files, capsys: pytest.CaptureFixture[str]) -> Iterator[LocalStack]:
     """A fresh local stack holding the existing users, its EventBridge rules' events delivered by
     its poller as `make run`'s are. Its tables' streams are not read: an import's 5,000 lifecycle
-    events would compete with the import for this process, and the events an earlier stack left in
-    the bus's queue are drained one by one by the next stack's start."""
+    events would compete with the import for this process (the job takes about twice as long)."""
     running = start(port=0, echo=False, import_sample_users=False, stream_events=False)
     running.event_rules.start()
     try:
