@@ -21,6 +21,7 @@ the streams hold, so what a request changed is on the list as soon as the reques
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -104,8 +105,9 @@ class LifecycleEvents(Poller):
         events, sqs, dynamodb = session.client("events"), session.client("sqs"), session.client("dynamodb")
         if self.bus != "default" and self.bus not in {bus["Name"] for bus in events.list_event_buses()["EventBuses"]}:
             events.create_event_bus(Name=self.bus)
+        with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):  # an earlier stack's, with its events
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=EVENTS_QUEUE)["QueueUrl"])
         self._queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
-        sqs.purge_queue(QueueUrl=self._queue_url)  # what an earlier stack of this process left there
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"]
         pattern = json.dumps({"source": ["phone-auth"]})
         events.put_rule(Name=EVENTS_RULE, EventBusName=self.bus, EventPattern=pattern, State="ENABLED")

@@ -7,26 +7,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 
 import pytest
 
-from devtools.local_stack import LocalStack, start
+from devtools.local_stack import LocalStack
 from devtools.local_stack.sigv4 import LOCAL_PRINCIPAL_ARN
 from tests.helpers import PHONE, password_hash
 from tests.helpers.stack import StackApi, call, fetch, signed_fetch
 
 AT = "/admin/users/%2B66812345678"
 PASSWORD = "Suan-Luang-2468"
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    running = start(port=0, echo=False, import_sample_users=False)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_info_names_the_admin_api_and_its_local_credentials(stack: LocalStack) -> None:

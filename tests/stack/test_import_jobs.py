@@ -6,21 +6,9 @@ function, GET /admin/imports/{import_id}, the report through its pre-signed URL.
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
 
-import pytest
-
-from devtools.local_stack import LocalStack, start
+from devtools.local_stack import LocalStack
 from tests.helpers.stack import signed_fetch
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    running = start(port=0, echo=False, import_sample_users=False)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_an_upload_through_the_presigned_url_is_imported_and_reported(stack: LocalStack) -> None:
