@@ -77,7 +77,7 @@ def warm(handler: Function, event: dict[str, Any], warm_config: dict[str, Any]) 
     import bcrypt
     import boto3
 
-    from phone_auth import aws
+    from phone_auth.aws import DYNAMODB, SNS, SSM
 
     spent, real_cost = [0.0], list[float]()
     if warm_config.get("memoize_bcrypt"):
@@ -102,9 +102,9 @@ def warm(handler: Function, event: dict[str, Any], warm_config: dict[str, Any]) 
     bcrypt.checkpw = timed(bcrypt.checkpw, time.perf_counter, spent)
     session = boto3.session.Session()
     clients = {
-        "dynamodb": session.client("dynamodb", config=aws.DYNAMODB.config()),
-        "ssm": session.client("ssm", config=aws.SSM.config()),
-        "sns": session.client("sns", config=aws.SNS.config()),
+        "dynamodb": session.client("dynamodb", config=DYNAMODB.config()),
+        "ssm": session.client("ssm", config=SSM.config()),
+        "sns": session.client("sns", config=SNS.config()),
     }
     calls = [(getattr(clients[service], operation), params) for service, operation, params in warm_config["calls"]]
     context, size = Context(), warm_config["size"]
