@@ -22,9 +22,10 @@ from phone_auth import aws
 from phone_auth.errors import ServiceUnavailable
 from phone_auth.settings import get_settings
 
-IMPORT_ID = re.compile(r"^[0-9a-f]{32}$")
-_UPLOAD = re.compile(r"^uploads/(?P<import_id>[0-9a-f]{32})\.csv$")
-_RESUME = re.compile(r"^resume/(?P<import_id>[0-9a-f]{32})/(?P<segment>[1-9][0-9]{0,5})$")
+_ID = r"(?P<import_id>[0-9a-f]{32})"
+IMPORT_ID = re.compile(f"^{_ID}$")
+_UPLOAD = re.compile(rf"^uploads/{_ID}\.csv$")
+_RESUME = re.compile(rf"^resume/{_ID}/(?P<segment>[1-9][0-9]{{0,5}})$")
 
 
 class UploadChanged(Exception):

@@ -105,8 +105,19 @@ def get(import_id: str) -> ImportJob | None:
     return ImportJob.from_item(item) if item is not None else None
 
 
-def _update(import_id: str, sets: dict[str, Any], condition: str, values: dict[str, Any]) -> ImportJob:
-    expression = "SET " + ", ".join(f"#{name} = :{name}" for name in sets)
+def _update(
+    import_id: str,
+    sets: dict[str, Any],
+    condition: str,
+    values: dict[str, Any],
+    *,
+    unless_set: dict[str, Any] | None = None,
+) -> ImportJob:
+    """One conditional UpdateItem setting ``sets``, and ``unless_set`` where the job has no value
+    yet; JobNotClaimable when ``condition`` does not hold. Returns the job as now stored."""
+    clauses = [f"#{name} = :{name}" for name in sets]
+    clauses += [f"#{name} = if_not_exists(#{name}, :{name})" for name in unless_set or {}]
+    expression = "SET " + ", ".join(clauses)
     names = {f"#{name}": name for name in re.findall(r"#(\w+)", expression + " " + condition)}
     try:
         response = call(
@@ -116,7 +127,9 @@ def _update(import_id: str, sets: dict[str, Any], condition: str, values: dict[s
             UpdateExpression=expression,
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_values({f":{name}": value for name, value in sets.items()} | values),
+            ExpressionAttributeValues=to_values(
+                {f":{name}": value for name, value in (sets | (unless_set or {})).items()} | values
+            ),
             ReturnValues="ALL_NEW",
         )
     except ConditionFailed:
@@ -139,24 +152,25 @@ def claim(
         " OR (#status = :running AND #segment = :segment AND #lease_until < :now AND #etag = :etag))"
     )
     values = {":waiting": "waiting", ":running": "running", ":zero": 0, ":now": now, ":etag": etag}
-    job = _update(import_id, sets, condition, values)
-    if job.started_at is None:
-        job = _update(import_id, {"started_at": now_iso}, "#run_id = :me", {":me": run_id})
-    return job
+    return _update(import_id, sets, condition, values, unless_set={"started_at": now_iso})
 
 
-def _held(run_id: str) -> tuple[str, dict[str, Any]]:
-    return "#status = :running AND #run_id = :me", {":running": "running", ":me": run_id}
+def _progress(job: ImportJob) -> dict[str, Any]:
+    """Where the job is: its position, rows, counts and report parts."""
+    return {"position": job.position, "rows": job.rows, "counts": dict(job.counts), "parts": job.parts}
+
+
+def _update_held(import_id: str, run_id: str, sets: dict[str, Any]) -> None:
+    """Write ``sets`` only while the job is still running as ``run_id``'s (JobLost otherwise)."""
+    try:
+        _update(import_id, sets, "#status = :running AND #run_id = :me", {":running": "running", ":me": run_id})
+    except JobNotClaimable:
+        raise JobLost() from None
 
 
 def save(job: ImportJob, run_id: str) -> None:
-    """Where the job is: its position, rows, counts and report parts (JobLost if not ours)."""
-    condition, values = _held(run_id)
-    sets = {"position": job.position, "rows": job.rows, "counts": dict(job.counts), "parts": job.parts}
-    try:
-        _update(job.import_id, sets, condition, values)
-    except JobNotClaimable:
-        raise JobLost() from None
+    """Save where the job is (JobLost if it is not ours any more)."""
+    _update_held(job.import_id, run_id, _progress(job))
 
 
 def _released() -> int:
@@ -167,35 +181,27 @@ def _released() -> int:
 
 def hand_off(job: ImportJob, run_id: str) -> None:
     """Save the job and release it to the next segment's invocation (its marker follows)."""
-    condition, values = _held(run_id)
-    sets = {"position": job.position, "rows": job.rows, "counts": dict(job.counts), "parts": job.parts}
-    sets |= {"segment": job.segment + 1, "lease_until": _released()}
-    try:
-        _update(job.import_id, sets, condition, values)
-    except JobNotClaimable:
-        raise JobLost() from None
+    _update_held(job.import_id, run_id, _progress(job) | {"segment": job.segment + 1, "lease_until": _released()})
 
 
 def release(import_id: str, run_id: str) -> None:
     """Let a retry of this invocation claim the job at once (the invocation is failing)."""
-    condition, values = _held(run_id)
-    with contextlib.suppress(JobNotClaimable):
-        _update(import_id, {"lease_until": _released()}, condition, values)
+    with contextlib.suppress(JobLost):
+        _update_held(import_id, run_id, {"lease_until": _released()})
 
 
 def finish(job: ImportJob, run_id: str | None, *, now_iso: str) -> None:
     """The job is ``done`` or ``failed`` (as ``job.status`` says), with its counts and report.
     ``run_id`` None: a job failed before any invocation claimed it (still waiting)."""
     sets: dict[str, Any] = {"status": job.status, "finished_at": now_iso, "lease_until": _released()}
-    sets |= {"position": job.position, "rows": job.rows, "counts": dict(job.counts), "parts": job.parts}
+    sets |= _progress(job)
     for name in ("report_key", "error_code", "error_message"):
         if getattr(job, name) is not None:
             sets[name] = getattr(job, name)
-    if run_id is None:
-        condition, values = "#status = :waiting", {":waiting": "waiting"}
-    else:
-        condition, values = _held(run_id)
+    if run_id is not None:
+        _update_held(job.import_id, run_id, sets)
+        return
     try:
-        _update(job.import_id, sets, condition, values)
+        _update(job.import_id, sets, "#status = :waiting", {":waiting": "waiting"})
     except JobNotClaimable:
         raise JobLost() from None
